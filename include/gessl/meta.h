@@ -1,0 +1,83 @@
+/* gessl — the meta-optimizer plugin ABI.
+ *
+ * A meta-optimizer performs one outer update of the trainable params from one or more batches.
+ * The plain one ("none") takes one batch, computes the gradient and applies the optimizer; GeSSL
+ * takes M batches and does the bi-level update of DESIGN.md §5. The host (the training loop)
+ * hands it what it may call: the wrapped method's loss builder, the batch source, the optimizer,
+ * and the method's hooks. So the loop is identical with and without GeSSL.
+ *
+ * Versioning as in backend.h. */
+#ifndef GESSL_META_H
+#define GESSL_META_H
+
+#include "method.h"
+#include "optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GS_META_ABI_VERSION 1
+#define GS_META_ENTRY_SYMBOL "gessl_meta_entry"
+
+/* The services of the training loop, valid for the meta-optimizer's lifetime. */
+typedef struct gs_meta_host {
+  void *host; /* first argument of every callback */
+  gs_device *dev;
+  gs_pset *params;   /* every trainable param: backbone then method heads (theta) */
+  int n_views;       /* views per image */
+  gs_shape view_shape; /* [N, C, H, W] of each view */
+  const double *hp;  /* the meta-optimizer's declared hyperparameters, in order */
+  float base_lr;     /* the run's --lr */
+  uint64_t seed;
+
+  /* Adds the wrapped method's loss on `views` to g (see gs_method_iface.build_loss). */
+  gs_status (*build_loss)(void *host, gs_graph *g, gs_tensor *const *views, int n_views,
+                          gs_method_out *out);
+  /* Feeds the method's scalar inputs of a program built from build_loss; call before each run. */
+  gs_status (*feed_method)(void *host, gs_program *prog);
+  /* Loads the next batch: n_views host arrays of view_shape, valid until the next call.
+   * GS_ERR_INTERRUPTED when the user asked to stop. */
+  gs_status (*next_batch)(void *host, const float *const **views);
+  /* Adds the configured optimizer's update of `params` with gradients grads[k] (one per param,
+   * in order) to g, at the schedule's current learning rate times lr_scale. Programs that contain
+   * these updates must be fed with feed_update before each run. */
+  gs_status (*add_update)(void *host, gs_graph *g, gs_tensor *const *grads, float lr_scale);
+  gs_status (*feed_update)(void *host, gs_program *prog);
+  /* Method hooks after the outer step (EMA, queue); call once per step. */
+  gs_status (*after_step)(void *host);
+  /* Writes a line to the run's log (log.jsonl "meta" field) and, verbosely, to stderr. */
+  void (*log)(void *host, const char *fmt, ...) GS_PRINTF(2, 3);
+} gs_meta_host;
+
+typedef struct gs_meta_result {
+  double loss;     /* the method's loss, averaged over the batches of the step */
+  int batches;     /* batches consumed */
+  double extra[4]; /* meta-specific figures (GeSSL: KL, ||v||, ...) */
+} gs_meta_result;
+
+typedef struct gs_meta_iface {
+  uint32_t abi_version; /* GS_META_ABI_VERSION */
+  uint32_t struct_size;
+  const char *name; /* what --meta names */
+  const char *summary;
+  const gs_hparam_decl *hparams;
+  int n_hparams;
+
+  /* Builds and compiles its programs. */
+  gs_status (*create)(const gs_meta_host *host, void **self);
+  void (*destroy)(void *self);
+  /* Batches one outer step consumes (1 for "none", M for GeSSL). */
+  int (*batches_per_step)(void *self);
+  /* One outer update, including the method hooks. */
+  gs_status (*step)(void *self, gs_meta_result *res);
+  /* Extra device bytes it holds (parameter copies), for the log. */
+  size_t (*extra_bytes)(void *self);
+} gs_meta_iface;
+
+typedef const gs_meta_iface *(*gs_meta_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

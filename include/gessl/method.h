@@ -1,0 +1,82 @@
+/* gessl — the SSL method plugin ABI.
+ *
+ * A method plugin exports GS_METHOD_ENTRY_SYMBOL returning a gs_method_iface. It is written only
+ * against the public op API: it creates its heads and state on the device, builds its loss graph
+ * from the views, and runs per-step hooks. The training loop (and a meta-optimizer such as GeSSL)
+ * compiles and runs the graphs; the method never sees a backend.
+ *
+ * Versioning as in backend.h: abi_version must equal GS_METHOD_ABI_VERSION, members are only
+ * appended, struct_size says how many the plugin knows. */
+#ifndef GESSL_METHOD_H
+#define GESSL_METHOD_H
+
+#include "hparams.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GS_METHOD_ABI_VERSION 1
+#define GS_METHOD_ENTRY_SYMBOL "gessl_method_entry"
+
+/* What the host hands a method when creating it. Valid for the method's lifetime. */
+typedef struct gs_method_ctx {
+  gs_device *dev;
+  gs_model *backbone;     /* the online backbone; its params are already created */
+  int64_t batch;          /* images per batch (N) */
+  int64_t total_steps;    /* optimizer steps in the run, for schedules */
+  const double *hp;       /* values of the declared hyperparameters, in declaration order */
+  uint64_t seed;
+} gs_method_ctx;
+
+/* What build_loss returns. */
+typedef struct gs_method_out {
+  gs_tensor *loss; /* shape [] (or [1]): the method's own loss L_ssl */
+  /* [2N, D] embeddings of the first two views, view 0's rows first: the input of the auxiliary
+   * instance-discrimination head (GeSSL's target and the sigma-measurement). For contrastive
+   * methods the projector output; for the others their projector output too. */
+  gs_tensor *embed;
+} gs_method_out;
+
+typedef struct gs_step_info {
+  int64_t step;  /* optimizer steps done, after this one */
+  int64_t total; /* planned steps */
+  int64_t epoch;
+} gs_step_info;
+
+typedef struct gs_method_iface {
+  uint32_t abi_version; /* GS_METHOD_ABI_VERSION */
+  uint32_t struct_size; /* sizeof(gs_method_iface) as built */
+  const char *name;     /* what --method names */
+  const char *summary;  /* one line for `gessl methods` */
+  const gs_hparam_decl *hparams;
+  int n_hparams;
+  int n_views; /* augmented views per image (2; more with multi-crop) */
+
+  gs_status (*create)(const gs_method_ctx *ctx, void **self);
+  void (*destroy)(void *self);
+  /* Appends the method's trainable params (heads) to `out` (the backbone's are not included). */
+  gs_status (*params)(void *self, gs_pset *out);
+  /* Appends its non-trainable persistent tensors (head BN statistics, teachers, queues,
+   * centres) for checkpoints. */
+  gs_status (*state)(void *self, gs_pset *out);
+  /* Adds the loss of one batch to g. views[v] are [N, C, H, W] inputs; the method runs the
+   * backbone itself (gs_model_forward), so it may also run a teacher. Sinks it adds (BN running
+   * statistics) run with every execution of the program. */
+  gs_status (*build_loss)(void *self, gs_graph *g, gs_tensor *const *views, int n_views,
+                          gs_method_out *out);
+  /* Feeds the method's own inputs of a program built from build_loss (scalars that follow a
+   * schedule, e.g. a teacher temperature) before each run. NULL: nothing to feed. */
+  gs_status (*feed)(void *self, gs_program *prog, const gs_step_info *info);
+  /* Runs once after each optimizer (outer) step: EMA teachers, queue pushes, schedules. NULL:
+   * nothing to do. */
+  gs_status (*after_step)(void *self, const gs_step_info *info);
+} gs_method_iface;
+
+typedef const gs_method_iface *(*gs_method_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,56 @@
+/* gessl — backbones and heads built with the op API.
+ *
+ * A gs_model owns its params (trainable weights) and its state (BN running statistics), named
+ * as torchvision names them ("conv1.weight", "layer1.0.bn1.running_mean"), so that exported
+ * weights load in PyTorch. Forward adds the network's nodes to a graph; it can be called on many
+ * graphs and many inputs (the two views of SimCLR share one model). */
+#ifndef GESSL_MODEL_H
+#define GESSL_MODEL_H
+
+#include "runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gs_model gs_model;
+
+typedef struct gs_model_config {
+  const char *arch;   /* "convnet" | "resnet18" (later issues add more) */
+  int in_channels;    /* 1 for Fashion-MNIST, 3 for CIFAR */
+  int image_size;     /* input height = width */
+  float width;        /* width multiplier, 1.0 = the standard network */
+  uint64_t seed;      /* initialisation seed (Kaiming normal, as torchvision) */
+  const char *prefix; /* prepended to every param name ("" or NULL for none) */
+} gs_model_config;
+
+GS_API gs_model *gs_model_new(gs_device *dev, const gs_model_config *cfg);
+GS_API void gs_model_free(gs_model *m);
+/* A second network of the same architecture with its own params (prefix prepended to names),
+ * values copied: the teacher of BYOL, MoCo and DINO. */
+GS_API gs_model *gs_model_clone(const gs_model *m, const char *prefix);
+/* x [N, C, H, W] -> features [N, feat_dim]. train: batch statistics and running-stat updates;
+ * otherwise running statistics. A meta-optimizer that evaluates the network at other weights
+ * (GeSSL's task-specific copies) swaps values into these params with gs_pset_copy rather than
+ * building new graphs, so one compiled program serves every evaluation. */
+GS_API gs_tensor *gs_model_forward(gs_model *m, gs_graph *g, gs_tensor *x, int train);
+GS_API int64_t gs_model_feat_dim(const gs_model *m);
+GS_API const gs_pset *gs_model_params(const gs_model *m); /* trainable */
+GS_API const gs_pset *gs_model_state(const gs_model *m);  /* running statistics */
+GS_API const char *gs_model_arch(const gs_model *m);
+
+/* A multi-layer perceptron head: Linear(-BN-ReLU) layers. dims[0] is the input width,
+ * dims[n-1] the output; hidden layers get BN+ReLU; the last layer gets BN when last_bn (affine
+ * unless last_bn_affine is 0) and never ReLU. Params named prefix.0.weight, ... */
+typedef struct gs_mlp gs_mlp;
+GS_API gs_mlp *gs_mlp_new(gs_device *dev, const char *prefix, const int64_t *dims, int n,
+                          int last_bn, int last_bn_affine, uint64_t seed);
+GS_API void gs_mlp_free(gs_mlp *h);
+GS_API gs_tensor *gs_mlp_forward(gs_mlp *h, gs_graph *g, gs_tensor *x, int train);
+GS_API const gs_pset *gs_mlp_params(const gs_mlp *h);
+GS_API const gs_pset *gs_mlp_state(const gs_mlp *h);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

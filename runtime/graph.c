@@ -1,0 +1,152 @@
+/* Graph storage, sticky errors and leaves. The ops themselves live in ops/. */
+#include "graph_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gessl/runtime.h"
+
+gs_graph *gs_graph_new(void) {
+  gs_graph *g = calloc(1, sizeof *g);
+  if (!g) gs_fail(GS_ERR_NOMEM, "gs_graph_new: out of memory");
+  return g;
+}
+
+void gs_graph_free(gs_graph *g) {
+  if (!g) return;
+  for (int k = 0; k < g->n; k++) {
+    free(g->nodes[k]->name);
+    free(g->nodes[k]);
+  }
+  free(g->nodes);
+  free(g);
+}
+
+gs_status gs_graph_status(const gs_graph *g) { return g ? g->status : GS_ERR_INVALID; }
+
+const char *gs_graph_error(const gs_graph *g) { return g ? g->err : "no graph"; }
+
+struct gs_node *gs_graph_fail(gs_graph *g, gs_status s, const char *fmt, ...) {
+  if (!g || g->status != GS_OK) return NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(g->err, sizeof g->err, fmt, ap);
+  va_end(ap);
+  g->status = s;
+  gs_fail(s, "%s", g->err);
+  return NULL;
+}
+
+int gs_graph_check(gs_graph *g, const char *op, struct gs_node *const *xs, int n) {
+  if (!g || g->status != GS_OK) return 0;
+  for (int k = 0; k < n; k++) {
+    if (!xs[k]) return 0; /* an earlier failure produced it; already recorded */
+    if (xs[k]->graph != g) {
+      gs_graph_fail(g, GS_ERR_INVALID, "%s: operand %d belongs to another graph", op, k);
+      return 0;
+    }
+  }
+  return 1;
+}
+
+struct gs_node *gs_node_new(gs_graph *g, gs_node_kind kind, gs_opcode op, gs_dtype dtype,
+                            gs_shape shape, struct gs_node *const *in, int n_in) {
+  if (!g || g->status != GS_OK) return NULL;
+  for (int k = 0; k < n_in; k++)
+    if (!in[k]) return NULL;
+  if (g->n == g->cap) {
+    int cap = g->cap ? 2 * g->cap : 64;
+    struct gs_node **nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+    if (!nodes) return gs_graph_fail(g, GS_ERR_NOMEM, "graph: out of memory");
+    g->nodes = nodes;
+    g->cap = cap;
+  }
+  /* Inputs are stored right after the node so one free releases both. */
+  struct gs_node *n = calloc(1, sizeof *n + (size_t)n_in * sizeof(struct gs_node *));
+  if (!n) return gs_graph_fail(g, GS_ERR_NOMEM, "graph: out of memory");
+  n->graph = g;
+  n->id = g->n;
+  n->kind = kind;
+  n->op = op;
+  n->desc.dtype = dtype;
+  n->desc.shape = shape;
+  n->n_in = n_in;
+  n->in = (struct gs_node **)(n + 1);
+  for (int k = 0; k < n_in; k++) n->in[k] = in[k];
+  g->nodes[g->n++] = n;
+  return n;
+}
+
+static int shape_ok(gs_graph *g, const char *op, gs_shape s) {
+  if (s.rank < 0 || s.rank > GS_MAX_RANK) {
+    gs_graph_fail(g, GS_ERR_SHAPE, "%s: rank %d outside 0..%d", op, s.rank, GS_MAX_RANK);
+    return 0;
+  }
+  for (int k = 0; k < s.rank; k++)
+    if (s.dim[k] < 1) {
+      char b[96];
+      gs_graph_fail(g, GS_ERR_SHAPE, "%s: dim %d of %s is not positive", op, k,
+                    gs_shape_str(&s, b, sizeof b));
+      return 0;
+    }
+  return 1;
+}
+
+gs_tensor *gs_input(gs_graph *g, const char *name, gs_dtype dtype, gs_shape shape) {
+  if (!g || g->status != GS_OK) return NULL;
+  if (!name || !*name) return gs_graph_fail(g, GS_ERR_INVALID, "input: empty name");
+  if (dtype != GS_F32 && dtype != GS_I32)
+    return gs_graph_fail(g, GS_ERR_INVALID, "input '%s': unknown dtype %d", name, (int)dtype);
+  if (!shape_ok(g, "input", shape)) return NULL;
+  for (int k = 0; k < g->n; k++)
+    if (g->nodes[k]->kind == GS_NODE_INPUT && strcmp(g->nodes[k]->name, name) == 0)
+      return gs_graph_fail(g, GS_ERR_INVALID, "input: name '%s' used twice", name);
+  struct gs_node *n = gs_node_new(g, GS_NODE_INPUT, GS_OP_NOP, dtype, shape, NULL, 0);
+  if (!n) return NULL;
+  n->name = strdup(name);
+  if (!n->name) return gs_graph_fail(g, GS_ERR_NOMEM, "input: out of memory");
+  n->no_grad = 0;
+  return n;
+}
+
+gs_tensor *gs_param_ref(gs_graph *g, gs_param *p) {
+  if (!g || g->status != GS_OK) return NULL;
+  if (!p) return gs_graph_fail(g, GS_ERR_INVALID, "param_ref: NULL param");
+  /* One node per param, so gradients of every use meet in one place. */
+  for (int k = 0; k < g->n; k++)
+    if (g->nodes[k]->kind == GS_NODE_PARAM && g->nodes[k]->param == p) return g->nodes[k];
+  struct gs_node *n =
+      gs_node_new(g, GS_NODE_PARAM, GS_OP_NOP, GS_F32, gs_param_shape(p), NULL, 0);
+  if (n) n->param = p;
+  return n;
+}
+
+gs_tensor *gs_fill(gs_graph *g, gs_shape shape, float value) {
+  if (!g || g->status != GS_OK) return NULL;
+  if (!shape_ok(g, "fill", shape)) return NULL;
+  struct gs_node *n = gs_node_new(g, GS_NODE_OP, GS_OP_FILL, GS_F32, shape, NULL, 0);
+  if (n) {
+    n->f[0] = value;
+    n->no_grad = 1;
+  }
+  return n;
+}
+
+gs_shape gs_tensor_shape(const gs_tensor *t) {
+  gs_shape s = {0, {0}};
+  return t ? t->desc.shape : s;
+}
+
+gs_dtype gs_tensor_dtype(const gs_tensor *t) { return t ? t->desc.dtype : GS_F32; }
+
+int64_t gs_tensor_dim(const gs_tensor *t, int axis) {
+  if (!t) return 0;
+  int r = t->desc.shape.rank;
+  if (axis < 0) axis += r;
+  if (axis < 0 || axis >= r) return 0;
+  return t->desc.shape.dim[axis];
+}
+
+gs_graph *gs_tensor_graph(const gs_tensor *t) { return t ? t->graph : NULL; }
