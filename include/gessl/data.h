@@ -1,0 +1,112 @@
+/* gessl — data sets, SSL augmentations and the batch loader.
+ *
+ * A data set is a read-only collection of 8-bit images of one size (H x W x C, HWC order) with
+ * optional integer labels. The loader turns it into batches of augmented views in worker threads,
+ * ahead of the training step, deterministically: the view of (seed, epoch, sample, view index) is
+ * the same whatever the number of threads. Bad files fail at open with a message naming the file
+ * and what is wrong; nothing runs on garbage. */
+#ifndef GESSL_DATA_H
+#define GESSL_DATA_H
+
+#include "types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gs_dataset gs_dataset;
+
+typedef enum gs_split { GS_SPLIT_TRAIN = 0, GS_SPLIT_TEST = 1 } gs_split;
+
+typedef struct gs_dataset_options {
+  int image_size;        /* folder data: resize every image to this square size (0: 32) */
+  int64_t limit;         /* use only the first `limit` samples (0: all) */
+  int64_t max_pixels;    /* PNG decompression-bomb guard: width*height limit (0: 8192*8192) */
+  uint64_t seed;         /* synthetic data */
+} gs_dataset_options;
+
+/* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "idx:DIR", "cifar10:DIR",
+ * "cifar100:DIR", "folder:DIR" (root/<class>/*.png, or a flat folder of PNGs: unlabelled),
+ * "synthetic" or "synthetic:HxWxC". NULL opt = defaults. A split the format lacks (a folder has
+ * no test split) is an error naming the data set. */
+GS_API gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_options *opt);
+GS_API void gs_dataset_close(gs_dataset *ds);
+GS_API int64_t gs_dataset_size(const gs_dataset *ds);
+GS_API int gs_dataset_height(const gs_dataset *ds);
+GS_API int gs_dataset_width(const gs_dataset *ds);
+GS_API int gs_dataset_channels(const gs_dataset *ds);
+GS_API int gs_dataset_classes(const gs_dataset *ds); /* 0 when unlabelled */
+GS_API const char *gs_dataset_name(const gs_dataset *ds);
+/* Copies sample i's pixels (H*W*C bytes, HWC) and its label (-1 when unlabelled). */
+GS_API gs_status gs_dataset_get(const gs_dataset *ds, int64_t i, uint8_t *pixels, int32_t *label);
+/* Samples [start, start+n) as normalised floats NCHW (the un-augmented input used by evaluation),
+ * with the data set's per-channel mean/std. out holds n*C*H*W floats, labels n (may be NULL). */
+GS_API gs_status gs_dataset_batch_plain(const gs_dataset *ds, int64_t start, int64_t n, float *out,
+                                        int32_t *labels);
+/* Per-channel mean and std used for normalisation (C values each). */
+GS_API void gs_dataset_norm(const gs_dataset *ds, float *mean, float *std);
+
+/* ---- Augmentation ---- */
+
+#define GS_MAX_VIEWS 8
+
+/* One view's recipe (probabilities in [0, 1]). */
+typedef struct gs_view_config {
+  int size;                       /* output size (square) */
+  float crop_scale_min, crop_scale_max; /* random resized crop: area fraction */
+  float crop_ratio_min, crop_ratio_max; /* aspect ratio range */
+  float flip_p;                   /* horizontal flip */
+  float jitter_p;                 /* colour jitter with this probability ... */
+  float brightness, contrast, saturation, hue; /* ... of these strengths (one-channel: b, c only) */
+  float gray_p;                   /* random grayscale */
+  float blur_p;                   /* Gaussian blur, sigma in [blur_sigma_min, blur_sigma_max] */
+  float blur_sigma_min, blur_sigma_max;
+  float solarize_p;               /* solarisation (threshold 0.5) */
+} gs_view_config;
+
+typedef struct gs_aug_recipe {
+  int n_views;
+  gs_view_config views[GS_MAX_VIEWS];
+} gs_aug_recipe;
+
+/* The usual recipe for a method ("simclr", "byol" (asymmetric blur/solarize), "dino" (multi-crop),
+ * ...; unknown names get SimCLR's) for images of `size` pixels and `n_views` views (2, or more for
+ * multi-crop: the extra ones are small crops). */
+GS_API gs_aug_recipe gs_aug_recipe_for(const char *method, int size, int n_views);
+
+/* ---- Loader ---- */
+
+typedef struct gs_loader gs_loader;
+
+typedef struct gs_loader_options {
+  int batch;       /* images per batch */
+  int threads;     /* worker threads (0: 2) */
+  uint64_t seed;
+  int drop_last;   /* drop the last incomplete batch of an epoch (default behaviour of training) */
+  int prefetch;    /* ready batches kept ahead (0: 4) */
+  gs_aug_recipe recipe;
+} gs_loader_options;
+
+typedef struct gs_batch {
+  int n;                          /* images in this batch */
+  int n_views;
+  const float *views[GS_MAX_VIEWS]; /* each n*C*size*size floats, NCHW, normalised */
+  const int32_t *labels;          /* n labels (-1 when unlabelled) */
+  int64_t epoch;                  /* epoch this batch belongs to (from 0) */
+  int64_t index;                  /* batch index within the epoch */
+} gs_batch;
+
+GS_API gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt);
+GS_API void gs_loader_free(gs_loader *l);
+/* Batches per epoch. */
+GS_API int64_t gs_loader_batches_per_epoch(const gs_loader *l);
+/* Next batch, across epoch boundaries (reshuffled per epoch from the seed). The arrays stay valid
+ * until the next call. */
+GS_API gs_status gs_loader_next(gs_loader *l, gs_batch *out);
+/* Continue from (epoch, batch index): the next gs_loader_next returns that batch. For resume. */
+GS_API gs_status gs_loader_seek(gs_loader *l, int64_t epoch, int64_t index);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
