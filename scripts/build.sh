@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Configures and builds gessl into build/ (Release, warnings are errors). Extra arguments go to
+# cmake's configure step, e.g. scripts/build.sh -DGESSL_SANITIZE=ON with BUILD_DIR=build-asan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGESSL_WERROR=ON "$@" >/dev/null
+cmake --build "$build" -j"$(nproc)"

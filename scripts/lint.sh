@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Style (clang-format, .clang-format at the root) and static analysis (cppcheck) of the C sources.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(git ls-files '*.c' '*.h' | grep -v '^tests/fuzz/corpus/')
+echo "clang-format: ${#files[@]} files"
+clang-format --dry-run --Werror "${files[@]}"
+echo "cppcheck"
+cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,performance \
+  --inline-suppr --suppress=missingIncludeSystem -I include -I runtime -I ops \
+  -D__GNUC__ -DGS_API= \
+  runtime ops backends plugins cli
