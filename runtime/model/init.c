@@ -1,0 +1,62 @@
+/* Seeded initialisation: splitmix64 streams keyed by tensor name, Box-Muller normals. */
+#include "init.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t splitmix(uint64_t *s) {
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+gs_init_rng gs_init_stream(uint64_t seed, const char *name) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a: stable across platforms and builds */
+  for (const char *c = name; c && *c; c++) h = (h ^ (uint8_t)*c) * 1099511628211ull;
+  gs_init_rng r = {seed ^ h};
+  splitmix(&r.s);
+  return r;
+}
+
+double gs_init_uniform(gs_init_rng *r) { return (double)(splitmix(&r->s) >> 11) * 0x1.0p-53; }
+
+double gs_init_normal(gs_init_rng *r) {
+  double u1 = gs_init_uniform(r), u2 = gs_init_uniform(r);
+  if (u1 < 1e-300) u1 = 1e-300;
+  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static gs_status fill_with(gs_param *p, uint64_t seed, const char *key, int normal, double a) {
+  gs_shape s = gs_param_shape(p);
+  int64_t n = gs_shape_numel(&s);
+  float *v = malloc((size_t)n * sizeof *v);
+  if (!v) return gs_fail(GS_ERR_NOMEM, "init %s: out of memory", gs_param_name(p));
+  gs_init_rng r = gs_init_stream(seed, key);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = (float)(normal ? a * gs_init_normal(&r) : a * (2.0 * gs_init_uniform(&r) - 1.0));
+  gs_status st = gs_param_write(p, v);
+  free(v);
+  return st;
+}
+
+gs_status gs_init_kaiming_out(gs_param *p, int64_t fan_out, uint64_t seed, const char *key) {
+  return fill_with(p, seed, key, 1, sqrt(2.0 / (double)fan_out));
+}
+
+gs_status gs_init_uniform_fill(gs_param *p, double bound, uint64_t seed, const char *key) {
+  return fill_with(p, seed, key, 0, bound);
+}
+
+gs_param *gs_init_param(gs_device *dev, const char *prefix, const char *name, gs_shape shape,
+                        int trainable) {
+  char full[256];
+  int len = snprintf(full, sizeof full, "%s%s", prefix ? prefix : "", name);
+  if (len < 0 || (size_t)len >= sizeof full) {
+    gs_fail(GS_ERR_INVALID, "param name too long: %s%s", prefix ? prefix : "", name);
+    return NULL;
+  }
+  return gs_param_new(dev, full, shape, trainable);
+}
