@@ -1,0 +1,381 @@
+/* The plugin loader: finds libgessl-*.so files on the search path, dlopens each, checks its entry
+ * symbol and table, and files it as a backend, a method or a meta-optimizer — or as refused, with
+ * the reason, so `gessl devices` can say why something is missing. A bad plugin never stops the
+ * others from loading. */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host_impl.h"
+
+#ifndef GESSL_PLUGIN_INSTALL_DIR
+#define GESSL_PLUGIN_INSTALL_DIR "/usr/local/lib/gessl"
+#endif
+
+/* The smallest table each ABI version 1 plugin must provide: every member up to the last one
+ * version 1 defines. Later members are optional, so an old plugin's smaller struct still loads. */
+#define BACKEND_MIN_SIZE (offsetof(gs_backend_iface, sync) + sizeof(void *))
+#define METHOD_MIN_SIZE (offsetof(gs_method_iface, after_step) + sizeof(void *))
+#define META_MIN_SIZE (offsetof(gs_meta_iface, extra_bytes) + sizeof(void *))
+
+typedef struct strlist {
+  char **v;
+  int n, cap;
+} strlist;
+
+static int strlist_push(strlist *l, const char *s) {
+  if (l->n == l->cap) {
+    int cap = l->cap ? 2 * l->cap : 16;
+    char **v = realloc(l->v, (size_t)cap * sizeof *v);
+    if (!v) return -1;
+    l->v = v;
+    l->cap = cap;
+  }
+  if (!(l->v[l->n] = strdup(s))) return -1;
+  l->n++;
+  return 0;
+}
+
+static int strlist_has(const strlist *l, const char *s) {
+  for (int k = 0; k < l->n; k++)
+    if (strcmp(l->v[k], s) == 0) return 1;
+  return 0;
+}
+
+static void strlist_free(strlist *l) {
+  for (int k = 0; k < l->n; k++) free(l->v[k]);
+  free(l->v);
+}
+
+static int add_plugin(gs_runtime *rt, const char *path, const char *name, gs_plugin_kind kind,
+                      const char *why, void *handle) {
+  if (rt->n_plugins == rt->cap_plugins) {
+    int cap = rt->cap_plugins ? 2 * rt->cap_plugins : 16;
+    rt_plugin *v = realloc(rt->plugins, (size_t)cap * sizeof *v);
+    if (!v) return -1;
+    rt->plugins = v;
+    rt->cap_plugins = cap;
+  }
+  rt_plugin *p = &rt->plugins[rt->n_plugins];
+  p->path = strdup(path);
+  p->name = strdup(name ? name : "");
+  p->why = strdup(why ? why : "");
+  p->kind = kind;
+  p->handle = handle;
+  if (!p->path || !p->name || !p->why) {
+    free(p->path);
+    free(p->name);
+    free(p->why);
+    return -1;
+  }
+  rt->n_plugins++;
+  return 0;
+}
+
+static int refuse(gs_runtime *rt, const char *path, void *handle, const char *fmt, ...)
+    GS_PRINTF(4, 5);
+static int refuse(gs_runtime *rt, const char *path, void *handle, const char *fmt, ...) {
+  char reason[768], why[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(reason, sizeof reason, fmt, ap);
+  va_end(ap);
+  snprintf(why, sizeof why, "%s: %s", path, reason);
+  if (handle) dlclose(handle);
+  return add_plugin(rt, path, "", GS_PLUGIN_REFUSED, why, NULL);
+}
+
+/* The loaded plugin of that name (any kind), or NULL. */
+static const rt_plugin *find_loaded(const gs_runtime *rt, const char *name) {
+  for (int k = 0; k < rt->n_plugins; k++)
+    if (rt->plugins[k].kind != GS_PLUGIN_REFUSED && strcmp(rt->plugins[k].name, name) == 0)
+      return &rt->plugins[k];
+  return NULL;
+}
+
+static const char *backend_missing_fn(const gs_backend_iface *b) {
+#define NEED(f)                                                                                    \
+  if (!b->f) return #f
+  NEED(probe);
+  NEED(device_info);
+  NEED(open);
+  NEED(close);
+  NEED(supports);
+  NEED(buf_alloc);
+  NEED(buf_free);
+  NEED(buf_write);
+  NEED(buf_read);
+  NEED(prog_compile);
+  NEED(prog_run);
+  NEED(prog_free);
+  NEED(sync);
+#undef NEED
+  return NULL;
+}
+
+static int load_backend(gs_runtime *rt, const char *path, void *h, gs_backend_entry_fn entry) {
+  rt_backend *be = calloc(1, sizeof *be);
+  if (!be) return -1;
+  /* The name is not known before the entry runs; the warn slot is bound to the file name's
+   * stem first and rebound once the table gives the real name. */
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  char stem[64];
+  snprintf(stem, sizeof stem, "%.*s", (int)strcspn(base + strlen("libgessl-"), "."),
+           base + strlen("libgessl-"));
+  be->host.abi_version = GS_BACKEND_ABI_VERSION;
+  be->host.fail = gs_fail;
+  be->host.warn = rt_warn_for(stem);
+  be->host.cache_dir = rt->cache_dir;
+  be->host.threads = rt->threads;
+  gs_fail(GS_OK, "%s", ""); /* so a NULL return's reason is the plugin's own message, if any */
+  const gs_backend_iface *b = entry(&be->host);
+  const char *missing;
+  int rc;
+  if (!b) {
+    const char *msg = gs_errmsg();
+    rc =
+        refuse(rt, path, h, "backend entry returned NULL (init failed%s%s)", *msg ? ": " : "", msg);
+  } else if (b->abi_version != GS_BACKEND_ABI_VERSION) {
+    rc = refuse(rt, path, h, "backend ABI version %u, this runtime needs %u",
+                (unsigned)b->abi_version, (unsigned)GS_BACKEND_ABI_VERSION);
+  } else if (b->struct_size < BACKEND_MIN_SIZE) {
+    rc = refuse(rt, path, h, "backend table of %u bytes is smaller than the %zu of ABI version %u",
+                (unsigned)b->struct_size, (size_t)BACKEND_MIN_SIZE,
+                (unsigned)GS_BACKEND_ABI_VERSION);
+  } else if (!b->name || !*b->name) {
+    rc = refuse(rt, path, h, "backend has no name");
+  } else if ((missing = backend_missing_fn(b))) {
+    rc = refuse(rt, path, h, "backend '%s' lacks the required function %s", b->name, missing);
+  } else if (find_loaded(rt, b->name)) {
+    rc = refuse(rt, path, h, "backend '%s' is shadowed by %s", b->name,
+                find_loaded(rt, b->name)->path);
+  } else {
+    rt_backend **v = realloc(rt->backends, (size_t)(rt->n_backends + 1) * sizeof *v);
+    if (!v) {
+      free(be);
+      dlclose(h);
+      return -1;
+    }
+    rt->backends = v;
+    be->iface = b;
+    be->host.warn = rt_warn_for(b->name);
+    if (add_plugin(rt, path, b->name, GS_PLUGIN_BACKEND, "", h) != 0) {
+      free(be);
+      dlclose(h);
+      return -1;
+    }
+    be->path = rt->plugins[rt->n_plugins - 1].path;
+    rt->backends[rt->n_backends++] = be;
+    return 0;
+  }
+  free(be);
+  return rc;
+}
+
+static int load_method(gs_runtime *rt, const char *path, void *h, gs_method_entry_fn entry) {
+  const gs_method_iface *m = entry();
+  if (!m) return refuse(rt, path, h, "method entry returned NULL (init failed)");
+  if (m->abi_version != GS_METHOD_ABI_VERSION)
+    return refuse(rt, path, h, "method ABI version %u, this runtime needs %u",
+                  (unsigned)m->abi_version, (unsigned)GS_METHOD_ABI_VERSION);
+  if (m->struct_size < METHOD_MIN_SIZE)
+    return refuse(rt, path, h, "method table of %u bytes is smaller than the %zu of ABI version %u",
+                  (unsigned)m->struct_size, (size_t)METHOD_MIN_SIZE,
+                  (unsigned)GS_METHOD_ABI_VERSION);
+  if (!m->name || !*m->name) return refuse(rt, path, h, "method has no name");
+  if (!m->create || !m->destroy || !m->build_loss || !m->params)
+    return refuse(rt, path, h, "method '%s' lacks create, destroy, params or build_loss", m->name);
+  if (find_loaded(rt, m->name))
+    return refuse(rt, path, h, "method '%s' is shadowed by %s", m->name,
+                  find_loaded(rt, m->name)->path);
+  const gs_method_iface **v = realloc(rt->methods, (size_t)(rt->n_methods + 1) * sizeof *v);
+  if (!v) return dlclose(h), -1;
+  rt->methods = v;
+  if (add_plugin(rt, path, m->name, GS_PLUGIN_METHOD, "", h) != 0) return dlclose(h), -1;
+  rt->methods[rt->n_methods++] = m;
+  return 0;
+}
+
+static int load_meta(gs_runtime *rt, const char *path, void *h, gs_meta_entry_fn entry) {
+  const gs_meta_iface *m = entry();
+  if (!m) return refuse(rt, path, h, "meta-optimizer entry returned NULL (init failed)");
+  if (m->abi_version != GS_META_ABI_VERSION)
+    return refuse(rt, path, h, "meta-optimizer ABI version %u, this runtime needs %u",
+                  (unsigned)m->abi_version, (unsigned)GS_META_ABI_VERSION);
+  if (m->struct_size < META_MIN_SIZE)
+    return refuse(rt, path, h,
+                  "meta-optimizer table of %u bytes is smaller than the %zu of ABI version %u",
+                  (unsigned)m->struct_size, (size_t)META_MIN_SIZE, (unsigned)GS_META_ABI_VERSION);
+  if (!m->name || !*m->name) return refuse(rt, path, h, "meta-optimizer has no name");
+  if (!m->create || !m->destroy || !m->step || !m->batches_per_step)
+    return refuse(rt, path, h,
+                  "meta-optimizer '%s' lacks create, destroy, step or batches_per_step", m->name);
+  if (find_loaded(rt, m->name))
+    return refuse(rt, path, h, "meta-optimizer '%s' is shadowed by %s", m->name,
+                  find_loaded(rt, m->name)->path);
+  const gs_meta_iface **v = realloc(rt->metas, (size_t)(rt->n_metas + 1) * sizeof *v);
+  if (!v) return dlclose(h), -1;
+  rt->metas = v;
+  if (add_plugin(rt, path, m->name, GS_PLUGIN_META, "", h) != 0) return dlclose(h), -1;
+  rt->metas[rt->n_metas++] = m;
+  return 0;
+}
+
+static int load_file(gs_runtime *rt, const char *path) {
+  dlerror();
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *e = dlerror();
+    return refuse(rt, path, NULL, "dlopen failed: %s", e ? e : "unknown error");
+  }
+  /* dlsym on a handle also searches its dependencies (libgessl itself, other plugins' deps), so
+   * only symbols defined by this very file count as its entry. */
+  void *sym[3] = {dlsym(h, GS_BACKEND_ENTRY_SYMBOL), dlsym(h, GS_METHOD_ENTRY_SYMBOL),
+                  dlsym(h, GS_META_ENTRY_SYMBOL)};
+  int found = 0, which = -1;
+  for (int k = 0; k < 3; k++) {
+    Dl_info info;
+    if (sym[k] && dladdr(sym[k], &info) && info.dli_fname) {
+      char a[PATH_MAX], b[PATH_MAX];
+      if (!realpath(info.dli_fname, a) || !realpath(path, b) || strcmp(a, b) != 0) sym[k] = NULL;
+    }
+    if (sym[k]) found++, which = k;
+  }
+  if (found == 0)
+    return refuse(rt, path, h, "no entry symbol (%s, %s or %s)", GS_BACKEND_ENTRY_SYMBOL,
+                  GS_METHOD_ENTRY_SYMBOL, GS_META_ENTRY_SYMBOL);
+  if (found > 1) return refuse(rt, path, h, "exports more than one entry symbol");
+  /* Converting a data pointer to a function pointer is what dlsym's contract requires (POSIX). */
+  switch (which) {
+  case 0: {
+    gs_backend_entry_fn fn;
+    memcpy(&fn, &sym[0], sizeof fn);
+    return load_backend(rt, path, h, fn);
+  }
+  case 1: {
+    gs_method_entry_fn fn;
+    memcpy(&fn, &sym[1], sizeof fn);
+    return load_method(rt, path, h, fn);
+  }
+  default: {
+    gs_meta_entry_fn fn;
+    memcpy(&fn, &sym[2], sizeof fn);
+    return load_meta(rt, path, h, fn);
+  }
+  }
+}
+
+static int is_plugin_name(const char *f) {
+  size_t n = strlen(f);
+  return strncmp(f, "libgessl-", 9) == 0 && n > 12 && strcmp(f + n - 3, ".so") == 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Loads every plugin file of `dir` in name order (so the result does not depend on readdir).
+ * Directories and files seen before (same real path) are skipped. */
+static int scan_dir(gs_runtime *rt, const char *dir, strlist *seen_dirs, strlist *seen_files) {
+  char real[PATH_MAX];
+  if (!*dir || !realpath(dir, real)) return 0;
+  if (strlist_has(seen_dirs, real)) return 0;
+  if (strlist_push(seen_dirs, real) != 0) return -1;
+  DIR *d = opendir(real);
+  if (!d) return 0;
+  strlist names = {0};
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d)))
+    if (is_plugin_name(e->d_name) && strlist_push(&names, e->d_name) != 0) rc = -1;
+  closedir(d);
+  if (names.n) qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
+  for (int k = 0; rc == 0 && k < names.n; k++) {
+    char path[PATH_MAX + 256], freal[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", real, names.v[k]);
+    if (realpath(path, freal) && strlist_has(seen_files, freal)) continue;
+    if (strlist_push(seen_files, realpath(path, freal) ? freal : path) != 0) rc = -1;
+    if (rc == 0) rc = load_file(rt, path);
+  }
+  strlist_free(&names);
+  return rc;
+}
+
+static int scan_list(gs_runtime *rt, const char *list, strlist *sd, strlist *sf) {
+  if (!list) return 0;
+  char *copy = strdup(list);
+  if (!copy) return -1;
+  int rc = 0;
+  char *save = NULL;
+  for (char *tok = strtok_r(copy, ":", &save); tok && rc == 0; tok = strtok_r(NULL, ":", &save))
+    rc = scan_dir(rt, tok, sd, sf);
+  free(copy);
+  return rc;
+}
+
+static int scan_all(gs_runtime *rt, const gs_runtime_options *opt) {
+  strlist sd = {0}, sf = {0};
+  int rc = scan_list(rt, opt ? opt->plugin_path : NULL, &sd, &sf);
+  if (rc == 0) rc = scan_list(rt, getenv("GESSL_PLUGIN_PATH"), &sd, &sf);
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (rc == 0 && n > 0) {
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) {
+      *slash = 0;
+      char dir[PATH_MAX + 16];
+      snprintf(dir, sizeof dir, "%s/../lib/gessl", exe);
+      rc = scan_dir(rt, dir, &sd, &sf);
+      if (rc == 0) rc = scan_dir(rt, exe, &sd, &sf);
+    }
+  }
+  if (rc == 0) rc = scan_dir(rt, GESSL_PLUGIN_INSTALL_DIR, &sd, &sf);
+  strlist_free(&sd);
+  strlist_free(&sf);
+  return rc;
+}
+
+gs_runtime *gs_runtime_open(const gs_runtime_options *opt) {
+  gs_runtime *rt = calloc(1, sizeof *rt);
+  if (!rt) {
+    gs_fail(GS_ERR_NOMEM, "gs_runtime_open: out of memory");
+    return NULL;
+  }
+  rt->threads = opt ? opt->threads : 0;
+  rt->cache_dir = rt_cache_dir(opt ? opt->cache_dir : NULL);
+  if (scan_all(rt, opt) != 0) {
+    gs_runtime_close(rt);
+    gs_fail(GS_ERR_NOMEM, "gs_runtime_open: out of memory while loading plugins");
+    return NULL;
+  }
+  return rt;
+}
+
+void gs_runtime_close(gs_runtime *rt) {
+  if (!rt) return;
+  for (int k = 0; k < rt->n_backends; k++) {
+    free(rt->backends[k]->infos);
+    free(rt->backends[k]);
+  }
+  /* Unload in reverse order of loading, after every table pointer is dropped. */
+  for (int k = rt->n_plugins - 1; k >= 0; k--) {
+    if (rt->plugins[k].handle) dlclose(rt->plugins[k].handle);
+    free(rt->plugins[k].path);
+    free(rt->plugins[k].name);
+    free(rt->plugins[k].why);
+  }
+  free(rt->plugins);
+  free(rt->backends);
+  free(rt->methods);
+  free(rt->metas);
+  free(rt->cache_dir);
+  free(rt);
+}

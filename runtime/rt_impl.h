@@ -1,0 +1,80 @@
+/* Internal layout of the runtime objects (plugins, devices, params, programs), shared by the
+ * loader, the device layer, the param/pset arithmetic and the compiler. Not a public header. */
+#ifndef GESSL_RT_IMPL_H
+#define GESSL_RT_IMPL_H
+
+#include "gessl/meta.h"
+#include "gessl/method.h"
+#include "gessl/runtime.h"
+
+/* One file found on the search path, loaded or refused. */
+typedef struct rt_plugin {
+  char *path;
+  char *name; /* "" when refused */
+  gs_plugin_kind kind;
+  char *why; /* "" unless refused */
+  void *handle;
+} rt_plugin;
+
+/* A loaded backend: its table, the host services lent to it, and the cached probe. */
+typedef struct rt_backend {
+  const gs_backend_iface *iface;
+  gs_backend_host host; /* must stay put: the plugin may keep the pointer */
+  const char *path;
+  int probed;
+  gs_status probe_status;
+  char probe_why[512];
+  int n_dev;
+  gs_device_info *infos; /* n_dev entries */
+} rt_backend;
+
+struct gs_runtime {
+  rt_plugin *plugins;
+  int n_plugins, cap_plugins;
+  rt_backend **backends;
+  int n_backends;
+  const gs_method_iface **methods;
+  int n_methods;
+  const gs_meta_iface **metas;
+  int n_metas;
+  char *cache_dir;
+  int threads;
+};
+
+struct gs_program;
+
+struct gs_param {
+  gs_device *dev;
+  char *name;
+  gs_shape shape;
+  int trainable;
+  gs_bbuf *buf;
+  size_t bytes;
+  struct gs_param *prev, *next; /* the device's list */
+};
+
+struct gs_device {
+  gs_runtime *rt;
+  rt_backend *be;
+  const gs_backend_iface *iface;
+  gs_bdev *bdev;
+  gs_device_info info;
+  int index;
+  struct gs_param *params;     /* owned, freed at close */
+  struct gs_program *programs; /* owned, freed at close */
+  size_t param_bytes;
+  size_t program_bytes;
+};
+
+/* Probes backend `be` once; later calls return the cached result. */
+gs_status rt_backend_probe(rt_backend *be);
+
+/* Runs launches[0..n) once on dev through a throwaway program and waits for them. Used by the
+ * parameter-set arithmetic, where each call is small and rare next to a training step. */
+gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n);
+
+/* Removes a program from its device's list (program.c <-> device.c). */
+void rt_program_unlink(struct gs_program *prog);
+void rt_program_link(gs_device *dev, struct gs_program *prog);
+
+#endif
