@@ -1,0 +1,104 @@
+/* gessl — the training loop as a library: what `gessl train` runs.
+ *
+ * gs_train_run opens the device, the data set and loader, the backbone, the method and the
+ * meta-optimizer plugins, the optimizer and the learning-rate schedule, then runs outer steps
+ * until the epochs or the step cap are done. The loop itself is the same for every method and
+ * meta-optimizer: it implements the gs_meta_host services (meta.h) and calls meta->step.
+ *
+ * The library prints nothing: progress and log lines go to the callbacks of the configuration.
+ * With `out` set it creates that directory and writes OUT/config.json (the effective
+ * configuration, device, versions) before the first step; with `out` NULL it writes nothing. */
+#ifndef GESSL_TRAIN_H
+#define GESSL_TRAIN_H
+
+#include <signal.h>
+
+#include "meta.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* What the progress callback sees after a step. */
+typedef struct gs_train_progress {
+  int64_t step;        /* outer steps done */
+  int64_t total_steps; /* planned */
+  int64_t epoch;       /* epoch of the last batch (from 0) */
+  int64_t epochs;      /* planned */
+  double loss;         /* this step's loss */
+  double loss_avg;     /* mean loss since the last report */
+  double lr;           /* learning rate of this step */
+  double images_per_s; /* images consumed per second since the start */
+  double elapsed_s;
+  double eta_s; /* estimated seconds left */
+} gs_train_progress;
+
+typedef struct gs_train_config {
+  /* What the CLI flags of `gessl train` set, under the flag's name. */
+  const char *backend;     /* device spec (runtime.h gs_device_open): "cpu", "opencl:1", ... */
+  const char *data;        /* data set spec (data.h gs_dataset_open), e.g. "synthetic:32x32x3" */
+  const char *model;       /* "convnet" | "resnet18" */
+  const char *method;      /* method plugin name, "simclr" */
+  const char *meta;        /* meta-optimizer plugin name, "none" */
+  int batch;               /* images per batch */
+  int epochs;              /* passes over the data set */
+  int64_t max_steps;       /* stop after this many outer steps (0: no cap) */
+  float lr;                /* base learning rate (peak of the schedule) */
+  uint64_t seed;           /* everything random derives from it */
+  int threads;             /* CPU threads of the backend (0: all cores) */
+  const char *out;         /* run directory; NULL: write nothing */
+  gs_optim_kind optimizer; /* --optimizer */
+  /* --set name=value pairs, checked against the method's then the meta-optimizer's declared
+   * hyperparameters. Arrays of n_set strings each. */
+  const char *const *set_names;
+  const char *const *set_values;
+  int n_set;
+
+  /* Finer settings (no flag of their own yet). */
+  float width;             /* backbone width multiplier (1.0) */
+  float final_lr;          /* end of the cosine decay (0) */
+  int64_t warmup_steps;    /* linear warm-up steps (-1: 5% of the run, at most 500) */
+  float weight_decay;      /* < 0: the optimizer's default */
+  int64_t data_limit;      /* use only the first N samples (0: all) */
+  int data_threads;        /* augmentation threads (0: the loader's default) */
+  const char *plugin_path; /* extra plugin directories when gs_train_run opens the runtime */
+  int log_every;           /* progress callback every N steps, plus the first and last (0: 10) */
+
+  /* Called after the first step, every log_every steps and after the last. May be NULL. */
+  void (*progress)(void *user, const gs_train_progress *p);
+  /* Lines the meta-optimizer logs, and notes of the loop (which device, how many steps). */
+  void (*log)(void *user, const char *line);
+  void *user;
+  /* When non-NULL and set non-zero (from a signal handler), the run stops after the current step
+   * with GS_ERR_INTERRUPTED. */
+  volatile sig_atomic_t *stop;
+} gs_train_config;
+
+typedef struct gs_train_result {
+  int64_t steps;     /* outer steps done */
+  int64_t images;    /* images consumed */
+  double first_loss; /* loss of the first step */
+  double final_loss; /* mean loss of the last log_every steps */
+  double seconds;    /* wall-clock time of the steps (setup excluded) */
+  double setup_seconds;
+  double images_per_s;
+  char device[160]; /* "cpu: pthread-cpu" */
+} gs_train_result;
+
+/* The defaults of `gessl train`: cpu, synthetic, convnet, simclr, none, batch 256, 1 epoch,
+ * lr 0.3, seed 0, SGD, width 1, warm-up auto, log every 10 steps. */
+GS_API void gs_train_config_init(gs_train_config *cfg);
+
+/* Checks a configuration without running it: names of plugins, model and data set, ranges of the
+ * numbers, and every --set pair against the declarations. GS_ERR_INVALID with a one-line message
+ * naming the setting. rt may be NULL (plugin names are then not checked). */
+GS_API gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *cfg);
+
+/* Runs the training. rt: the runtime to take plugins from, or NULL to open one with cfg->threads
+ * and cfg->plugin_path. res (may be NULL) is filled as far as the run went, also on failure. */
+GS_API gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_result *res);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

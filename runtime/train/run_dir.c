@@ -1,0 +1,136 @@
+/* The run directory: created on demand, config.json written before the first step so a run that
+ * dies early still says what it was. Files are written to a temporary name and renamed, so a
+ * reader never sees half a file. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "train_impl.h"
+
+static gs_status mkdir_p(const char *path) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+    return gs_fail(GS_ERR_INVALID, "--out %s: path too long", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = 0;
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+      return gs_fail(GS_ERR_IO, "--out: cannot create %s: %s", buf, strerror(errno));
+    *p = '/';
+  }
+  if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+    return gs_fail(GS_ERR_IO, "--out: cannot create %s: %s", buf, strerror(errno));
+  struct stat st;
+  if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+    return gs_fail(GS_ERR_IO, "--out %s: not a directory", buf);
+  return GS_OK;
+}
+
+static gs_status write_atomic(const char *dir, const char *name, const char *text) {
+  char path[4200], tmp[4300];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return gs_fail(GS_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+  size_t len = strlen(text);
+  int ok = fwrite(text, 1, len, f) == len && fputc('\n', f) != EOF && fflush(f) == 0 &&
+           fsync(fileno(f)) == 0;
+  ok = (fclose(f) == 0) && ok;
+  if (!ok || rename(tmp, path) != 0) {
+    int e = errno;
+    remove(tmp);
+    return gs_fail(GS_ERR_IO, "cannot write %s: %s", path, strerror(e));
+  }
+  return GS_OK;
+}
+
+static void add_hparams(cJSON *obj, const gs_hparam_decl *d, int n, const double *v) {
+  for (int k = 0; k < n; k++) {
+    char buf[64];
+    if (d[k].type == GS_HP_FLOAT || d[k].type == GS_HP_INT)
+      cJSON_AddNumberToObject(obj, d[k].name, v[k]);
+    else if (d[k].type == GS_HP_BOOL)
+      cJSON_AddBoolToObject(obj, d[k].name, v[k] != 0.0);
+    else
+      cJSON_AddStringToObject(obj, d[k].name, gs_hparam_format(&d[k], v[k], buf, sizeof buf));
+  }
+}
+
+static const char *optim_name(gs_optim_kind k) {
+  return k == GS_OPT_LARS ? "lars" : k == GS_OPT_ADAMW ? "adamw" : "sgd";
+}
+
+gs_status train_write_config(const train_run *r) {
+  const gs_train_config *c = r->cfg;
+  gs_status st = mkdir_p(c->out);
+  if (st != GS_OK) return st;
+  cJSON *root = cJSON_CreateObject();
+  if (!root) return gs_fail(GS_ERR_NOMEM, "config.json: out of memory");
+  cJSON_AddStringToObject(root, "gessl_version", GESSL_VERSION);
+  cJSON_AddStringToObject(root, "backend", c->backend);
+  const gs_device_info *di = gs_device_get_info(r->dev);
+  cJSON *dev = cJSON_AddObjectToObject(root, "device");
+  cJSON_AddStringToObject(dev, "backend", gs_device_backend_name(r->dev));
+  cJSON_AddStringToObject(dev, "name", di->name);
+  cJSON_AddStringToObject(dev, "vendor", di->vendor);
+  cJSON_AddStringToObject(dev, "driver", di->driver);
+  cJSON_AddStringToObject(root, "data", c->data);
+  cJSON_AddStringToObject(root, "dataset", gs_dataset_name(r->ds));
+  cJSON_AddNumberToObject(root, "dataset_size", (double)gs_dataset_size(r->ds));
+  cJSON_AddStringToObject(root, "model", c->model);
+  cJSON_AddNumberToObject(root, "width", c->width);
+  cJSON_AddStringToObject(root, "method", c->method);
+  cJSON_AddStringToObject(root, "meta", c->meta);
+  cJSON_AddNumberToObject(root, "batch", c->batch);
+  cJSON_AddNumberToObject(root, "epochs", c->epochs);
+  cJSON_AddNumberToObject(root, "max_steps", (double)c->max_steps);
+  cJSON_AddNumberToObject(root, "total_steps", (double)r->total);
+  cJSON_AddNumberToObject(root, "lr", c->lr);
+  cJSON_AddNumberToObject(root, "final_lr", c->final_lr);
+  cJSON_AddNumberToObject(root, "warmup_steps", (double)r->warmup);
+  cJSON *opt = cJSON_AddObjectToObject(root, "optimizer");
+  cJSON_AddStringToObject(opt, "name", optim_name(c->optimizer));
+  cJSON_AddNumberToObject(opt, "momentum", r->opt_cfg.momentum);
+  cJSON_AddNumberToObject(opt, "weight_decay", r->opt_cfg.weight_decay);
+  cJSON_AddNumberToObject(opt, "eta", r->opt_cfg.eta);
+  cJSON_AddNumberToObject(opt, "beta1", r->opt_cfg.beta1);
+  cJSON_AddNumberToObject(opt, "beta2", r->opt_cfg.beta2);
+  cJSON_AddNumberToObject(opt, "eps", r->opt_cfg.eps);
+  /* The seed as a string too: JSON numbers lose 64-bit integers in most readers. */
+  char seed[32];
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+  cJSON_AddStringToObject(root, "seed", seed);
+  cJSON_AddNumberToObject(root, "threads", c->threads);
+  add_hparams(cJSON_AddObjectToObject(root, "method_hparams"), r->method->hparams,
+              r->method->n_hparams, r->method_hp);
+  add_hparams(cJSON_AddObjectToObject(root, "meta_hparams"), r->meta->hparams, r->meta->n_hparams,
+              r->meta_hp);
+  cJSON *plugins = cJSON_AddArrayToObject(root, "plugins");
+  for (int k = 0; k < gs_runtime_plugin_count(r->rt); k++) {
+    gs_plugin_info pi = gs_runtime_plugin(r->rt, k);
+    if (pi.kind == GS_PLUGIN_REFUSED) continue;
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "name", pi.name);
+    cJSON_AddStringToObject(p, "kind",
+                            pi.kind == GS_PLUGIN_BACKEND  ? "backend"
+                            : pi.kind == GS_PLUGIN_METHOD ? "method"
+                                                          : "meta");
+    cJSON_AddStringToObject(p, "path", pi.path);
+    if (pi.kind == GS_PLUGIN_BACKEND)
+      for (int b = 0; b < gs_runtime_backend_count(r->rt); b++) {
+        const gs_backend_iface *be = gs_runtime_backend(r->rt, b);
+        if (strcmp(be->name, pi.name) == 0) cJSON_AddStringToObject(p, "version", be->version);
+      }
+    cJSON_AddItemToArray(plugins, p);
+  }
+  char *text = cJSON_Print(root);
+  cJSON_Delete(root);
+  if (!text) return gs_fail(GS_ERR_NOMEM, "config.json: out of memory");
+  st = write_atomic(c->out, "config.json", text);
+  cJSON_free(text);
+  return st;
+}
