@@ -26,7 +26,7 @@ typedef struct gs_dataset_options {
 } gs_dataset_options;
 
 /* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "idx:DIR", "cifar10:DIR",
- * "cifar100:DIR", "folder:DIR" (root/<class>/*.png, or a flat folder of PNGs: unlabelled),
+ * "cifar100:DIR", "folder:DIR" (root/<class>/NAME.png, or a flat folder of PNGs: unlabelled),
  * "synthetic" or "synthetic:HxWxC". NULL opt = defaults. A split the format lacks (a folder has
  * no test split) is an error naming the data set. */
 GS_API gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_options *opt);
@@ -74,6 +74,16 @@ typedef struct gs_aug_recipe {
  * multi-crop: the extra ones are small crops). */
 GS_API gs_aug_recipe gs_aug_recipe_for(const char *method, int size, int n_views);
 
+/* View `view` of sample i as the loader makes it for (seed, epoch): out holds C*v->size*v->size
+ * floats, CHW, normalised. The same numbers whatever thread calls it (previews and tests). */
+GS_API gs_status gs_augment_sample(const gs_dataset *ds, int64_t i, const gs_view_config *v,
+                                   uint64_t seed, int64_t epoch, int view, float *out);
+
+/* Writes an 8-bit image (HWC, channels 1, 3 or 4) as a PNG, through a temporary file renamed into
+ * place, so a failure leaves nothing behind. */
+GS_API gs_status gs_png_write(const char *path, const uint8_t *pixels, int width, int height,
+                              int channels);
+
 /* ---- Loader ---- */
 
 typedef struct gs_loader gs_loader;
@@ -94,6 +104,7 @@ typedef struct gs_batch {
   const int32_t *labels;          /* n labels (-1 when unlabelled) */
   int64_t epoch;                  /* epoch this batch belongs to (from 0) */
   int64_t index;                  /* batch index within the epoch */
+  const int64_t *samples;         /* n data-set indices of the images (the epoch's shuffle) */
 } gs_batch;
 
 GS_API gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt);

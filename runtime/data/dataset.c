@@ -1,0 +1,265 @@
+/* gs_dataset: opening a data set by spec, and the accessors every consumer uses. Every format
+ * decodes into one in-memory image store at open, so a bad file fails here and never mid-run. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data_internal.h"
+
+#define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define MAX_FILE ((size_t)1 << 31)
+#define MAX_INFLATED ((size_t)1 << 32)
+
+struct gs_dataset {
+  char name[256];
+  gs_images im;
+  float mean[4], std[4];
+};
+
+/* Implemented in folder.c and synthetic.c. */
+gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_images *im);
+gs_status gs_synthetic_make(const char *spec, gs_split split, const gs_dataset_options *opt,
+                            gs_images *im);
+
+static int file_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int dir_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Reads a file, inflating it when it starts with the gzip magic. */
+static gs_status load_maybe_gz(const char *path, uint8_t **out, size_t *len) {
+  uint8_t *raw;
+  size_t n;
+  gs_status s = gs_read_file(path, MAX_FILE, &raw, &n);
+  if (s) return s;
+  if (n >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
+    s = gs_gunzip(raw, n, path, MAX_INFLATED, out, len);
+    free(raw);
+    return s;
+  }
+  *out = raw;
+  *len = n;
+  return GS_OK;
+}
+
+/* The usual names of an IDX file: MNIST's, the dotted variant some mirrors use, gzipped or not. */
+static int find_idx(const char *dir, const char *split, const char *what, int rank, char *path,
+                    size_t len) {
+  static const char *const forms[] = {"%s/%s-%s-idx%d-ubyte%s", "%s/%s-%s.idx%d-ubyte%s"};
+  static const char *const ext[] = {".gz", ""};
+  for (int f = 0; f < 2; f++)
+    for (int e = 0; e < 2; e++) {
+      snprintf(path, len, forms[f], dir, split, what, rank, ext[e]);
+      if (file_exists(path)) return 1;
+    }
+  snprintf(path, len, "%s/%s-%s-idx%d-ubyte[.gz]", dir, split, what, rank);
+  return 0;
+}
+
+static gs_status open_idx(const char *dir, gs_split split, gs_images *im) {
+  const char *sp = split == GS_SPLIT_TRAIN ? "train" : "t10k";
+  char ipath[1200], lpath[1200];
+  if (!dir_exists(dir)) return gs_fail(GS_ERR_IO, "IDX data set: %s is not a directory", dir);
+  if (!find_idx(dir, sp, "images", 3, ipath, sizeof ipath))
+    return gs_fail(GS_ERR_IO, "IDX data set in %s: missing %s", dir, ipath);
+  if (!find_idx(dir, sp, "labels", 1, lpath, sizeof lpath))
+    return gs_fail(GS_ERR_IO, "IDX data set in %s: missing %s", dir, lpath);
+  uint8_t *buf;
+  size_t len;
+  gs_status s = load_maybe_gz(ipath, &buf, &len);
+  if (s) return s;
+  s = gs_idx_parse_images(buf, len, ipath, im);
+  free(buf);
+  if (s) return s;
+  gs_images lab = {0};
+  if ((s = load_maybe_gz(lpath, &buf, &len))) return s;
+  s = gs_idx_parse_labels(buf, len, lpath, &lab);
+  free(buf);
+  if (s) return s;
+  if (lab.n != im->n) {
+    s = gs_fail(GS_ERR_FORMAT, "%s holds %lld labels but %s holds %lld images", lpath,
+                (long long)lab.n, ipath, (long long)im->n);
+    gs_images_free(&lab);
+    return s;
+  }
+  im->labels = lab.labels;
+  im->classes = lab.classes;
+  return GS_OK;
+}
+
+static gs_status open_cifar(const char *dir, gs_split split, int c100, gs_images *im) {
+  char base[1100], path[1200];
+  const char *sub = c100 ? "cifar-100-binary" : "cifar-10-batches-bin";
+  const char *probe = c100 ? "train.bin" : "data_batch_1.bin";
+  snprintf(path, sizeof path, "%s/%s", dir, probe);
+  if (file_exists(path))
+    snprintf(base, sizeof base, "%s", dir);
+  else
+    snprintf(base, sizeof base, "%s/%s", dir, sub);
+  if (!dir_exists(base)) return gs_fail(GS_ERR_IO, "CIFAR data set: %s is not a directory", base);
+  int nfiles = split == GS_SPLIT_TEST || c100 ? 1 : 5;
+  for (int k = 0; k < nfiles; k++) {
+    if (c100)
+      snprintf(path, sizeof path, "%s/%s", base,
+               split == GS_SPLIT_TRAIN ? "train.bin" : "test.bin");
+    else if (split == GS_SPLIT_TEST)
+      snprintf(path, sizeof path, "%s/test_batch.bin", base);
+    else
+      snprintf(path, sizeof path, "%s/data_batch_%d.bin", base, k + 1);
+    uint8_t *buf;
+    size_t len;
+    gs_status s = gs_read_file(path, MAX_FILE, &buf, &len);
+    if (s) return s;
+    gs_images part = {0};
+    s = gs_cifar_parse(buf, len, path, c100, &part);
+    free(buf);
+    if (s) return s;
+    if ((s = gs_images_append(im, &part, path))) return s;
+  }
+  return GS_OK;
+}
+
+/* Standard statistics where the data set is well known; measured on the data otherwise. */
+static void set_norm(gs_dataset *ds, const char *known) {
+  static const struct {
+    const char *name;
+    float mean[3], std[3];
+  } table[] = {
+      {"fashion-mnist", {0.2860f}, {0.3530f}},
+      {"cifar10", {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}},
+      {"cifar100", {0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}},
+  };
+  for (size_t k = 0; known && k < sizeof table / sizeof table[0]; k++)
+    if (!strcmp(known, table[k].name)) {
+      memcpy(ds->mean, table[k].mean, sizeof table[k].mean);
+      memcpy(ds->std, table[k].std, sizeof table[k].std);
+      return;
+    }
+  const gs_images *im = &ds->im;
+  size_t npix = (size_t)im->n * im->h * im->w;
+  for (int c = 0; c < im->c; c++) {
+    double s = 0, s2 = 0;
+    for (size_t p = 0; p < npix; p++) {
+      double v = im->pixels[p * im->c + c] / 255.0;
+      s += v;
+      s2 += v * v;
+    }
+    double m = s / (double)npix, var = s2 / (double)npix - m * m;
+    ds->mean[c] = (float)m;
+    ds->std[c] = var > 1e-6 ? (float)sqrt(var) : 1.0f;
+  }
+}
+
+gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_options *opt) {
+  gs_dataset_options o = {0};
+  if (opt) o = *opt;
+  if (!spec || !*spec) {
+    gs_fail(GS_ERR_INVALID, "data set: empty spec");
+    return NULL;
+  }
+  if (split != GS_SPLIT_TRAIN && split != GS_SPLIT_TEST) {
+    gs_fail(GS_ERR_INVALID, "data set %s: bad split %d", spec, (int)split);
+    return NULL;
+  }
+  gs_dataset *ds = calloc(1, sizeof *ds);
+  if (!ds) {
+    gs_fail(GS_ERR_NOMEM, "data set %s: out of memory", spec);
+    return NULL;
+  }
+  snprintf(ds->name, sizeof ds->name, "%s", spec);
+  const char *known = NULL;
+  gs_status s;
+  if (!strcmp(spec, "fashion-mnist")) {
+    known = "fashion-mnist";
+    s = open_idx(FASHION_MNIST_DIR, split, &ds->im);
+    if (s == GS_ERR_IO && !dir_exists(FASHION_MNIST_DIR))
+      s = gs_fail(GS_ERR_IO,
+                  "data set fashion-mnist: %s is missing (install Debian's dataset-fashion-mnist)",
+                  FASHION_MNIST_DIR);
+  } else if (!strncmp(spec, "idx:", 4)) {
+    s = open_idx(spec + 4, split, &ds->im);
+  } else if (!strncmp(spec, "cifar10:", 8)) {
+    known = "cifar10";
+    s = open_cifar(spec + 8, split, 0, &ds->im);
+  } else if (!strncmp(spec, "cifar100:", 9)) {
+    known = "cifar100";
+    s = open_cifar(spec + 9, split, 1, &ds->im);
+  } else if (!strncmp(spec, "folder:", 7)) {
+    if (split != GS_SPLIT_TRAIN)
+      s = gs_fail(GS_ERR_INVALID, "data set %s: an image folder has no test split", spec);
+    else
+      s = gs_folder_load(spec + 7, &o, &ds->im);
+  } else if (!strcmp(spec, "synthetic") || !strncmp(spec, "synthetic:", 10)) {
+    s = gs_synthetic_make(spec, split, &o, &ds->im);
+  } else {
+    s = gs_fail(GS_ERR_INVALID,
+                "unknown data set '%s' (expected fashion-mnist, idx:DIR, cifar10:DIR, "
+                "cifar100:DIR, folder:DIR, synthetic or synthetic:HxWxC)",
+                spec);
+  }
+  if (s) {
+    gs_dataset_close(ds);
+    return NULL;
+  }
+  if (o.limit > 0 && o.limit < ds->im.n) ds->im.n = o.limit;
+  set_norm(ds, known);
+  return ds;
+}
+
+void gs_dataset_close(gs_dataset *ds) {
+  if (!ds) return;
+  gs_images_free(&ds->im);
+  free(ds);
+}
+
+int64_t gs_dataset_size(const gs_dataset *ds) { return ds ? ds->im.n : 0; }
+int gs_dataset_height(const gs_dataset *ds) { return ds ? ds->im.h : 0; }
+int gs_dataset_width(const gs_dataset *ds) { return ds ? ds->im.w : 0; }
+int gs_dataset_channels(const gs_dataset *ds) { return ds ? ds->im.c : 0; }
+int gs_dataset_classes(const gs_dataset *ds) { return ds && ds->im.labels ? ds->im.classes : 0; }
+const char *gs_dataset_name(const gs_dataset *ds) { return ds ? ds->name : ""; }
+const gs_images *gs_dataset_images(const gs_dataset *ds) { return &ds->im; }
+
+gs_status gs_dataset_get(const gs_dataset *ds, int64_t i, uint8_t *pixels, int32_t *label) {
+  if (!ds || i < 0 || i >= ds->im.n)
+    return gs_fail(GS_ERR_INVALID, "data set %s: sample %lld out of range 0..%lld",
+                   ds ? ds->name : "(null)", (long long)i, ds ? (long long)ds->im.n - 1 : -1LL);
+  size_t img = (size_t)ds->im.h * ds->im.w * ds->im.c;
+  if (pixels) memcpy(pixels, ds->im.pixels + (size_t)i * img, img);
+  if (label) *label = ds->im.labels ? ds->im.labels[i] : -1;
+  return GS_OK;
+}
+
+gs_status gs_dataset_batch_plain(const gs_dataset *ds, int64_t start, int64_t n, float *out,
+                                 int32_t *labels) {
+  if (!ds || !out || start < 0 || n < 0 || start + n > ds->im.n)
+    return gs_fail(GS_ERR_INVALID, "data set %s: samples [%lld, %lld) out of range (size %lld)",
+                   ds ? ds->name : "(null)", (long long)start, (long long)(start + n),
+                   ds ? (long long)ds->im.n : 0LL);
+  const int H = ds->im.h, W = ds->im.w, C = ds->im.c;
+  const size_t hw = (size_t)H * W;
+  for (int64_t k = 0; k < n; k++) {
+    const uint8_t *src = ds->im.pixels + (size_t)(start + k) * hw * C;
+    float *dst = out + (size_t)k * hw * C;
+    for (int c = 0; c < C; c++) {
+      float scale = 1.0f / (255.0f * ds->std[c]), shift = ds->mean[c] / ds->std[c];
+      for (size_t p = 0; p < hw; p++) dst[c * hw + p] = src[p * C + c] * scale - shift;
+    }
+    if (labels) labels[k] = ds->im.labels ? ds->im.labels[start + k] : -1;
+  }
+  return GS_OK;
+}
+
+void gs_dataset_norm(const gs_dataset *ds, float *mean, float *std) {
+  for (int c = 0; ds && c < ds->im.c; c++) {
+    if (mean) mean[c] = ds->mean[c];
+    if (std) std[c] = ds->std[c];
+  }
+}
