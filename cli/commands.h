@@ -1,0 +1,11 @@
+/* Sub-commands of the gessl program implemented outside main.c. Each is called like main() with
+ * argv[0] the sub-command's name ("preview") and its options after it, i.e. from `gessl preview
+ * ...` as gs_cli_preview(argc - 1, argv + 1); it returns the process exit code: 0 success,
+ * 1 failure, 2 usage error. */
+#ifndef GESSL_CLI_COMMANDS_H
+#define GESSL_CLI_COMMANDS_H
+
+/* gessl preview: a PNG grid of images and their augmented views. */
+int gs_cli_preview(int argc, char **argv);
+
+#endif
