@@ -1,0 +1,56 @@
+/* gessl: the command-line program. Dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#ifdef GESSL_CLI_PREVIEW
+#include "commands.h"
+#endif
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "gessl %s: self-supervised training of vision models on any GPU vendor\n"
+          "\n"
+          "usage: gessl COMMAND [OPTIONS]\n"
+          "\n"
+          "commands:\n"
+          "  devices   list backend plugins and their devices (unavailable ones with the reason)\n"
+          "  methods   list SSL methods and meta-optimizers with their hyperparameters\n"
+          "  train     train a backbone with an SSL method\n"
+#ifdef GESSL_CLI_PREVIEW
+          "  preview   write augmented views of a data set as images\n"
+#endif
+          "\n"
+          "options:\n"
+          "  --help, -h   this text ('gessl COMMAND --help' documents a command's options)\n"
+          "  --version    print the version\n"
+          "\n"
+          "Plugins are searched in $GESSL_PLUGIN_PATH, then beside the executable (../lib/gessl),\n"
+          "then in the install directory.\n",
+          GESSL_VERSION);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return CLI_USAGE;
+  }
+  const char *cmd = argv[1];
+  if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    usage(stdout);
+    return CLI_OK;
+  }
+  if (!strcmp(cmd, "--version")) {
+    printf("gessl %s\n", GESSL_VERSION);
+    return CLI_OK;
+  }
+  if (!strcmp(cmd, "devices")) return cli_devices(argc - 2, argv + 2);
+  if (!strcmp(cmd, "methods")) return cli_methods(argc - 2, argv + 2);
+  if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
+#ifdef GESSL_CLI_PREVIEW
+  if (!strcmp(cmd, "preview"))
+    return gs_cli_preview(argc - 1, argv + 1); /* argv[0] = "preview", as getopt expects */
+#endif
+  if (cmd[0] == '-') return cli_usage_error("", "unknown option '%s'", cmd);
+  return cli_usage_error("", "unknown command '%s'", cmd);
+}
