@@ -1,0 +1,109 @@
+/* Pooling. Backward kernels gather over the windows that cover each input cell, so overlapping
+ * windows add up without atomics and the result is deterministic.
+ * meta: NC, H, W, KH, KW, OH, OW, stride_h, stride_w, pad_h, pad_w. */
+
+/* Row-major index (h * W + w) of the first maximum of window (oh, ow); padding never wins. */
+inline int gs_pool_argmax(__global const float *x, int H, int W, int KH, int KW, int oh, int ow,
+                          int sh, int sw, int ph, int pw) {
+  int best = -1;
+  float bv = 0.0f;
+  for (int kh = 0; kh < KH; kh++) {
+    int h = oh * sh - ph + kh;
+    if (h < 0 || h >= H) continue;
+    for (int kw = 0; kw < KW; kw++) {
+      int w = ow * sw - pw + kw;
+      if (w < 0 || w >= W) continue;
+      float v = x[h * W + w];
+      if (best < 0 || v > bv) {
+        best = h * W + w;
+        bv = v;
+      }
+    }
+  }
+  return best;
+}
+
+__kernel void gs_maxpool(__global float *y, int yo, __global const float *x, int xo,
+                         __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int i = get_global_id(0);
+  if (i >= NC * OH * OW) return;
+  int ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+  __global const float *xp = x + xo + nc * H * W;
+  int a = gs_pool_argmax(xp, H, W, KH, KW, oh, ow, m[7], m[8], m[9], m[10]);
+  y[yo + i] = a < 0 ? -INFINITY : xp[a];
+}
+
+__kernel void gs_maxpool_bwd(__global float *dx, int dxo, __global const float *x, int xo,
+                             __global const float *dy, int dyo, __global const int *meta,
+                             int mo) {
+  __global const int *m = meta + mo;
+  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
+  int i = get_global_id(0);
+  if (i >= NC * H * W) return;
+  int w = i % W, h = (i / W) % H, nc = i / (W * H);
+  __global const float *xp = x + xo + nc * H * W;
+  float acc = 0.0f;
+  for (int kh = 0; kh < KH; kh++) {
+    int t = h + ph - kh;
+    if (t < 0 || t % sh) continue;
+    int oh = t / sh;
+    if (oh >= OH) continue;
+    for (int kw = 0; kw < KW; kw++) {
+      int u = w + pw - kw;
+      if (u < 0 || u % sw) continue;
+      int ow = u / sw;
+      if (ow >= OW) continue;
+      if (gs_pool_argmax(xp, H, W, KH, KW, oh, ow, sh, sw, ph, pw) == h * W + w)
+        acc += dy[dyo + (nc * OH + oh) * OW + ow];
+    }
+  }
+  dx[dxo + i] = acc;
+}
+
+__kernel void gs_avgpool(__global float *y, int yo, __global const float *x, int xo,
+                         __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
+  int i = get_global_id(0);
+  if (i >= NC * OH * OW) return;
+  int ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+  __global const float *xp = x + xo + nc * H * W;
+  float acc = 0.0f;
+  for (int kh = 0; kh < KH; kh++) {
+    int h = oh * sh - ph + kh;
+    if (h < 0 || h >= H) continue;
+    for (int kw = 0; kw < KW; kw++) {
+      int w = ow * sw - pw + kw;
+      if (w >= 0 && w < W) acc += xp[h * W + w];
+    }
+  }
+  y[yo + i] = acc / (float)(KH * KW);
+}
+
+__kernel void gs_avgpool_bwd(__global float *dx, int dxo, __global const float *dy, int dyo,
+                             __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
+  int i = get_global_id(0);
+  if (i >= NC * H * W) return;
+  int w = i % W, h = (i / W) % H, nc = i / (W * H);
+  float acc = 0.0f;
+  for (int kh = 0; kh < KH; kh++) {
+    int t = h + ph - kh;
+    if (t < 0 || t % sh) continue;
+    int oh = t / sh;
+    if (oh >= OH) continue;
+    for (int kw = 0; kw < KW; kw++) {
+      int u = w + pw - kw;
+      if (u < 0 || u % sw) continue;
+      int ow = u / sw;
+      if (ow < OW) acc += dy[dyo + (nc * OH + oh) * OW + ow];
+    }
+  }
+  dx[dxo + i] = acc / (float)(KH * KW);
+}

@@ -1,0 +1,45 @@
+/* Reductions: one work-group per output element, lanes stride over the reduced elements and
+ * combine in local memory (the local size is a power of two chosen from the device's limits). */
+
+/* meta: rank, out dims[6], in strides[6], reduced dims[6] (1 where kept), in strides[6].
+ * kind follows gs_reduce: 0 sum, 1 mean, 2 max. */
+__kernel void gs_reduce(__global float *y, int yo, __global const float *x, int xo,
+                        __global const int *meta, int mo, int nout, int count, int kind,
+                        __local float *part) {
+  int o = get_group_id(0);
+  int lane = get_local_id(0);
+  int L = get_local_size(0);
+  __global const int *m = meta + mo;
+  int rank = m[0];
+  float acc = kind == 2 ? -INFINITY : 0.0f;
+  if (o < nout) {
+    int base = xo + gs_nd_off(o, rank, m + 1, m + 1 + GS_MAXR);
+    for (int r = lane; r < count; r += L) {
+      float v = x[base + gs_nd_off(r, rank, m + 1 + 2 * GS_MAXR, m + 1 + 3 * GS_MAXR)];
+      acc = kind == 2 ? fmax(acc, v) : acc + v;
+    }
+  }
+  part[lane] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = L / 2; s > 0; s >>= 1) {
+    if (lane < s) part[lane] = kind == 2 ? fmax(part[lane], part[lane + s]) : part[lane] + part[lane + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lane == 0 && o < nout) y[yo + o] = kind == 1 ? part[0] / (float)count : part[0];
+}
+
+/* y[0] = sum(a * b) with a single work-group. */
+__kernel void gs_dot(__global float *y, int yo, __global const float *a, int ao,
+                     __global const float *b, int bo, int n, __local float *part) {
+  int lane = get_local_id(0);
+  int L = get_local_size(0);
+  float acc = 0.0f;
+  for (int i = lane; i < n; i += L) acc += a[ao + i] * b[bo + i];
+  part[lane] = acc;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  for (int s = L / 2; s > 0; s >>= 1) {
+    if (lane < s) part[lane] += part[lane + s];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (lane == 0) y[yo] = part[0];
+}

@@ -1,0 +1,110 @@
+/* Internal interfaces of the OpenCL backend plugin. */
+#ifndef GESSL_OCL_INTERNAL_H
+#define GESSL_OCL_INTERNAL_H
+
+#include <CL/cl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gessl/backend.h"
+
+/* Services of the runtime, set once by the entry point. */
+extern const gs_backend_host *ocl_host;
+
+/* Every kernel of the embedded program; index = enum value. */
+typedef enum ocl_kname {
+  K_FILL,
+  K_UNARY,
+  K_UNARY_BWD,
+  K_BINARY,
+  K_AXPBY,
+  K_COPY_ND,
+  K_REDUCE,
+  K_DOT,
+  K_GATHER,
+  K_SCATTER,
+  K_ONEHOT,
+  K_IM2COL,
+  K_COL2IM,
+  K_MAXPOOL,
+  K_MAXPOOL_BWD,
+  K_AVGPOOL,
+  K_AVGPOOL_BWD,
+  K_SGD,
+  K_ADAMW,
+  K_EMA,
+  K_COUNT
+} ocl_kname;
+extern const char *const ocl_kernel_names[K_COUNT];
+
+/* A device found by probe. */
+typedef struct ocl_devrec {
+  cl_platform_id platform;
+  cl_device_id device;
+} ocl_devrec;
+
+struct gs_bdev {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context ctx;
+  cl_command_queue queue;
+  cl_program program;
+  size_t kernel_wg[K_COUNT]; /* CL_KERNEL_WORK_GROUP_SIZE per kernel */
+  size_t wg_multiple;        /* CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE */
+  size_t local_mem;          /* CL_DEVICE_LOCAL_MEM_SIZE */
+  uint64_t max_alloc;
+  char name[128];
+  int source_builds; /* programs compiled from source since open (0 on a cache hit) */
+};
+
+struct gs_bbuf {
+  cl_mem mem;
+  size_t bytes;
+};
+
+/* Error helpers: the message names the call and the OpenCL error. */
+const char *ocl_err_name(cl_int e);
+gs_status ocl_fail(cl_int e, const char *what);
+#define OCL_CHECK(call, what)                                                                      \
+  do {                                                                                             \
+    cl_int e_ = (call);                                                                            \
+    if (e_ != CL_SUCCESS) return ocl_fail(e_, what);                                               \
+  } while (0)
+
+/* Device enumeration (ocl_device.c). */
+gs_status ocl_probe(int *n, char *why, size_t why_len);
+gs_status ocl_device_info(int index, gs_device_info *info);
+gs_status ocl_lookup(int index, ocl_devrec *rec);
+gs_status ocl_str_info(cl_device_id d, cl_device_info what, char *buf, size_t len);
+void ocl_plat_str(cl_platform_id p, cl_platform_info what, char *buf, size_t len);
+
+/* Builds the embedded program for dev, through the binary cache (ocl_cache.c). */
+gs_status ocl_build_program(gs_bdev *dev);
+
+/* Buffers (ocl_buffer.c). */
+gs_status ocl_buf_alloc(gs_bdev *dev, size_t bytes, gs_bbuf **out);
+void ocl_buf_free(gs_bdev *dev, gs_bbuf *buf);
+gs_status ocl_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src, size_t bytes);
+gs_status ocl_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes);
+gs_status ocl_new_mem(gs_bdev *dev, size_t bytes, const char *what, cl_mem *out);
+
+/* Programs (ocl_prog.c). */
+int ocl_supports(gs_bdev *dev, const gs_launch *l);
+gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs_bprog **out);
+gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *prog);
+void ocl_prog_free(gs_bdev *dev, gs_bprog *prog);
+
+/* One GEMM of a program, row-major, run by CLBlast (ocl_gemm.c). */
+typedef struct ocl_gemm {
+  int ta, tb;
+  size_t m, n, k;
+  cl_mem a, b, c;
+  size_t aoff, lda, boff, ldb, coff, ldc;
+  float beta;
+} ocl_gemm;
+/* Bytes of temporary buffer CLBlast needs for g (0 if none). */
+gs_status ocl_gemm_temp_size(gs_bdev *dev, const ocl_gemm *g, size_t *bytes);
+/* Enqueues g with the caller's temporary buffer (may be NULL when the size was 0). */
+gs_status ocl_gemm_run(gs_bdev *dev, const ocl_gemm *g, cl_mem temp);
+
+#endif

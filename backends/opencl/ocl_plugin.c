@@ -1,0 +1,132 @@
+/* The OpenCL backend's entry point, and opening a device: context, one in-order queue and the
+ * embedded kernel program (from the binary cache when it can). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocl_internal.h"
+
+const gs_backend_host *ocl_host;
+
+const char *const ocl_kernel_names[K_COUNT] = {
+    [K_FILL] = "gs_fill",
+    [K_UNARY] = "gs_unary",
+    [K_UNARY_BWD] = "gs_unary_bwd",
+    [K_BINARY] = "gs_binary",
+    [K_AXPBY] = "gs_axpby",
+    [K_COPY_ND] = "gs_copy_nd",
+    [K_REDUCE] = "gs_reduce",
+    [K_DOT] = "gs_dot",
+    [K_GATHER] = "gs_gather_rows",
+    [K_SCATTER] = "gs_scatter_add_rows",
+    [K_ONEHOT] = "gs_onehot",
+    [K_IM2COL] = "gs_im2col",
+    [K_COL2IM] = "gs_col2im",
+    [K_MAXPOOL] = "gs_maxpool",
+    [K_MAXPOOL_BWD] = "gs_maxpool_bwd",
+    [K_AVGPOOL] = "gs_avgpool",
+    [K_AVGPOOL_BWD] = "gs_avgpool_bwd",
+    [K_SGD] = "gs_sgd",
+    [K_ADAMW] = "gs_adamw",
+    [K_EMA] = "gs_ema",
+};
+
+static void ocl_close(gs_bdev *dev) {
+  if (!dev) return;
+  if (dev->queue) {
+    clFinish(dev->queue);
+    clReleaseCommandQueue(dev->queue);
+  }
+  if (dev->program) clReleaseProgram(dev->program);
+  if (dev->ctx) clReleaseContext(dev->ctx);
+  free(dev);
+}
+
+/* Work-group limits of every kernel, queried once so launches never assume a size. */
+static gs_status query_kernels(gs_bdev *dev) {
+  for (int k = 0; k < K_COUNT; k++) {
+    cl_int e;
+    cl_kernel kn = clCreateKernel(dev->program, ocl_kernel_names[k], &e);
+    OCL_CHECK(e, "clCreateKernel");
+    size_t mult = 1;
+    e = clGetKernelWorkGroupInfo(kn, dev->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                 sizeof dev->kernel_wg[k], &dev->kernel_wg[k], NULL);
+    if (e == CL_SUCCESS && k == K_FILL)
+      e = clGetKernelWorkGroupInfo(kn, dev->device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                                   sizeof mult, &mult, NULL);
+    clReleaseKernel(kn);
+    OCL_CHECK(e, "clGetKernelWorkGroupInfo");
+    if (k == K_FILL) dev->wg_multiple = mult;
+  }
+  return GS_OK;
+}
+
+static gs_status ocl_open(int index, gs_bdev **out) {
+  ocl_devrec r;
+  gs_status s = ocl_lookup(index, &r);
+  if (s != GS_OK) return s;
+  gs_bdev *dev = calloc(1, sizeof *dev);
+  if (!dev) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+  dev->platform = r.platform;
+  dev->device = r.device;
+  cl_ulong lmem = 0, maxalloc = 0;
+  cl_int e;
+  if ((s = ocl_str_info(r.device, CL_DEVICE_NAME, dev->name, sizeof dev->name)) != GS_OK) goto fail;
+  e = clGetDeviceInfo(r.device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
+  if (e == CL_SUCCESS)
+    e = clGetDeviceInfo(r.device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc, &maxalloc, NULL);
+  if (e != CL_SUCCESS) {
+    s = ocl_fail(e, "clGetDeviceInfo");
+    goto fail;
+  }
+  dev->local_mem = (size_t)lmem;
+  dev->max_alloc = maxalloc;
+  cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)r.platform, 0};
+  dev->ctx = clCreateContext(props, 1, &r.device, NULL, NULL, &e);
+  if (e != CL_SUCCESS) {
+    s = ocl_fail(e, "clCreateContext");
+    goto fail;
+  }
+  dev->queue = clCreateCommandQueue(dev->ctx, r.device, 0, &e); /* in order */
+  if (e != CL_SUCCESS) {
+    s = ocl_fail(e, "clCreateCommandQueue");
+    goto fail;
+  }
+  if ((s = ocl_build_program(dev)) != GS_OK || (s = query_kernels(dev)) != GS_OK) goto fail;
+  *out = dev;
+  return GS_OK;
+fail:
+  ocl_close(dev);
+  return s;
+}
+
+static gs_status ocl_sync(gs_bdev *dev) {
+  OCL_CHECK(clFinish(dev->queue), "clFinish");
+  return GS_OK;
+}
+
+static const gs_backend_iface ocl_iface = {
+    .abi_version = GS_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(gs_backend_iface),
+    .name = "opencl",
+    .version = "0.1.0 (OpenCL 1.2 kernels, CLBlast GEMM)",
+    .probe = ocl_probe,
+    .device_info = ocl_device_info,
+    .open = ocl_open,
+    .close = ocl_close,
+    .supports = ocl_supports,
+    .buf_alloc = ocl_buf_alloc,
+    .buf_free = ocl_buf_free,
+    .buf_write = ocl_buf_write,
+    .buf_read = ocl_buf_read,
+    .prog_compile = ocl_prog_compile,
+    .prog_run = ocl_prog_run,
+    .prog_free = ocl_prog_free,
+    .sync = ocl_sync,
+};
+
+GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host);
+const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) {
+  if (!host || host->abi_version != GS_BACKEND_ABI_VERSION || !host->fail) return NULL;
+  ocl_host = host;
+  return &ocl_iface;
+}

@@ -1,0 +1,658 @@
+/* Programs: each launch becomes one or more steps (a kernel with its arguments bound once, or a
+ * CLBlast GEMM), and a run enqueues the steps in order on the device's single in-order queue
+ * without waiting. Shapes and strides live in one small int table per program ("meta"); the
+ * im2col scratch and CLBlast's temporary buffer are also per program, sized at compile time. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ocl_internal.h"
+
+#define MAXR 6
+
+typedef struct ostep {
+  int is_gemm;
+  cl_kernel k;
+  size_t global, local;
+  int meta_arg, col_arg; /* argument slots bound once the program's buffers exist; -1 none */
+  int col_a, col_b, col_c;
+  ocl_gemm g;
+} ostep;
+
+struct gs_bprog {
+  ostep *steps;
+  size_t n, cap;
+  int *meta;
+  size_t nmeta, metacap;
+  size_t col_bytes;
+  cl_mem meta_mem, col_mem, temp_mem;
+};
+
+/* ---- argument binding: the first failing clSetKernelArg is remembered ---- */
+typedef struct ab {
+  cl_kernel k;
+  cl_uint i;
+  cl_int e;
+} ab;
+static void a_mem(ab *a, cl_mem m) {
+  if (!a->e) a->e = clSetKernelArg(a->k, a->i, sizeof m, &m);
+  a->i++;
+}
+static void a_ref(ab *a, gs_bref r) {
+  a_mem(a, r.buf->mem);
+  int off = (int)r.off;
+  if (!a->e) a->e = clSetKernelArg(a->k, a->i, sizeof off, &off);
+  a->i++;
+}
+static void a_int(ab *a, int64_t v) {
+  cl_int x = (cl_int)v;
+  if (!a->e) a->e = clSetKernelArg(a->k, a->i, sizeof x, &x);
+  a->i++;
+}
+static void a_f(ab *a, float v) {
+  if (!a->e) a->e = clSetKernelArg(a->k, a->i, sizeof v, &v);
+  a->i++;
+}
+static void a_local(ab *a, size_t bytes) {
+  if (!a->e) a->e = clSetKernelArg(a->k, a->i, bytes, NULL);
+  a->i++;
+}
+/* meta buffer slot (bound later) followed by the table offset */
+static void a_meta(ab *a, ostep *s, size_t moff) {
+  s->meta_arg = (int)a->i++;
+  a_int(a, (int64_t)moff);
+}
+static void a_col(ab *a, ostep *s) { s->col_arg = (int)a->i++; }
+
+static gs_status ab_done(const ab *a, ocl_kname k) {
+  if (a->e) {
+    char what[96];
+    snprintf(what, sizeof what, "clSetKernelArg(%s, %u)", ocl_kernel_names[k], a->i - 1);
+    return ocl_fail(a->e, what);
+  }
+  return GS_OK;
+}
+
+/* ---- program building blocks ---- */
+
+static gs_status new_step(gs_bdev *dev, gs_bprog *p, ostep **out) {
+  if (p->n == p->cap) {
+    size_t cap = p->cap ? 2 * p->cap : 8;
+    ostep *s = realloc(p->steps, cap * sizeof *s);
+    if (!s) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+    p->steps = s;
+    p->cap = cap;
+  }
+  ostep *s = &p->steps[p->n++];
+  memset(s, 0, sizeof *s);
+  s->meta_arg = s->col_arg = -1;
+  (void)dev;
+  *out = s;
+  return GS_OK;
+}
+
+/* A kernel step over `items` work items (rounded up to the local size, kernels bounds-check). */
+static gs_status kstep(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t items, ostep **out, ab *a) {
+  ostep *s;
+  gs_status st = new_step(dev, p, &s);
+  if (st != GS_OK) return st;
+  cl_int e;
+  s->k = clCreateKernel(dev->program, ocl_kernel_names[kn], &e);
+  OCL_CHECK(e, "clCreateKernel");
+  size_t local = dev->kernel_wg[kn] < 256 ? dev->kernel_wg[kn] : 256;
+  if (dev->wg_multiple > 1 && local > dev->wg_multiple) local -= local % dev->wg_multiple;
+  if (local == 0) local = 1;
+  if (items == 0) items = 1;
+  s->local = local;
+  s->global = (items + local - 1) / local * local;
+  *a = (ab){s->k, 0, CL_SUCCESS};
+  *out = s;
+  return GS_OK;
+}
+
+/* Power-of-two local size for the work-group reductions, within the kernel's and the local
+ * memory's limits. */
+static size_t pow2_local(gs_bdev *dev, ocl_kname kn, size_t want) {
+  size_t lim = dev->kernel_wg[kn] < want ? dev->kernel_wg[kn] : want;
+  size_t l = 1;
+  while (l * 2 <= lim && l * 2 * sizeof(float) <= dev->local_mem / 2) l *= 2;
+  return l;
+}
+
+static gs_status meta_push(gs_bprog *p, const int *v, size_t n, size_t *off) {
+  if (p->nmeta + n > p->metacap) {
+    size_t cap = p->metacap ? p->metacap : 64;
+    while (cap < p->nmeta + n) cap *= 2;
+    int *m = realloc(p->meta, cap * sizeof *m);
+    if (!m) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+    p->meta = m;
+    p->metacap = cap;
+  }
+  memcpy(p->meta + p->nmeta, v, n * sizeof *v);
+  *off = p->nmeta;
+  p->nmeta += n;
+  return GS_OK;
+}
+
+static void contig_strides(const gs_shape *s, int *st) {
+  int64_t acc = 1;
+  for (int k = MAXR - 1; k >= 0; k--) st[k] = 0;
+  for (int k = s->rank - 1; k >= 0; k--) {
+    st[k] = (int)acc;
+    acc *= s->dim[k];
+  }
+}
+
+/* Strides of `in` for iterating over `out`'s shape: 0 along broadcast dims. */
+static void bcast_strides(const gs_shape *in, const gs_shape *out, int *st) {
+  contig_strides(in, st);
+  for (int k = 0; k < in->rank; k++)
+    if (in->dim[k] == 1 && out->dim[k] != 1) st[k] = 0;
+}
+
+static gs_status copy_nd(gs_bdev *dev, gs_bprog *p, gs_bref dst, size_t dst_extra, gs_bref src,
+                         size_t src_extra, const gs_shape *dims, const int *sst,
+                         const int *dst_st) {
+  int m[1 + 3 * MAXR] = {0};
+  m[0] = dims->rank;
+  for (int k = 0; k < dims->rank; k++) {
+    m[1 + k] = (int)dims->dim[k];
+    m[1 + MAXR + k] = sst[k];
+    m[1 + 2 * MAXR + k] = dst_st[k];
+  }
+  size_t moff, n = (size_t)gs_shape_numel(dims);
+  gs_status st = meta_push(p, m, 1 + 3 * MAXR, &moff);
+  if (st != GS_OK) return st;
+  ostep *s;
+  ab a;
+  if ((st = kstep(dev, p, K_COPY_ND, n, &s, &a)) != GS_OK) return st;
+  dst.off += dst_extra;
+  src.off += src_extra;
+  a_ref(&a, dst);
+  a_ref(&a, src);
+  a_meta(&a, s, moff);
+  a_int(&a, (int64_t)n);
+  return ab_done(&a, K_COPY_ND);
+}
+
+/* Simple elementwise launch: `refs` then ints then floats, over n items. */
+static gs_status elementwise(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t n, const gs_bref *refs,
+                             int nrefs, const int64_t *ints, int nints, const float *fs, int nfs) {
+  ostep *s;
+  ab a;
+  gs_status st = kstep(dev, p, kn, n, &s, &a);
+  if (st != GS_OK) return st;
+  for (int i = 0; i < nrefs; i++) a_ref(&a, refs[i]);
+  for (int i = 0; i < nints; i++) a_int(&a, ints[i]);
+  for (int i = 0; i < nfs; i++) a_f(&a, fs[i]);
+  return ab_done(&a, kn);
+}
+
+static gs_status gemm_step(gs_bdev *dev, gs_bprog *p, const ocl_gemm *g, int col_a, int col_b,
+                           int col_c) {
+  ostep *s;
+  gs_status st = new_step(dev, p, &s);
+  if (st != GS_OK) return st;
+  s->is_gemm = 1;
+  s->g = *g;
+  s->col_a = col_a;
+  s->col_b = col_b;
+  s->col_c = col_c;
+  return GS_OK;
+}
+
+/* ---- per-opcode lowering ---- */
+
+static gs_status lower_matmul(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
+  const gs_shape *A = &l->in_desc[0].shape, *B = &l->in_desc[1].shape, *O = &l->out_desc.shape;
+  int ta = l->i[0] != 0, tb = l->i[1] != 0;
+  size_t bt = (size_t)O->dim[0], m = (size_t)O->dim[1], n = (size_t)O->dim[2];
+  size_t k = (size_t)(ta ? A->dim[1] : A->dim[2]);
+  for (size_t b = 0; b < bt; b++) {
+    ocl_gemm g = {ta,
+                  tb,
+                  m,
+                  n,
+                  k,
+                  l->in[0].buf->mem,
+                  l->in[1].buf->mem,
+                  l->out.buf->mem,
+                  l->in[0].off + (A->dim[0] == 1 ? 0 : b * m * k),
+                  ta ? m : k,
+                  l->in[1].off + (B->dim[0] == 1 ? 0 : b * k * n),
+                  tb ? k : n,
+                  l->out.off + b * m * n,
+                  n,
+                  0.0f};
+    gs_status st = gemm_step(dev, p, &g, 0, 0, 0);
+    if (st != GS_OK) return st;
+  }
+  return GS_OK;
+}
+
+/* conv meta: C, H, W, KH, KW, OH, OW, sh, sw, ph, pw */
+static gs_status conv_meta(gs_bprog *p, const gs_shape *x, const gs_shape *w, const gs_shape *y,
+                           const int32_t *at, size_t *moff) {
+  int m[11] = {(int)x->dim[1], (int)x->dim[2], (int)x->dim[3], (int)w->dim[2],
+               (int)w->dim[3], (int)y->dim[2], (int)y->dim[3], at[0],
+               at[1],          at[2],          at[3]};
+  return meta_push(p, m, 11, moff);
+}
+
+static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
+  const gs_shape *xs, *ws, *ys;
+  if (l->op == GS_OP_CONV2D)
+    xs = &l->in_desc[0].shape, ws = &l->in_desc[1].shape, ys = &l->out_desc.shape;
+  else if (l->op == GS_OP_CONV2D_BWD_DATA)
+    ys = &l->in_desc[0].shape, ws = &l->in_desc[1].shape, xs = &l->out_desc.shape;
+  else
+    xs = &l->in_desc[0].shape, ys = &l->in_desc[1].shape, ws = &l->out_desc.shape;
+  size_t N = (size_t)xs->dim[0], C = (size_t)xs->dim[1], H = (size_t)xs->dim[2],
+         W = (size_t)xs->dim[3], O = (size_t)ws->dim[0];
+  size_t ckk = C * (size_t)ws->dim[2] * (size_t)ws->dim[3];
+  size_t npix = (size_t)ys->dim[2] * (size_t)ys->dim[3];
+  size_t moff;
+  gs_status st = conv_meta(p, xs, ws, ys, l->i, &moff);
+  if (st != GS_OK) return st;
+  if (ckk * npix * sizeof(float) > p->col_bytes) p->col_bytes = ckk * npix * sizeof(float);
+  for (size_t n = 0; n < N; n++) {
+    ostep *s;
+    ab a;
+    if (l->op == GS_OP_CONV2D || l->op == GS_OP_CONV2D_BWD_FILTER) {
+      gs_bref x = l->in[0];
+      x.off += n * C * H * W;
+      if ((st = kstep(dev, p, K_IM2COL, ckk * npix, &s, &a)) != GS_OK) return st;
+      a_col(&a, s);
+      a_ref(&a, x);
+      a_meta(&a, s, moff);
+      if ((st = ab_done(&a, K_IM2COL)) != GS_OK) return st;
+    }
+    if (l->op == GS_OP_CONV2D) { /* y_n[O, P] = w[O, CKK] x col[CKK, P] */
+      ocl_gemm g = {0,
+                    0,
+                    O,
+                    npix,
+                    ckk,
+                    l->in[1].buf->mem,
+                    NULL,
+                    l->out.buf->mem,
+                    l->in[1].off,
+                    ckk,
+                    0,
+                    npix,
+                    l->out.off + n * O * npix,
+                    npix,
+                    0.0f};
+      if ((st = gemm_step(dev, p, &g, 0, 1, 0)) != GS_OK) return st;
+    } else if (l->op == GS_OP_CONV2D_BWD_FILTER) { /* dw[O, CKK] += dy_n[O, P] x col^T */
+      ocl_gemm g = {0,
+                    1,
+                    O,
+                    ckk,
+                    npix,
+                    l->in[1].buf->mem,
+                    NULL,
+                    l->out.buf->mem,
+                    l->in[1].off + n * O * npix,
+                    npix,
+                    0,
+                    npix,
+                    l->out.off,
+                    ckk,
+                    n ? 1.0f : 0.0f};
+      if ((st = gemm_step(dev, p, &g, 0, 1, 0)) != GS_OK) return st;
+    } else { /* col[CKK, P] = w^T x dy_n, then fold back into dx_n */
+      ocl_gemm g = {1,
+                    0,
+                    ckk,
+                    npix,
+                    O,
+                    l->in[1].buf->mem,
+                    l->in[0].buf->mem,
+                    NULL,
+                    l->in[1].off,
+                    ckk,
+                    l->in[0].off + n * O * npix,
+                    npix,
+                    0,
+                    npix,
+                    0.0f};
+      if ((st = gemm_step(dev, p, &g, 0, 0, 1)) != GS_OK) return st;
+      gs_bref dx = l->out;
+      dx.off += n * C * H * W;
+      if ((st = kstep(dev, p, K_COL2IM, C * H * W, &s, &a)) != GS_OK) return st;
+      a_ref(&a, dx);
+      a_col(&a, s);
+      a_meta(&a, s, moff);
+      if ((st = ab_done(&a, K_COL2IM)) != GS_OK) return st;
+    }
+  }
+  return GS_OK;
+}
+
+static gs_status lower_pool(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
+  const gs_shape *xs, *ys;
+  int bwd = l->op == GS_OP_MAXPOOL2D_BWD || l->op == GS_OP_AVGPOOL2D_BWD;
+  if (!bwd)
+    xs = &l->in_desc[0].shape, ys = &l->out_desc.shape;
+  else if (l->op == GS_OP_MAXPOOL2D_BWD)
+    xs = &l->in_desc[0].shape, ys = &l->in_desc[1].shape;
+  else
+    xs = &l->out_desc.shape, ys = &l->in_desc[0].shape;
+  int m[11] = {(int)(xs->dim[0] * xs->dim[1]),
+               (int)xs->dim[2],
+               (int)xs->dim[3],
+               l->i[0],
+               l->i[1],
+               (int)ys->dim[2],
+               (int)ys->dim[3],
+               l->i[2],
+               l->i[3],
+               l->i[4],
+               l->i[5]};
+  size_t moff;
+  gs_status st = meta_push(p, m, 11, &moff);
+  if (st != GS_OK) return st;
+  ocl_kname kn = l->op == GS_OP_MAXPOOL2D       ? K_MAXPOOL
+                 : l->op == GS_OP_MAXPOOL2D_BWD ? K_MAXPOOL_BWD
+                 : l->op == GS_OP_AVGPOOL2D     ? K_AVGPOOL
+                                                : K_AVGPOOL_BWD;
+  ostep *s;
+  ab a;
+  if ((st = kstep(dev, p, kn, (size_t)gs_shape_numel(&l->out_desc.shape), &s, &a)) != GS_OK)
+    return st;
+  a_ref(&a, l->out);
+  for (int i = 0; i < l->n_in; i++) a_ref(&a, l->in[i]);
+  a_meta(&a, s, moff);
+  return ab_done(&a, kn);
+}
+
+static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
+  const gs_shape *in = &l->in_desc[0].shape, *out = &l->out_desc.shape;
+  int ist[MAXR];
+  contig_strides(in, ist);
+  int m[1 + 4 * MAXR] = {0};
+  m[0] = in->rank;
+  size_t count = 1;
+  for (int k = 0; k < MAXR; k++) m[1 + k] = m[1 + 2 * MAXR + k] = 1;
+  for (int k = 0; k < in->rank; k++) {
+    int red = out->dim[k] == 1 && in->dim[k] != 1;
+    m[1 + k] = (int)out->dim[k];
+    m[1 + MAXR + k] = ist[k];
+    m[1 + 2 * MAXR + k] = red ? (int)in->dim[k] : 1;
+    m[1 + 3 * MAXR + k] = ist[k];
+    if (red) count *= (size_t)in->dim[k];
+  }
+  size_t moff, nout = (size_t)gs_shape_numel(out);
+  gs_status st = meta_push(p, m, 1 + 4 * MAXR, &moff);
+  if (st != GS_OK) return st;
+  ostep *s;
+  ab a;
+  if ((st = kstep(dev, p, K_REDUCE, nout, &s, &a)) != GS_OK) return st;
+  size_t want = 1;
+  while (want < count && want < 256) want *= 2;
+  s->local = pow2_local(dev, K_REDUCE, want);
+  s->global = nout * s->local;
+  a_ref(&a, l->out);
+  a_ref(&a, l->in[0]);
+  a_meta(&a, s, moff);
+  a_int(&a, (int64_t)nout);
+  a_int(&a, (int64_t)count);
+  a_int(&a, l->i[0]);
+  a_local(&a, s->local * sizeof(float));
+  return ab_done(&a, K_REDUCE);
+}
+
+static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
+  const gs_shape *os = &l->out_desc.shape, *is0 = &l->in_desc[0].shape;
+  size_t n = (size_t)gs_shape_numel(os);
+  int sst[MAXR], dst[MAXR];
+  switch (l->op) {
+  case GS_OP_NOP: return GS_OK;
+  case GS_OP_FILL: {
+    int64_t iv[] = {(int64_t)n};
+    return elementwise(dev, p, K_FILL, n, &l->out, 1, iv, 1, l->f, 1);
+  }
+  case GS_OP_UNARY: {
+    gs_bref r[] = {l->out, l->in[0]};
+    int64_t iv[] = {(int64_t)n, l->i[0]};
+    return elementwise(dev, p, K_UNARY, n, r, 2, iv, 2, l->f, 2);
+  }
+  case GS_OP_UNARY_BWD: {
+    gs_bref r[] = {l->out, l->in[0], l->in[1], l->in[2]};
+    int64_t iv[] = {(int64_t)n, l->i[0]};
+    return elementwise(dev, p, K_UNARY_BWD, n, r, 4, iv, 2, l->f, 2);
+  }
+  case GS_OP_AXPBY: {
+    gs_bref r[] = {l->out, l->in[0], l->in[1]};
+    int64_t iv[] = {(int64_t)n};
+    return elementwise(dev, p, K_AXPBY, n, r, 3, iv, 1, l->f, 2);
+  }
+  case GS_OP_BINARY: {
+    int m[1 + 3 * MAXR] = {0};
+    m[0] = os->rank;
+    bcast_strides(is0, os, sst);
+    bcast_strides(&l->in_desc[1].shape, os, dst);
+    for (int k = 0; k < os->rank; k++) {
+      m[1 + k] = (int)os->dim[k];
+      m[1 + MAXR + k] = sst[k];
+      m[1 + 2 * MAXR + k] = dst[k];
+    }
+    size_t moff;
+    gs_status st = meta_push(p, m, 1 + 3 * MAXR, &moff);
+    if (st != GS_OK) return st;
+    ostep *s;
+    ab a;
+    if ((st = kstep(dev, p, K_BINARY, n, &s, &a)) != GS_OK) return st;
+    a_ref(&a, l->out);
+    a_ref(&a, l->in[0]);
+    a_ref(&a, l->in[1]);
+    a_meta(&a, s, moff);
+    a_int(&a, (int64_t)n);
+    a_int(&a, l->i[0]);
+    return ab_done(&a, K_BINARY);
+  }
+  case GS_OP_REDUCE: return lower_reduce(dev, p, l);
+  case GS_OP_EXPAND:
+    bcast_strides(is0, os, sst);
+    contig_strides(os, dst);
+    return copy_nd(dev, p, l->out, 0, l->in[0], 0, os, sst, dst);
+  case GS_OP_PERMUTE: {
+    int ist[MAXR];
+    contig_strides(is0, ist);
+    for (int k = 0; k < os->rank; k++) sst[k] = ist[l->i[k]];
+    contig_strides(os, dst);
+    return copy_nd(dev, p, l->out, 0, l->in[0], 0, os, sst, dst);
+  }
+  case GS_OP_SLICE: {
+    contig_strides(is0, sst);
+    contig_strides(os, dst);
+    size_t base = 0;
+    for (int k = 0; k < is0->rank; k++) base += (size_t)l->i[k] * (size_t)sst[k];
+    return copy_nd(dev, p, l->out, 0, l->in[0], base, os, sst, dst);
+  }
+  case GS_OP_INSERT: {
+    contig_strides(is0, sst);
+    contig_strides(os, dst);
+    size_t base = 0;
+    for (int k = 0; k < os->rank; k++) base += (size_t)l->i[k] * (size_t)dst[k];
+    return copy_nd(dev, p, l->out, base, l->in[0], 0, is0, sst, dst);
+  }
+  case GS_OP_DOT: {
+    size_t m = (size_t)gs_shape_numel(is0);
+    ostep *s;
+    ab a;
+    gs_status st = kstep(dev, p, K_DOT, 1, &s, &a);
+    if (st != GS_OK) return st;
+    s->local = s->global = pow2_local(dev, K_DOT, 256);
+    a_ref(&a, l->out);
+    a_ref(&a, l->in[0]);
+    a_ref(&a, l->in[1]);
+    a_int(&a, (int64_t)m);
+    a_local(&a, s->local * sizeof(float));
+    return ab_done(&a, K_DOT);
+  }
+  case GS_OP_MATMUL: return lower_matmul(dev, p, l);
+  case GS_OP_GATHER_ROWS: {
+    gs_bref r[] = {l->out, l->in[0], l->in[1]};
+    int64_t iv[] = {os->dim[0], os->dim[1], is0->dim[0]};
+    return elementwise(dev, p, K_GATHER, n, r, 3, iv, 3, NULL, 0);
+  }
+  case GS_OP_SCATTER_ADD_ROWS: {
+    gs_bref r[] = {l->out, l->in[0], l->in[1]};
+    int64_t iv[] = {is0->dim[0], is0->dim[1], os->dim[0]};
+    return elementwise(dev, p, K_SCATTER, n, r, 3, iv, 3, NULL, 0);
+  }
+  case GS_OP_ONEHOT: {
+    gs_bref r[] = {l->out, l->in[0]};
+    int64_t iv[] = {os->dim[0], os->dim[1]};
+    return elementwise(dev, p, K_ONEHOT, n, r, 2, iv, 2, NULL, 0);
+  }
+  case GS_OP_CONV2D:
+  case GS_OP_CONV2D_BWD_DATA:
+  case GS_OP_CONV2D_BWD_FILTER: return lower_conv(dev, p, l);
+  case GS_OP_MAXPOOL2D:
+  case GS_OP_MAXPOOL2D_BWD:
+  case GS_OP_AVGPOOL2D:
+  case GS_OP_AVGPOOL2D_BWD: return lower_pool(dev, p, l);
+  case GS_OP_SGD: {
+    size_t m = (size_t)gs_shape_numel(is0);
+    gs_bref r[] = {l->in[0], l->in[1], l->in[2], l->in[3]};
+    int64_t iv[] = {(int64_t)m};
+    float fv[] = {l->f[0], l->f[1]};
+    ostep *s;
+    ab a;
+    gs_status st = kstep(dev, p, K_SGD, m, &s, &a);
+    if (st != GS_OK) return st;
+    for (int i = 0; i < 4; i++) a_ref(&a, r[i]);
+    a_int(&a, iv[0]);
+    a_f(&a, fv[0]);
+    a_f(&a, fv[1]);
+    a_int(&a, l->i[0]);
+    return ab_done(&a, K_SGD);
+  }
+  case GS_OP_ADAMW: {
+    size_t m = (size_t)gs_shape_numel(is0);
+    gs_bref r[] = {l->in[0], l->in[1], l->in[2], l->in[3], l->in[4], l->in[5]};
+    int64_t iv[] = {(int64_t)m};
+    return elementwise(dev, p, K_ADAMW, m, r, 6, iv, 1, l->f, 4);
+  }
+  case GS_OP_EMA: {
+    size_t m = (size_t)gs_shape_numel(is0);
+    gs_bref r[] = {l->in[0], l->in[1], l->in[2]};
+    int64_t iv[] = {(int64_t)m};
+    return elementwise(dev, p, K_EMA, m, r, 3, iv, 1, NULL, 0);
+  }
+  case GS_OP_COUNT: break;
+  }
+  return ocl_host->fail(GS_ERR_UNSUPPORTED, "opencl: opcode %d is not supported", (int)l->op);
+}
+
+/* ---- public entry points ---- */
+
+static int fits_int(const gs_tdesc *d, size_t off) {
+  int64_t n = gs_shape_numel(&d->shape);
+  return n >= 0 && (uint64_t)n + off <= (uint64_t)INT_MAX;
+}
+
+int ocl_supports(gs_bdev *dev, const gs_launch *l) {
+  (void)dev;
+  if (!l || l->op <= GS_OP_NOP || l->op >= GS_OP_COUNT) return l && l->op == GS_OP_NOP;
+  if (l->n_in < 0 || l->n_in > GS_LAUNCH_MAX_IN) return 0;
+  /* Kernels index with 32-bit ints, which every OpenCL 1.2 device does fast. */
+  if (!fits_int(&l->out_desc, l->out.off)) return 0;
+  for (int i = 0; i < l->n_in; i++)
+    if (!fits_int(&l->in_desc[i], l->in[i].off)) return 0;
+  if (l->op == GS_OP_UNARY || l->op == GS_OP_UNARY_BWD)
+    return l->i[0] >= 0 && l->i[0] < GS_UN_COUNT;
+  if (l->op == GS_OP_BINARY) return l->i[0] >= 0 && l->i[0] < GS_BIN_COUNT;
+  if (l->op == GS_OP_REDUCE) return l->i[0] >= 0 && l->i[0] < GS_RED_COUNT;
+  return 1;
+}
+
+static gs_status finish(gs_bdev *dev, gs_bprog *p) {
+  gs_status st;
+  if (p->nmeta) {
+    if ((st = ocl_new_mem(dev, p->nmeta * sizeof(int), "shape table", &p->meta_mem)) != GS_OK)
+      return st;
+    OCL_CHECK(clEnqueueWriteBuffer(dev->queue, p->meta_mem, CL_TRUE, 0, p->nmeta * sizeof(int),
+                                   p->meta, 0, NULL, NULL),
+              "clEnqueueWriteBuffer (shape table)");
+  }
+  if (p->col_bytes && (st = ocl_new_mem(dev, p->col_bytes, "im2col scratch", &p->col_mem)) != GS_OK)
+    return st;
+  size_t temp = 0;
+  for (size_t i = 0; i < p->n; i++) {
+    ostep *s = &p->steps[i];
+    if (s->is_gemm) {
+      if (s->col_a) s->g.a = p->col_mem;
+      if (s->col_b) s->g.b = p->col_mem;
+      if (s->col_c) s->g.c = p->col_mem;
+      size_t t;
+      if ((st = ocl_gemm_temp_size(dev, &s->g, &t)) != GS_OK) return st;
+      if (t > temp) temp = t;
+      continue;
+    }
+    if (s->meta_arg >= 0)
+      OCL_CHECK(clSetKernelArg(s->k, (cl_uint)s->meta_arg, sizeof(cl_mem), &p->meta_mem),
+                "clSetKernelArg (shape table)");
+    if (s->col_arg >= 0)
+      OCL_CHECK(clSetKernelArg(s->k, (cl_uint)s->col_arg, sizeof(cl_mem), &p->col_mem),
+                "clSetKernelArg (im2col scratch)");
+  }
+  if (temp && (st = ocl_new_mem(dev, temp, "CLBlast temporary buffer", &p->temp_mem)) != GS_OK)
+    return st;
+  return GS_OK;
+}
+
+gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs_bprog **out) {
+  gs_bprog *p = calloc(1, sizeof *p);
+  if (!p) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+  gs_status st = GS_OK;
+  for (size_t i = 0; i < n && st == GS_OK; i++) {
+    const gs_launch *l = &launches[i];
+    if (!ocl_supports(dev, l))
+      st = ocl_host->fail(GS_ERR_UNSUPPORTED, "opencl: launch %zu (%s) is not supported", i,
+                          gs_opcode_name(l->op));
+    else
+      st = lower(dev, p, l);
+  }
+  if (st == GS_OK) st = finish(dev, p);
+  if (st != GS_OK) {
+    ocl_prog_free(dev, p);
+    return st;
+  }
+  *out = p;
+  return GS_OK;
+}
+
+gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *p) {
+  for (size_t i = 0; i < p->n; i++) {
+    const ostep *s = &p->steps[i];
+    gs_status st;
+    if (s->is_gemm) {
+      if ((st = ocl_gemm_run(dev, &s->g, p->temp_mem)) != GS_OK) return st;
+      continue;
+    }
+    OCL_CHECK(
+        clEnqueueNDRangeKernel(dev->queue, s->k, 1, NULL, &s->global, &s->local, 0, NULL, NULL),
+        "clEnqueueNDRangeKernel");
+  }
+  /* Hand the work to the device now; the host waits only in buf_read or sync. */
+  OCL_CHECK(clFlush(dev->queue), "clFlush");
+  return GS_OK;
+}
+
+void ocl_prog_free(gs_bdev *dev, gs_bprog *p) {
+  (void)dev;
+  if (!p) return;
+  for (size_t i = 0; i < p->n; i++)
+    if (p->steps[i].k) clReleaseKernel(p->steps[i].k);
+  if (p->meta_mem) clReleaseMemObject(p->meta_mem);
+  if (p->col_mem) clReleaseMemObject(p->col_mem);
+  if (p->temp_mem) clReleaseMemObject(p->temp_mem);
+  free(p->steps);
+  free(p->meta);
+  free(p);
+}
