@@ -1,0 +1,245 @@
+/* The CPU backend plugin: the interface table, the one device, host-memory buffers, and
+ * programs that run their launches synchronously on the calling thread (plus OpenMP and
+ * OpenBLAS worker threads). */
+#include "cpu_internal.h"
+
+#include <cblas.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const gs_backend_host *cpu_host;
+int cpu_nthreads = 1;
+
+gs_status cpu_fail(gs_status s, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (cpu_host && cpu_host->fail) return cpu_host->fail(s, "cpu: %s", msg);
+  return s;
+}
+
+static int cpu_cores(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+/* "model name : AMD EPYC 7B13" from /proc/cpuinfo; "unknown" when absent (non-x86, sandbox). */
+static void cpu_model_name(char *out, size_t len) {
+  snprintf(out, len, "unknown");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "model name", 10) != 0) continue;
+    char *c = strchr(line, ':');
+    if (!c) continue;
+    c++;
+    while (*c == ' ' || *c == '\t') c++;
+    size_t n = strcspn(c, "\n");
+    snprintf(out, len, "%.*s", (int)n, c);
+    break;
+  }
+  fclose(f);
+}
+
+static gs_status cpu_probe(int *n, char *why, size_t why_len) {
+  *n = 1;
+  if (why && why_len) why[0] = 0;
+  return GS_OK;
+}
+
+static gs_status cpu_device_info(int index, gs_device_info *info) {
+  if (index != 0) return cpu_fail(GS_ERR_INVALID, "device %d: there is only device 0", index);
+  memset(info, 0, sizeof *info);
+  snprintf(info->name, sizeof info->name, "cpu");
+  cpu_model_name(info->vendor, sizeof info->vendor);
+  snprintf(info->driver, sizeof info->driver, "OpenBLAS %s", openblas_get_config());
+#ifdef _OPENMP
+  const char *omp = "OpenMP";
+#else
+  const char *omp = "serial";
+#endif
+  snprintf(info->extra, sizeof info->extra, "%d cores, %d threads, %s", cpu_cores(), cpu_nthreads,
+           omp);
+  info->type = GS_DEVICE_CPU;
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  info->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+  info->max_alloc_bytes = 0;
+  info->available = 1;
+  return GS_OK;
+}
+
+static gs_status cpu_open(int index, gs_bdev **out) {
+  if (index != 0) return cpu_fail(GS_ERR_INVALID, "device %d: there is only device 0", index);
+  gs_bdev *d = calloc(1, sizeof *d);
+  if (!d) return cpu_fail(GS_ERR_NOMEM, "open: out of memory");
+  d->threads = cpu_nthreads;
+  openblas_set_num_threads(cpu_nthreads);
+  *out = d;
+  return GS_OK;
+}
+
+static void cpu_close(gs_bdev *dev) { free(dev); }
+
+static int cpu_supports(gs_bdev *dev, const gs_launch *l) {
+  char why[256];
+  return l && cpu_check_launch(l, why, sizeof why);
+}
+
+static gs_status cpu_buf_alloc(gs_bdev *dev, size_t bytes, gs_bbuf **out) {
+  gs_bbuf *b = malloc(sizeof *b);
+  size_t rounded = (bytes + 63) / 64 * 64;
+  if (rounded == 0) rounded = 64;
+  void *p = b && rounded >= bytes ? aligned_alloc(64, rounded) : NULL;
+  if (!p) {
+    free(b);
+    return cpu_fail(GS_ERR_NOMEM, "buffer of %zu bytes: out of memory", bytes);
+  }
+  b->bytes = bytes;
+  b->data = p;
+  *out = b;
+  return GS_OK;
+}
+
+static void cpu_buf_free(gs_bdev *dev, gs_bbuf *buf) {
+  if (!buf) return;
+  free(buf->data);
+  free(buf);
+}
+
+static gs_status cpu_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src,
+                               size_t bytes) {
+  if (off > buf->bytes || bytes > buf->bytes - off)
+    return cpu_fail(GS_ERR_INVALID, "buf_write: %zu bytes at %zu past a %zu-byte buffer", bytes,
+                    off, buf->bytes);
+  if (bytes) memcpy((char *)buf->data + off, src, bytes);
+  return GS_OK;
+}
+
+static gs_status cpu_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes) {
+  if (off > buf->bytes || bytes > buf->bytes - off)
+    return cpu_fail(GS_ERR_INVALID, "buf_read: %zu bytes at %zu past a %zu-byte buffer", bytes, off,
+                    buf->bytes);
+  if (bytes) memcpy(dst, (const char *)buf->data + off, bytes);
+  return GS_OK;
+}
+
+static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n,
+                                  gs_bprog **out) {
+  gs_bprog *p = calloc(1, sizeof *p);
+  if (!p) return cpu_fail(GS_ERR_NOMEM, "compile: out of memory");
+  p->n = n;
+  p->steps = n ? calloc(n, sizeof *p->steps) : NULL;
+  if (n && !p->steps) {
+    free(p);
+    return cpu_fail(GS_ERR_NOMEM, "compile: out of memory for %zu launches", n);
+  }
+  for (size_t k = 0; k < n; k++) {
+    const gs_launch *l = &launches[k];
+    char why[256];
+    if (!cpu_check_launch(l, why, sizeof why) || !cpu_check_bounds(l, why, sizeof why)) {
+      free(p->steps);
+      free(p);
+      return cpu_fail(GS_ERR_INVALID, "compile: launch %zu (%s): %s", k, gs_opcode_name(l->op),
+                      why);
+    }
+    p->steps[k].l = *l;
+    if (l->op == GS_OP_CONV2D || l->op == GS_OP_CONV2D_BWD_DATA ||
+        l->op == GS_OP_CONV2D_BWD_FILTER) {
+      cpu_conv_make_plan(l, &p->steps[k].conv);
+      if (p->steps[k].conv.ws_floats > p->ws_floats) p->ws_floats = p->steps[k].conv.ws_floats;
+    }
+  }
+  if (p->ws_floats) {
+    size_t bytes = (p->ws_floats * sizeof(float) + 63) / 64 * 64;
+    p->ws = aligned_alloc(64, bytes);
+    if (!p->ws) {
+      free(p->steps);
+      free(p);
+      return cpu_fail(GS_ERR_NOMEM, "compile: convolution workspace of %zu bytes: out of memory",
+                      bytes);
+    }
+  }
+  *out = p;
+  return GS_OK;
+}
+
+static void cpu_run_step(const cpu_step *s, float *ws) {
+  const gs_launch *l = &s->l;
+  switch (l->op) {
+  case GS_OP_NOP: break;
+  case GS_OP_FILL: cpu_fill(l); break;
+  case GS_OP_UNARY: cpu_unary(l); break;
+  case GS_OP_UNARY_BWD: cpu_unary_bwd(l); break;
+  case GS_OP_BINARY: cpu_binary(l); break;
+  case GS_OP_AXPBY: cpu_axpby(l); break;
+  case GS_OP_REDUCE: cpu_reduce(l); break;
+  case GS_OP_EXPAND: cpu_expand(l); break;
+  case GS_OP_DOT: cpu_dot(l); break;
+  case GS_OP_PERMUTE: cpu_permute(l); break;
+  case GS_OP_SLICE: cpu_slice(l); break;
+  case GS_OP_INSERT: cpu_insert(l); break;
+  case GS_OP_MATMUL: cpu_matmul(l); break;
+  case GS_OP_GATHER_ROWS: cpu_gather_rows(l); break;
+  case GS_OP_SCATTER_ADD_ROWS: cpu_scatter_add_rows(l); break;
+  case GS_OP_ONEHOT: cpu_onehot(l); break;
+  case GS_OP_CONV2D: cpu_conv2d(l, &s->conv, ws); break;
+  case GS_OP_CONV2D_BWD_DATA: cpu_conv2d_bwd_data(l, &s->conv, ws); break;
+  case GS_OP_CONV2D_BWD_FILTER: cpu_conv2d_bwd_filter(l, &s->conv, ws); break;
+  case GS_OP_MAXPOOL2D: cpu_maxpool2d(l); break;
+  case GS_OP_MAXPOOL2D_BWD: cpu_maxpool2d_bwd(l); break;
+  case GS_OP_AVGPOOL2D: cpu_avgpool2d(l); break;
+  case GS_OP_AVGPOOL2D_BWD: cpu_avgpool2d_bwd(l); break;
+  case GS_OP_SGD: cpu_sgd(l); break;
+  case GS_OP_ADAMW: cpu_adamw(l); break;
+  case GS_OP_EMA: cpu_ema(l); break;
+  case GS_OP_COUNT: break;
+  }
+}
+
+static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
+  for (size_t k = 0; k < prog->n; k++) cpu_run_step(&prog->steps[k], prog->ws);
+  return GS_OK;
+}
+
+static void cpu_prog_free(gs_bdev *dev, gs_bprog *prog) {
+  if (!prog) return;
+  free(prog->ws);
+  free(prog->steps);
+  free(prog);
+}
+
+static gs_status cpu_sync(gs_bdev *dev) { return GS_OK; }
+
+static const gs_backend_iface cpu_iface = {
+    .abi_version = GS_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(gs_backend_iface),
+    .name = "cpu",
+    .version = "0.1.0",
+    .probe = cpu_probe,
+    .device_info = cpu_device_info,
+    .open = cpu_open,
+    .close = cpu_close,
+    .supports = cpu_supports,
+    .buf_alloc = cpu_buf_alloc,
+    .buf_free = cpu_buf_free,
+    .buf_write = cpu_buf_write,
+    .buf_read = cpu_buf_read,
+    .prog_compile = cpu_prog_compile,
+    .prog_run = cpu_prog_run,
+    .prog_free = cpu_prog_free,
+    .sync = cpu_sync,
+};
+
+GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) {
+  cpu_host = host;
+  int t = host && host->threads > 0 ? host->threads : cpu_cores();
+  cpu_nthreads = t;
+  openblas_set_num_threads(t);
+  return &cpu_iface;
+}

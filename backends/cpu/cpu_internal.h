@@ -1,0 +1,109 @@
+/* Internal interface of the CPU backend: buffer and program layout, the per-opcode kernels and
+ * the small helpers they share. Kernels assume a launch that cpu_check_launch accepted and whose
+ * buffers cpu_check_bounds accepted, so they never validate again on the hot path. */
+#ifndef GESSL_CPU_INTERNAL_H
+#define GESSL_CPU_INTERNAL_H
+
+#include <gessl/backend.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+struct gs_bbuf {
+  size_t bytes;
+  void *data; /* 64-byte aligned */
+};
+
+struct gs_bdev {
+  int threads;
+};
+
+/* Per-launch plan made at compile time for convolutions: how many images share one GEMM. */
+typedef struct cpu_conv_plan {
+  int64_t chunk;    /* images per GEMM (1: straight into the output, no staging) */
+  int direct;       /* 1x1, stride 1, no padding: the input is its own im2col matrix */
+  size_t ws_floats; /* workspace the launch needs */
+} cpu_conv_plan;
+
+typedef struct cpu_step {
+  gs_launch l;
+  cpu_conv_plan conv;
+} cpu_step;
+
+struct gs_bprog {
+  size_t n;
+  cpu_step *steps;
+  float *ws; /* one workspace for the whole program, sized for its hungriest launch */
+  size_t ws_floats;
+};
+
+/* The host services handed over at entry (fail, warn). */
+extern const gs_backend_host *cpu_host;
+/* Threads used by every parallel loop and by OpenBLAS. */
+extern int cpu_nthreads;
+
+gs_status cpu_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
+
+/* Parallel loops: OpenMP when available, with a size gate so tiny launches stay serial. */
+#define CPU_PRAGMA_(x) _Pragma(#x)
+#ifdef _OPENMP
+#define CPU_PAR_FOR(work)                                                                          \
+  CPU_PRAGMA_(omp parallel for num_threads(cpu_nthreads) if ((work) > 16384) schedule(static))
+#define CPU_PAR_FOR_DYN(work)                                                                      \
+  CPU_PRAGMA_(omp parallel for num_threads(cpu_nthreads) if ((work) > 16384) schedule(dynamic, 1))
+#else
+#define CPU_PAR_FOR(work)
+#define CPU_PAR_FOR_DYN(work)
+#endif
+
+static inline float *cpu_ptr(gs_bref r) { return (float *)r.buf->data + r.off; }
+static inline int32_t *cpu_iptr(gs_bref r) { return (int32_t *)r.buf->data + r.off; }
+static inline int64_t cpu_numel(const gs_tdesc *d) { return gs_shape_numel(&d->shape); }
+
+/* Launch validation. Shapes, dtypes, operand counts and attributes (no buffers): returns 1 when
+ * the launch is valid, else 0 with the reason in why. */
+int cpu_check_launch(const gs_launch *l, char *why, size_t why_len);
+/* Every operand's window lies inside its buffer. */
+int cpu_check_bounds(const gs_launch *l, char *why, size_t why_len);
+
+/* Kernels, one per opcode family. */
+void cpu_fill(const gs_launch *l);
+void cpu_unary(const gs_launch *l);
+void cpu_unary_bwd(const gs_launch *l);
+void cpu_binary(const gs_launch *l);
+void cpu_axpby(const gs_launch *l);
+void cpu_expand(const gs_launch *l);
+void cpu_reduce(const gs_launch *l);
+void cpu_dot(const gs_launch *l);
+void cpu_permute(const gs_launch *l);
+void cpu_slice(const gs_launch *l);
+void cpu_insert(const gs_launch *l);
+void cpu_gather_rows(const gs_launch *l);
+void cpu_scatter_add_rows(const gs_launch *l);
+void cpu_onehot(const gs_launch *l);
+void cpu_matmul(const gs_launch *l);
+void cpu_conv_make_plan(const gs_launch *l, cpu_conv_plan *p);
+void cpu_conv2d(const gs_launch *l, const cpu_conv_plan *p, float *ws);
+void cpu_conv2d_bwd_data(const gs_launch *l, const cpu_conv_plan *p, float *ws);
+void cpu_conv2d_bwd_filter(const gs_launch *l, const cpu_conv_plan *p, float *ws);
+void cpu_maxpool2d(const gs_launch *l);
+void cpu_maxpool2d_bwd(const gs_launch *l);
+void cpu_avgpool2d(const gs_launch *l);
+void cpu_avgpool2d_bwd(const gs_launch *l);
+void cpu_sgd(const gs_launch *l);
+void cpu_adamw(const gs_launch *l);
+void cpu_ema(const gs_launch *l);
+
+/* Broadcast helper shared by BINARY and EXPAND: the output's shape collapsed to at most
+ * GS_MAX_RANK dims, with each input's element stride per dim (0 where broadcast). */
+typedef struct cpu_bcast {
+  int rank;
+  int64_t dim[GS_MAX_RANK];
+  int64_t st[2][GS_MAX_RANK];
+} cpu_bcast;
+void cpu_bcast_make(const gs_shape *out, const gs_shape *const *ins, int n_in, cpu_bcast *b);
+
+#endif

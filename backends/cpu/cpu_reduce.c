@@ -1,0 +1,135 @@
+/* Reductions: REDUCE (sum, mean, max over any set of axes) and DOT. Sums accumulate in double,
+ * since this backend is the reference others are measured against.
+ *
+ * The input shape is collapsed into alternating kept/reduced groups of dims. When the innermost
+ * group is reduced, each output is a sum of contiguous runs; when it is kept, outputs are made
+ * in blocks of consecutive elements that add whole contiguous input rows, which keeps the loads
+ * sequential (e.g. a bias gradient summing [N, C] over N). */
+#include "cpu_internal.h"
+
+#include <math.h>
+
+typedef struct red_layout {
+  int m;                   /* collapsed dims */
+  int64_t sz[GS_MAX_RANK]; /* their sizes */
+  int64_t st[GS_MAX_RANK]; /* their input strides */
+  int red[GS_MAX_RANK];    /* reduced? */
+  int nk, nr;              /* kept / reduced dims among them */
+  int kd[GS_MAX_RANK], rd[GS_MAX_RANK];
+  int64_t nkept, nred; /* elements kept (= output size), reduced per output */
+} red_layout;
+
+static void red_make(const gs_shape *in, const gs_shape *out, red_layout *L) {
+  int64_t stride[GS_MAX_RANK], acc = 1;
+  for (int k = in->rank - 1; k >= 0; k--) stride[k] = acc, acc *= in->dim[k];
+  int m = 0;
+  for (int k = 0; k < in->rank; k++) {
+    if (in->dim[k] == 1) continue;
+    int r = out->dim[k] == 1;
+    if (m > 0 && L->red[m - 1] == r) {
+      L->sz[m - 1] *= in->dim[k];
+      L->st[m - 1] = stride[k];
+      continue;
+    }
+    L->sz[m] = in->dim[k], L->st[m] = stride[k], L->red[m] = r;
+    m++;
+  }
+  if (m == 0) L->sz[0] = 1, L->st[0] = 1, L->red[0] = 0, m = 1;
+  L->m = m;
+  L->nk = L->nr = 0;
+  L->nkept = L->nred = 1;
+  for (int k = 0; k < m; k++) {
+    if (L->red[k])
+      L->rd[L->nr++] = k, L->nred *= L->sz[k];
+    else
+      L->kd[L->nk++] = k, L->nkept *= L->sz[k];
+  }
+}
+
+/* Input offset of the idx-th combination of the dims listed in `dims` (row-major). */
+static inline int64_t sub_offset(const red_layout *L, const int *dims, int n, int64_t idx) {
+  int64_t off = 0;
+  for (int j = n - 1; j >= 0; j--) {
+    int k = dims[j];
+    off += (idx % L->sz[k]) * L->st[k];
+    idx /= L->sz[k];
+  }
+  return off;
+}
+
+#define RED_BLOCK 64
+
+void cpu_reduce(const gs_launch *l) {
+  red_layout L;
+  red_make(&l->in_desc[0].shape, &l->out_desc.shape, &L);
+  const float *in = cpu_ptr(l->in[0]);
+  float *out = cpu_ptr(l->out);
+  gs_reduce kind = (gs_reduce)l->i[0];
+  int ismax = kind == GS_RED_MAX;
+  double scale = kind == GS_RED_MEAN ? 1.0 / (double)L.nred : 1.0;
+  int64_t total = L.nkept * L.nred;
+
+  if (L.red[L.m - 1]) {
+    /* Innermost group reduced: contiguous runs of length run, outer reduced combos nouter. */
+    int64_t run = L.sz[L.m - 1], nouter = L.nred / run;
+    CPU_PAR_FOR(total)
+    for (int64_t o = 0; o < L.nkept; o++) {
+      int64_t base = sub_offset(&L, L.kd, L.nk, o);
+      if (ismax) {
+        float mx = -INFINITY;
+        for (int64_t r = 0; r < nouter; r++) {
+          const float *p = in + base + sub_offset(&L, L.rd, L.nr - 1, r);
+          for (int64_t i = 0; i < run; i++) mx = p[i] > mx ? p[i] : mx;
+        }
+        out[o] = mx;
+      } else {
+        double s = 0.0;
+        for (int64_t r = 0; r < nouter; r++) {
+          const float *restrict p = in + base + sub_offset(&L, L.rd, L.nr - 1, r);
+          for (int64_t i = 0; i < run; i++) s += (double)p[i];
+        }
+        out[o] = (float)(s * scale);
+      }
+    }
+    return;
+  }
+
+  /* Innermost group kept: blocks of up to RED_BLOCK consecutive outputs. */
+  int64_t inner = L.sz[L.m - 1], rows = L.nkept / inner;
+  int64_t nblk = (inner + RED_BLOCK - 1) / RED_BLOCK;
+  CPU_PAR_FOR(total)
+  for (int64_t t = 0; t < rows * nblk; t++) {
+    int64_t row = t / nblk, j0 = (t % nblk) * RED_BLOCK;
+    int64_t len = inner - j0 < RED_BLOCK ? inner - j0 : RED_BLOCK;
+    int64_t base = sub_offset(&L, L.kd, L.nk - 1, row) + j0;
+    float *o = out + row * inner + j0;
+    if (ismax) {
+      float mx[RED_BLOCK];
+      for (int64_t j = 0; j < len; j++) mx[j] = -INFINITY;
+      for (int64_t r = 0; r < L.nred; r++) {
+        const float *p = in + base + sub_offset(&L, L.rd, L.nr, r);
+        for (int64_t j = 0; j < len; j++) mx[j] = p[j] > mx[j] ? p[j] : mx[j];
+      }
+      for (int64_t j = 0; j < len; j++) o[j] = mx[j];
+    } else {
+      double s[RED_BLOCK];
+      for (int64_t j = 0; j < len; j++) s[j] = 0.0;
+      for (int64_t r = 0; r < L.nred; r++) {
+        const float *restrict p = in + base + sub_offset(&L, L.rd, L.nr, r);
+        for (int64_t j = 0; j < len; j++) s[j] += (double)p[j];
+      }
+      for (int64_t j = 0; j < len; j++) o[j] = (float)(s[j] * scale);
+    }
+  }
+}
+
+void cpu_dot(const gs_launch *l) {
+  int64_t n = cpu_numel(&l->in_desc[0]);
+  const float *restrict a = cpu_ptr(l->in[0]), *restrict b = cpu_ptr(l->in[1]);
+  double s = 0.0;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(cpu_nthreads) if (n > 16384) reduction(+ : s) schedule(static)
+#endif
+  for (int64_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
+  cpu_ptr(l->out)[0] = (float)s;
+}
