@@ -1,0 +1,52 @@
+/* Helpers shared by the data tests: a scratch folder removed at exit, and file writers. */
+#ifndef GESSL_TEST_DATA_FIXTURES_H
+#define GESSL_TEST_DATA_FIXTURES_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char fx_root[256];
+
+static void fx_cleanup(void) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx_root);
+  if (fx_root[0] && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", fx_root);
+}
+
+/* Creates a fresh scratch folder under TMPDIR (or /tmp). */
+static const char *fx_init(void) {
+  const char *tmp = getenv("TMPDIR");
+  snprintf(fx_root, sizeof fx_root, "%s/gessl-data-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(fx_root)) {
+    perror("mkdtemp");
+    exit(1);
+  }
+  atexit(fx_cleanup);
+  return fx_root;
+}
+
+/* fx_path("a/b") -> "<root>/a/b" in a rotating static buffer. */
+static const char *fx_path(const char *rel) {
+  static char buf[8][512];
+  static int at;
+  char *p = buf[at++ & 7];
+  snprintf(p, 512, "%s/%s", fx_root, rel);
+  return p;
+}
+
+static void fx_mkdir(const char *rel) { mkdir(fx_path(rel), 0755); }
+
+static void fx_write(const char *rel, const void *data, size_t len) {
+  FILE *f = fopen(fx_path(rel), "wb");
+  if (!f || fwrite(data, 1, len, f) != len) {
+    perror(rel);
+    exit(1);
+  }
+  fclose(f);
+}
+
+static int fx_contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+
+#endif
