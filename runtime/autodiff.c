@@ -59,12 +59,13 @@ static char *mark_needed(gs_graph *g, int n0, gs_tensor *const *params, int n) {
 gs_status gs_grad(gs_graph *g, gs_tensor *loss, gs_tensor *const *params, int n,
                   gs_tensor **grads) {
   if (!g) return gs_fail(GS_ERR_INVALID, "grad: NULL graph");
+  if (n > 0 && grads)
+    for (int k = 0; k < n; k++) grads[k] = NULL;
   if (g->status != GS_OK) return graph_status(g);
   if (n < 0 || (n > 0 && (!params || !grads))) {
     gs_graph_fail(g, GS_ERR_INVALID, "grad: bad parameter list");
     return graph_status(g);
   }
-  for (int k = 0; k < n; k++) grads[k] = NULL;
   if (!gs_graph_check(g, "grad", &loss, 1) || !gs_graph_check(g, "grad", params, n))
     return g->status != GS_OK ? graph_status(g) : gs_fail(GS_ERR_INVALID, "grad: NULL operand");
   if (gs_shape_numel(&loss->desc.shape) != 1 || loss->desc.dtype != GS_F32) {
