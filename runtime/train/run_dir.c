@@ -60,6 +60,13 @@ static void add_hparams(cJSON *obj, const gs_hparam_decl *d, int n, const double
   }
 }
 
+/* A float as the decimal people typed (0.3, not 0.300000011920929). */
+static double num(float v) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.7g", (double)v);
+  return strtod(buf, NULL);
+}
+
 static const char *optim_name(gs_optim_kind k) {
   return k == GS_OPT_LARS ? "lars" : k == GS_OPT_ADAMW ? "adamw" : "sgd";
 }
@@ -82,24 +89,24 @@ gs_status train_write_config(const train_run *r) {
   cJSON_AddStringToObject(root, "dataset", gs_dataset_name(r->ds));
   cJSON_AddNumberToObject(root, "dataset_size", (double)gs_dataset_size(r->ds));
   cJSON_AddStringToObject(root, "model", c->model);
-  cJSON_AddNumberToObject(root, "width", c->width);
+  cJSON_AddNumberToObject(root, "width", num(c->width));
   cJSON_AddStringToObject(root, "method", c->method);
   cJSON_AddStringToObject(root, "meta", c->meta);
   cJSON_AddNumberToObject(root, "batch", c->batch);
   cJSON_AddNumberToObject(root, "epochs", c->epochs);
   cJSON_AddNumberToObject(root, "max_steps", (double)c->max_steps);
   cJSON_AddNumberToObject(root, "total_steps", (double)r->total);
-  cJSON_AddNumberToObject(root, "lr", c->lr);
-  cJSON_AddNumberToObject(root, "final_lr", c->final_lr);
+  cJSON_AddNumberToObject(root, "lr", num(c->lr));
+  cJSON_AddNumberToObject(root, "final_lr", num(c->final_lr));
   cJSON_AddNumberToObject(root, "warmup_steps", (double)r->warmup);
   cJSON *opt = cJSON_AddObjectToObject(root, "optimizer");
   cJSON_AddStringToObject(opt, "name", optim_name(c->optimizer));
-  cJSON_AddNumberToObject(opt, "momentum", r->opt_cfg.momentum);
-  cJSON_AddNumberToObject(opt, "weight_decay", r->opt_cfg.weight_decay);
-  cJSON_AddNumberToObject(opt, "eta", r->opt_cfg.eta);
-  cJSON_AddNumberToObject(opt, "beta1", r->opt_cfg.beta1);
-  cJSON_AddNumberToObject(opt, "beta2", r->opt_cfg.beta2);
-  cJSON_AddNumberToObject(opt, "eps", r->opt_cfg.eps);
+  cJSON_AddNumberToObject(opt, "momentum", num(r->opt_cfg.momentum));
+  cJSON_AddNumberToObject(opt, "weight_decay", num(r->opt_cfg.weight_decay));
+  cJSON_AddNumberToObject(opt, "eta", num(r->opt_cfg.eta));
+  cJSON_AddNumberToObject(opt, "beta1", num(r->opt_cfg.beta1));
+  cJSON_AddNumberToObject(opt, "beta2", num(r->opt_cfg.beta2));
+  cJSON_AddNumberToObject(opt, "eps", num(r->opt_cfg.eps));
   /* The seed as a string too: JSON numbers lose 64-bit integers in most readers. */
   char seed[32];
   snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
