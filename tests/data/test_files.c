@@ -19,7 +19,7 @@ static size_t idx_images(uint8_t *buf, uint32_t n, uint32_t h, uint32_t w) {
 }
 
 static size_t idx_labels(uint8_t *buf, uint32_t n) {
-  uint8_t hdr[8] = {0, 0, 8, 1, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
+  uint8_t hdr[8] = {0,         0, 8, 1, (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8),
                     (uint8_t)n};
   memcpy(buf, hdr, 8);
   for (uint32_t i = 0; i < n; i++) buf[8 + i] = (uint8_t)(i % 3);
@@ -180,8 +180,8 @@ static void test_cifar(void) {
   refuses("cifar10 empty", spec("cifar10", "c10"), GS_SPLIT_TRAIN, NULL, "data_batch_3.bin",
           "empty");
   remove(fx_path("c10/data_batch_3.bin"));
-  refuses("cifar10 missing batch", spec("cifar10", "c10"), GS_SPLIT_TRAIN, NULL,
-          "data_batch_3.bin", "cannot open");
+  refuses("cifar10 missing batch", spec("cifar10", "c10"), GS_SPLIT_TRAIN, NULL, "data_batch_3.bin",
+          "cannot open");
 }
 
 static int write_rgb_png(const char *rel, int w, int h) {

@@ -24,7 +24,7 @@ static unsigned sample(int type, int depth, int x, int y, int c) {
   case PNG_COLOR_TYPE_GRAY:
   case PNG_COLOR_TYPE_GRAY_ALPHA:
     if (c == 1) return (unsigned)(x * 30 + y) & (depth == 16 ? 0xffff : 0xff); /* alpha */
-    return depth == 16 ? gray_of(x, y) * 257u
+    return depth == 16  ? gray_of(x, y) * 257u
            : depth == 8 ? (unsigned)gray_of(x, y)
                         : (unsigned)gray_of(x, y) >> (8 - depth);
   case PNG_COLOR_TYPE_PALETTE: return (unsigned)(x + 3 * y) % 16;
