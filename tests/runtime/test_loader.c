@@ -1,0 +1,111 @@
+/* The plugin loader against deliberately broken plugins: each is listed as refused with a
+ * message naming the file and the reason, the good ones still load, nothing crashes. Then the
+ * device specs: default pick, index, name, and the errors for bad ones. */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "gessl/gessl.h"
+
+static const gs_plugin_info *find(const gs_plugin_info *all, int n, const char *file) {
+  for (int k = 0; k < n; k++) {
+    const char *base = strrchr(all[k].path, '/');
+    if (strcmp(base ? base + 1 : all[k].path, file) == 0) return &all[k];
+  }
+  return NULL;
+}
+
+static void expect_refused(const gs_plugin_info *all, int n, const char *file, const char *reason) {
+  const gs_plugin_info *p = find(all, n, file);
+  CHECKF(p != NULL, "%s not listed", file);
+  if (!p) return;
+  CHECKF(p->kind == GS_PLUGIN_REFUSED, "%s: kind %d", file, (int)p->kind);
+  CHECKF(strstr(p->why, file) != NULL, "%s: reason does not name the file: %s", file, p->why);
+  CHECKF(strstr(p->why, reason) != NULL, "%s: reason lacks '%s': %s", file, reason, p->why);
+}
+
+static void expect_open_fails(gs_runtime *rt, const char *spec, const char *a, const char *b) {
+  gs_device *d = gs_device_open(rt, spec);
+  CHECKF(d == NULL, "%s opened", spec);
+  gs_device_close(d);
+  CHECKF(strstr(gs_errmsg(), a) != NULL, "%s: message lacks '%s': %s", spec, a, gs_errmsg());
+  if (b) CHECKF(strstr(gs_errmsg(), b) != NULL, "%s: message lacks '%s': %s", spec, b, gs_errmsg());
+}
+
+int main(void) {
+  gs_runtime_options opt = {GESSL_TESTPLUG_DIR, 1, NULL};
+  gs_runtime *rt = gs_runtime_open(&opt);
+  CHECK(rt != NULL);
+  if (!rt) return check_summary();
+
+  gs_plugin_info all[128];
+  int n = gs_runtime_plugin_count(rt);
+  CHECK(n >= 9);
+  if (n > 128) n = 128;
+  for (int k = 0; k < n; k++) all[k] = gs_runtime_plugin(rt, k);
+
+  const gs_plugin_info *good = find(all, n, "libgessl-testbe.so");
+  CHECK(good && good->kind == GS_PLUGIN_BACKEND && strcmp(good->name, "testbe") == 0);
+  CHECK(good && good->why[0] == 0);
+  expect_refused(all, n, "libgessl-badabi.so", "ABI version 42");
+  expect_refused(all, n, "libgessl-badabi.so", "needs 1");
+  expect_refused(all, n, "libgessl-initfail.so", "returned NULL");
+  expect_refused(all, n, "libgessl-initfail.so", "pretend init failure");
+  expect_refused(all, n, "libgessl-small.so", "smaller");
+  expect_refused(all, n, "libgessl-noname.so", "no name");
+  expect_refused(all, n, "libgessl-noentry.so", "no entry symbol");
+  expect_refused(all, n, "libgessl-junk.so", "dlopen failed");
+  expect_refused(all, n, "libgessl-missing.so", "dlopen failed");
+  expect_refused(all, n, "libgessl-testbe2.so", "shadowed by");
+  expect_refused(all, n, "libgessl-testbe2.so", "libgessl-testbe.so");
+
+  /* The good backend loaded exactly once, ahead of anything on GESSL_PLUGIN_PATH. */
+  int testbe = -1, count = 0;
+  for (int k = 0; k < gs_runtime_backend_count(rt); k++)
+    if (strcmp(gs_runtime_backend(rt, k)->name, "testbe") == 0) testbe = k, count++;
+  CHECK(testbe == 0 && count == 1);
+  int nd = 0;
+  CHECK(gs_runtime_devices(rt, testbe, &nd) == GS_OK && nd == 3);
+  gs_device_info info;
+  CHECK(gs_runtime_device_info(rt, testbe, 2, &info) == GS_OK && !info.available);
+  CHECK(strcmp(info.why, "no such hardware") == 0);
+  CHECK(gs_runtime_device_info(rt, testbe, 3, &info) != GS_OK);
+
+  /* Unknown methods list what exists. */
+  CHECK(gs_runtime_method(rt, "nosuch") == NULL && strstr(gs_errmsg(), "nosuch") != NULL);
+  CHECK(gs_runtime_meta(rt, "nosuch") == NULL && strstr(gs_errmsg(), "nosuch") != NULL);
+
+  /* Device specs. A bare name skips the unavailable discrete GPU and takes the integrated one. */
+  gs_device *d = gs_device_open(rt, "testbe");
+  CHECKF(d != NULL, "%s", gs_errmsg());
+  if (d) CHECK(strcmp(gs_device_get_info(d)->name, "Test Integrated GPU") == 0);
+  if (d) CHECK(strcmp(gs_device_backend_name(d), "testbe") == 0);
+  gs_device_close(d);
+  d = gs_device_open(rt, "TestBE:0");
+  CHECKF(d && strcmp(gs_device_get_info(d)->name, "Test CPU") == 0, "%s", gs_errmsg());
+  gs_device_close(d);
+  d = gs_device_open(rt, "testbe:integrated");
+  CHECKF(d && strcmp(gs_device_get_info(d)->name, "Test Integrated GPU") == 0, "%s", gs_errmsg());
+  gs_device_close(d);
+  d = gs_device_open(rt, "testbe:GESSL TESTS"); /* vendor match: the first device */
+  CHECKF(d && strcmp(gs_device_get_info(d)->name, "Test CPU") == 0, "%s", gs_errmsg());
+  gs_device_close(d);
+  expect_open_fails(rt, "nosuch", "unknown backend 'nosuch'", "testbe");
+  expect_open_fails(rt, "nosuch:0", "unknown backend", "libgessl-badabi.so");
+  expect_open_fails(rt, "testbe:7", "no device 7", "Test Integrated GPU");
+  expect_open_fails(rt, "testbe:-1", "no device -1", NULL);
+  expect_open_fails(rt, "testbe:2", "unavailable", "no such hardware");
+  expect_open_fails(rt, "testbe:zzz", "matches 'zzz'", "Test CPU");
+  expect_open_fails(rt, "testbe:", "empty", NULL);
+  expect_open_fails(rt, "", "empty", NULL);
+  gs_runtime_close(rt);
+
+  /* A search path of directories that do not exist loads nothing from them and still opens. */
+  gs_runtime_options none = {"/nonexistent/gessl:/also/missing", 0, "/proc/cannot-create-this"};
+  rt = gs_runtime_open(&none);
+  CHECK(rt != NULL);
+  for (int k = 0; rt && k < gs_runtime_plugin_count(rt); k++)
+    CHECK(strstr(gs_runtime_plugin(rt, k).path, "/nonexistent/") == NULL);
+  gs_runtime_close(rt);
+  return check_summary();
+}
