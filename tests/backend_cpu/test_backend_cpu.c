@@ -487,7 +487,7 @@ static void test_rows(void) {
   float *x = frandv(R * D, -1, 1), *src = frandv(N * D, -1, 1);
   int32_t idx[23];
   for (int n = 0; n < N; n++) idx[n] = (int32_t)(rnd() % (R + 4)) - 2; /* some out of range */
-  idx[0] = 3, idx[1] = 3;                                                /* a shared row */
+  idx[0] = 3, idx[1] = 3;                                              /* a shared row */
   float *o = frandv(N * D, 0, 1), *so = frandv(R * D, 0, 1);
   double *r = dalloc(N * D), *sr = dalloc(R * D);
   for (int64_t n = 0; n < N; n++)
