@@ -105,7 +105,7 @@ static gs_status idx_header(const uint8_t *buf, size_t len, const char *name, in
 }
 
 gs_status gs_idx_parse_images(const uint8_t *buf, size_t len, const char *name, gs_images *im) {
-  uint32_t d[3];
+  uint32_t d[3] = {0, 0, 0};
   gs_status s = idx_header(buf, len, name, 3, d);
   if (s) return s;
   if (d[0] == 0) return gs_fail(GS_ERR_FORMAT, "%s: IDX file holds no images", name);
@@ -124,7 +124,7 @@ gs_status gs_idx_parse_images(const uint8_t *buf, size_t len, const char *name, 
 }
 
 gs_status gs_idx_parse_labels(const uint8_t *buf, size_t len, const char *name, gs_images *im) {
-  uint32_t d[1];
+  uint32_t d[1] = {0};
   gs_status s = idx_header(buf, len, name, 1, d);
   if (s) return s;
   if (d[0] == 0) return gs_fail(GS_ERR_FORMAT, "%s: IDX file holds no labels", name);

@@ -12,6 +12,10 @@
 typedef struct png_ctx {
   const uint8_t *buf;
   size_t len, at;
+  const char *name;
+  int64_t limit;
+  int width, height, is_color;
+  uint8_t *out;
   char msg[256];
 } png_ctx;
 
@@ -33,40 +37,35 @@ static void read_mem(png_structp png, png_bytep out, size_t n) {
   c->at += n;
 }
 
-gs_status gs_png_decode(const uint8_t *buf, size_t len, const char *name, int64_t max_pixels,
-                        gs_png_info *info_out, uint8_t **rgb) {
-  *rgb = NULL;
-  if (max_pixels <= 0) max_pixels = (int64_t)8192 * 8192;
-  if (len < 8 || png_sig_cmp(buf, 0, 8))
-    return gs_fail(GS_ERR_FORMAT, "%s: not a PNG file (bad signature)", name);
-  png_ctx ctx = {buf, len, 0, "unknown error"};
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
-  if (!png) return gs_fail(GS_ERR_NOMEM, "%s: cannot create a PNG reader", name);
+/* Runs with a single pointer argument so that nothing lives in a register across setjmp. */
+static gs_status decode(png_ctx *ctx) {
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, on_error, on_warning);
+  if (!png) return gs_fail(GS_ERR_NOMEM, "%s: cannot create a PNG reader", ctx->name);
   png_infop info = png_create_info_struct(png);
   uint8_t *volatile pixels = NULL;
   png_bytep *volatile rows = NULL;
   volatile gs_status fail_code = GS_ERR_FORMAT;
   if (!info) {
     png_destroy_read_struct(&png, NULL, NULL);
-    return gs_fail(GS_ERR_NOMEM, "%s: cannot create a PNG reader", name);
+    return gs_fail(GS_ERR_NOMEM, "%s: cannot create a PNG reader", ctx->name);
   }
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, NULL);
     free(pixels);
     free(rows);
-    return gs_fail(fail_code, "%s: %s", name, ctx.msg);
+    return gs_fail(fail_code, "%s: %s", ctx->name, ctx->msg);
   }
-  png_set_read_fn(png, &ctx, read_mem);
+  png_set_read_fn(png, ctx, read_mem);
   /* Either side over the pixel budget already breaks it; libpng refuses those in IHDR. */
-  png_uint_32 lim = max_pixels > 0x7fffffff ? 0x7fffffff : (png_uint_32)max_pixels;
+  png_uint_32 lim = ctx->limit > 0x7fffffff ? 0x7fffffff : (png_uint_32)ctx->limit;
   png_set_user_limits(png, lim, lim);
   png_read_info(png, info);
   png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
   int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
-  if ((int64_t)w * h > max_pixels) {
-    snprintf(ctx.msg, sizeof ctx.msg,
+  if ((int64_t)w * h > ctx->limit) {
+    snprintf(ctx->msg, sizeof ctx->msg,
              "image is %ux%u = %lld pixels, over the limit of %lld (decompression-bomb guard)", w,
-             h, (long long)w * h, (long long)max_pixels);
+             h, (long long)w * h, (long long)ctx->limit);
     png_longjmp(png, 1);
   }
   if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
@@ -81,18 +80,18 @@ gs_status gs_png_decode(const uint8_t *buf, size_t len, const char *name, int64_
   size_t rowbytes = png_get_rowbytes(png, info);
   if (png_get_channels(png, info) != 3 || png_get_bit_depth(png, info) != 8 ||
       rowbytes != (size_t)w * 3) {
-    snprintf(ctx.msg, sizeof ctx.msg, "unexpected layout after conversion to 8-bit RGB");
+    snprintf(ctx->msg, sizeof ctx->msg, "unexpected layout after conversion to 8-bit RGB");
     png_longjmp(png, 1);
   }
   if (h > SIZE_MAX / rowbytes) {
-    snprintf(ctx.msg, sizeof ctx.msg, "%u rows of %zu bytes overflow memory sizes", h, rowbytes);
+    snprintf(ctx->msg, sizeof ctx->msg, "%u rows of %zu bytes overflow memory sizes", h, rowbytes);
     png_longjmp(png, 1);
   }
   pixels = malloc(rowbytes * h);
   rows = malloc(sizeof(png_bytep) * h);
   if (!pixels || !rows) {
     fail_code = GS_ERR_NOMEM;
-    snprintf(ctx.msg, sizeof ctx.msg, "cannot allocate %zu bytes", rowbytes * h);
+    snprintf(ctx->msg, sizeof ctx->msg, "cannot allocate %zu bytes", rowbytes * h);
     png_longjmp(png, 1);
   }
   for (png_uint_32 y = 0; y < h; y++) rows[y] = pixels + (size_t)y * rowbytes;
@@ -100,10 +99,31 @@ gs_status gs_png_decode(const uint8_t *buf, size_t len, const char *name, int64_
   png_read_end(png, NULL);
   png_destroy_read_struct(&png, &info, NULL);
   free(rows);
-  info_out->width = (int)w;
-  info_out->height = (int)h;
-  info_out->is_color = (type & PNG_COLOR_MASK_COLOR) != 0;
-  *rgb = pixels;
+  ctx->width = (int)w;
+  ctx->height = (int)h;
+  ctx->is_color = (type & PNG_COLOR_MASK_COLOR) != 0;
+  ctx->out = pixels;
+  return GS_OK;
+}
+
+gs_status gs_png_decode(const uint8_t *buf, size_t len, const char *name, int64_t max_pixels,
+                        gs_png_info *info, uint8_t **rgb) {
+  *rgb = NULL;
+  if (len < 8 || png_sig_cmp(buf, 0, 8))
+    return gs_fail(GS_ERR_FORMAT, "%s: not a PNG file (bad signature)", name);
+  png_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.buf = buf;
+  ctx.len = len;
+  ctx.name = name;
+  ctx.limit = max_pixels > 0 ? max_pixels : (int64_t)8192 * 8192;
+  snprintf(ctx.msg, sizeof ctx.msg, "unknown error");
+  gs_status s = decode(&ctx);
+  if (s) return s;
+  info->width = ctx.width;
+  info->height = ctx.height;
+  info->is_color = ctx.is_color;
+  *rgb = ctx.out;
   return GS_OK;
 }
 
@@ -123,7 +143,9 @@ gs_status gs_png_write(const char *path, const uint8_t *pixels, int width, int h
     free(tmp);
     return s;
   }
-  png_ctx ctx = {NULL, 0, 0, "unknown error"};
+  png_ctx ctx;
+  memset(&ctx, 0, sizeof ctx);
+  snprintf(ctx.msg, sizeof ctx.msg, "unknown error");
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
   png_infop info = png ? png_create_info_struct(png) : NULL;
   if (!png || !info) {

@@ -9,14 +9,14 @@
 
 static char fx_root[256];
 
-static void fx_cleanup(void) {
+static inline void fx_cleanup(void) {
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", fx_root);
   if (fx_root[0] && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", fx_root);
 }
 
 /* Creates a fresh scratch folder under TMPDIR (or /tmp). */
-static const char *fx_init(void) {
+static inline const char *fx_init(void) {
   const char *tmp = getenv("TMPDIR");
   snprintf(fx_root, sizeof fx_root, "%s/gessl-data-XXXXXX", tmp && *tmp ? tmp : "/tmp");
   if (!mkdtemp(fx_root)) {
@@ -28,7 +28,7 @@ static const char *fx_init(void) {
 }
 
 /* fx_path("a/b") -> "<root>/a/b" in a rotating static buffer. */
-static const char *fx_path(const char *rel) {
+static inline const char *fx_path(const char *rel) {
   static char buf[8][512];
   static int at;
   char *p = buf[at++ & 7];
@@ -36,9 +36,9 @@ static const char *fx_path(const char *rel) {
   return p;
 }
 
-static void fx_mkdir(const char *rel) { mkdir(fx_path(rel), 0755); }
+static inline void fx_mkdir(const char *rel) { mkdir(fx_path(rel), 0755); }
 
-static void fx_write(const char *rel, const void *data, size_t len) {
+static inline void fx_write(const char *rel, const void *data, size_t len) {
   FILE *f = fopen(fx_path(rel), "wb");
   if (!f || fwrite(data, 1, len, f) != len) {
     perror(rel);
@@ -47,6 +47,8 @@ static void fx_write(const char *rel, const void *data, size_t len) {
   fclose(f);
 }
 
-static int fx_contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
+static inline int fx_contains(const char *hay, const char *needle) {
+  return strstr(hay, needle) != NULL;
+}
 
 #endif
