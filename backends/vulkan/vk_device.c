@@ -1,0 +1,171 @@
+/* Opening a device: logical device, compute queue, memory types, command pool, work-group sizes
+ * chosen from the limits; submission and waiting. */
+#include "vk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t find_mem_type(const VkPhysicalDeviceMemoryProperties *mp,
+                              VkMemoryPropertyFlags want) {
+  for (uint32_t i = 0; i < mp->memoryTypeCount; i++)
+    if ((mp->memoryTypes[i].propertyFlags & want) == want) return i;
+  return UINT32_MAX;
+}
+
+static uint32_t pow2_floor(uint32_t v) {
+  uint32_t p = 1;
+  while (p * 2 <= v) p *= 2;
+  return p;
+}
+
+static void pick_sizes(gs_bdev *d) {
+  const VkPhysicalDeviceLimits *lim = &d->props.limits;
+  uint32_t wg = lim->maxComputeWorkGroupInvocations;
+  if (lim->maxComputeWorkGroupSize[0] < wg) wg = lim->maxComputeWorkGroupSize[0];
+  if (wg > 256) wg = 256;
+  d->wg = pow2_floor(wg);
+  /* The GEMM tile needs TS*TS threads and 2 * 4*TS*TS floats of shared memory. */
+  uint32_t ts = 16;
+  while (ts > 4 && (ts * ts > lim->maxComputeWorkGroupInvocations ||
+                    ts > lim->maxComputeWorkGroupSize[0] || ts > lim->maxComputeWorkGroupSize[1] ||
+                    2u * 4u * ts * ts * 4u > lim->maxComputeSharedMemorySize))
+    ts /= 2;
+  d->gemm_ts = ts;
+  for (int i = 0; i < 3; i++) d->max_groups[i] = lim->maxComputeWorkGroupCount[i];
+}
+
+gs_status vkb_open(int index, gs_bdev **out) {
+  *out = NULL;
+  VkPhysicalDevice phys;
+  gs_status s = vkb_physical(index, &phys);
+  if (s != GS_OK) return s;
+  gs_bdev *d = calloc(1, sizeof *d);
+  if (!d)
+    return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory opening device %d", index);
+  d->index = index;
+  d->phys = phys;
+  vkGetPhysicalDeviceProperties(phys, &d->props);
+  vkGetPhysicalDeviceMemoryProperties(phys, &d->memprops);
+  pick_sizes(d);
+  vkb_instance_ref(+1);
+
+  /* Prefer a compute-only family (the async compute queue on GPUs), else any with compute. */
+  uint32_t nq = 0;
+  VkQueueFamilyProperties q[32];
+  vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, NULL);
+  if (nq > 32) nq = 32;
+  vkGetPhysicalDeviceQueueFamilyProperties(phys, &nq, q);
+  d->qfam = UINT32_MAX;
+  for (uint32_t i = 0; i < nq; i++)
+    if ((q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) && !(q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) {
+      d->qfam = i;
+      break;
+    }
+  for (uint32_t i = 0; i < nq && d->qfam == UINT32_MAX; i++)
+    if (q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->qfam = i;
+  if (d->qfam == UINT32_MAX) {
+    s = vkb_host->fail(GS_ERR_UNAVAILABLE, "vulkan: %s has no compute queue", d->props.deviceName);
+    goto fail;
+  }
+  float prio = 1.0f;
+  VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                 .queueFamilyIndex = d->qfam,
+                                 .queueCount = 1,
+                                 .pQueuePriorities = &prio};
+  VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                            .queueCreateInfoCount = 1,
+                            .pQueueCreateInfos = &qci};
+  VkResult r = vkCreateDevice(phys, &dci, NULL, &d->dev);
+  if (r != VK_SUCCESS) {
+    s = vkb_vkfail("vkCreateDevice", r);
+    goto fail;
+  }
+  vkGetDeviceQueue(d->dev, d->qfam, 0, &d->queue);
+
+  const VkMemoryPropertyFlags unified = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT |
+                                        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
+                                        VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  const VkMemoryPropertyFlags host =
+      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  /* Host-visible device-local memory on a discrete GPU is the small BAR window: use it only
+   * where the device shares memory with the host. */
+  int shares = d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ||
+               d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+  d->buf_mem_type = shares ? find_mem_type(&d->memprops, unified) : UINT32_MAX;
+  d->unified = d->buf_mem_type != UINT32_MAX;
+  if (!d->unified)
+    d->buf_mem_type = find_mem_type(&d->memprops, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+  if (d->buf_mem_type == UINT32_MAX) d->buf_mem_type = find_mem_type(&d->memprops, 0);
+  d->staging_mem_type = find_mem_type(&d->memprops, host);
+  if (d->buf_mem_type == UINT32_MAX || (!d->unified && d->staging_mem_type == UINT32_MAX)) {
+    s = vkb_host->fail(GS_ERR_UNAVAILABLE, "vulkan: %s offers no usable memory type",
+                       d->props.deviceName);
+    goto fail;
+  }
+
+  VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                 .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+                                 .queueFamilyIndex = d->qfam};
+  if ((r = vkCreateCommandPool(d->dev, &pci, NULL, &d->pool)) != VK_SUCCESS) {
+    s = vkb_vkfail("vkCreateCommandPool", r);
+    goto fail;
+  }
+  VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                     .commandPool = d->pool,
+                                     .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                     .commandBufferCount = 1};
+  if ((r = vkAllocateCommandBuffers(d->dev, &cai, &d->xfer_cmd)) != VK_SUCCESS) {
+    s = vkb_vkfail("vkAllocateCommandBuffers (transfers)", r);
+    goto fail;
+  }
+  VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO,
+                           .flags = VK_FENCE_CREATE_SIGNALED_BIT};
+  if ((r = vkCreateFence(d->dev, &fci, NULL, &d->xfer_fence)) != VK_SUCCESS) {
+    s = vkb_vkfail("vkCreateFence", r);
+    goto fail;
+  }
+  if ((s = vkb_layouts_create(d)) != GS_OK) goto fail;
+  vkb_cache_load(d);
+  if ((s = vkb_validation_check("open")) != GS_OK) goto fail;
+  *out = d;
+  return GS_OK;
+fail:
+  vkb_close(d);
+  return s;
+}
+
+void vkb_close(gs_bdev *d) {
+  if (!d) return;
+  if (d->dev) {
+    vkDeviceWaitIdle(d->dev);
+    vkb_cache_save(d);
+    vkb_pipelines_destroy(d);
+    vkb_buffer_destroy(d, &d->staging);
+    if (d->xfer_fence) vkDestroyFence(d->dev, d->xfer_fence, NULL);
+    if (d->pool) vkDestroyCommandPool(d->dev, d->pool, NULL);
+    vkDestroyDevice(d->dev, NULL);
+  }
+  vkb_instance_ref(-1);
+  free(d);
+}
+
+gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence) {
+  VkResult r = vkResetFences(d->dev, 1, &fence);
+  if (r != VK_SUCCESS) return vkb_vkfail("vkResetFences", r);
+  VkSubmitInfo si = {
+      .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
+  r = vkQueueSubmit(d->queue, 1, &si, fence);
+  if (r != VK_SUCCESS) return vkb_vkfail("vkQueueSubmit", r);
+  d->last_fence = fence;
+  return GS_OK;
+}
+
+/* Submissions signal their fences in submission order, so the latest fence covers all work. */
+gs_status vkb_wait_all(gs_bdev *d) {
+  if (d->last_fence) {
+    VkResult r = vkWaitForFences(d->dev, 1, &d->last_fence, VK_TRUE, UINT64_MAX);
+    if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
+    d->last_fence = VK_NULL_HANDLE;
+  }
+  return vkb_validation_check("queued work");
+}

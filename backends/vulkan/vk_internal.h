@@ -1,0 +1,131 @@
+/* Vulkan backend internals shared by the plugin's files. */
+#ifndef GESSL_VK_INTERNAL_H
+#define GESSL_VK_INTERNAL_H
+
+#include "gessl/backend.h"
+
+#include <vulkan/vulkan.h>
+
+/* Descriptor bindings of every shader: 0..5 the launch inputs (in the order the shader expects),
+ * 6 the output. One set layout and one pipeline layout serve every pipeline. */
+#define VKB_BINDINGS 7
+#define VKB_OUT_BINDING 6
+#define VKB_PC_WORDS 32 /* 128 bytes: the push-constant size every device supports */
+
+typedef enum vkb_shader {
+  VKB_SH_ELEMENTWISE = 0,
+  VKB_SH_STRIDED,
+  VKB_SH_REDUCE,
+  VKB_SH_ROWS,
+  VKB_SH_POOL,
+  VKB_SH_GEMM,
+  VKB_SH_COUNT
+} vkb_shader;
+
+/* A pipeline is a shader plus its specialization; the GEMM shader has one per B-fetch mode. */
+typedef enum vkb_pipe {
+  VKB_P_ELEMENTWISE = 0,
+  VKB_P_STRIDED,
+  VKB_P_REDUCE,
+  VKB_P_ROWS,
+  VKB_P_POOL,
+  VKB_P_GEMM,
+  VKB_P_CONV_FWD,
+  VKB_P_CONV_BWD_DATA,
+  VKB_P_CONV_BWD_FILTER,
+  VKB_P_COUNT
+} vkb_pipe;
+
+struct gs_bbuf {
+  VkBuffer buf;
+  VkDeviceMemory mem;
+  VkDeviceSize size;
+  void *map; /* persistent mapping when the buffer lives in host-visible memory */
+};
+
+struct gs_bdev {
+  int index;
+  VkPhysicalDevice phys;
+  VkPhysicalDeviceProperties props;
+  VkPhysicalDeviceMemoryProperties memprops;
+  VkDevice dev;
+  VkQueue queue;
+  uint32_t qfam;
+  /* Buffers go to device-local memory; when that memory is also host-visible and coherent
+   * (unified devices such as lavapipe or integrated GPUs) they are mapped and no staging is used.
+   */
+  uint32_t buf_mem_type;
+  int unified;
+  uint32_t staging_mem_type;
+  gs_bbuf staging; /* grows on demand; unused when unified */
+  VkCommandPool pool;
+  VkCommandBuffer xfer_cmd;
+  VkFence xfer_fence;
+  VkFence last_fence; /* fence of the latest submission not yet known complete, or NULL */
+  VkDescriptorSetLayout set_layout;
+  VkPipelineLayout pipe_layout;
+  VkPipelineCache cache;
+  char cache_path[1024]; /* "" when the cache is off */
+  VkShaderModule modules[VKB_SH_COUNT];
+  VkPipeline pipes[VKB_P_COUNT];
+  uint32_t wg;      /* 1-D work-group size, a power of two */
+  uint32_t gemm_ts; /* GEMM threads per tile side */
+  uint32_t max_groups[3];
+};
+
+/* One compute dispatch of a compiled launch. */
+typedef struct vkb_dispatch {
+  vkb_pipe pipe;
+  uint32_t pc[VKB_PC_WORDS];
+  gs_bbuf *bind[VKB_BINDINGS]; /* NULL: unused, the output buffer is bound there */
+  uint32_t groups[3];
+} vkb_dispatch;
+
+extern const gs_backend_host *vkb_host;
+
+/* vk_instance.c: the process-wide instance, the device list and the validation hook. */
+gs_status vkb_probe(int *n, char *why, size_t why_len);
+gs_status vkb_device_info(int index, gs_device_info *info);
+gs_status vkb_physical(int index, VkPhysicalDevice *out);
+/* Fails with the first validation message when the validation layer reported an error since the
+ * last call (only when GESSL_VULKAN_VALIDATION=1). */
+gs_status vkb_validation_check(const char *where);
+void vkb_instance_ref(int delta);
+const char *vkb_result_str(VkResult r);
+gs_status vkb_vkfail(const char *what, VkResult r);
+
+/* vk_device.c */
+gs_status vkb_open(int index, gs_bdev **out);
+void vkb_close(gs_bdev *d);
+gs_status vkb_wait_all(gs_bdev *d);
+gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence);
+
+/* vk_memory.c */
+gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, uint32_t mem_type, int map,
+                            const char *what, gs_bbuf *b);
+void vkb_buffer_destroy(gs_bdev *d, gs_bbuf *b);
+gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out);
+void vkb_buf_free(gs_bdev *d, gs_bbuf *b);
+gs_status vkb_buf_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, size_t bytes);
+gs_status vkb_buf_read(gs_bdev *d, gs_bbuf *b, size_t off, void *dst, size_t bytes);
+void vkb_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkAccessFlags src_access,
+                 VkPipelineStageFlags dst, VkAccessFlags dst_access);
+
+/* vk_pipelines.c: shader modules and pipelines, created on first use; the pipeline cache. */
+gs_status vkb_layouts_create(gs_bdev *d);
+gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out);
+void vkb_cache_load(gs_bdev *d);
+void vkb_cache_save(gs_bdev *d);
+void vkb_pipelines_destroy(gs_bdev *d);
+
+/* vk_launch.c: turns a launch into a dispatch (pipeline, push constants, bindings, groups). */
+int vkb_supports(gs_bdev *d, const gs_launch *l);
+/* *has is set to 0 when the launch needs no dispatch (NOP, empty tensors). */
+gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *out, int *has);
+
+/* vk_program.c */
+gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog **out);
+gs_status vkb_prog_run(gs_bdev *d, gs_bprog *p);
+void vkb_prog_free(gs_bdev *d, gs_bprog *p);
+
+#endif

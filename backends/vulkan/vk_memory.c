@@ -1,0 +1,153 @@
+/* Buffers and host transfers. On unified devices buffers are mapped and written directly; on
+ * others a host-visible staging buffer and a one-shot copy move the data. Either way the host
+ * first waits for queued work, which keeps writes in stream order with earlier programs. */
+#include "vk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void vkb_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkAccessFlags src_access,
+                 VkPipelineStageFlags dst, VkAccessFlags dst_access) {
+  VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                        .srcAccessMask = src_access,
+                        .dstAccessMask = dst_access};
+  vkCmdPipelineBarrier(cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, uint32_t mem_type, int map,
+                            const char *what, gs_bbuf *b) {
+  memset(b, 0, sizeof *b);
+  VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                            .size = bytes,
+                            .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                                     VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                     VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                            .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+  VkResult r = vkCreateBuffer(d->dev, &bci, NULL, &b->buf);
+  if (r != VK_SUCCESS) return vkb_vkfail(what, r);
+  VkMemoryRequirements req;
+  vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
+  if (!(req.memoryTypeBits & (1u << mem_type))) {
+    vkb_buffer_destroy(d, b);
+    return vkb_host->fail(GS_ERR_BACKEND, "vulkan: %s: memory type %u cannot hold buffers", what,
+                          mem_type);
+  }
+  VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                              .allocationSize = req.size,
+                              .memoryTypeIndex = mem_type};
+  r = vkAllocateMemory(d->dev, &mai, NULL, &b->mem);
+  if (r == VK_SUCCESS) r = vkBindBufferMemory(d->dev, b->buf, b->mem, 0);
+  if (r == VK_SUCCESS && map) r = vkMapMemory(d->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map);
+  if (r != VK_SUCCESS) {
+    vkb_buffer_destroy(d, b);
+    return vkb_host->fail(
+        r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? GS_ERR_NOMEM
+                                                                               : GS_ERR_BACKEND,
+        "vulkan: %s of %llu bytes failed: %s", what, (unsigned long long)bytes, vkb_result_str(r));
+  }
+  b->size = bytes;
+  return GS_OK;
+}
+
+void vkb_buffer_destroy(gs_bdev *d, gs_bbuf *b) {
+  if (b->map) vkUnmapMemory(d->dev, b->mem);
+  if (b->buf) vkDestroyBuffer(d->dev, b->buf, NULL);
+  if (b->mem) vkFreeMemory(d->dev, b->mem, NULL);
+  memset(b, 0, sizeof *b);
+}
+
+gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
+  *out = NULL;
+  uint64_t limit = d->props.limits.maxStorageBufferRange;
+  if (bytes > limit)
+    return vkb_host->fail(GS_ERR_NOMEM,
+                          "vulkan: buffer of %zu bytes exceeds the device's storage buffer range "
+                          "of %llu bytes",
+                          bytes, (unsigned long long)limit);
+  gs_bbuf *b = calloc(1, sizeof *b);
+  if (!b) return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory");
+  /* Zero-byte buffers do not exist in Vulkan; round to whole words. */
+  size_t sz = bytes < 4 ? 4 : (bytes + 3) & ~(size_t)3;
+  gs_status s = vkb_buffer_create(d, sz, d->buf_mem_type, d->unified, "buffer allocation", b);
+  if (s != GS_OK) {
+    free(b);
+    return s;
+  }
+  *out = b;
+  return vkb_validation_check("buf_alloc");
+}
+
+void vkb_buf_free(gs_bdev *d, gs_bbuf *b) {
+  if (!b) return;
+  /* A program queued before the free may still read the buffer. */
+  vkb_wait_all(d);
+  vkb_buffer_destroy(d, b);
+  free(b);
+}
+
+static gs_status check_range(gs_bbuf *b, size_t off, size_t bytes, const char *what) {
+  if (off > b->size || bytes > b->size - off)
+    return vkb_host->fail(GS_ERR_INVALID,
+                          "vulkan: %s of %zu bytes at %zu is outside a %llu-byte buffer", what,
+                          bytes, off, (unsigned long long)b->size);
+  return GS_OK;
+}
+
+static gs_status staging_reserve(gs_bdev *d, size_t bytes) {
+  if (d->staging.buf && d->staging.size >= bytes) return GS_OK;
+  vkb_buffer_destroy(d, &d->staging);
+  size_t sz = 1u << 20;
+  while (sz < bytes) sz *= 2;
+  return vkb_buffer_create(d, sz, d->staging_mem_type, 1, "staging buffer allocation", &d->staging);
+}
+
+/* Copies src -> dst on the device and waits for it. */
+static gs_status copy_and_wait(gs_bdev *d, VkBuffer src, size_t src_off, VkBuffer dst,
+                               size_t dst_off, size_t bytes) {
+  VkResult r = vkResetCommandBuffer(d->xfer_cmd, 0);
+  if (r != VK_SUCCESS) return vkb_vkfail("vkResetCommandBuffer", r);
+  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                 .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+  if ((r = vkBeginCommandBuffer(d->xfer_cmd, &bi)) != VK_SUCCESS)
+    return vkb_vkfail("vkBeginCommandBuffer", r);
+  vkb_barrier(d->xfer_cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+              VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+              VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
+  VkBufferCopy c = {.srcOffset = src_off, .dstOffset = dst_off, .size = bytes};
+  vkCmdCopyBuffer(d->xfer_cmd, src, dst, 1, &c);
+  vkb_barrier(d->xfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+              VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+              VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT);
+  if ((r = vkEndCommandBuffer(d->xfer_cmd)) != VK_SUCCESS)
+    return vkb_vkfail("vkEndCommandBuffer", r);
+  gs_status s = vkb_submit(d, d->xfer_cmd, d->xfer_fence);
+  if (s != GS_OK) return s;
+  return vkb_wait_all(d);
+}
+
+gs_status vkb_buf_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, size_t bytes) {
+  gs_status s = check_range(b, off, bytes, "buf_write");
+  if (s == GS_OK) s = vkb_wait_all(d);
+  if (s != GS_OK || bytes == 0) return s;
+  if (b->map) {
+    memcpy((char *)b->map + off, src, bytes);
+    return GS_OK;
+  }
+  if ((s = staging_reserve(d, bytes)) != GS_OK) return s;
+  memcpy(d->staging.map, src, bytes);
+  return copy_and_wait(d, d->staging.buf, 0, b->buf, off, bytes);
+}
+
+gs_status vkb_buf_read(gs_bdev *d, gs_bbuf *b, size_t off, void *dst, size_t bytes) {
+  gs_status s = check_range(b, off, bytes, "buf_read");
+  if (s == GS_OK) s = vkb_wait_all(d);
+  if (s != GS_OK || bytes == 0) return s;
+  if (b->map) {
+    memcpy(dst, (const char *)b->map + off, bytes);
+    return GS_OK;
+  }
+  if ((s = staging_reserve(d, bytes)) != GS_OK) return s;
+  if ((s = copy_and_wait(d, b->buf, off, d->staging.buf, 0, bytes)) != GS_OK) return s;
+  memcpy(dst, d->staging.map, bytes);
+  return GS_OK;
+}

@@ -1,0 +1,160 @@
+/* A compiled program: every launch planned into a dispatch, descriptor sets allocated and written
+ * once, and the whole sequence recorded into one command buffer that each run resubmits. */
+#include "vk_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct gs_bprog {
+  VkCommandBuffer cmd;
+  VkDescriptorPool pool;
+  VkFence fence;
+  size_t n_dispatch;
+};
+
+void vkb_prog_free(gs_bdev *d, gs_bprog *p) {
+  if (!p) return;
+  if (p->fence) {
+    vkWaitForFences(d->dev, 1, &p->fence, VK_TRUE, UINT64_MAX);
+    /* Everything submitted before it is complete too. */
+    if (d->last_fence == p->fence) d->last_fence = VK_NULL_HANDLE;
+    vkDestroyFence(d->dev, p->fence, NULL);
+  }
+  if (p->cmd) vkFreeCommandBuffers(d->dev, d->pool, 1, &p->cmd);
+  if (p->pool) vkDestroyDescriptorPool(d->dev, p->pool, NULL);
+  free(p);
+}
+
+static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t n) {
+  VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                     .commandPool = d->pool,
+                                     .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                     .commandBufferCount = 1};
+  VkResult r = vkAllocateCommandBuffers(d->dev, &cai, &p->cmd);
+  if (r != VK_SUCCESS) return vkb_vkfail("vkAllocateCommandBuffers (program)", r);
+  VkDescriptorSet *sets = NULL;
+  if (n) {
+    VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                               .descriptorCount = (uint32_t)(n * VKB_BINDINGS)};
+    VkDescriptorPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                      .maxSets = (uint32_t)n,
+                                      .poolSizeCount = 1,
+                                      .pPoolSizes = &ps};
+    if ((r = vkCreateDescriptorPool(d->dev, &pci, NULL, &p->pool)) != VK_SUCCESS)
+      return vkb_vkfail("vkCreateDescriptorPool", r);
+    sets = malloc(n * sizeof *sets);
+    VkDescriptorSetLayout *layouts = malloc(n * sizeof *layouts);
+    if (!sets || !layouts) {
+      free(sets);
+      free(layouts);
+      return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory recording a program");
+    }
+    for (size_t i = 0; i < n; i++) layouts[i] = d->set_layout;
+    VkDescriptorSetAllocateInfo dai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                       .descriptorPool = p->pool,
+                                       .descriptorSetCount = (uint32_t)n,
+                                       .pSetLayouts = layouts};
+    r = vkAllocateDescriptorSets(d->dev, &dai, sets);
+    free(layouts);
+    if (r != VK_SUCCESS) {
+      free(sets);
+      return vkb_vkfail("vkAllocateDescriptorSets", r);
+    }
+    for (size_t i = 0; i < n; i++) {
+      VkDescriptorBufferInfo bi[VKB_BINDINGS];
+      VkWriteDescriptorSet w[VKB_BINDINGS];
+      for (uint32_t k = 0; k < VKB_BINDINGS; k++) {
+        /* Unused bindings get the output buffer: every binding of the layout stays valid. */
+        gs_bbuf *b = xs[i].bind[k] ? xs[i].bind[k] : xs[i].bind[VKB_OUT_BINDING];
+        bi[k] = (VkDescriptorBufferInfo){.buffer = b->buf, .offset = 0, .range = VK_WHOLE_SIZE};
+        w[k] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = sets[i],
+                                      .dstBinding = k,
+                                      .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[k]};
+      }
+      vkUpdateDescriptorSets(d->dev, VKB_BINDINGS, w, 0, NULL);
+    }
+  }
+
+  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  if ((r = vkBeginCommandBuffer(p->cmd, &bi)) != VK_SUCCESS) {
+    free(sets);
+    return vkb_vkfail("vkBeginCommandBuffer", r);
+  }
+  /* Earlier uploads and programs (host writes, copies, shaders) before the first dispatch. */
+  vkb_barrier(p->cmd,
+              VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+              VK_ACCESS_HOST_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+              VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+              VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  VkPipeline bound = VK_NULL_HANDLE;
+  gs_status s = GS_OK;
+  for (size_t i = 0; i < n && s == GS_OK; i++) {
+    VkPipeline pl;
+    if ((s = vkb_pipeline(d, xs[i].pipe, &pl)) != GS_OK) break;
+    if (pl != bound) vkCmdBindPipeline(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pl);
+    bound = pl;
+    vkCmdBindDescriptorSets(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, d->pipe_layout, 0, 1, &sets[i],
+                            0, NULL);
+    vkCmdPushConstants(p->cmd, d->pipe_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, VKB_PC_WORDS * 4,
+                       xs[i].pc);
+    vkCmdDispatch(p->cmd, xs[i].groups[0], xs[i].groups[1], xs[i].groups[2]);
+    /* Conservative: each launch may read what the previous ones wrote. */
+    vkb_barrier(p->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+                VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  }
+  free(sets);
+  /* Results visible to copies (staged reads) and to the host (mapped reads). */
+  vkb_barrier(p->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_ACCESS_SHADER_WRITE_BIT,
+              VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
+              VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_HOST_READ_BIT);
+  r = vkEndCommandBuffer(p->cmd);
+  if (s == GS_OK && r != VK_SUCCESS) s = vkb_vkfail("vkEndCommandBuffer", r);
+  return s;
+}
+
+gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog **out) {
+  *out = NULL;
+  gs_bprog *p = calloc(1, sizeof *p);
+  vkb_dispatch *xs = n ? malloc(n * sizeof *xs) : NULL;
+  if (!p || (n && !xs)) {
+    free(p);
+    free(xs);
+    return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory compiling %zu launches", n);
+  }
+  gs_status s = GS_OK;
+  size_t m = 0;
+  for (size_t i = 0; i < n && s == GS_OK; i++) {
+    int has = 0;
+    s = vkb_plan(d, &ls[i], &xs[m], &has);
+    if (s == GS_OK && has) m++;
+  }
+  VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO,
+                           .flags = VK_FENCE_CREATE_SIGNALED_BIT};
+  VkResult r;
+  if (s == GS_OK && (r = vkCreateFence(d->dev, &fci, NULL, &p->fence)) != VK_SUCCESS)
+    s = vkb_vkfail("vkCreateFence", r);
+  if (s == GS_OK) s = record(d, p, xs, m);
+  free(xs);
+  p->n_dispatch = m;
+  if (s == GS_OK) s = vkb_validation_check("prog_compile");
+  if (s != GS_OK) {
+    vkb_prog_free(d, p);
+    return s;
+  }
+  *out = p;
+  return GS_OK;
+}
+
+gs_status vkb_prog_run(gs_bdev *d, gs_bprog *p) {
+  /* A command buffer cannot be pending twice: a rerun waits for the previous run of itself. */
+  VkResult r = vkWaitForFences(d->dev, 1, &p->fence, VK_TRUE, UINT64_MAX);
+  if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
+  gs_status s = vkb_submit(d, p->cmd, p->fence);
+  if (s != GS_OK) return s;
+  return vkb_validation_check("prog_run");
+}
