@@ -101,7 +101,7 @@ gs_status ocl_lookup(int index, ocl_devrec *rec) {
 }
 
 gs_status ocl_device_info(int index, gs_device_info *info) {
-  ocl_devrec r;
+  ocl_devrec r = {0};
   gs_status s = ocl_lookup(index, &r);
   if (s != GS_OK) return s;
   memset(info, 0, sizeof *info);

@@ -61,7 +61,7 @@ static gs_status query_kernels(gs_bdev *dev) {
 }
 
 static gs_status ocl_open(int index, gs_bdev **out) {
-  ocl_devrec r;
+  ocl_devrec r = {0};
   gs_status s = ocl_lookup(index, &r);
   if (s != GS_OK) return s;
   gs_bdev *dev = calloc(1, sizeof *dev);

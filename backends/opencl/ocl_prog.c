@@ -94,7 +94,7 @@ static gs_status new_step(gs_bdev *dev, gs_bprog *p, ostep **out) {
 
 /* A kernel step over `items` work items (rounded up to the local size, kernels bounds-check). */
 static gs_status kstep(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t items, ostep **out, ab *a) {
-  ostep *s;
+  ostep *s = NULL;
   gs_status st = new_step(dev, p, &s);
   if (st != GS_OK) return st;
   cl_int e;
@@ -161,10 +161,10 @@ static gs_status copy_nd(gs_bdev *dev, gs_bprog *p, gs_bref dst, size_t dst_extr
     m[1 + MAXR + k] = sst[k];
     m[1 + 2 * MAXR + k] = dst_st[k];
   }
-  size_t moff, n = (size_t)gs_shape_numel(dims);
+  size_t moff = 0, n = (size_t)gs_shape_numel(dims);
   gs_status st = meta_push(p, m, 1 + 3 * MAXR, &moff);
   if (st != GS_OK) return st;
-  ostep *s;
+  ostep *s = NULL;
   ab a;
   if ((st = kstep(dev, p, K_COPY_ND, n, &s, &a)) != GS_OK) return st;
   dst.off += dst_extra;
@@ -179,7 +179,7 @@ static gs_status copy_nd(gs_bdev *dev, gs_bprog *p, gs_bref dst, size_t dst_extr
 /* Simple elementwise launch: `refs` then ints then floats, over n items. */
 static gs_status elementwise(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t n, const gs_bref *refs,
                              int nrefs, const int64_t *ints, int nints, const float *fs, int nfs) {
-  ostep *s;
+  ostep *s = NULL;
   ab a;
   gs_status st = kstep(dev, p, kn, n, &s, &a);
   if (st != GS_OK) return st;
@@ -191,7 +191,7 @@ static gs_status elementwise(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t n, 
 
 static gs_status gemm_step(gs_bdev *dev, gs_bprog *p, const ocl_gemm *g, int col_a, int col_b,
                            int col_c) {
-  ostep *s;
+  ostep *s = NULL;
   gs_status st = new_step(dev, p, &s);
   if (st != GS_OK) return st;
   s->is_gemm = 1;
@@ -252,12 +252,12 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
          W = (size_t)xs->dim[3], O = (size_t)ws->dim[0];
   size_t ckk = C * (size_t)ws->dim[2] * (size_t)ws->dim[3];
   size_t npix = (size_t)ys->dim[2] * (size_t)ys->dim[3];
-  size_t moff;
+  size_t moff = 0;
   gs_status st = conv_meta(p, xs, ws, ys, l->i, &moff);
   if (st != GS_OK) return st;
   if (ckk * npix * sizeof(float) > p->col_bytes) p->col_bytes = ckk * npix * sizeof(float);
   for (size_t n = 0; n < N; n++) {
-    ostep *s;
+    ostep *s = NULL;
     ab a;
     if (l->op == GS_OP_CONV2D || l->op == GS_OP_CONV2D_BWD_FILTER) {
       gs_bref x = l->in[0];
@@ -351,14 +351,14 @@ static gs_status lower_pool(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
                l->i[3],
                l->i[4],
                l->i[5]};
-  size_t moff;
+  size_t moff = 0;
   gs_status st = meta_push(p, m, 11, &moff);
   if (st != GS_OK) return st;
   ocl_kname kn = l->op == GS_OP_MAXPOOL2D       ? K_MAXPOOL
                  : l->op == GS_OP_MAXPOOL2D_BWD ? K_MAXPOOL_BWD
                  : l->op == GS_OP_AVGPOOL2D     ? K_AVGPOOL
                                                 : K_AVGPOOL_BWD;
-  ostep *s;
+  ostep *s = NULL;
   ab a;
   if ((st = kstep(dev, p, kn, (size_t)gs_shape_numel(&l->out_desc.shape), &s, &a)) != GS_OK)
     return st;
@@ -384,10 +384,10 @@ static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     m[1 + 3 * MAXR + k] = ist[k];
     if (red) count *= (size_t)in->dim[k];
   }
-  size_t moff, nout = (size_t)gs_shape_numel(out);
+  size_t moff = 0, nout = (size_t)gs_shape_numel(out);
   gs_status st = meta_push(p, m, 1 + 4 * MAXR, &moff);
   if (st != GS_OK) return st;
-  ostep *s;
+  ostep *s = NULL;
   ab a;
   if ((st = kstep(dev, p, K_REDUCE, nout, &s, &a)) != GS_OK) return st;
   size_t want = 1;
@@ -439,10 +439,10 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
       m[1 + MAXR + k] = sst[k];
       m[1 + 2 * MAXR + k] = dst[k];
     }
-    size_t moff;
+    size_t moff = 0;
     gs_status st = meta_push(p, m, 1 + 3 * MAXR, &moff);
     if (st != GS_OK) return st;
-    ostep *s;
+    ostep *s = NULL;
     ab a;
     if ((st = kstep(dev, p, K_BINARY, n, &s, &a)) != GS_OK) return st;
     a_ref(&a, l->out);
@@ -481,7 +481,7 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   }
   case GS_OP_DOT: {
     size_t m = (size_t)gs_shape_numel(is0);
-    ostep *s;
+    ostep *s = NULL;
     ab a;
     gs_status st = kstep(dev, p, K_DOT, 1, &s, &a);
     if (st != GS_OK) return st;
@@ -521,7 +521,7 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     gs_bref r[] = {l->in[0], l->in[1], l->in[2], l->in[3]};
     int64_t iv[] = {(int64_t)m};
     float fv[] = {l->f[0], l->f[1]};
-    ostep *s;
+    ostep *s = NULL;
     ab a;
     gs_status st = kstep(dev, p, K_SGD, m, &s, &a);
     if (st != GS_OK) return st;

@@ -1,0 +1,407 @@
+/* The conformance runner: loads two backend plugins, runs each case on both, compares.
+ *
+ * Every operand gets its own buffer laid out as [guard | data | guard] and is passed with a
+ * non-zero element offset, so a kernel that ignores offsets or writes past its region is caught:
+ * the guards must come back unchanged. In-place results are compared as updates (after minus
+ * before), so a small optimizer step is not hidden by the size of the weights. */
+#include "conformance.h"
+
+#include <ctype.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 7 /* elements before and after each region; odd, so offsets are unaligned */
+#define NOPER (GS_LAUNCH_MAX_IN + 1)
+
+typedef struct cf_backend {
+  void *dl;
+  const gs_backend_iface *b;
+  gs_bdev *dev;
+  char label[320];
+} cf_backend;
+
+static gs_status host_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
+static gs_status host_fail(gs_status s, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return gs_fail(s, "%s", msg);
+}
+
+static void host_warn(const char *fmt, ...) GS_PRINTF(1, 2);
+static void host_warn(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("warning: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+static gs_backend_host g_host = {GS_BACKEND_ABI_VERSION, host_fail, host_warn, NULL, 0};
+
+static int ci_contains(const char *hay, const char *needle) {
+  size_t n = strlen(needle);
+  for (const char *h = hay; *h; h++) {
+    size_t i = 0;
+    while (i < n && h[i] && tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i])) i++;
+    if (i == n) return 1;
+  }
+  return n == 0;
+}
+
+/* Loads a plugin and opens the device named by `sel` (index or name/vendor substring). */
+static int open_backend(const char *path, const char *sel, cf_backend *be, FILE *out) {
+  memset(be, 0, sizeof *be);
+  be->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!be->dl) {
+    fprintf(out, "cannot load %s: %s\n", path, dlerror());
+    return -1;
+  }
+  gs_backend_entry_fn entry = (gs_backend_entry_fn)dlsym(be->dl, GS_BACKEND_ENTRY_SYMBOL);
+  be->b = entry ? entry(&g_host) : NULL;
+  if (!be->b || be->b->abi_version != GS_BACKEND_ABI_VERSION) {
+    fprintf(out, "%s: no usable %s (ABI %d expected)\n", path, GS_BACKEND_ENTRY_SYMBOL,
+            GS_BACKEND_ABI_VERSION);
+    return -1;
+  }
+  int n = 0;
+  char why[256] = "";
+  if (be->b->probe(&n, why, sizeof why) != GS_OK || n == 0) {
+    fprintf(out, "%s: no device: %s%s%s\n", be->b->name, why, *why ? "; " : "", gs_errmsg());
+    return -1;
+  }
+  int pick = -1;
+  gs_device_info info;
+  char *end = NULL;
+  long idx = sel && *sel ? strtol(sel, &end, 10) : 0;
+  if (!sel || !*sel || (end && *end == 0)) {
+    pick = (int)idx;
+    if (pick < 0 || pick >= n) {
+      fprintf(out, "%s: device index %ld out of range (%d devices)\n", be->b->name, idx, n);
+      return -1;
+    }
+  } else {
+    for (int i = 0; i < n && pick < 0; i++)
+      if (be->b->device_info(i, &info) == GS_OK &&
+          (ci_contains(info.name, sel) || ci_contains(info.vendor, sel) ||
+           ci_contains(info.driver, sel) || ci_contains(info.extra, sel)))
+        pick = i;
+    if (pick < 0) {
+      fprintf(out, "%s: no device matches \"%s\"; devices:\n", be->b->name, sel);
+      for (int i = 0; i < n; i++)
+        if (be->b->device_info(i, &info) == GS_OK)
+          fprintf(out, "  %d: %s (%s)\n", i, info.name, info.vendor);
+      return -1;
+    }
+  }
+  if (be->b->device_info(pick, &info) != GS_OK) {
+    fprintf(out, "%s: device %d: %s\n", be->b->name, pick, gs_errmsg());
+    return -1;
+  }
+  if (!info.available) {
+    fprintf(out, "%s: device %d (%s) unavailable: %s\n", be->b->name, pick, info.name, info.why);
+    return -1;
+  }
+  if (be->b->open(pick, &be->dev) != GS_OK) {
+    fprintf(out, "%s: cannot open device %d (%s): %s\n", be->b->name, pick, info.name, gs_errmsg());
+    return -1;
+  }
+  snprintf(be->label, sizeof be->label, "%s:%d %s | %s", be->b->name, pick, info.name, info.driver);
+  return 0;
+}
+
+static void close_backend(cf_backend *be) {
+  if (be->dev) be->b->close(be->dev);
+  /* The plugin stays loaded: drivers (ICD loaders, Mesa) may run exit-time hooks. */
+}
+
+/* ---- data ---- */
+
+static uint64_t rng_next(uint64_t *s) {
+  *s ^= *s >> 12;
+  *s ^= *s << 25;
+  *s ^= *s >> 27;
+  return *s * 2685821657736338717ULL;
+}
+static double rng_unit(uint64_t *s) { return (double)(rng_next(s) >> 11) / 9007199254740992.0; }
+
+static float guard_value(int operand, size_t j) {
+  return 1234.5f + (float)(operand * 100) + (float)j; /* never a plausible result */
+}
+
+static float host_unary(int fn, float x, float a, float b) {
+  switch (fn) {
+  case GS_UN_AFFINE: return a * x + b;
+  case GS_UN_EXP: return expf(x);
+  case GS_UN_LOG: return logf(x);
+  case GS_UN_SQRT: return sqrtf(x);
+  case GS_UN_RSQRT: return 1.0f / sqrtf(x);
+  case GS_UN_SQUARE: return x * x;
+  case GS_UN_ABS: return fabsf(x);
+  case GS_UN_RELU: return x > 0 ? x : 0;
+  case GS_UN_SIGMOID: return 1.0f / (1.0f + expf(-x));
+  case GS_UN_TANH: return tanhf(x);
+  case GS_UN_RECIP: return 1.0f / x;
+  }
+  return 0;
+}
+
+static void gen_input(const cf_case *c, int k, float *dst, const float *in0, uint64_t *rs) {
+  size_t n = (size_t)gs_shape_numel(&c->l.in_desc[k].shape);
+  for (size_t j = 0; j < n; j++) {
+    double u = rng_unit(rs);
+    float lo = c->lo[k], hi = c->hi[k];
+    switch (c->gen[k]) {
+    case CF_UNIFORM: dst[j] = (float)(lo + (hi - lo) * u); break;
+    case CF_SMALLINT: dst[j] = (float)floor(lo + (hi - lo + 1) * u); break;
+    case CF_AWAY0: dst[j] = (float)(lo + (hi - lo) * u) * (rng_next(rs) & 1 ? 1.0f : -1.0f); break;
+    case CF_INT: {
+      int32_t v = (int32_t)floor(lo + (hi - lo + 1) * u);
+      memcpy(&dst[j], &v, 4);
+      break;
+    }
+    case CF_FORWARD: dst[j] = host_unary(c->l.i[0], in0[j], c->l.f[0], c->l.f[1]); break;
+    }
+  }
+}
+
+/* ---- running one case on one backend ---- */
+
+typedef struct cf_state {
+  size_t n[NOPER];   /* data elements per operand (out = index n_in) */
+  float *img[NOPER]; /* host image: guard | data | guard */
+} cf_state;
+
+/* Runs c on be with the operand images of st (inputs and prefilled out); on return res[k] holds
+ * the images read back for every operand that the launch writes. */
+static int run_on(cf_backend *be, const cf_case *c, const cf_state *st, int runs, float **res,
+                  char *err, size_t errlen) {
+  gs_launch l = c->l;
+  int nin = l.n_in;
+  gs_bbuf *bufs[NOPER] = {0};
+  int rc = -1;
+  for (int k = 0; k <= nin; k++) {
+    if (k == nin && c->alias >= 0) break;
+    size_t bytes = (st->n[k] + 2 * GUARD) * sizeof(float);
+    if (be->b->buf_alloc(be->dev, bytes, &bufs[k]) != GS_OK ||
+        be->b->buf_write(be->dev, bufs[k], 0, st->img[k], bytes) != GS_OK) {
+      snprintf(err, errlen, "buffer: %s", gs_errmsg());
+      goto done;
+    }
+  }
+  for (int k = 0; k < nin; k++) l.in[k] = (gs_bref){bufs[k], GUARD};
+  l.out = (gs_bref){bufs[c->alias >= 0 ? c->alias : nin], GUARD};
+  if (!be->b->supports(be->dev, &l)) {
+    snprintf(err, errlen, "launch not supported");
+    goto done;
+  }
+  gs_bprog *p = NULL;
+  if (be->b->prog_compile(be->dev, &l, 1, &p) != GS_OK) {
+    snprintf(err, errlen, "compile: %s", gs_errmsg());
+    goto done;
+  }
+  for (int r = 0; r < runs; r++)
+    if (be->b->prog_run(be->dev, p) != GS_OK) {
+      snprintf(err, errlen, "run: %s", gs_errmsg());
+      be->b->prog_free(be->dev, p);
+      goto done;
+    }
+  rc = 0;
+  for (int k = 0; k <= nin && rc == 0; k++) {
+    int wr = k == nin ? c->alias < 0 : (c->written[k] || c->alias == k);
+    if (!wr) continue;
+    size_t bytes = (st->n[k] + 2 * GUARD) * sizeof(float);
+    res[k] = malloc(bytes);
+    if (!res[k] || be->b->buf_read(be->dev, bufs[k], 0, res[k], bytes) != GS_OK) {
+      snprintf(err, errlen, "read: %s", res[k] ? gs_errmsg() : "out of memory");
+      rc = -1;
+    }
+  }
+  be->b->prog_free(be->dev, p);
+done:
+  for (int k = 0; k < NOPER; k++)
+    if (bufs[k]) be->b->buf_free(be->dev, bufs[k]);
+  return rc;
+}
+
+/* ---- comparison ---- */
+
+typedef struct cf_cmp {
+  double num, den; /* sum (a-b)^2, sum a^2 over finite reference values */
+  size_t bad_nonfinite, bad_guard, first_bad;
+} cf_cmp;
+
+static void compare(const float *before, const float *ref, const float *got, size_t n, int delta,
+                    int is_int, cf_cmp *c) {
+  for (size_t j = 0; j < GUARD; j++) {
+    float g0, g1;
+    memcpy(&g0, &got[j], 4);
+    memcpy(&g1, &got[GUARD + n + j], 4);
+    if (memcmp(&g0, &before[j], 4) || memcmp(&g1, &before[GUARD + n + j], 4)) c->bad_guard++;
+  }
+  for (size_t j = 0; j < n; j++) {
+    size_t at = GUARD + j;
+    if (is_int) {
+      int32_t a, b;
+      memcpy(&a, &ref[at], 4);
+      memcpy(&b, &got[at], 4);
+      c->num += (double)(a - b) * (a - b);
+      c->den += (double)a * a;
+      continue;
+    }
+    double a = ref[at], b = got[at], b0 = before[at];
+    if (!isfinite(a)) {
+      if (!(isnan(a) ? isnan(b) : a == b)) c->bad_nonfinite++;
+      continue;
+    }
+    if (!isfinite(b)) {
+      if (!c->bad_nonfinite) c->first_bad = j;
+      c->bad_nonfinite++;
+      continue;
+    }
+    if (delta && isfinite(b0)) {
+      a -= b0; /* in-place: compare the update */
+      b -= b0;
+    }
+    c->num += (a - b) * (a - b);
+    c->den += a * a;
+  }
+}
+
+static int op_selected(const char *list, gs_opcode op) {
+  if (!list || !*list) return 1;
+  const char *name = gs_opcode_name(op);
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n)) return 1;
+    p += len + (e ? 1 : 0);
+  }
+  return 0;
+}
+
+static int run_case(cf_backend *ref, cf_backend *dut, const cf_case *c, uint64_t seed, int runs,
+                    FILE *out) {
+  cf_state st = {0};
+  float *rres[NOPER] = {0}, *dres[NOPER] = {0};
+  int nin = c->l.n_in, ok = 0;
+  uint64_t rs = seed | 1;
+  char err[1200] = "";
+  for (int k = 0; k <= nin; k++) {
+    const gs_tdesc *d = k == nin ? &c->l.out_desc : &c->l.in_desc[k];
+    st.n[k] = (size_t)gs_shape_numel(&d->shape);
+    st.img[k] = malloc((st.n[k] + 2 * GUARD) * sizeof(float));
+    if (!st.img[k]) {
+      snprintf(err, sizeof err, "out of host memory");
+      goto report;
+    }
+    for (size_t j = 0; j < GUARD; j++) {
+      st.img[k][j] = guard_value(k, j);
+      st.img[k][GUARD + st.n[k] + j] = guard_value(k, GUARD + j);
+    }
+    if (k < nin) {
+      gen_input(c, k, st.img[k] + GUARD, st.img[0] + GUARD, &rs);
+    } else {
+      for (size_t j = 0; j < st.n[k]; j++)
+        st.img[k][GUARD + j] = c->prefill_out ? (float)(rng_unit(&rs) * 2 - 1) : -777.0f;
+    }
+  }
+  if (run_on(ref, c, &st, runs, rres, err, sizeof err) != 0) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "reference %s", err);
+    snprintf(err, sizeof err, "%s", tmp);
+    goto report;
+  }
+  if (run_on(dut, c, &st, runs, dres, err, sizeof err) != 0) goto report;
+  double worst = 0;
+  ok = 1;
+  char detail[600] = "";
+  size_t at = 0;
+  for (int k = 0; k <= nin; k++) {
+    if (!rres[k]) continue;
+    int is_int = (k == nin ? c->l.out_desc.dtype : c->l.in_desc[k].dtype) == GS_I32;
+    int inplace = k < nin; /* aliased out and written inputs are read back under their input */
+    cf_cmp cm = {0};
+    compare(st.img[k], rres[k], dres[k], st.n[k], inplace, is_int, &cm);
+    double nmse = cm.num / (cm.den > 1e-30 ? cm.den : 1e-30);
+    if (cm.den <= 1e-30 && cm.num == 0) nmse = 0;
+    if (nmse > worst) worst = nmse;
+    const char *what = k == nin ? "out" : "in";
+    if (cm.bad_guard) {
+      ok = 0;
+      at += (size_t)snprintf(detail + at, sizeof detail - at, " %s%d: %zu guard values changed;",
+                             what, k == nin ? 0 : k, cm.bad_guard);
+    }
+    if (cm.bad_nonfinite) {
+      ok = 0;
+      at += (size_t)snprintf(detail + at, sizeof detail - at,
+                             " %s%d: %zu NaN/Inf mismatches (first at %zu);", what,
+                             k == nin ? 0 : k, cm.bad_nonfinite, cm.first_bad);
+    }
+    if (!(nmse <= c->bound)) {
+      ok = 0;
+      at += (size_t)snprintf(detail + at, sizeof detail - at, " %s%d: nmse %.3g > %.0e;", what,
+                             k == nin ? 0 : k, nmse, c->bound);
+    }
+    if (at >= sizeof detail) at = sizeof detail - 1;
+  }
+  fprintf(out, "%s  %-64s nmse %.2e (bound %.0e)%s\n", ok ? "PASS" : "FAIL", c->label, worst,
+          c->bound, detail);
+  goto cleanup;
+report:
+  fprintf(out, "FAIL  %-64s %s\n", c->label, err);
+cleanup:
+  for (int k = 0; k < NOPER; k++) {
+    free(st.img[k]);
+    free(rres[k]);
+    free(dres[k]);
+  }
+  return ok;
+}
+
+int gs_conform_run(const gs_conform_opts *o, FILE *out) {
+  cf_backend ref, dut;
+  g_host.cache_dir = getenv("GESSL_CACHE_DIR");
+  if (open_backend(o->ref_path, "0", &ref, out) != 0) {
+    fprintf(out, "0 passed, 1 failed\n");
+    return -1;
+  }
+  if (open_backend(o->backend_path, o->device, &dut, out) != 0) {
+    close_backend(&ref);
+    fprintf(out, "0 passed, 1 failed\n");
+    return -1;
+  }
+  fprintf(out, "reference: %s\nunder test: %s\n", ref.label, dut.label);
+  cf_case *cases = NULL;
+  int n = cf_make_cases(&cases);
+  if (n < 0) {
+    fprintf(out, "out of memory\n");
+    return -1;
+  }
+  int passed = 0, failed = 0;
+  for (int i = 0; i < n; i++) {
+    if (!op_selected(o->ops, cases[i].l.op)) continue;
+    uint64_t seed = o->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL + 1;
+    if (run_case(&ref, &dut, &cases[i], seed, o->runs > 0 ? o->runs : 1, out))
+      passed++;
+    else
+      failed++;
+    fflush(out);
+  }
+  free(cases);
+  close_backend(&dut);
+  close_backend(&ref);
+  fprintf(out, "%d passed, %d failed\n", passed, failed);
+  if (passed + failed == 0) {
+    fprintf(out, "no case matched --ops \"%s\"\n", o->ops ? o->ops : "");
+    return 1;
+  }
+  return failed;
+}

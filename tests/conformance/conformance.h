@@ -1,0 +1,54 @@
+/* Launch-level conformance: every opcode of op.h, run on a backend under test and on a reference
+ * backend (the CPU plugin), compared element by element.
+ *
+ * Both backends are plugins loaded by path with dlopen, so the same program checks any backend
+ * (OpenCL, Vulkan, a new one) against the reference without linking to either. */
+#ifndef GESSL_CONFORMANCE_H
+#define GESSL_CONFORMANCE_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gessl/backend.h"
+
+typedef struct gs_conform_opts {
+  const char *ref_path;     /* reference plugin, e.g. build/lib/gessl/libgessl-cpu.so */
+  const char *backend_path; /* plugin under test */
+  const char *device;       /* device under test: index, or case-insensitive substring of its
+                               name, vendor, driver or extra text; NULL = device 0 */
+  const char *ops;          /* comma-separated opcode names (gs_opcode_name); NULL = all */
+  uint64_t seed;            /* input data seed */
+  int runs;                 /* prog_run calls per case (>= 1; 2 checks re-running programs) */
+} gs_conform_opts;
+
+/* Runs every selected case, printing one line per case and a final "N passed, M failed" line to
+ * `out`. Returns the number of failed cases, or -1 when a plugin or the device cannot be loaded
+ * or opened (the reason is printed; a backend that cannot start is a failure, never a skip). */
+int gs_conform_run(const gs_conform_opts *opts, FILE *out);
+
+/* ---- internals shared by conformance.c and cases.c ---- */
+
+typedef enum cf_gen {
+  CF_UNIFORM = 0, /* uniform in [lo, hi) */
+  CF_SMALLINT,    /* integers in [lo, hi] as f32: makes ties and equalities likely */
+  CF_AWAY0,       /* |x| in [lo, hi), random sign: for 1/x */
+  CF_INT,         /* i32 in [lo, hi] */
+  CF_FORWARD      /* UNARY_BWD's y: fn(in0) computed on the host */
+} cf_gen;
+
+typedef struct cf_case {
+  char label[192];
+  gs_launch l;                  /* op, n_in, descs, attributes; buffers are bound per backend */
+  cf_gen gen[GS_LAUNCH_MAX_IN]; /* how each input is generated */
+  float lo[GS_LAUNCH_MAX_IN], hi[GS_LAUNCH_MAX_IN];
+  int alias; /* out aliases in[alias] (in place), -1 if out has its own buffer */
+  int written[GS_LAUNCH_MAX_IN]; /* inputs the op updates in place, compared after the run */
+  int prefill_out;               /* out starts with random data that must survive (INSERT) */
+  double bound;                  /* NMSE bound for this case */
+} cf_case;
+
+/* Builds the cases of every opcode into a new array (caller frees); returns the count, or -1 on
+ * allocation failure. */
+int cf_make_cases(cf_case **cases);
+
+#endif
