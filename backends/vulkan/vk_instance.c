@@ -219,7 +219,8 @@ static gs_status do_probe(void) {
   const char *env = getenv("GESSL_VULKAN_VALIDATION");
   g.validation = env && strcmp(env, "1") == 0;
   const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
-  const char *exts[1] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
+  const char *exts[2] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME,
+                         VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME};
   if (g.validation && !has_layer(layers[0]))
     return probe_fail(GS_ERR_UNAVAILABLE,
                       "vulkan: GESSL_VULKAN_VALIDATION=1 but VK_LAYER_KHRONOS_validation is not "
@@ -236,12 +237,19 @@ static gs_status do_probe(void) {
                      VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                      VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
       .pfnUserCallback = on_debug};
+  /* Synchronization validation too: it checks the barriers between dependent dispatches. */
+  VkValidationFeatureEnableEXT enable[1] = {
+      VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
+  VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                      .pNext = &dbg,
+                                      .enabledValidationFeatureCount = 1,
+                                      .pEnabledValidationFeatures = enable};
   VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                             .pNext = g.validation ? &dbg : NULL,
+                             .pNext = g.validation ? &features : NULL,
                              .pApplicationInfo = &app,
                              .enabledLayerCount = g.validation ? 1 : 0,
                              .ppEnabledLayerNames = layers,
-                             .enabledExtensionCount = g.validation ? 1 : 0,
+                             .enabledExtensionCount = g.validation ? 2 : 0,
                              .ppEnabledExtensionNames = exts};
   r = vkCreateInstance(&ci, NULL, &g.instance);
   if (r != VK_SUCCESS)
