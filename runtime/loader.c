@@ -230,7 +230,9 @@ static int load_meta(gs_runtime *rt, const char *path, void *h, gs_meta_entry_fn
 
 static int load_file(gs_runtime *rt, const char *path) {
   dlerror();
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  /* NODELETE: a backend's libraries (OpenBLAS, drivers) may keep threads and atexit handlers
+   * that must not outlive their code, so plugins stay mapped after gs_runtime_close. */
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
   if (!h) {
     const char *e = dlerror();
     return refuse(rt, path, NULL, "dlopen failed: %s", e ? e : "unknown error");
