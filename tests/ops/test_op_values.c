@@ -178,7 +178,9 @@ static void test_updates(void) {
     gs_param *v = gs_param_new(dev, "v", GS_SHAPE(N), 0);
     gs_param_write(w, w0);
     gs_param_write(b, b0);
-    gs_param_write(v, g0);
+    float v0[N];
+    for (int k = 0; k < N; k++) v0[k] = g0[k] * g0[k];
+    gs_param_write(v, v0);
     gs_graph *g = gs_graph_new();
     gs_tensor *ins[3] = {gs_input(g, "g", GS_F32, GS_SHAPE(N)),
                          gs_input(g, "lr", GS_F32, GS_SHAPE(1)),
@@ -205,10 +207,10 @@ static void test_updates(void) {
         want_b[k] = buf;
         want_w[k] = w0[k] - lr * buf;
       }
-      if (kind == 4) { /* AdamW, step 3, m = buf, v = g0 as initial moments */
+      if (kind == 4) { /* AdamW, step 3, m = buf, v = g0^2 as initial moments */
         double b1 = 0.9, b2 = 0.999, eps = 1e-8, ww = w0[k] - lr * wd * w0[k];
         double m = b1 * b0[k] + (1 - b1) * g0[k];
-        double vv = b2 * g0[k] + (1 - b2) * (double)g0[k] * g0[k];
+        double vv = b2 * v0[k] + (1 - b2) * (double)g0[k] * g0[k];
         want_b[k] = m;
         want_w[k] = ww - lr * (m / (1 - pow(b1, t))) / (sqrt(vv / (1 - pow(b2, t))) + eps);
       }
