@@ -49,8 +49,9 @@ static int expected_operands(gs_opcode op, expected *e) {
 
 static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
 
-/* Why the launch cannot run here, or NULL. */
-static const char *refusal(gs_bdev *d, const gs_launch *l, char *buf, size_t len) {
+/* Why the launch cannot run here, or NULL. Buffers are checked only when `buffers` is set:
+ * supports() may be asked before the runtime has allocated them. */
+static const char *refusal(gs_bdev *d, const gs_launch *l, int buffers, char *buf, size_t len) {
   expected e;
   if (!expected_operands(l->op, &e)) return "unknown opcode";
   if (l->n_in != e.n_in) {
@@ -69,6 +70,7 @@ static const char *refusal(gs_bdev *d, const gs_launch *l, char *buf, size_t len
       if (t->shape.dim[j] < 1 || t->shape.dim[j] > lim) return "dimension out of range";
     int64_t n = gs_shape_numel(&t->shape);
     if (n > lim || (int64_t)b->off > lim - n) return "more than 2^31 elements";
+    if (!buffers) continue;
     if (!b->buf) return "operand without a buffer";
     if ((uint64_t)(b->off + (size_t)n) * 4 > b->buf->size) return "operand outside its buffer";
   }
@@ -127,7 +129,7 @@ static const char *refusal(gs_bdev *d, const gs_launch *l, char *buf, size_t len
 
 int vkb_supports(gs_bdev *d, const gs_launch *l) {
   char buf[64];
-  return refusal(d, l, buf, sizeof buf) == NULL;
+  return refusal(d, l, 0, buf, sizeof buf) == NULL;
 }
 
 /* dims padded with leading 1s to 6, and the matching contiguous strides. */
@@ -382,7 +384,7 @@ static void plan_gemm(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
 
 gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *x, int *has) {
   char buf[64];
-  const char *why = refusal(d, l, buf, sizeof buf);
+  const char *why = refusal(d, l, 1, buf, sizeof buf);
   if (why)
     return vkb_host->fail(GS_ERR_UNSUPPORTED, "vulkan: cannot run %s: %s", gs_opcode_name(l->op),
                           why);
