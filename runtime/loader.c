@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "host_impl.h"
@@ -279,6 +280,13 @@ static int is_plugin_name(const char *f) {
   return strncmp(f, "libgessl-", 9) == 0 && n > 12 && strcmp(f + n - 3, ".so") == 0;
 }
 
+static int is_so_file(const char *p) {
+  size_t n = strlen(p);
+  struct stat st;
+  if (stat(p, &st) == 0) return S_ISREG(st.st_mode);
+  return n > 3 && strcmp(p + n - 3, ".so") == 0;
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -310,6 +318,16 @@ static int scan_dir(gs_runtime *rt, const char *dir, strlist *seen_dirs, strlist
   return rc;
 }
 
+/* An entry of a path list that names a file (".so") rather than a directory is loaded as it
+ * is, whatever its name, and refused with the reason when it is missing or broken. */
+static int load_listed_file(gs_runtime *rt, const char *path, strlist *seen_files) {
+  char real[PATH_MAX];
+  const char *key = realpath(path, real) ? real : path;
+  if (strlist_has(seen_files, key)) return 0;
+  if (strlist_push(seen_files, key) != 0) return -1;
+  return load_file(rt, path);
+}
+
 static int scan_list(gs_runtime *rt, const char *list, strlist *sd, strlist *sf) {
   if (!list) return 0;
   char *copy = strdup(list);
@@ -317,7 +335,7 @@ static int scan_list(gs_runtime *rt, const char *list, strlist *sd, strlist *sf)
   int rc = 0;
   char *save = NULL;
   for (char *tok = strtok_r(copy, ":", &save); tok && rc == 0; tok = strtok_r(NULL, ":", &save))
-    rc = scan_dir(rt, tok, sd, sf);
+    rc = is_so_file(tok) ? load_listed_file(rt, tok, sf) : scan_dir(rt, tok, sd, sf);
   free(copy);
   return rc;
 }

@@ -34,7 +34,7 @@ typedef struct gs_pset gs_pset;
 typedef struct gs_runtime_options {
   /* Extra plugin directories (':'-separated), searched before GESSL_PLUGIN_PATH, the directory
    * beside the executable (../lib/gessl relative to it, then itself) and the install directory.
-   * NULL for none. */
+   * An entry naming a file (".so") loads that file. NULL for none. */
   const char *plugin_path;
   int threads;           /* CPU threads for backends that use them; 0 = all cores */
   const char *cache_dir; /* NULL: $GESSL_CACHE_DIR, else $XDG_CACHE_HOME/gessl, ~/.cache/gessl */

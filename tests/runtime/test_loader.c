@@ -100,6 +100,22 @@ int main(void) {
   expect_open_fails(rt, "", "empty", NULL);
   gs_runtime_close(rt);
 
+  /* Files named on the path load whatever their name; a missing one is refused with the reason. */
+  gs_runtime_options files = {GESSL_TESTPLUG_DIR
+                              "/libgessl-noname.so:/nonexistent/libgessl-x.so:" GESSL_TESTPLUG_DIR
+                              "/libgessl-testbe.so",
+                              0, NULL};
+  rt = gs_runtime_open(&files);
+  CHECK(rt && gs_runtime_plugin_count(rt) >= 3);
+  if (rt) {
+    n = gs_runtime_plugin_count(rt);
+    for (int k = 0; k < n && k < 128; k++) all[k] = gs_runtime_plugin(rt, k);
+    expect_refused(all, n, "libgessl-noname.so", "no name");
+    expect_refused(all, n, "libgessl-x.so", "No such file");
+    CHECK(strcmp(gs_runtime_backend(rt, 0)->name, "testbe") == 0);
+  }
+  gs_runtime_close(rt);
+
   /* A search path of directories that do not exist loads nothing from them and still opens. */
   gs_runtime_options none = {"/nonexistent/gessl:/also/missing", 0, "/proc/cannot-create-this"};
   rt = gs_runtime_open(&none);
