@@ -82,7 +82,7 @@ static inline float gs_rng_range(gs_rng *r, float lo, float hi) {
 
 /* Position `pos` of a seeded permutation of [0, n) (a Feistel network with cycle walking), so a
  * shuffled epoch needs no table and any thread can compute any position. */
-int64_t gs_permute(int64_t pos, int64_t n, uint64_t key);
+int64_t gs_epoch_order(int64_t pos, int64_t n, uint64_t key);
 
 /* ---- augmentation ---- */
 

@@ -162,7 +162,7 @@ void gs_resize_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh,
   free(tmp);
 }
 
-int64_t gs_permute(int64_t pos, int64_t n, uint64_t key) {
+int64_t gs_epoch_order(int64_t pos, int64_t n, uint64_t key) {
   if (n <= 1) return 0;
   int bits = 0;
   while (((int64_t)1 << bits) < n) bits++;

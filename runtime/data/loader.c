@@ -57,7 +57,7 @@ static void make_images(gs_loader *l, float *scratch, slot *s, int64_t seq, int 
   const uint64_t key = epoch_key(l, epoch);
   const size_t img = (size_t)im->h * im->w * im->c;
   for (int j = i0; j < i1; j++) {
-    int64_t sample = gs_permute(idx * l->opt.batch + j, im->n, key);
+    int64_t sample = gs_epoch_order(idx * l->opt.batch + j, im->n, key);
     s->samples[j] = sample;
     s->labels[j] = im->labels ? im->labels[sample] : -1;
     for (int v = 0; v < l->opt.recipe.n_views; v++) {
