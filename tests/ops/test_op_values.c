@@ -261,6 +261,64 @@ static void test_updates(void) {
   }
 }
 
+/* LARS with w = 0: the trust ratio falls back to 1. Shape errors of the update ops name the op,
+ * the param and both shapes. */
+static void test_update_edges(void) {
+  enum { N = 4 };
+  const float zero[N] = {0}, g0[N] = {0.5f, -1, 0.25f, 2}, lr = 0.5f;
+  gs_param *w = gs_param_new(dev, "w", GS_SHAPE(N), 1);
+  gs_param *b = gs_param_new(dev, "buf", GS_SHAPE(N), 0);
+  gs_param *odd = gs_param_new(dev, "odd", GS_SHAPE(N + 1), 0);
+  gs_param_write(w, zero);
+  gs_param_write(b, zero);
+  gs_graph *g = gs_graph_new();
+  gs_tensor *ins[2] = {gs_input(g, "g", GS_F32, GS_SHAPE(N)),
+                       gs_input(g, "lr", GS_F32, GS_SHAPE(1))};
+  CHECK(gs_lars_update(g, w, ins[0], b, ins[1], 0.9f, 0.1f, 0.001f, 0) != NULL);
+  const void *d[2] = {g0, &lr};
+  CHECK(run(g, NULL, 0, NULL, ins, d, 2));
+  float w1[N];
+  gs_param_read(w, w1);
+  for (int k = 0; k < N; k++)
+    CHECKF(NEAR(w1[k], -lr * g0[k], 1e-6), "lars w=0: w[%d] %g", k, w1[k]);
+  gs_graph_free(g);
+
+  g = gs_graph_new();
+  gs_tensor *bad = gs_input(g, "g", GS_F32, GS_SHAPE(N + 1));
+  gs_tensor *l1 = gs_input(g, "lr", GS_F32, GS_SHAPE(1));
+  CHECK(gs_sgd_update(g, w, bad, b, l1, 0.9f, 0, 0) == NULL);
+  const char *msg = gs_graph_error(g);
+  CHECKF(strstr(msg, "sgd_update") && strstr(msg, "[5]") && strstr(msg, "[4]") &&
+             strstr(msg, "'w'"),
+         "message \"%s\"", msg);
+  gs_graph_free(g);
+
+  g = gs_graph_new();
+  gs_tensor *gg = gs_input(g, "g", GS_F32, GS_SHAPE(N));
+  CHECK(gs_sgd_update(g, w, gg, odd, gs_fill(g, GS_SHAPE(2), 0.1f), 0.9f, 0, 0) == NULL);
+  msg = gs_graph_error(g);
+  CHECKF(strstr(msg, "sgd_update") && strstr(msg, "[5]") && strstr(msg, "[4]"), "message \"%s\"",
+         msg);
+  gs_graph_free(g);
+
+  g = gs_graph_new();
+  gg = gs_input(g, "g", GS_F32, GS_SHAPE(N));
+  CHECK(gs_ema_update(g, w, gg, gs_fill(g, GS_SHAPE(2), 0.9f)) == NULL);
+  msg = gs_graph_error(g);
+  CHECKF(strstr(msg, "ema_update") && strstr(msg, "[2]"), "message \"%s\"", msg);
+  gs_graph_free(g);
+
+  g = gs_graph_new();
+  CHECK(gs_assign(g, w, gs_input(g, "v", GS_F32, GS_SHAPE(2, 3))) == NULL);
+  msg = gs_graph_error(g);
+  CHECKF(strstr(msg, "assign") && strstr(msg, "[2, 3]") && strstr(msg, "[4]"), "message \"%s\"",
+         msg);
+  gs_graph_free(g);
+  gs_param_free(w);
+  gs_param_free(b);
+  gs_param_free(odd);
+}
+
 int main(void) {
   gs_runtime *rt;
   dev = harness_open_cpu(&rt);
@@ -271,6 +329,7 @@ int main(void) {
   test_batch_norm();
   test_layer_and_l2_norm();
   test_updates();
+  test_update_edges();
   gs_device_close(dev);
   gs_runtime_close(rt);
   return check_summary();
