@@ -4,7 +4,7 @@
 
 #include "ops_impl.h"
 
-/* x - max(x) along axis, and optionally the log of the sum of its exponentials. */
+/* x - max(x) along axis: exp of it never overflows. */
 static struct gs_node *shifted(gs_graph *g, struct gs_node *x, int axis) {
   struct gs_node *m = gs_detach(g, gs_max(g, x, &axis, 1, 1));
   return gs_sub(g, x, m);

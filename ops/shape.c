@@ -63,9 +63,7 @@ gs_tensor *gs_reshape(gs_graph *g, gs_tensor *x, gs_shape shape) {
                            gs_op_shp(&shape, bs), gs_op_shp(&x->desc.shape, bx));
     shape.dim[infer] = n / known;
   }
-  struct gs_node *y = gs_op_alias(g, x, shape);
-  /* A reshape to the same shape is still a node of its own so detach/reshape chains stay simple. */
-  return y;
+  return gs_op_alias(g, x, shape);
 }
 
 gs_tensor *gs_detach(gs_graph *g, gs_tensor *x) {
