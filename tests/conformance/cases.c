@@ -405,3 +405,81 @@ int cf_make_cases(cf_case **cases) {
   *cases = L.v;
   return L.n;
 }
+
+/* ---- multi-launch programs ---- */
+
+static int tensor(cf_chain *ch, gs_shape s, int input, cf_gen g, float lo, float hi) {
+  int t = ch->nt++;
+  ch->t[t].shape = s;
+  ch->t[t].dtype = GS_F32;
+  ch->input[t] = input;
+  ch->gen[t] = g;
+  ch->lo[t] = lo;
+  ch->hi[t] = hi;
+  return t;
+}
+
+static gs_launch *launch(cf_chain *ch, gs_opcode op, int outt, int n_in, const int *ins) {
+  int i = ch->nl++;
+  gs_launch *l = &ch->l[i];
+  memset(l, 0, sizeof *l);
+  l->op = op;
+  l->n_in = n_in;
+  for (int k = 0; k < n_in; k++) ch->lin[i][k] = ins[k];
+  ch->lout[i] = outt;
+  return l;
+}
+
+int cf_make_chains(cf_chain **chains) {
+  cf_chain *v = calloc(2, sizeof *v);
+  if (!v) return -1;
+  /* A small MLP-like chain: matmul -> relu -> column sums -> broadcast subtract -> dot, then an
+   * in-place update of a tensor an earlier launch read (write after read). */
+  cf_chain *ch = &v[0];
+  snprintf(ch->label, sizeof ch->label, "matmul>relu>reduce>expand>sub>dot>axpby-in-place");
+  ch->bound = B_ACCUM;
+  int X = tensor(ch, (gs_shape)GS_SHAPE(1, 7, 5), 1, CF_UNIFORM, -1, 1);
+  int W = tensor(ch, (gs_shape)GS_SHAPE(1, 5, 3), 1, CF_UNIFORM, -1, 1);
+  int H = tensor(ch, (gs_shape)GS_SHAPE(1, 7, 3), 0, CF_UNIFORM, 0, 0);
+  int R = tensor(ch, (gs_shape)GS_SHAPE(1, 7, 3), 0, CF_UNIFORM, 0, 0);
+  int S = tensor(ch, (gs_shape)GS_SHAPE(1, 1, 3), 0, CF_UNIFORM, 0, 0);
+  int E = tensor(ch, (gs_shape)GS_SHAPE(1, 7, 3), 0, CF_UNIFORM, 0, 0);
+  int D = tensor(ch, (gs_shape)GS_SHAPE(1, 7, 3), 0, CF_UNIFORM, 0, 0);
+  int Q = tensor(ch, (gs_shape)GS_SHAPE(1), 0, CF_UNIFORM, 0, 0);
+  launch(ch, GS_OP_MATMUL, H, 2, (int[]){X, W});
+  launch(ch, GS_OP_UNARY, R, 1, (int[]){H})->i[0] = GS_UN_RELU;
+  launch(ch, GS_OP_REDUCE, S, 1, (int[]){R})->i[0] = GS_RED_MEAN;
+  launch(ch, GS_OP_EXPAND, E, 1, (int[]){S});
+  launch(ch, GS_OP_BINARY, D, 2, (int[]){R, E})->i[0] = GS_BIN_SUB;
+  launch(ch, GS_OP_DOT, Q, 2, (int[]){D, D});
+  gs_launch *l = launch(ch, GS_OP_AXPBY, H, 2, (int[]){H, D});
+  l->f[0] = 0.5f, l->f[1] = 2.0f;
+
+  /* A conv training step: conv -> relu in place -> max pool -> its gradient -> filter gradient
+   * -> SGD on the filter the first launch read. */
+  ch = &v[1];
+  snprintf(ch->label, sizeof ch->label, "conv2d>relu>maxpool>maxpool_bwd>conv_bwd_filter>sgd");
+  ch->bound = B_ACCUM;
+  int x = tensor(ch, (gs_shape)GS_SHAPE(2, 3, 9, 9), 1, CF_UNIFORM, -1, 1);
+  int w = tensor(ch, (gs_shape)GS_SHAPE(4, 3, 3, 3), 1, CF_UNIFORM, -1, 1);
+  int y = tensor(ch, (gs_shape)GS_SHAPE(2, 4, 9, 9), 0, CF_UNIFORM, 0, 0);
+  int p = tensor(ch, (gs_shape)GS_SHAPE(2, 4, 4, 4), 0, CF_UNIFORM, 0, 0);
+  int dy = tensor(ch, (gs_shape)GS_SHAPE(2, 4, 9, 9), 0, CF_UNIFORM, 0, 0);
+  int dw = tensor(ch, (gs_shape)GS_SHAPE(4, 3, 3, 3), 0, CF_UNIFORM, 0, 0);
+  int mom = tensor(ch, (gs_shape)GS_SHAPE(4, 3, 3, 3), 1, CF_UNIFORM, -0.1f, 0.1f);
+  int lr = tensor(ch, (gs_shape)GS_SHAPE(1), 1, CF_UNIFORM, 0.01f, 0.02f);
+  ch->written[w] = ch->written[mom] = 1;
+  l = launch(ch, GS_OP_CONV2D, y, 2, (int[]){x, w});
+  l->i[0] = l->i[1] = l->i[2] = l->i[3] = 1;
+  launch(ch, GS_OP_UNARY, y, 1, (int[]){y})->i[0] = GS_UN_RELU;
+  l = launch(ch, GS_OP_MAXPOOL2D, p, 1, (int[]){y});
+  l->i[0] = l->i[1] = l->i[2] = l->i[3] = 2;
+  l = launch(ch, GS_OP_MAXPOOL2D_BWD, dy, 2, (int[]){y, p});
+  l->i[0] = l->i[1] = l->i[2] = l->i[3] = 2;
+  l = launch(ch, GS_OP_CONV2D_BWD_FILTER, dw, 2, (int[]){x, dy});
+  l->i[0] = l->i[1] = l->i[2] = l->i[3] = 1;
+  l = launch(ch, GS_OP_SGD, w, 4, (int[]){w, dw, mom, lr});
+  l->f[0] = 0.9f;
+  *chains = v;
+  return 2;
+}

@@ -152,12 +152,10 @@ static float host_unary(int fn, float x, float a, float b) {
   return 0;
 }
 
-static void gen_input(const cf_case *c, int k, float *dst, const float *in0, uint64_t *rs) {
-  size_t n = (size_t)gs_shape_numel(&c->l.in_desc[k].shape);
+static void gen_values(cf_gen g, float lo, float hi, size_t n, float *dst, uint64_t *rs) {
   for (size_t j = 0; j < n; j++) {
     double u = rng_unit(rs);
-    float lo = c->lo[k], hi = c->hi[k];
-    switch (c->gen[k]) {
+    switch (g) {
     case CF_UNIFORM: dst[j] = (float)(lo + (hi - lo) * u); break;
     case CF_SMALLINT: dst[j] = (float)floor(lo + (hi - lo + 1) * u); break;
     case CF_AWAY0: dst[j] = (float)(lo + (hi - lo) * u) * (rng_next(rs) & 1 ? 1.0f : -1.0f); break;
@@ -166,9 +164,18 @@ static void gen_input(const cf_case *c, int k, float *dst, const float *in0, uin
       memcpy(&dst[j], &v, 4);
       break;
     }
-    case CF_FORWARD: dst[j] = host_unary(c->l.i[0], in0[j], c->l.f[0], c->l.f[1]); break;
+    case CF_FORWARD: dst[j] = 0; break;
     }
   }
+}
+
+static void gen_input(const cf_case *c, int k, float *dst, const float *in0, uint64_t *rs) {
+  size_t n = (size_t)gs_shape_numel(&c->l.in_desc[k].shape);
+  if (c->gen[k] != CF_FORWARD) {
+    gen_values(c->gen[k], c->lo[k], c->hi[k], n, dst, rs);
+    return;
+  }
+  for (size_t j = 0; j < n; j++) dst[j] = host_unary(c->l.i[0], in0[j], c->l.f[0], c->l.f[1]);
 }
 
 /* ---- running one case on one backend ---- */
@@ -274,18 +281,7 @@ static void compare(const float *before, const float *ref, const float *got, siz
   }
 }
 
-static int op_selected(const char *list, gs_opcode op) {
-  if (!list || !*list) return 1;
-  const char *name = gs_opcode_name(op);
-  size_t n = strlen(name);
-  for (const char *p = list; *p;) {
-    const char *e = strchr(p, ',');
-    size_t len = e ? (size_t)(e - p) : strlen(p);
-    if (len == n && !strncmp(p, name, n)) return 1;
-    p += len + (e ? 1 : 0);
-  }
-  return 0;
-}
+static int op_selected(const char *list, gs_opcode op);
 
 static int run_case(cf_backend *ref, cf_backend *dut, const cf_case *c, uint64_t seed, int runs,
                     FILE *out) {
@@ -366,6 +362,134 @@ cleanup:
   return ok;
 }
 
+/* ---- multi-launch programs ---- */
+
+static int run_chain_on(cf_backend *be, const cf_chain *ch, float **img, int runs, float **res,
+                        char *err, size_t errlen) {
+  gs_bbuf *bufs[CF_CHAIN_MAX_T] = {0};
+  gs_launch ls[CF_CHAIN_MAX_L];
+  gs_bprog *p = NULL;
+  int rc = -1;
+  for (int t = 0; t < ch->nt; t++) {
+    size_t bytes = ((size_t)gs_shape_numel(&ch->t[t].shape) + 2 * GUARD) * sizeof(float);
+    if (be->b->buf_alloc(be->dev, bytes, &bufs[t]) != GS_OK ||
+        be->b->buf_write(be->dev, bufs[t], 0, img[t], bytes) != GS_OK) {
+      snprintf(err, errlen, "buffer: %s", gs_errmsg());
+      goto done;
+    }
+  }
+  for (int i = 0; i < ch->nl; i++) {
+    ls[i] = ch->l[i];
+    for (int k = 0; k < ls[i].n_in; k++) {
+      ls[i].in[k] = (gs_bref){bufs[ch->lin[i][k]], GUARD};
+      ls[i].in_desc[k] = ch->t[ch->lin[i][k]];
+    }
+    ls[i].out = (gs_bref){bufs[ch->lout[i]], GUARD};
+    ls[i].out_desc = ch->t[ch->lout[i]];
+    if (!be->b->supports(be->dev, &ls[i])) {
+      snprintf(err, errlen, "launch %d (%s) not supported", i, gs_opcode_name(ls[i].op));
+      goto done;
+    }
+  }
+  if (be->b->prog_compile(be->dev, ls, (size_t)ch->nl, &p) != GS_OK) {
+    snprintf(err, errlen, "compile: %s", gs_errmsg());
+    goto done;
+  }
+  for (int r = 0; r < runs; r++)
+    if (be->b->prog_run(be->dev, p) != GS_OK) {
+      snprintf(err, errlen, "run: %s", gs_errmsg());
+      goto done;
+    }
+  rc = 0;
+  for (int t = 0; t < ch->nt && rc == 0; t++) {
+    if (ch->input[t] && !ch->written[t]) continue;
+    size_t bytes = ((size_t)gs_shape_numel(&ch->t[t].shape) + 2 * GUARD) * sizeof(float);
+    res[t] = malloc(bytes);
+    if (!res[t] || be->b->buf_read(be->dev, bufs[t], 0, res[t], bytes) != GS_OK) {
+      snprintf(err, errlen, "read: %s", res[t] ? gs_errmsg() : "out of memory");
+      rc = -1;
+    }
+  }
+done:
+  if (p) be->b->prog_free(be->dev, p);
+  for (int t = 0; t < CF_CHAIN_MAX_T; t++)
+    if (bufs[t]) be->b->buf_free(be->dev, bufs[t]);
+  return rc;
+}
+
+static int run_chain(cf_backend *ref, cf_backend *dut, const cf_chain *ch, uint64_t seed, int runs,
+                     FILE *out) {
+  float *img[CF_CHAIN_MAX_T] = {0}, *rres[CF_CHAIN_MAX_T] = {0}, *dres[CF_CHAIN_MAX_T] = {0};
+  uint64_t rs = seed | 1;
+  char err[1200] = "", detail[600] = "";
+  int ok = 0;
+  size_t at = 0;
+  double worst = 0;
+  for (int t = 0; t < ch->nt; t++) {
+    size_t n = (size_t)gs_shape_numel(&ch->t[t].shape);
+    img[t] = malloc((n + 2 * GUARD) * sizeof(float));
+    if (!img[t]) {
+      snprintf(err, sizeof err, "out of host memory");
+      goto report;
+    }
+    for (size_t j = 0; j < GUARD; j++) {
+      img[t][j] = guard_value(t, j);
+      img[t][GUARD + n + j] = guard_value(t, GUARD + j);
+    }
+    if (ch->input[t])
+      gen_values(ch->gen[t], ch->lo[t], ch->hi[t], n, img[t] + GUARD, &rs);
+    else
+      for (size_t j = 0; j < n; j++) img[t][GUARD + j] = -777.0f;
+  }
+  if (run_chain_on(ref, ch, img, runs, rres, err, sizeof err) != 0) {
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "reference %s", err);
+    snprintf(err, sizeof err, "%s", tmp);
+    goto report;
+  }
+  if (run_chain_on(dut, ch, img, runs, dres, err, sizeof err) != 0) goto report;
+  ok = 1;
+  for (int t = 0; t < ch->nt; t++) {
+    if (!rres[t]) continue;
+    cf_cmp cm = {0};
+    size_t n = (size_t)gs_shape_numel(&ch->t[t].shape);
+    compare(img[t], rres[t], dres[t], n, ch->written[t], ch->t[t].dtype == GS_I32, &cm);
+    double nmse = cm.den > 1e-30 ? cm.num / cm.den : (cm.num == 0 ? 0 : cm.num / 1e-30);
+    if (nmse > worst) worst = nmse;
+    if (cm.bad_guard || cm.bad_nonfinite || !(nmse <= ch->bound)) {
+      ok = 0;
+      at += (size_t)snprintf(detail + at, sizeof detail - at,
+                             " t%d: nmse %.3g, %zu guard, %zu NaN/Inf;", t, nmse, cm.bad_guard,
+                             cm.bad_nonfinite);
+      if (at >= sizeof detail) at = sizeof detail - 1;
+    }
+  }
+  fprintf(out, "%s  chain %-58s nmse %.2e (bound %.0e)%s\n", ok ? "PASS" : "FAIL", ch->label, worst,
+          ch->bound, detail);
+  goto cleanup;
+report:
+  fprintf(out, "FAIL  chain %-58s %s\n", ch->label, err);
+cleanup:
+  for (int t = 0; t < CF_CHAIN_MAX_T; t++) {
+    free(img[t]);
+    free(rres[t]);
+    free(dres[t]);
+  }
+  return ok;
+}
+
+static int list_has(const char *list, const char *name) {
+  if (!list || !*list) return 1;
+  size_t n = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *e = strchr(p, ',');
+    size_t len = e ? (size_t)(e - p) : strlen(p);
+    if (len == n && !strncmp(p, name, n)) return 1;
+    p += len + (e ? 1 : 0);
+  }
+  return 0;
+}
+
 int gs_conform_run(const gs_conform_opts *o, FILE *out) {
   cf_backend ref, dut;
   g_host.cache_dir = getenv("GESSL_CACHE_DIR");
@@ -396,6 +520,17 @@ int gs_conform_run(const gs_conform_opts *o, FILE *out) {
     fflush(out);
   }
   free(cases);
+  cf_chain *chains = NULL;
+  int nc = cf_make_chains(&chains);
+  for (int i = 0; i < nc && list_has(o->ops, "chain"); i++) {
+    uint64_t seed = o->seed * 0x9E3779B97F4A7C15ULL + (uint64_t)(1000 + i) * 0xBF58476D1CE4E5B9ULL;
+    if (run_chain(&ref, &dut, &chains[i], seed, o->runs > 0 ? o->runs : 1, out))
+      passed++;
+    else
+      failed++;
+    fflush(out);
+  }
+  free(chains);
   close_backend(&dut);
   close_backend(&ref);
   fprintf(out, "%d passed, %d failed\n", passed, failed);
@@ -404,4 +539,8 @@ int gs_conform_run(const gs_conform_opts *o, FILE *out) {
     return 1;
   }
   return failed;
+}
+
+static int op_selected(const char *list, gs_opcode op) {
+  return list_has(list, gs_opcode_name(op));
 }

@@ -47,6 +47,27 @@ typedef struct cf_case {
   double bound;                  /* NMSE bound for this case */
 } cf_case;
 
+/* A multi-launch program over a table of tensors: checks ordering between dependent launches
+ * (read after write, write after read, in place), which single launches cannot. */
+#define CF_CHAIN_MAX_T 10
+#define CF_CHAIN_MAX_L 10
+typedef struct cf_chain {
+  char label[160];
+  int nt;
+  gs_tdesc t[CF_CHAIN_MAX_T];
+  cf_gen gen[CF_CHAIN_MAX_T]; /* for inputs */
+  float lo[CF_CHAIN_MAX_T], hi[CF_CHAIN_MAX_T];
+  int input[CF_CHAIN_MAX_T];   /* filled with data before the run */
+  int written[CF_CHAIN_MAX_T]; /* inputs updated in place, compared as updates */
+  int nl;
+  gs_launch l[CF_CHAIN_MAX_L]; /* op, n_in, attributes; descs are taken from the table */
+  int lin[CF_CHAIN_MAX_L][GS_LAUNCH_MAX_IN], lout[CF_CHAIN_MAX_L];
+  double bound;
+} cf_chain;
+
+/* Builds the multi-launch programs (selected by --ops chain); returns the count or -1. */
+int cf_make_chains(cf_chain **chains);
+
 /* Builds the cases of every opcode into a new array (caller frees); returns the count, or -1 on
  * allocation failure. */
 int cf_make_cases(cf_case **cases);
