@@ -31,10 +31,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 2) {
-    usage(stderr);
-    return CLI_USAGE;
-  }
+  if (argc < 2) return cli_usage_error("", "missing command (devices, methods, train)");
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
     usage(stdout);
