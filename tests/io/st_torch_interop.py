@@ -17,7 +17,8 @@ import sys
 try:
     import torch
 except ImportError:
-    print("0 passed, 1 failed: torch is not importable by %s" % sys.executable)
+    print("torch is not importable by %s (Debian: python3-torch)" % sys.executable)
+    print("0 passed, 1 failed")
     sys.exit(1)
 
 try:
