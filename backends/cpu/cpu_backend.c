@@ -79,7 +79,7 @@ static gs_status cpu_open(int index, gs_bdev **out) {
   gs_bdev *d = calloc(1, sizeof *d);
   if (!d) return cpu_fail(GS_ERR_NOMEM, "open: out of memory");
   d->threads = cpu_nthreads;
-  openblas_set_num_threads(cpu_nthreads);
+  cpu_blas_single();
   *out = d;
   return GS_OK;
 }
@@ -240,6 +240,6 @@ GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) 
   cpu_host = host;
   int t = host && host->threads > 0 ? host->threads : cpu_cores();
   cpu_nthreads = t;
-  openblas_set_num_threads(t);
+  cpu_blas_single();
   return &cpu_iface;
 }

@@ -25,6 +25,8 @@ struct gs_bdev {
 typedef struct cpu_conv_plan {
   int64_t chunk;    /* images per GEMM (1: straight into the output, no staging) */
   int direct;       /* 1x1, stride 1, no padding: the input is its own im2col matrix */
+  int threads;      /* > 1: chunks run in parallel, one per thread, each with its own slice */
+  size_t slice;     /* workspace floats per thread */
   size_t ws_floats; /* workspace the launch needs */
 } cpu_conv_plan;
 
@@ -96,6 +98,16 @@ void cpu_avgpool2d_bwd(const gs_launch *l);
 void cpu_sgd(const gs_launch *l);
 void cpu_adamw(const gs_launch *l);
 void cpu_ema(const gs_launch *l);
+
+/* C = op(A) op(B) + beta C, row-major, split across the backend's threads (OpenBLAS itself runs
+ * single-threaded; see cpu_matmul.c). */
+void cpu_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+              const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* The same on the calling thread only (inside a parallel region). */
+void cpu_gemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* Puts OpenBLAS in single-threaded mode if someone in the process changed it. */
+void cpu_blas_single(void);
 
 /* Broadcast helper shared by BINARY and EXPAND: the output's shape collapsed to at most
  * GS_MAX_RANK dims, with each input's element stride per dim (0 where broadcast). */

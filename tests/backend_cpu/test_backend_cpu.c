@@ -875,6 +875,17 @@ int main(int argc, char **argv) {
   test_pool();
   test_optim();
 
+  /* The threaded paths again with one thread and with an odd team (convolution chunking,
+   * GEMM splitting and the filter-gradient partials all depend on the count). */
+  for (int t = 0; t < 2; t++) {
+    host.threads = t == 0 ? 1 : 3;
+    CHECK(entry(&host) == B);
+    test_matmul();
+    test_conv();
+    test_reduce();
+    test_binary();
+  }
+
   B->close(dev);
   dlclose(h);
   return check_summary();
