@@ -309,10 +309,9 @@ static int run_case(cf_backend *ref, cf_backend *dut, const cf_case *c, uint64_t
         st.img[k][GUARD + j] = c->prefill_out ? (float)(rng_unit(&rs) * 2 - 1) : -777.0f;
     }
   }
-  if (run_on(ref, c, &st, runs, rres, err, sizeof err) != 0) {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "reference %s", err);
-    snprintf(err, sizeof err, "%s", tmp);
+  char rerr[1000] = "";
+  if (run_on(ref, c, &st, runs, rres, rerr, sizeof rerr) != 0) {
+    snprintf(err, sizeof err, "reference %s", rerr);
     goto report;
   }
   if (run_on(dut, c, &st, runs, dres, err, sizeof err) != 0) goto report;
@@ -441,10 +440,9 @@ static int run_chain(cf_backend *ref, cf_backend *dut, const cf_chain *ch, uint6
     else
       for (size_t j = 0; j < n; j++) img[t][GUARD + j] = -777.0f;
   }
-  if (run_chain_on(ref, ch, img, runs, rres, err, sizeof err) != 0) {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "reference %s", err);
-    snprintf(err, sizeof err, "%s", tmp);
+  char rerr[1000] = "";
+  if (run_chain_on(ref, ch, img, runs, rres, rerr, sizeof rerr) != 0) {
+    snprintf(err, sizeof err, "reference %s", rerr);
     goto report;
   }
   if (run_chain_on(dut, ch, img, runs, dres, err, sizeof err) != 0) goto report;
