@@ -202,7 +202,7 @@ static gs_bref ref_of(cctx *c, int node) {
   const cnode *r = &c->cn[c->cn[node].root];
   gs_bref b = {NULL, 0};
   if (r->item >= 0) {
-    b.buf = c->prog->arenas[c->items[r->item].arena];
+    b.buf = c->prog->arenas ? c->prog->arenas[c->items[r->item].arena] : NULL;
     b.off = c->items[r->item].off / 4;
   } else if (r->input >= 0) {
     b.buf = c->prog->inputs[r->input].buf;
@@ -272,6 +272,10 @@ static gs_status build_launches(cctx *c, gs_launch *ls, size_t n_launch) {
     }
   }
   if (L != n_launch) return gs_fail(GS_ERR_INVALID, "compile: launch count mismatch");
+  return GS_OK;
+}
+
+static gs_status check_supported(cctx *c, const gs_launch *ls, size_t n_launch) {
   for (size_t k = 0; k < n_launch; k++)
     if (!c->dev->iface->supports(c->dev->bdev, &ls[k])) {
       char what[512];
@@ -356,14 +360,18 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
                     &sizes, &n_arenas)) != GS_OK)
     goto fail;
   for (int k = 0; k < c.n_items; k++) c.prog->naive_bytes += c.items[k].bytes;
-  /* Buffers are freed through the device's interface, so the program needs it from here on. */
-  c.prog->dev = dev;
-  if ((st = alloc_buffers(&c, sizes, n_arenas)) != GS_OK) goto fail;
   ls = calloc(n_launch ? n_launch : 1, sizeof *ls);
   if (!ls) {
     st = gs_fail(GS_ERR_NOMEM, "compile: out of memory");
     goto fail;
   }
+  /* Asked before any buffer exists, so an unsupported op costs no device memory; supports()
+   * judges opcodes, dtypes, shapes and attributes, never the buffers. */
+  if ((st = build_launches(&c, ls, n_launch)) != GS_OK) goto fail;
+  if ((st = check_supported(&c, ls, n_launch)) != GS_OK) goto fail;
+  /* Buffers are freed through the device's interface, so the program needs it from here on. */
+  c.prog->dev = dev;
+  if ((st = alloc_buffers(&c, sizes, n_arenas)) != GS_OK) goto fail;
   if ((st = build_launches(&c, ls, n_launch)) != GS_OK) goto fail;
   c.prog->n_launches = n_launch;
   if ((st = dev->iface->prog_compile(dev->bdev, ls, n_launch, &c.prog->bprog)) != GS_OK) goto fail;
