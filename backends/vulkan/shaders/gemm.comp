@@ -33,37 +33,60 @@ float loadA(uint b, uint m, uint k) {
   return ba.d[pc.u[4] + b * pc.u[7] + m * pc.u[8] + (k / kin) * pc.u[10] + (k % kin) * pc.u[9]];
 }
 
-// x[img][c][ih][iw] of window offset (kh, kw) at output position (oh, ow), zero in the padding.
-float conv_x(uint img, uint c, uint kh, uint kw, uint oh, uint ow) {
-  int ih = int(oh * pc.u[24] + kh) - int(pc.u[26]);
-  int iw = int(ow * pc.u[25] + kw) - int(pc.u[27]);
-  uint H = pc.u[18], W = pc.u[19];
-  if (ih < 0 || iw < 0 || ih >= int(H) || iw >= int(W)) return 0.0;
-  return bb.d[pc.u[5] + img * pc.u[12] + (c * H + uint(ih)) * W + uint(iw)];
+// Convolution modes fetch B through index tables instead of dividing per element (integer
+// division is slow everywhere and scalar on CPU devices). Column n of the tile and row k of the
+// current K slice each contribute an element offset and a (row, col) displacement:
+//   modes 1, 3: x[offB + b*sBb + rowOff + colOff + ih*W + iw], ih = rowH + colH, iw = rowW + colW
+//   mode 2:     dy at (th, tw) = (rowH + colH, rowW + colW), kept where th, tw are multiples of the
+//               stride; oh = th / stride.
+shared int colOff[BM], colH[BM], colW[BM];
+shared int rowOff[TS], rowH[TS], rowW[TS];
+
+// Fills the column tables (once per work group) or the row tables (once per K slice) for index i.
+void conv_index(uint i, bool col, out int off, out int h, out int w) {
+  uint H = pc.u[18], W = pc.u[19], OH = pc.u[20], OW = pc.u[21], KH = pc.u[22], KW = pc.u[23];
+  int sh = int(pc.u[24]), sw = int(pc.u[25]), ph = int(pc.u[26]), pw = int(pc.u[27]);
+  uint KK = KH * KW;
+  // (oh, ow) positions: columns of modes 1, rows of mode 3.
+  if ((MODE == 1u && col) || (MODE == 3u && !col)) {
+    uint P = OH * OW, img = i / P, p = i % P;
+    off = int(img * pc.u[12]);
+    h = int(p / OW) * sh - ph;
+    w = int(p % OW) * sw - pw;
+  } else if (MODE == 2u && col) {
+    off = 0;
+    h = int(i / W) + ph;
+    w = int(i % W) + pw;
+  } else {
+    // (channel, kh, kw) triples: rows of modes 1 and 2, columns of mode 3.
+    uint c = i / KK, kk = i % KK;
+    off = int(c * (MODE == 2u ? OH * OW : H * W));
+    h = int(kk / KW);
+    w = int(kk % KW);
+    if (MODE == 2u) h = -h, w = -w;
+  }
 }
 
 float loadB(uint b, uint k, uint n) {
   if (k >= K || n >= N) return 0.0;
-  uint KH = pc.u[22], KW = pc.u[23], OW = pc.u[21], KK = KH * KW;
-  if (MODE == 0u) {
-    return bb.d[pc.u[5] + b * pc.u[12] + k * pc.u[13] + n * pc.u[14]];
-  } else if (MODE == 1u) {
-    uint c = k / KK, kk = k % KK;
-    return conv_x(b, c, kk / KW, kk % KW, n / OW, n % OW);
-  } else if (MODE == 2u) {
-    uint o = k / KK, kk = k % KK, kh = kk / KW, kw = kk % KW;
-    uint W = pc.u[19], OH = pc.u[20];
-    int th = int(n / W + pc.u[26]) - int(kh), tw = int(n % W + pc.u[27]) - int(kw);
+  if (MODE == 0u) return bb.d[pc.u[5] + b * pc.u[12] + k * pc.u[13] + n * pc.u[14]];
+  uint kr = k % TS, nc = n % BM;
+  int h = rowH[kr] + colH[nc], w = rowW[kr] + colW[nc];
+  uint base = pc.u[5] + (MODE == 3u ? 0u : b * pc.u[12]) + uint(rowOff[kr] + colOff[nc]);
+  if (MODE == 2u) {
     int sh = int(pc.u[24]), sw = int(pc.u[25]);
-    if (th < 0 || tw < 0 || th % sh != 0 || tw % sw != 0) return 0.0;
-    uint oh = uint(th / sh), ow = uint(tw / sw);
-    if (oh >= OH || ow >= OW) return 0.0;
-    return bb.d[pc.u[5] + b * pc.u[12] + o * OH * OW + oh * OW + ow];
-  } else {
-    uint P = pc.u[20] * OW, img = k / P, p = k % P;
-    uint c = n / KK, kk = n % KK;
-    return conv_x(img, c, kk / KW, kk % KW, p / OW, p % OW);
+    if (h < 0 || w < 0) return 0.0;
+    if (sh != 1 || sw != 1) {
+      if (h % sh != 0 || w % sw != 0) return 0.0;
+      h /= sh, w /= sw;
+    }
+    uint OH = pc.u[20], OW = pc.u[21];
+    if (uint(h) >= OH || uint(w) >= OW) return 0.0;
+    return bb.d[base + uint(h) * OW + uint(w)];
   }
+  uint H = pc.u[18], W = pc.u[19];
+  if (h < 0 || w < 0 || uint(h) >= H || uint(w) >= W) return 0.0;
+  return bb.d[base + uint(h) * W + uint(w)];
 }
 
 void main() {
@@ -76,7 +99,20 @@ void main() {
   float acc[4][4];
   for (uint i = 0; i < 4u; i++)
     for (uint j = 0; j < 4u; j++) acc[i][j] = 0.0;
+  if (MODE != 0u && t < BM) {
+    int o, h, w;
+    conv_index(n0 + t, true, o, h, w);
+    colOff[t] = o, colH[t] = h, colW[t] = w;
+  }
   for (uint k0 = 0; k0 < K; k0 += TS) {
+    if (MODE != 0u) {
+      if (t < TS) {
+        int o, h, w;
+        conv_index(k0 + t, false, o, h, w);
+        rowOff[t] = o, rowH[t] = h, rowW[t] = w;
+      }
+      barrier();
+    }
     // Each tile holds 4*TS*TS values: four per thread. A is stored k-major (As[kk*BM + mm]).
     for (uint r = 0; r < 4u; r++) {
       uint e = t + r * TS * TS;

@@ -1,0 +1,74 @@
+/* The ConvNet smoke training run (SimCLR, synthetic data) on Vulkan follows the CPU run: the
+ * same seed gives the same batches and initial weights, so the per-step losses differ only by
+ * float rounding, which grows slowly over the steps.
+ *
+ * Tolerance: |loss_vulkan - loss_cpu| <= 0.01 + 0.01 * |loss_cpu| at every step.
+ *
+ *   test_vulkan_train [DEVICE]     (default device "vulkan:llvmpipe"; must open, never skipped) */
+#include <string.h>
+
+#include "check.h"
+#include "gessl/train.h"
+
+enum { STEPS = 12 };
+
+typedef struct seen {
+  double loss[STEPS + 1];
+  int n;
+} seen;
+
+static void on_progress(void *user, const gs_train_progress *p) {
+  seen *s = user;
+  if (p->step >= 1 && p->step <= STEPS) s->loss[p->step - 1] = p->loss;
+  s->n = (int)p->step;
+}
+
+static gs_status run(const char *backend, seen *s, gs_train_result *res) {
+  static const char *names[] = {"proj_hidden_dim", "proj_output_dim", "temperature"};
+  static const char *values[] = {"64", "32", "0.5"};
+  gs_train_config cfg;
+  gs_train_config_init(&cfg);
+  cfg.backend = backend;
+  cfg.data = "synthetic:16x16x3";
+  cfg.data_limit = 128;
+  cfg.model = "convnet";
+  cfg.width = 0.25f;
+  cfg.batch = 16;
+  cfg.epochs = 10;
+  cfg.max_steps = STEPS;
+  cfg.lr = 0.1f;
+  cfg.warmup_steps = 0;
+  cfg.final_lr = 0.1f;
+  cfg.seed = 5;
+  cfg.threads = 1;
+  cfg.data_threads = 1;
+  cfg.set_names = names;
+  cfg.set_values = values;
+  cfg.n_set = 3;
+  cfg.log_every = 1;
+  cfg.progress = on_progress;
+  cfg.user = s;
+  memset(s, 0, sizeof *s);
+  return gs_train_run(NULL, &cfg, res);
+}
+
+int main(int argc, char **argv) {
+  const char *dev = argc > 1 ? argv[1] : "vulkan:llvmpipe";
+  seen cpu, vk;
+  gs_train_result rc, rv;
+  gs_status st = run("cpu", &cpu, &rc);
+  CHECKF(st == GS_OK, "cpu run: %s", gs_errmsg());
+  st = run(dev, &vk, &rv);
+  CHECKF(st == GS_OK, "%s run: %s", dev, gs_errmsg());
+  if (!check_failed_) {
+    printf("%s vs %s\n", rv.device, rc.device);
+    CHECK(cpu.n == STEPS && vk.n == STEPS);
+    for (int k = 0; k < STEPS; k++) {
+      double a = cpu.loss[k], b = vk.loss[k];
+      printf("step %2d  cpu %.6f  vulkan %.6f  diff %.2e\n", k + 1, a, b, b - a);
+      CHECKF(isfinite(b) && fabs(b - a) <= 0.01 + 0.01 * fabs(a), "step %d: %g vs %g", k + 1, b, a);
+    }
+    printf("seconds: cpu %.2f, vulkan %.2f\n", rc.seconds, rv.seconds);
+  }
+  return check_summary();
+}
