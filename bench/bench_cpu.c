@@ -9,7 +9,8 @@
  *
  *   gessl-bench-cpu [--quick] [--batch N] [--reps N] [--threads N] [--plugin PATH]
  *
- * Each figure is the best of --reps timed runs after one warm-up run. */
+ * Each figure is the best of --reps timed rounds after one warm-up round; a round times every
+ * figure of a layer once, so load from elsewhere falls on all of them alike. */
 #include <cblas.h>
 #include <dlfcn.h>
 #include <gessl/backend.h>
@@ -81,47 +82,33 @@ static gs_bbuf *dev_buf(size_t n, unsigned seed) {
   return b;
 }
 
-/* Best time of `reps` runs of a one-launch program, after a warm-up run. */
-static double time_launch(gs_launch *l, int reps) {
+static gs_bprog *compile(gs_launch *l) {
   gs_bprog *p = NULL;
   if (B->prog_compile(dev, l, 1, &p) != GS_OK) {
     fprintf(stderr, "gessl-bench-cpu: compile of %s failed\n", gs_opcode_name(l->op));
     exit(1);
   }
+  return p;
+}
+
+static double time_prog(gs_bprog *p) {
+  double t0 = now();
   B->prog_run(dev, p);
   B->sync(dev);
-  double best = 1e30;
-  for (int r = 0; r < reps; r++) {
-    double t0 = now();
-    B->prog_run(dev, p);
-    B->sync(dev);
-    double t = now() - t0;
-    if (t < best) best = t;
-  }
-  B->prog_free(dev, p);
-  return best;
+  return now() - t0;
 }
 
 static int sgemm_threads = 1;
 
-/* Raw OpenBLAS with its own thread pool, as an application would call it. */
-static double time_sgemm(int M, int N, int K, int reps) {
+/* Raw OpenBLAS with its own thread pool, as an application would call it; the plugin runs
+ * OpenBLAS single-threaded, so the count is set back afterwards. */
+static double time_sgemm(int M, int N, int K, const float *a, const float *b, float *c) {
   openblas_set_num_threads(sgemm_threads);
-  float *a = aligned_alloc(64, ((size_t)M * K * 4 + 63) / 64 * 64);
-  float *b = aligned_alloc(64, ((size_t)K * N * 4 + 63) / 64 * 64);
-  float *c = aligned_alloc(64, ((size_t)M * N * 4 + 63) / 64 * 64);
-  fill_random(a, (size_t)M * K, 1), fill_random(b, (size_t)K * N, 2);
+  double t0 = now();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
-  double best = 1e30;
-  for (int r = 0; r < reps; r++) {
-    double t0 = now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
-    double t = now() - t0;
-    if (t < best) best = t;
-  }
-  free(a), free(b), free(c);
-  openblas_set_num_threads(1); /* as the plugin runs it */
-  return best;
+  double t = now() - t0;
+  openblas_set_num_threads(1);
+  return t;
 }
 
 static gs_launch launch(gs_opcode op) {
@@ -133,40 +120,69 @@ static gs_launch launch(gs_opcode op) {
   return l;
 }
 
-static double time_matmul(int M, int N, int K, int reps) {
-  gs_bbuf *a = dev_buf((size_t)M * K, 1), *b = dev_buf((size_t)K * N, 2);
-  gs_bbuf *c = dev_buf((size_t)M * N, 3);
-  gs_launch l = launch(GS_OP_MATMUL);
-  l.in[0] = (gs_bref){a, 0}, l.in[1] = (gs_bref){b, 0}, l.out = (gs_bref){c, 0};
-  l.in_desc[0].shape = GS_SHAPE(1, M, K), l.in_desc[1].shape = GS_SHAPE(1, K, N);
-  l.out_desc.shape = GS_SHAPE(1, M, N);
-  double t = time_launch(&l, reps);
-  B->buf_free(dev, a), B->buf_free(dev, b), B->buf_free(dev, c);
-  return t;
+static float *host_buf(size_t n, unsigned seed) {
+  float *p = aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64);
+  if (!p) {
+    fprintf(stderr, "gessl-bench-cpu: out of memory for %zu floats\n", n);
+    exit(1);
+  }
+  fill_random(p, n, seed);
+  return p;
 }
 
-/* Times the three convolution passes of one layer: t[0] forward, t[1] data, t[2] filter. */
-static void time_conv(const layer *ly, int batch, int reps, double *t) {
+enum { F_SGEMM, F_MATMUL, F_FWD, F_DATA, F_FILTER, F_COUNT };
+
+/* Times one layer: raw sgemm and the plugin's matmul on its GEMM size, and the three
+ * convolution passes. One warm-up round, then `reps` rounds that take each figure in turn, so
+ * a burst of load elsewhere hits all of them alike; the best of each is kept. */
+static void time_layer(const layer *ly, int batch, int reps, double *best) {
   int OH = (ly->H + 2 * ly->pad - ly->K) / ly->stride + 1;
+  int M = ly->O, N = batch * OH * OH, K = ly->C * ly->K * ly->K;
+  float *ha = host_buf((size_t)M * K, 1), *hb = host_buf((size_t)K * N, 2);
+  float *hc = host_buf((size_t)M * N, 3);
+
+  gs_bbuf *ma = dev_buf((size_t)M * K, 1), *mb = dev_buf((size_t)K * N, 2);
+  gs_bbuf *mc = dev_buf((size_t)M * N, 3);
+  gs_launch l = launch(GS_OP_MATMUL);
+  l.in[0] = (gs_bref){ma, 0}, l.in[1] = (gs_bref){mb, 0}, l.out = (gs_bref){mc, 0};
+  l.in_desc[0].shape = GS_SHAPE(1, M, K), l.in_desc[1].shape = GS_SHAPE(1, K, N);
+  l.out_desc.shape = GS_SHAPE(1, M, N);
+  gs_bprog *progs[F_COUNT] = {NULL};
+  progs[F_MATMUL] = compile(&l);
+
   gs_shape xs = GS_SHAPE(batch, ly->C, ly->H, ly->H), ws = GS_SHAPE(ly->O, ly->C, ly->K, ly->K);
   gs_shape ys = GS_SHAPE(batch, ly->O, OH, OH);
-  gs_bbuf *x = dev_buf((size_t)gs_shape_numel(&xs), 4),
-          *w = dev_buf((size_t)gs_shape_numel(&ws), 5);
+  gs_bbuf *x = dev_buf((size_t)gs_shape_numel(&xs), 4);
+  gs_bbuf *w = dev_buf((size_t)gs_shape_numel(&ws), 5);
   gs_bbuf *y = dev_buf((size_t)gs_shape_numel(&ys), 6);
-  gs_launch l = launch(GS_OP_CONV2D);
+  gs_bbuf *dx = dev_buf((size_t)gs_shape_numel(&xs), 7);
+  gs_bbuf *dw = dev_buf((size_t)gs_shape_numel(&ws), 8);
+  l = launch(GS_OP_CONV2D);
   l.i[0] = l.i[1] = ly->stride, l.i[2] = l.i[3] = ly->pad;
   l.in[0] = (gs_bref){x, 0}, l.in[1] = (gs_bref){w, 0}, l.out = (gs_bref){y, 0};
   l.in_desc[0].shape = xs, l.in_desc[1].shape = ws, l.out_desc.shape = ys;
-  t[0] = time_launch(&l, reps);
+  progs[F_FWD] = compile(&l);
   l.op = GS_OP_CONV2D_BWD_DATA;
-  l.in[0] = (gs_bref){y, 0}, l.in[1] = (gs_bref){w, 0}, l.out = (gs_bref){x, 0};
+  l.in[0] = (gs_bref){y, 0}, l.in[1] = (gs_bref){w, 0}, l.out = (gs_bref){dx, 0};
   l.in_desc[0].shape = ys, l.in_desc[1].shape = ws, l.out_desc.shape = xs;
-  t[1] = time_launch(&l, reps);
+  progs[F_DATA] = compile(&l);
   l.op = GS_OP_CONV2D_BWD_FILTER;
-  l.in[0] = (gs_bref){x, 0}, l.in[1] = (gs_bref){y, 0}, l.out = (gs_bref){w, 0};
+  l.in[0] = (gs_bref){x, 0}, l.in[1] = (gs_bref){y, 0}, l.out = (gs_bref){dw, 0};
   l.in_desc[0].shape = xs, l.in_desc[1].shape = ys, l.out_desc.shape = ws;
-  t[2] = time_launch(&l, reps);
-  B->buf_free(dev, x), B->buf_free(dev, w), B->buf_free(dev, y);
+  progs[F_FILTER] = compile(&l);
+
+  for (int f = 0; f < F_COUNT; f++) best[f] = 1e30;
+  for (int r = 0; r <= reps; r++)
+    for (int f = 0; f < F_COUNT; f++) {
+      double t = f == F_SGEMM ? time_sgemm(M, N, K, ha, hb, hc) : time_prog(progs[f]);
+      if (r > 0 && t < best[f]) best[f] = t;
+    }
+
+  for (int f = 0; f < F_COUNT; f++)
+    if (progs[f]) B->prog_free(dev, progs[f]);
+  gs_bbuf *bufs[] = {ma, mb, mc, x, w, y, dx, dw};
+  for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) B->buf_free(dev, bufs[i]);
+  free(ha), free(hb), free(hc);
 }
 
 /* The plugin beside the executable (../lib/gessl), else the one this program was built with. */
@@ -253,14 +269,14 @@ int main(int argc, char **argv) {
     const layer *ly = &LAYERS[i];
     int OH = (ly->H + 2 * ly->pad - ly->K) / ly->stride + 1;
     int M = ly->O, N = batch * OH * OH, K = ly->C * ly->K * ly->K;
-    double fl = 2.0 * M * N * K;
-    double ts = time_sgemm(M, N, K, reps), tm = time_matmul(M, N, K, reps), tc[3];
-    time_conv(ly, batch, reps, tc);
-    double conv_t = tc[0] + tc[1] + tc[2];
+    double fl = 2.0 * M * N * K, t[F_COUNT];
+    time_layer(ly, batch, reps, t);
+    double ts = t[F_SGEMM], tm = t[F_MATMUL], conv_t = t[F_FWD] + t[F_DATA] + t[F_FILTER];
     tot_flops += fl, tot_sgemm += ts, tot_mm += tm, tot_conv += conv_t;
     printf("%-20s %5d %7d %5d | %8.1f %8.1f %6.2f | %8.1f %8.1f %8.1f %8.1f %6.2f\n", ly->name, M,
-           N, K, fl / ts * 1e-9, fl / tm * 1e-9, ts / tm, fl / tc[0] * 1e-9, fl / tc[1] * 1e-9,
-           fl / tc[2] * 1e-9, 3 * fl / conv_t * 1e-9, (3 * fl / conv_t) / (fl / ts));
+           N, K, fl / ts * 1e-9, fl / tm * 1e-9, ts / tm, fl / t[F_FWD] * 1e-9,
+           fl / t[F_DATA] * 1e-9, fl / t[F_FILTER] * 1e-9, 3 * fl / conv_t * 1e-9,
+           (3 * fl / conv_t) / (fl / ts));
     fflush(stdout);
   }
   double gs = tot_flops / tot_sgemm * 1e-9, gm = tot_flops / tot_mm * 1e-9,

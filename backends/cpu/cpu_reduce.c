@@ -59,6 +59,38 @@ static inline int64_t sub_offset(const red_layout *L, const int *dims, int n, in
 
 #define RED_BLOCK 64
 
+/* One output of an innermost-reduced layout, its work split across the threads in blocks of
+ * whole runs (or of one long run), each block summed in double. */
+static float red_one(const red_layout *L, const float *base, int64_t nouter, int64_t run, int ismax,
+                     double scale) {
+  int64_t total = nouter * run, blk = 4096;
+  int64_t nblk = (total + blk - 1) / blk;
+  double s = 0.0;
+  float mx = -INFINITY;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(cpu_nthreads) schedule(static) reduction(+ : s)             \
+    reduction(max : mx)
+#endif
+  for (int64_t b = 0; b < nblk; b++) {
+    /* flat index range [i0, i1) over (outer, run) */
+    int64_t i0 = b * blk, i1 = i0 + blk < total ? i0 + blk : total;
+    double ps = 0.0;
+    float pm = -INFINITY;
+    while (i0 < i1) {
+      int64_t r = i0 / run, j = i0 % run, len = run - j < i1 - i0 ? run - j : i1 - i0;
+      const float *restrict p = base + sub_offset(L, L->rd, L->nr - 1, r) + j;
+      if (ismax)
+        for (int64_t i = 0; i < len; i++) pm = p[i] > pm ? p[i] : pm;
+      else
+        for (int64_t i = 0; i < len; i++) ps += (double)p[i];
+      i0 += len;
+    }
+    s += ps;
+    mx = pm > mx ? pm : mx;
+  }
+  return ismax ? mx : (float)(s * scale);
+}
+
 void cpu_reduce(const gs_launch *l) {
   red_layout L;
   red_make(&l->in_desc[0].shape, &l->out_desc.shape, &L);
@@ -72,6 +104,12 @@ void cpu_reduce(const gs_launch *l) {
   if (L.red[L.m - 1]) {
     /* Innermost group reduced: contiguous runs of length run, outer reduced combos nouter. */
     int64_t run = L.sz[L.m - 1], nouter = L.nred / run;
+    if (L.nkept < cpu_nthreads && L.nred > 16384) {
+      /* Few outputs over much data (a loss, a norm): split each output's sum instead. */
+      for (int64_t o = 0; o < L.nkept; o++)
+        out[o] = red_one(&L, in + sub_offset(&L, L.kd, L.nk, o), nouter, run, ismax, scale);
+      return;
+    }
     CPU_PAR_FOR(total)
     for (int64_t o = 0; o < L.nkept; o++) {
       int64_t base = sub_offset(&L, L.kd, L.nk, o);

@@ -379,6 +379,8 @@ static void test_reduce(void) {
     reduce_case(kind, GS_SHAPE(3, 50, 40, 7), 0xd);
     reduce_case(kind, GS_SHAPE(3, 50, 40, 7), 0x2);
     reduce_case(kind, GS_SHAPE(5, 7, 3, 11, 2), 0x15);
+    reduce_case(kind, GS_SHAPE(5, 2, 3001), 0x5); /* few outputs, long reductions */
+    reduce_case(kind, GS_SHAPE(40009), 0x1);
   }
 }
 
