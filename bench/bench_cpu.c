@@ -202,13 +202,13 @@ static void usage(FILE *f) {
              "[--plugin PATH]\n"
              "  --quick      batch 32, one timed run per figure\n"
              "  --batch N    images per batch (default 128)\n"
-             "  --reps N     timed runs per figure, the best is reported (default 3)\n"
+             "  --reps N     timed runs per figure, the best is reported (default 5)\n"
              "  --threads N  threads for the plugin and for sgemm (default: all cores)\n"
              "  --plugin P   the CPU backend plugin to load\n");
 }
 
 int main(int argc, char **argv) {
-  int batch = 128, reps = 3, threads = 0;
+  int batch = 128, reps = 5, threads = 0;
   char plugin[PATH_MAX];
   default_plugin(plugin, sizeof plugin);
   for (int i = 1; i < argc; i++) {
