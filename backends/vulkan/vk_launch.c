@@ -90,8 +90,7 @@ static const char *refusal(gs_bdev *d, const gs_launch *l, int buffers, char *bu
     int64_t bm = 4 * (int64_t)d->gemm_ts;
     if (o->rank != 3 || l->in_desc[0].shape.rank != 3 || l->in_desc[1].shape.rank != 3)
       return "matmul operands must be rank 3";
-    if (ceil_div(o->dim[2], bm) > (int64_t)d->max_groups[0] ||
-        ceil_div(o->dim[1], bm) > (int64_t)d->max_groups[1] || o->dim[0] > d->max_groups[2])
+    if (ceil_div(o->dim[1], bm) > (int64_t)d->max_groups[1] || o->dim[0] > d->max_groups[2])
       return "matrix too large for the dispatch limits";
     break;
   }
@@ -102,6 +101,14 @@ static const char *refusal(gs_bdev *d, const gs_launch *l, int buffers, char *bu
     for (int k = 0; k < 2; k++)
       if (l->in_desc[k].shape.rank != 4) return "conv operands must be rank 4";
     if (l->out_desc.shape.rank != 4) return "conv operands must be rank 4";
+    {
+      /* M is the output (forward, filter gradient) or input (data gradient) channel count. */
+      int64_t m = l->op == GS_OP_CONV2D_BWD_DATA ? l->out_desc.shape.dim[1]
+                  : l->op == GS_OP_CONV2D        ? l->in_desc[1].shape.dim[0]
+                                                 : l->out_desc.shape.dim[0];
+      if (ceil_div(m, 4 * (int64_t)d->gemm_ts) > (int64_t)d->max_groups[1])
+        return "too many channels for the dispatch limits";
+    }
     break;
   case GS_OP_MAXPOOL2D:
   case GS_OP_MAXPOOL2D_BWD:
@@ -181,6 +188,32 @@ static void bcast(const gs_shape *s, uint32_t st[R6]) {
     if (dims[k] == 1) st[k] = 0;
 }
 
+/* Merges adjacent dims that every operand walks contiguously (outer stride == inner stride * inner
+ * size) and drops size-1 dims, then pads at the front again: the shader divides once per dim
+ * that is left, and stops at the first padding dim. */
+static void coalesce(uint32_t dims[R6], uint32_t *st[], int nst) {
+  uint32_t nd[R6], ns[3][R6];
+  int n = 0;
+  for (int k = 0; k < R6; k++) {
+    if (dims[k] == 1) continue;
+    int merge = n > 0;
+    for (int j = 0; j < nst && merge; j++) merge = ns[j][n - 1] == st[j][k] * dims[k];
+    if (merge) {
+      nd[n - 1] *= dims[k];
+      for (int j = 0; j < nst; j++) ns[j][n - 1] = st[j][k];
+      continue;
+    }
+    nd[n] = dims[k];
+    for (int j = 0; j < nst; j++) ns[j][n] = st[j][k];
+    n++;
+  }
+  int lead = R6 - n;
+  for (int k = 0; k < R6; k++) {
+    dims[k] = k < lead ? 1u : nd[k - lead];
+    for (int j = 0; j < nst; j++) st[j][k] = k < lead ? 0u : ns[j][k - lead];
+  }
+}
+
 static void plan_strided(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
   uint32_t *dims = x->pc, *so = x->pc + 6, *s0 = x->pc + 12, *s1 = x->pc + 18;
   uint32_t ooff = (uint32_t)l->out.off, i0off = (uint32_t)l->in[0].off;
@@ -226,6 +259,8 @@ static void plan_strided(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
   }
   default: break;
   }
+  uint32_t *sts[3] = {so, s0, s1};
+  coalesce(dims, sts, 3);
   int64_t n = gs_shape_numel(space);
   x->pipe = VKB_P_STRIDED;
   x->bind[0] = l->in[0].buf;
@@ -247,6 +282,23 @@ static void plan_reduce(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
     pad6(&l->out_desc.shape, x->pc, tmp);
     x->pc[15] = (uint32_t)l->i[0];
   }
+  /* Adjacent axes of the same kind (both reduced or both kept) merge; size-1 axes go. */
+  uint32_t nd_o[R6], nd_i[R6];
+  int n = 0;
+  for (int k = 0; k < R6; k++) {
+    uint32_t od = x->pc[k], id = x->pc[6 + k];
+    if (id == 1) continue;
+    if (n > 0 && (nd_o[n - 1] == 1) == (od == 1)) {
+      nd_i[n - 1] *= id;
+      nd_o[n - 1] = od == 1 ? 1 : nd_i[n - 1];
+      continue;
+    }
+    nd_o[n] = od, nd_i[n] = id, n++;
+  }
+  for (int k = 0; k < R6; k++) {
+    x->pc[k] = k < R6 - n ? 1u : nd_o[k - (R6 - n)];
+    x->pc[6 + k] = k < R6 - n ? 1u : nd_i[k - (R6 - n)];
+  }
   int64_t nout = 1, nin = gs_shape_numel(&l->in_desc[0].shape);
   for (int k = 0; k < R6; k++) nout *= x->pc[k];
   x->pipe = VKB_P_REDUCE;
@@ -255,7 +307,14 @@ static void plan_reduce(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
   x->pc[14] = (uint32_t)l->out.off;
   x->pc[16] = (uint32_t)nout;
   x->pc[17] = (uint32_t)(nin / nout);
-  x->groups[0] = nout > d->max_groups[0] ? d->max_groups[0] : (uint32_t)nout;
+  /* Many outputs of few elements each: one invocation per output, no tree (which would idle
+   * most of its threads and pay for its barriers). */
+  int serial = x->pc[17] <= 256 || nout >= 4096;
+  x->pc[18] = (uint32_t)serial;
+  if (serial)
+    x->groups[0] = groups_1d(d, nout);
+  else
+    x->groups[0] = nout > d->max_groups[0] ? d->max_groups[0] : (uint32_t)nout;
 }
 
 static void plan_rows(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
@@ -352,21 +411,21 @@ static void plan_gemm(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
     for (int k = 0; k < 4; k++) p[24 + k] = (uint32_t)l->i[k];
     if (l->op == GS_OP_CONV2D) {
       x->pipe = VKB_P_CONV_FWD;
-      M = O, N = P, K = C * KK, batch = Ni;
+      M = O, N = Ni * P, K = C * KK, batch = 1, p[28] = (uint32_t)P;
       a = &l->in[1], b = &l->in[0];
       p[7] = 0, p[8] = (uint32_t)K, p[9] = 1, p[10] = 0, p[11] = (uint32_t)K;
       p[12] = (uint32_t)(C * H * W);
       p[15] = (uint32_t)(O * P), p[16] = (uint32_t)P;
     } else if (l->op == GS_OP_CONV2D_BWD_DATA) {
       x->pipe = VKB_P_CONV_BWD_DATA;
-      M = C, N = H * W, K = O * KK, batch = Ni;
+      M = C, N = Ni * H * W, K = O * KK, batch = 1, p[28] = (uint32_t)(H * W);
       a = &l->in[1], b = &l->in[0];
       p[7] = 0, p[8] = (uint32_t)KK, p[9] = 1, p[10] = (uint32_t)(C * KK), p[11] = (uint32_t)KK;
       p[12] = (uint32_t)(O * P);
       p[15] = (uint32_t)(C * H * W), p[16] = (uint32_t)(H * W);
     } else {
       x->pipe = VKB_P_CONV_BWD_FILTER;
-      M = O, N = C * KK, K = Ni * P, batch = 1;
+      M = O, N = C * KK, K = Ni * P, batch = 1, p[28] = (uint32_t)N;
       a = &l->in[1], b = &l->in[0];
       p[7] = 0, p[8] = (uint32_t)P, p[9] = 1, p[10] = (uint32_t)(O * P), p[11] = (uint32_t)P;
       p[12] = (uint32_t)(C * H * W);
@@ -377,7 +436,8 @@ static void plan_gemm(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
   p[4] = (uint32_t)a->off, p[5] = (uint32_t)b->off, p[6] = (uint32_t)l->out.off;
   x->bind[0] = a->buf, x->bind[1] = b->buf;
   int64_t bm = 4 * (int64_t)d->gemm_ts;
-  x->groups[0] = (uint32_t)ceil_div(N, bm);
+  int64_t gx = ceil_div(N, bm); /* the shader loops over column tiles beyond the limit */
+  x->groups[0] = gx > d->max_groups[0] ? d->max_groups[0] : (uint32_t)gx;
   x->groups[1] = (uint32_t)ceil_div(M, bm);
   x->groups[2] = (uint32_t)batch;
 }

@@ -4,14 +4,17 @@
 // from the device limits (specialization constant 0); MODE (constant 1) picks how B's elements
 // are fetched, which makes the same kernel an implicit-GEMM convolution with no im2col buffer:
 //   0 strided matrix (MATMUL: transposes and batch-1 broadcast are strides)
-//   1 conv forward:     B(k = (c,kh,kw), n = (oh,ow)) = x[b][c][oh*sh-ph+kh][ow*sw-pw+kw]
-//   2 conv data grad:   B(k = (o,kh,kw), n = (h,w))   = dy[b][o][(h+ph-kh)/sh][(w+pw-kw)/sw]
+//   1 conv forward:     B(k = (c,kh,kw), n = (img,oh,ow)) = x[img][c][oh*sh-ph+kh][ow*sw-pw+kw]
+//   2 conv data grad:   B(k = (o,kh,kw), n = (img,h,w)) = dy[img][o][(h+ph-kh)/sh][(w+pw-kw)/sw]
 //   3 conv filter grad: B(k = (img,oh,ow), n = (c,kh,kw)) = x[img][c][oh*sh-ph+kh][ow*sw-pw+kw]
+// The image index is part of N (modes 1, 2) or K (mode 3), not the batch, so that late layers
+// with few output pixels still fill whole tiles; C's column n is then (n / NC, n % NC) with NC
+// the pixels per image: C[offC + (n / NC)*sCb + m*sCm + n % NC].
 // A(m, k) = A[offA + b*sAb + m*sAm + (k / KinA)*sAk2 + (k % KinA)*sAk], which folds the image
 // index into K for the filter gradient and reorders the weights for the data gradient.
 // Push words: 0 M, 1 N, 2 K, 3 batch, 4 offA, 5 offB, 6 offC, 7 sAb, 8 sAm, 9 sAk, 10 sAk2,
 // 11 KinA, 12 sBb, 13 sBk, 14 sBn, 15 sCb, 16 sCm, 17 C, 18 H, 19 W, 20 OH, 21 OW, 22 KH, 23 KW,
-// 24 stride_h, 25 stride_w, 26 pad_h, 27 pad_w.
+// 24 stride_h, 25 stride_w, 26 pad_h, 27 pad_w, 28 NC.
 #include "common.glsl"
 layout(constant_id = 0) const uint TS = 16;
 layout(constant_id = 1) const uint MODE = 0;
@@ -54,9 +57,10 @@ void conv_index(uint i, bool col, out int off, out int h, out int w) {
     h = int(p / OW) * sh - ph;
     w = int(p % OW) * sw - pw;
   } else if (MODE == 2u && col) {
-    off = 0;
-    h = int(i / W) + ph;
-    w = int(i % W) + pw;
+    uint img = i / (H * W), p = i % (H * W);
+    off = int(img * pc.u[12]);
+    h = int(p / W) + ph;
+    w = int(p % W) + pw;
   } else {
     // (channel, kh, kw) triples: rows of modes 1 and 2, columns of mode 3.
     uint c = i / KK, kk = i % KK;
@@ -72,7 +76,7 @@ float loadB(uint b, uint k, uint n) {
   if (MODE == 0u) return bb.d[pc.u[5] + b * pc.u[12] + k * pc.u[13] + n * pc.u[14]];
   uint kr = k % TS, nc = n % BM;
   int h = rowH[kr] + colH[nc], w = rowW[kr] + colW[nc];
-  uint base = pc.u[5] + (MODE == 3u ? 0u : b * pc.u[12]) + uint(rowOff[kr] + colOff[nc]);
+  uint base = pc.u[5] + uint(rowOff[kr] + colOff[nc]);
   if (MODE == 2u) {
     int sh = int(pc.u[24]), sw = int(pc.u[25]);
     if (h < 0 || w < 0) return 0.0;
@@ -95,48 +99,53 @@ void main() {
   K = pc.u[2];
   uint tx = gl_LocalInvocationID.x, ty = gl_LocalInvocationID.y, t = ty * TS + tx;
   uint b = gl_WorkGroupID.z;
-  uint m0 = gl_WorkGroupID.y * BM, n0 = gl_WorkGroupID.x * BM;
-  float acc[4][4];
-  for (uint i = 0; i < 4u; i++)
-    for (uint j = 0; j < 4u; j++) acc[i][j] = 0.0;
-  if (MODE != 0u && t < BM) {
-    int o, h, w;
-    conv_index(n0 + t, true, o, h, w);
-    colOff[t] = o, colH[t] = h, colW[t] = w;
-  }
-  for (uint k0 = 0; k0 < K; k0 += TS) {
-    if (MODE != 0u) {
-      if (t < TS) {
-        int o, h, w;
-        conv_index(k0 + t, false, o, h, w);
-        rowOff[t] = o, rowH[t] = h, rowW[t] = w;
+  uint m0 = gl_WorkGroupID.y * BM;
+  // Column tiles beyond the dispatch limit (convolutions fold images into N) loop here.
+  for (uint n0 = gl_WorkGroupID.x * BM; n0 < N; n0 += gl_NumWorkGroups.x * BM) {
+    float acc[4][4];
+    for (uint i = 0; i < 4u; i++)
+      for (uint j = 0; j < 4u; j++) acc[i][j] = 0.0;
+    if (MODE != 0u && t < BM) {
+      int o, h, w;
+      conv_index(n0 + t, true, o, h, w);
+      colOff[t] = o, colH[t] = h, colW[t] = w;
+    }
+    for (uint k0 = 0; k0 < K; k0 += TS) {
+      if (MODE != 0u) {
+        if (t < TS) {
+          int o, h, w;
+          conv_index(k0 + t, false, o, h, w);
+          rowOff[t] = o, rowH[t] = h, rowW[t] = w;
+        }
+        barrier();
+      }
+      // Each tile holds 4*TS*TS values: four per thread. A is stored k-major (As[kk*BM + mm]).
+      for (uint r = 0; r < 4u; r++) {
+        uint e = t + r * TS * TS;
+        uint mm = e / TS, kk = e % TS;
+        As[kk * BM + mm] = loadA(b, m0 + mm, k0 + kk);
+        uint kb = e / BM, nn = e % BM;
+        Bs[kb * BM + nn] = loadB(b, k0 + kb, n0 + nn);
+      }
+      barrier();
+      for (uint kk = 0; kk < TS; kk++) {
+        float a[4], bv[4];
+        for (uint i = 0; i < 4u; i++) a[i] = As[kk * BM + ty + i * TS];
+        for (uint j = 0; j < 4u; j++) bv[j] = Bs[kk * BM + tx + j * TS];
+        for (uint i = 0; i < 4u; i++)
+          for (uint j = 0; j < 4u; j++) acc[i][j] += a[i] * bv[j];
       }
       barrier();
     }
-    // Each tile holds 4*TS*TS values: four per thread. A is stored k-major (As[kk*BM + mm]).
-    for (uint r = 0; r < 4u; r++) {
-      uint e = t + r * TS * TS;
-      uint mm = e / TS, kk = e % TS;
-      As[kk * BM + mm] = loadA(b, m0 + mm, k0 + kk);
-      uint kb = e / BM, nn = e % BM;
-      Bs[kb * BM + nn] = loadB(b, k0 + kb, n0 + nn);
-    }
-    barrier();
-    for (uint kk = 0; kk < TS; kk++) {
-      float a[4], bv[4];
-      for (uint i = 0; i < 4u; i++) a[i] = As[kk * BM + ty + i * TS];
-      for (uint j = 0; j < 4u; j++) bv[j] = Bs[kk * BM + tx + j * TS];
-      for (uint i = 0; i < 4u; i++)
-        for (uint j = 0; j < 4u; j++) acc[i][j] += a[i] * bv[j];
-    }
-    barrier();
-  }
-  for (uint i = 0; i < 4u; i++) {
-    uint m = m0 + ty + i * TS;
-    if (m >= M) continue;
-    for (uint j = 0; j < 4u; j++) {
-      uint n = n0 + tx + j * TS;
-      if (n < N) bc.d[pc.u[6] + b * pc.u[15] + m * pc.u[16] + n] = acc[i][j];
+    for (uint i = 0; i < 4u; i++) {
+      uint m = m0 + ty + i * TS;
+      if (m >= M) continue;
+      for (uint j = 0; j < 4u; j++) {
+        uint n = n0 + tx + j * TS;
+        if (n >= N) continue;
+        uint nc = pc.u[28], cn = MODE == 0u ? n : (n / nc) * pc.u[15] + n % nc;
+        bc.d[pc.u[6] + b * pc.u[15] + m * pc.u[16] + cn] = acc[i][j];
+      }
     }
   }
 }

@@ -3,7 +3,8 @@
 // reduced index space and combine through shared memory (the work-group size is a power of 2).
 // Push words: 0..5 out dims (1 where reduced), 6..11 in dims, 12 in0 offset, 13 in1 offset,
 // 14 out offset, 15 kind (0 sum, 1 mean, 2 max, 3 dot), 16 number of outputs,
-// 17 number of reduced elements per output.
+// 17 number of reduced elements per output, 18 serial: one invocation per output and no shared
+// memory, for many outputs of few elements each (the tree would idle most of its threads).
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
@@ -14,45 +15,65 @@ layout(std430, binding = 6) buffer BO { float d[]; } bo;
 
 shared float part[WG];
 
+uint stride[6];
+
+// Element offset (within in0) of the first input element of output o.
+uint out_base(uint o) {
+  uint base = 0, r = o;
+  // The host merges and drops dims, padding at the front: the walks end once the index is used.
+  for (int k = 5; k >= 0 && r != 0u; k--) {
+    uint dk = pc.u[k];
+    base += (r % dk) * stride[k];
+    r /= dk;
+  }
+  return base;
+}
+
+// Partial reduction of elements first, first + step, ... of the reduced space of one output.
+float partial(uint base, uint first, uint step) {
+  uint kind = pc.u[15], nred = pc.u[17];
+  float acc = kind == 2u ? -1.0 / 0.0 : 0.0;
+  for (uint e = first; e < nred; e += step) {
+    uint a = base, q = e;
+    for (int k = 5; k >= 0 && q != 0u; k--) {
+      uint rk = pc.u[k] == 1u ? pc.u[6 + k] : 1u;
+      a += (q % rk) * stride[k];
+      q /= rk;
+    }
+    float v = b0.d[pc.u[12] + a];
+    if (kind == 2u)
+      acc = max(acc, v);
+    else if (kind == 3u)
+      acc += v * b1.d[pc.u[13] + a];
+    else
+      acc += v;
+  }
+  return acc;
+}
+
+float finish(float v) { return pc.u[15] == 1u ? v / float(pc.u[17]) : v; }
+
 void main() {
-  uint kind = pc.u[15], nout = pc.u[16], nred = pc.u[17];
+  uint kind = pc.u[15], nout = pc.u[16];
   uint lid = gl_LocalInvocationID.x;
-  uint stride[6];
   uint s = 1;
   for (int k = 5; k >= 0; k--) {
     stride[k] = s;
     s *= pc.u[6 + k];
   }
+  if (pc.u[18] != 0u) {
+    for (uint o = gl_GlobalInvocationID.x; o < nout; o += gl_NumWorkGroups.x * WG)
+      bo.d[pc.u[14] + o] = finish(partial(out_base(o), 0u, 1u));
+    return;
+  }
   for (uint o = gl_WorkGroupID.x; o < nout; o += gl_NumWorkGroups.x) {
-    uint base = 0, r = o;
-    for (int k = 5; k >= 0; k--) {
-      uint dk = pc.u[k];
-      base += (r % dk) * stride[k];
-      r /= dk;
-    }
-    float acc = kind == 2u ? -1.0 / 0.0 : 0.0;
-    for (uint e = lid; e < nred; e += WG) {
-      uint a = base, q = e;
-      for (int k = 5; k >= 0; k--) {
-        uint rk = pc.u[k] == 1u ? pc.u[6 + k] : 1u;
-        a += (q % rk) * stride[k];
-        q /= rk;
-      }
-      float v = b0.d[pc.u[12] + a];
-      if (kind == 2u)
-        acc = max(acc, v);
-      else if (kind == 3u)
-        acc += v * b1.d[pc.u[13] + a];
-      else
-        acc += v;
-    }
-    part[lid] = acc;
+    part[lid] = partial(out_base(o), lid, WG);
     barrier();
     for (uint h = WG / 2u; h > 0u; h /= 2u) {
       if (lid < h) part[lid] = kind == 2u ? max(part[lid], part[lid + h]) : part[lid] + part[lid + h];
       barrier();
     }
-    if (lid == 0u) bo.d[pc.u[14] + o] = kind == 1u ? part[0] / float(nred) : part[0];
+    if (lid == 0u) bo.d[pc.u[14] + o] = finish(part[0]);
     barrier();
   }
 }

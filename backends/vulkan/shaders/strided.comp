@@ -29,7 +29,8 @@ void main() {
   uint mode = pc.u[27], n = pc.u[28];
   for (uint i = grid_first(); i < n; i += grid_step()) {
     uint r = i, ao = pc.u[24], a0 = pc.u[25], a1 = pc.u[26];
-    for (int k = 5; k >= 0; k--) {
+    // The host drops size-1 dims and pads at the front, so the walk ends once r is used up.
+    for (int k = 5; k >= 0 && r != 0u; k--) {
       uint dk = pc.u[k];
       uint j = r % dk;
       r /= dk;
