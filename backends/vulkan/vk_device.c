@@ -164,11 +164,16 @@ gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence) {
 }
 
 /* Submissions signal their fences in submission order, so the latest fence covers all work. */
-gs_status vkb_wait_all(gs_bdev *d) {
+gs_status vkb_wait_idle(gs_bdev *d) {
   if (d->last_fence) {
     VkResult r = vkWaitForFences(d->dev, 1, &d->last_fence, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
     d->last_fence = VK_NULL_HANDLE;
   }
-  return vkb_validation_check("queued work");
+  return GS_OK;
+}
+
+gs_status vkb_wait_all(gs_bdev *d) {
+  gs_status s = vkb_wait_idle(d);
+  return s != GS_OK ? s : vkb_validation_check("queued work");
 }

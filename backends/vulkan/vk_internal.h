@@ -97,6 +97,9 @@ gs_status vkb_vkfail(const char *what, VkResult r);
 /* vk_device.c */
 gs_status vkb_open(int index, gs_bdev **out);
 void vkb_close(gs_bdev *d);
+/* Waits for all submitted work; vkb_wait_all also reports pending validation errors, which
+ * vkb_wait_idle leaves for the next call that can return them. */
+gs_status vkb_wait_idle(gs_bdev *d);
 gs_status vkb_wait_all(gs_bdev *d);
 gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence);
 

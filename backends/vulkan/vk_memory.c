@@ -80,7 +80,7 @@ gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
 void vkb_buf_free(gs_bdev *d, gs_bbuf *b) {
   if (!b) return;
   /* A program queued before the free may still read the buffer. */
-  vkb_wait_all(d);
+  vkb_wait_idle(d);
   vkb_buffer_destroy(d, b);
   free(b);
 }

@@ -78,7 +78,7 @@ static int load(be *b, const char *path, const char *device, const char *cache_d
   int n = 0;
   char why[256] = "";
   if (b->it->probe(&n, why, sizeof why) != GS_OK || n == 0) {
-    fprintf(stderr, "%s: no device: %s %s\n", path, why, last_err);
+    fprintf(stderr, "%s: no device: %s\n", path, why[0] ? why : last_err);
     return 0;
   }
   for (int i = 0; i < n; i++) {
