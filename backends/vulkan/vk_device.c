@@ -94,6 +94,10 @@ gs_status vkb_open(int index, gs_bdev **out) {
    * where the device shares memory with the host. */
   int shares = d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ||
                d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
+  /* GESSL_VULKAN_STAGING=1 takes the discrete-GPU path (staging copies) on any device, so that
+   * path is tested on lavapipe too. */
+  const char *staging = getenv("GESSL_VULKAN_STAGING");
+  if (staging && strcmp(staging, "1") == 0) shares = 0;
   d->buf_mem_type = shares ? find_mem_type(&d->memprops, unified) : UINT32_MAX;
   d->unified = d->buf_mem_type != UINT32_MAX;
   if (!d->unified)
