@@ -117,8 +117,7 @@ gs_tensor *gs_param_ref(gs_graph *g, gs_param *p) {
   /* One node per param, so gradients of every use meet in one place. */
   for (int k = 0; k < g->n; k++)
     if (g->nodes[k]->kind == GS_NODE_PARAM && g->nodes[k]->param == p) return g->nodes[k];
-  struct gs_node *n =
-      gs_node_new(g, GS_NODE_PARAM, GS_OP_NOP, GS_F32, gs_param_shape(p), NULL, 0);
+  struct gs_node *n = gs_node_new(g, GS_NODE_PARAM, GS_OP_NOP, GS_F32, gs_param_shape(p), NULL, 0);
   if (n) n->param = p;
   return n;
 }

@@ -6,27 +6,27 @@
 #include "gessl/graph.h"
 
 typedef enum gs_node_kind {
-  GS_NODE_OP = 0,  /* a primitive launch: `op` with `in`, `i`, `f` as in op.h */
-  GS_NODE_INPUT,   /* fed by the host before each run */
-  GS_NODE_PARAM,   /* a persistent tensor (`param`) */
-  GS_NODE_ALIAS,   /* same storage as in[0], other shape (reshape) or no gradient (detach) */
-  GS_NODE_CONCAT,  /* in[0..n_in) joined along axis i[0]; lowered to INSERT launches */
+  GS_NODE_OP = 0, /* a primitive launch: `op` with `in`, `i`, `f` as in op.h */
+  GS_NODE_INPUT,  /* fed by the host before each run */
+  GS_NODE_PARAM,  /* a persistent tensor (`param`) */
+  GS_NODE_ALIAS,  /* same storage as in[0], other shape (reshape) or no gradient (detach) */
+  GS_NODE_CONCAT, /* in[0..n_in) joined along axis i[0]; lowered to INSERT launches */
 } gs_node_kind;
 
 struct gs_node {
   gs_graph *graph;
-  int id;                /* index in graph->nodes; creation order is a topological order */
+  int id; /* index in graph->nodes; creation order is a topological order */
   gs_node_kind kind;
-  gs_opcode op;          /* GS_NODE_OP only */
-  gs_tdesc desc;         /* dtype and shape of the value */
+  gs_opcode op;  /* GS_NODE_OP only */
+  gs_tdesc desc; /* dtype and shape of the value */
   int n_in;
-  struct gs_node **in;   /* n_in inputs, allocated with the node */
+  struct gs_node **in; /* n_in inputs, allocated with the node */
   int32_t i[GS_LAUNCH_MAX_I];
   float f[GS_LAUNCH_MAX_F];
-  gs_param *param;       /* PARAM: the tensor; sink: the tensor written in place */
-  char *name;            /* INPUT: its name */
-  unsigned no_grad : 1;  /* gradients stop here (detach, comparisons, onehot) */
-  unsigned is_sink : 1;  /* writes `param` in place; scheduled after every non-sink */
+  gs_param *param;      /* PARAM: the tensor; sink: the tensor written in place */
+  char *name;           /* INPUT: its name */
+  unsigned no_grad : 1; /* gradients stop here (detach, comparisons, onehot) */
+  unsigned is_sink : 1; /* writes `param` in place; scheduled after every non-sink */
 };
 
 struct gs_graph {

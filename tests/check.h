@@ -9,26 +9,26 @@
 
 static int check_passed_, check_failed_;
 
-#define CHECK(cond)                                                                            \
-  do {                                                                                         \
-    if (cond) {                                                                                \
-      check_passed_++;                                                                         \
-    } else {                                                                                   \
-      check_failed_++;                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                \
-    }                                                                                          \
+#define CHECK(cond)                                                                                \
+  do {                                                                                             \
+    if (cond) {                                                                                    \
+      check_passed_++;                                                                             \
+    } else {                                                                                       \
+      check_failed_++;                                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                     \
+    }                                                                                              \
   } while (0)
 
-#define CHECKF(cond, ...)                                                                      \
-  do {                                                                                         \
-    if (cond) {                                                                                \
-      check_passed_++;                                                                         \
-    } else {                                                                                   \
-      check_failed_++;                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                \
-      fprintf(stderr, __VA_ARGS__);                                                            \
-      fputc('\n', stderr);                                                                     \
-    }                                                                                          \
+#define CHECKF(cond, ...)                                                                          \
+  do {                                                                                             \
+    if (cond) {                                                                                    \
+      check_passed_++;                                                                             \
+    } else {                                                                                       \
+      check_failed_++;                                                                             \
+      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);                     \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
   } while (0)
 
 static inline int check_summary(void) {

@@ -19,10 +19,10 @@ typedef struct gs_dataset gs_dataset;
 typedef enum gs_split { GS_SPLIT_TRAIN = 0, GS_SPLIT_TEST = 1 } gs_split;
 
 typedef struct gs_dataset_options {
-  int image_size;        /* folder data: resize every image to this square size (0: 32) */
-  int64_t limit;         /* use only the first `limit` samples (0: all) */
-  int64_t max_pixels;    /* PNG decompression-bomb guard: width*height limit (0: 8192*8192) */
-  uint64_t seed;         /* synthetic data */
+  int image_size;     /* folder data: resize every image to this square size (0: 32) */
+  int64_t limit;      /* use only the first `limit` samples (0: all) */
+  int64_t max_pixels; /* PNG decompression-bomb guard: width*height limit (0: 8192*8192) */
+  uint64_t seed;      /* synthetic data */
 } gs_dataset_options;
 
 /* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "idx:DIR", "cifar10:DIR",
@@ -52,16 +52,16 @@ GS_API void gs_dataset_norm(const gs_dataset *ds, float *mean, float *std);
 
 /* One view's recipe (probabilities in [0, 1]). */
 typedef struct gs_view_config {
-  int size;                       /* output size (square) */
-  float crop_scale_min, crop_scale_max; /* random resized crop: area fraction */
-  float crop_ratio_min, crop_ratio_max; /* aspect ratio range */
-  float flip_p;                   /* horizontal flip */
-  float jitter_p;                 /* colour jitter with this probability ... */
+  int size;                                    /* output size (square) */
+  float crop_scale_min, crop_scale_max;        /* random resized crop: area fraction */
+  float crop_ratio_min, crop_ratio_max;        /* aspect ratio range */
+  float flip_p;                                /* horizontal flip */
+  float jitter_p;                              /* colour jitter with this probability ... */
   float brightness, contrast, saturation, hue; /* ... of these strengths (one-channel: b, c only) */
-  float gray_p;                   /* random grayscale */
-  float blur_p;                   /* Gaussian blur, sigma in [blur_sigma_min, blur_sigma_max] */
+  float gray_p;                                /* random grayscale */
+  float blur_p; /* Gaussian blur, sigma in [blur_sigma_min, blur_sigma_max] */
   float blur_sigma_min, blur_sigma_max;
-  float solarize_p;               /* solarisation (threshold 0.5) */
+  float solarize_p; /* solarisation (threshold 0.5) */
 } gs_view_config;
 
 typedef struct gs_aug_recipe {
@@ -89,22 +89,22 @@ GS_API gs_status gs_png_write(const char *path, const uint8_t *pixels, int width
 typedef struct gs_loader gs_loader;
 
 typedef struct gs_loader_options {
-  int batch;       /* images per batch */
-  int threads;     /* worker threads (0: 2) */
+  int batch;   /* images per batch */
+  int threads; /* worker threads (0: 2) */
   uint64_t seed;
-  int drop_last;   /* drop the last incomplete batch of an epoch (default behaviour of training) */
-  int prefetch;    /* ready batches kept ahead (0: 4) */
+  int drop_last; /* drop the last incomplete batch of an epoch (default behaviour of training) */
+  int prefetch;  /* ready batches kept ahead (0: 4) */
   gs_aug_recipe recipe;
 } gs_loader_options;
 
 typedef struct gs_batch {
-  int n;                          /* images in this batch */
+  int n; /* images in this batch */
   int n_views;
   const float *views[GS_MAX_VIEWS]; /* each n*C*size*size floats, NCHW, normalised */
-  const int32_t *labels;          /* n labels (-1 when unlabelled) */
-  int64_t epoch;                  /* epoch this batch belongs to (from 0) */
-  int64_t index;                  /* batch index within the epoch */
-  const int64_t *samples;         /* n data-set indices of the images (the epoch's shuffle) */
+  const int32_t *labels;            /* n labels (-1 when unlabelled) */
+  int64_t epoch;                    /* epoch this batch belongs to (from 0) */
+  int64_t index;                    /* batch index within the epoch */
+  const int64_t *samples;           /* n data-set indices of the images (the epoch's shuffle) */
 } gs_batch;
 
 GS_API gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt);

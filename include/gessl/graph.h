@@ -48,19 +48,19 @@ GS_API int64_t gs_tensor_dim(const gs_tensor *t, int axis); /* negative axes all
 GS_API gs_graph *gs_tensor_graph(const gs_tensor *t);
 
 /* ---- Elementwise ---- */
-GS_API gs_tensor *gs_add(gs_graph *g, gs_tensor *a, gs_tensor *b); /* a + b, broadcast */
-GS_API gs_tensor *gs_sub(gs_graph *g, gs_tensor *a, gs_tensor *b); /* a - b */
-GS_API gs_tensor *gs_mul(gs_graph *g, gs_tensor *a, gs_tensor *b); /* a * b */
-GS_API gs_tensor *gs_div(gs_graph *g, gs_tensor *a, gs_tensor *b); /* a / b */
+GS_API gs_tensor *gs_add(gs_graph *g, gs_tensor *a, gs_tensor *b);     /* a + b, broadcast */
+GS_API gs_tensor *gs_sub(gs_graph *g, gs_tensor *a, gs_tensor *b);     /* a - b */
+GS_API gs_tensor *gs_mul(gs_graph *g, gs_tensor *a, gs_tensor *b);     /* a * b */
+GS_API gs_tensor *gs_div(gs_graph *g, gs_tensor *a, gs_tensor *b);     /* a / b */
 GS_API gs_tensor *gs_maximum(gs_graph *g, gs_tensor *a, gs_tensor *b); /* max(a, b) */
 GS_API gs_tensor *gs_minimum(gs_graph *g, gs_tensor *a, gs_tensor *b); /* min(a, b) */
 GS_API gs_tensor *gs_equal(gs_graph *g, gs_tensor *a, gs_tensor *b);   /* a == b ? 1 : 0 */
 GS_API gs_tensor *gs_greater(gs_graph *g, gs_tensor *a, gs_tensor *b); /* a > b ? 1 : 0 */
 GS_API gs_tensor *gs_axpby(gs_graph *g, float a, gs_tensor *x, float b, gs_tensor *y); /* a*x+b*y */
-GS_API gs_tensor *gs_affine(gs_graph *g, gs_tensor *x, float scale, float shift); /* s*x + t */
-GS_API gs_tensor *gs_scale(gs_graph *g, gs_tensor *x, float s);                   /* s*x */
-GS_API gs_tensor *gs_add_scalar(gs_graph *g, gs_tensor *x, float c);              /* x + c */
-GS_API gs_tensor *gs_neg(gs_graph *g, gs_tensor *x);                              /* -x */
+GS_API gs_tensor *gs_affine(gs_graph *g, gs_tensor *x, float scale, float shift);      /* s*x + t */
+GS_API gs_tensor *gs_scale(gs_graph *g, gs_tensor *x, float s);                        /* s*x */
+GS_API gs_tensor *gs_add_scalar(gs_graph *g, gs_tensor *x, float c);                   /* x + c */
+GS_API gs_tensor *gs_neg(gs_graph *g, gs_tensor *x);                                   /* -x */
 GS_API gs_tensor *gs_exp(gs_graph *g, gs_tensor *x);
 GS_API gs_tensor *gs_log(gs_graph *g, gs_tensor *x);
 GS_API gs_tensor *gs_sqrt(gs_graph *g, gs_tensor *x);

@@ -2,7 +2,8 @@
  *
  * A plugin declares a static array of gs_hparam_decl; the host validates user values against it
  * (`--set name=value`, config files), lists it in `gessl methods`, and hands the plugin a double
- * per declaration, in declaration order (a CHOICE as the index of the chosen word, a BOOL as 0/1). */
+ * per declaration, in declaration order (a CHOICE as the index of the chosen word, a BOOL as 0/1).
+ */
 #ifndef GESSL_HPARAMS_H
 #define GESSL_HPARAMS_H
 
@@ -12,10 +13,15 @@
 extern "C" {
 #endif
 
-typedef enum gs_hp_type { GS_HP_FLOAT = 0, GS_HP_INT = 1, GS_HP_BOOL = 2, GS_HP_CHOICE = 3 } gs_hp_type;
+typedef enum gs_hp_type {
+  GS_HP_FLOAT = 0,
+  GS_HP_INT = 1,
+  GS_HP_BOOL = 2,
+  GS_HP_CHOICE = 3
+} gs_hp_type;
 
 typedef struct gs_hparam_decl {
-  const char *name;    /* "temperature" */
+  const char *name; /* "temperature" */
   gs_hp_type type;
   double def;          /* default (CHOICE: index into choices) */
   double min, max;     /* inclusive range (FLOAT, INT) */

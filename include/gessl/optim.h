@@ -33,7 +33,7 @@ typedef struct gs_optim_config {
   float momentum;     /* SGD/LARS; default 0.9 */
   float weight_decay; /* default 5e-4 (SGD/LARS), 0.05 (AdamW) */
   int nesterov;
-  float eta;          /* LARS trust coefficient, default 0.001 */
+  float eta;               /* LARS trust coefficient, default 0.001 */
   float beta1, beta2, eps; /* AdamW: 0.9, 0.999, 1e-8 */
 } gs_optim_config;
 

@@ -130,8 +130,8 @@ GS_API gs_pset *gs_pset_clone(const gs_pset *src, const char *suffix, int copy_v
 /* Frees every param of the set, then the set. */
 GS_API void gs_pset_free_params(gs_pset *s);
 /* Element-wise over matching params (same count and shapes, else GS_ERR_SHAPE). */
-GS_API gs_status gs_pset_copy(gs_pset *dst, const gs_pset *src);      /* dst = src */
-GS_API gs_status gs_pset_axpy(gs_pset *y, float a, const gs_pset *x); /* y += a*x */
+GS_API gs_status gs_pset_copy(gs_pset *dst, const gs_pset *src);                /* dst = src */
+GS_API gs_status gs_pset_axpy(gs_pset *y, float a, const gs_pset *x);           /* y += a*x */
 GS_API gs_status gs_pset_axpby(gs_pset *y, float a, const gs_pset *x, float b); /* y = a*x+b*y */
 GS_API gs_status gs_pset_scale(gs_pset *x, float a);                            /* x *= a */
 GS_API gs_status gs_pset_fill(gs_pset *x, float v);
