@@ -98,13 +98,15 @@ gs_status vkb_open(int index, gs_bdev **out) {
    * path is tested on lavapipe too. */
   const char *staging = getenv("GESSL_VULKAN_STAGING");
   if (staging && strcmp(staging, "1") == 0) shares = 0;
-  d->buf_mem_type = shares ? find_mem_type(&d->memprops, unified) : UINT32_MAX;
-  d->unified = d->buf_mem_type != UINT32_MAX;
-  if (!d->unified)
-    d->buf_mem_type = find_mem_type(&d->memprops, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-  if (d->buf_mem_type == UINT32_MAX) d->buf_mem_type = find_mem_type(&d->memprops, 0);
-  d->staging_mem_type = find_mem_type(&d->memprops, host);
-  if (d->buf_mem_type == UINT32_MAX || (!d->unified && d->staging_mem_type == UINT32_MAX)) {
+  d->unified = shares && find_mem_type(&d->memprops, unified) != UINT32_MAX;
+  if (d->unified)
+    d->buf_flags = unified;
+  else if (find_mem_type(&d->memprops, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) != UINT32_MAX)
+    d->buf_flags = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
+  else
+    d->buf_flags = 0;
+  d->staging_flags = host;
+  if (!d->unified && find_mem_type(&d->memprops, host) == UINT32_MAX) {
     s = vkb_host->fail(GS_ERR_UNAVAILABLE, "vulkan: %s offers no usable memory type",
                        d->props.deviceName);
     goto fail;

@@ -54,9 +54,9 @@ struct gs_bdev {
   /* Buffers go to device-local memory; when that memory is also host-visible and coherent
    * (unified devices such as lavapipe or integrated GPUs) they are mapped and no staging is used.
    */
-  uint32_t buf_mem_type;
+  VkMemoryPropertyFlags buf_flags;
   int unified;
-  uint32_t staging_mem_type;
+  VkMemoryPropertyFlags staging_flags;
   gs_bbuf staging; /* grows on demand; unused when unified */
   VkCommandPool pool;
   VkCommandBuffer xfer_cmd;
@@ -66,6 +66,7 @@ struct gs_bdev {
   VkPipelineLayout pipe_layout;
   VkPipelineCache cache;
   char cache_path[1024]; /* "" when the cache is off */
+  int cache_dirty;       /* pipelines created since the cache was last saved */
   VkShaderModule modules[VKB_SH_COUNT];
   VkPipeline pipes[VKB_P_COUNT];
   uint32_t wg;      /* 1-D work-group size, a power of two */
@@ -104,7 +105,8 @@ gs_status vkb_wait_all(gs_bdev *d);
 gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence);
 
 /* vk_memory.c */
-gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, uint32_t mem_type, int map,
+/* Memory of the first type the buffer accepts that has all of `want`. */
+gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, VkMemoryPropertyFlags want, int map,
                             const char *what, gs_bbuf *b);
 void vkb_buffer_destroy(gs_bdev *d, gs_bbuf *b);
 gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out);

@@ -14,7 +14,7 @@ void vkb_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkAccessFlags sr
   vkCmdPipelineBarrier(cmd, src, dst, 0, 1, &mb, 0, NULL, 0, NULL);
 }
 
-gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, uint32_t mem_type, int map,
+gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, VkMemoryPropertyFlags want, int map,
                             const char *what, gs_bbuf *b) {
   memset(b, 0, sizeof *b);
   VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
@@ -27,10 +27,16 @@ gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, uint32_t mem_type, i
   if (r != VK_SUCCESS) return vkb_vkfail(what, r);
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
-  if (!(req.memoryTypeBits & (1u << mem_type))) {
+  /* Some memory types hold only images or only some buffers: choose among those this one takes. */
+  uint32_t mem_type = UINT32_MAX;
+  for (uint32_t i = 0; i < d->memprops.memoryTypeCount && mem_type == UINT32_MAX; i++)
+    if ((req.memoryTypeBits & (1u << i)) &&
+        (d->memprops.memoryTypes[i].propertyFlags & want) == want)
+      mem_type = i;
+  if (mem_type == UINT32_MAX) {
     vkb_buffer_destroy(d, b);
-    return vkb_host->fail(GS_ERR_BACKEND, "vulkan: %s: memory type %u cannot hold buffers", what,
-                          mem_type);
+    return vkb_host->fail(GS_ERR_BACKEND, "vulkan: %s: no memory type with flags 0x%x accepts it",
+                          what, (unsigned)want);
   }
   VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                               .allocationSize = req.size,
@@ -68,7 +74,7 @@ gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
   if (!b) return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory");
   /* Zero-byte buffers do not exist in Vulkan; round to whole words. */
   size_t sz = bytes < 4 ? 4 : (bytes + 3) & ~(size_t)3;
-  gs_status s = vkb_buffer_create(d, sz, d->buf_mem_type, d->unified, "buffer allocation", b);
+  gs_status s = vkb_buffer_create(d, sz, d->buf_flags, d->unified, "buffer allocation", b);
   if (s != GS_OK) {
     free(b);
     return s;
@@ -98,7 +104,7 @@ static gs_status staging_reserve(gs_bdev *d, size_t bytes) {
   vkb_buffer_destroy(d, &d->staging);
   size_t sz = 1u << 20;
   while (sz < bytes) sz *= 2;
-  return vkb_buffer_create(d, sz, d->staging_mem_type, 1, "staging buffer allocation", &d->staging);
+  return vkb_buffer_create(d, sz, d->staging_flags, 1, "staging buffer allocation", &d->staging);
 }
 
 /* Copies src -> dst on the device and waits for it. */

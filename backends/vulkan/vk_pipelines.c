@@ -105,6 +105,7 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
     return vkb_host->fail(GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s",
                           pipes[p].name, vkb_result_str(r));
   }
+  d->cache_dirty = 1;
   *out = d->pipes[p];
   return GS_OK;
 }
@@ -163,7 +164,8 @@ void vkb_cache_load(gs_bdev *d) {
 /* Written to a temporary file and renamed, so readers never see half a cache; any failure just
  * leaves the cache unsaved. */
 void vkb_cache_save(gs_bdev *d) {
-  if (!d->cache || !d->cache_path[0]) return;
+  if (!d->cache || !d->cache_path[0] || !d->cache_dirty) return;
+  d->cache_dirty = 0;
   size_t len = 0;
   if (vkGetPipelineCacheData(d->dev, d->cache, &len, NULL) != VK_SUCCESS || len == 0) return;
   void *data = malloc(len);

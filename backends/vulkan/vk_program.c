@@ -142,6 +142,8 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
   free(xs);
   p->n_dispatch = m;
   if (s == GS_OK) s = vkb_validation_check("prog_compile");
+  /* New pipelines reach the disk now, not only at close: a run that dies still leaves them. */
+  if (s == GS_OK) vkb_cache_save(d);
   if (s != GS_OK) {
     vkb_prog_free(d, p);
     return s;
