@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define GS_META_ABI_VERSION 1
+#define GS_META_ABI_VERSION 2
 #define GS_META_ENTRY_SYMBOL "gessl_meta_entry"
 
 /* The services of the training loop, valid for the meta-optimizer's lifetime. */
@@ -48,6 +48,15 @@ typedef struct gs_meta_host {
   gs_status (*after_step)(void *host);
   /* Writes a line to the run's log (log.jsonl "meta" field) and, verbosely, to stderr. */
   void (*log)(void *host, const char *fmt, ...) GS_PRINTF(2, 3);
+
+  /* ---- ABI version 2. A host may leave these NULL; the plugin then falls back (and says how). */
+  /* The non-trainable persistent tensors that loss programs write (BN running statistics of the
+   * backbone and heads, teachers' state), so a meta-optimizer that evaluates the loss more than
+   * once per batch can save them before and restore them after its extra passes. */
+  const gs_pset *state;
+  /* The images of the last next_batch, augmented anew (fresh random views of the same images),
+   * n_views host arrays of view_shape, valid until the next call of next_batch or fresh_views. */
+  gs_status (*fresh_views)(void *host, const float *const **views);
 } gs_meta_host;
 
 typedef struct gs_meta_result {
