@@ -40,6 +40,20 @@ static inline int64_t argmax(const pool_dims *d, const float *xp, int64_t oh, in
   return best;
 }
 
+/* The common 2x2, stride 2, unpadded window, written out: index (in the plane) of the first
+ * maximum of the window whose top-left cell is (h, w). */
+static inline int64_t argmax22(const float *xp, int64_t W, int64_t h, int64_t w) {
+  int64_t a = h * W + w, best = a;
+  if (xp[a + 1] > xp[best]) best = a + 1;
+  if (xp[a + W] > xp[best]) best = a + W;
+  if (xp[a + W + 1] > xp[best]) best = a + W + 1;
+  return best;
+}
+
+static inline int is22(const pool_dims *d) {
+  return d->KH == 2 && d->KW == 2 && d->sh == 2 && d->sw == 2 && d->ph == 0 && d->pw == 0;
+}
+
 void cpu_maxpool2d(const gs_launch *l) {
   pool_dims d;
   pool_dims_of(l, &l->in_desc[0].shape, &l->out_desc.shape, &d);
@@ -49,6 +63,15 @@ void cpu_maxpool2d(const gs_launch *l) {
   for (int64_t p = 0; p < d.planes; p++) {
     const float *xp = x + p * d.H * d.W;
     float *yp = y + p * d.OH * d.OW;
+    if (is22(&d)) {
+      for (int64_t oh = 0; oh < d.OH; oh++)
+        for (int64_t ow = 0; ow < d.OW; ow++) {
+          const float *c = xp + 2 * oh * d.W + 2 * ow;
+          float m0 = c[0] > c[1] ? c[0] : c[1], m1 = c[d.W] > c[d.W + 1] ? c[d.W] : c[d.W + 1];
+          yp[oh * d.OW + ow] = m0 >= m1 ? m0 : m1;
+        }
+      continue;
+    }
     for (int64_t oh = 0; oh < d.OH; oh++)
       for (int64_t ow = 0; ow < d.OW; ow++) {
         int64_t a = argmax(&d, xp, oh, ow);
@@ -67,6 +90,13 @@ void cpu_maxpool2d_bwd(const gs_launch *l) {
     const float *xp = x + p * d.H * d.W, *dyp = dy + p * d.OH * d.OW;
     float *dxp = dx + p * d.H * d.W;
     memset(dxp, 0, (size_t)(d.H * d.W) * sizeof(float));
+    if (is22(&d)) {
+      /* windows do not overlap: each cell gets at most one contribution */
+      for (int64_t oh = 0; oh < d.OH; oh++)
+        for (int64_t ow = 0; ow < d.OW; ow++)
+          dxp[argmax22(xp, d.W, 2 * oh, 2 * ow)] = dyp[oh * d.OW + ow];
+      continue;
+    }
     for (int64_t oh = 0; oh < d.OH; oh++)
       for (int64_t ow = 0; ow < d.OW; ow++) {
         int64_t a = argmax(&d, xp, oh, ow);

@@ -58,6 +58,31 @@ static inline int64_t sub_offset(const red_layout *L, const int *dims, int n, in
 }
 
 #define RED_BLOCK 64
+#define LANES 8
+
+/* Sums and maxima of contiguous runs in LANES independent accumulators: one accumulator is a
+ * chain of dependent additions the compiler may not reorder, several vectorise. The lane order is
+ * fixed, so results do not vary between runs. */
+static inline double sum_run(const float *restrict p, int64_t n) {
+  double acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) acc[j] += (double)p[i + j];
+  double tail = 0.0;
+  for (; i < n; i++) tail += (double)p[i];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+}
+
+static inline float max_run(const float *restrict p, int64_t n, float mx) {
+  float m[LANES];
+  for (int j = 0; j < LANES; j++) m[j] = mx;
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; j++) m[j] = p[i + j] > m[j] ? p[i + j] : m[j];
+  for (; i < n; i++) mx = p[i] > mx ? p[i] : mx;
+  for (int j = 0; j < LANES; j++) mx = m[j] > mx ? m[j] : mx;
+  return mx;
+}
 
 /* One output of an innermost-reduced layout, its work split across the threads in blocks of
  * whole runs (or of one long run), each block summed in double. */
@@ -80,9 +105,9 @@ static float red_one(const red_layout *L, const float *base, int64_t nouter, int
       int64_t r = i0 / run, j = i0 % run, len = run - j < i1 - i0 ? run - j : i1 - i0;
       const float *restrict p = base + sub_offset(L, L->rd, L->nr - 1, r) + j;
       if (ismax)
-        for (int64_t i = 0; i < len; i++) pm = p[i] > pm ? p[i] : pm;
+        pm = max_run(p, len, pm);
       else
-        for (int64_t i = 0; i < len; i++) ps += (double)p[i];
+        ps += sum_run(p, len);
       i0 += len;
     }
     s += ps;
@@ -115,17 +140,13 @@ void cpu_reduce(const gs_launch *l) {
       int64_t base = sub_offset(&L, L.kd, L.nk, o);
       if (ismax) {
         float mx = -INFINITY;
-        for (int64_t r = 0; r < nouter; r++) {
-          const float *p = in + base + sub_offset(&L, L.rd, L.nr - 1, r);
-          for (int64_t i = 0; i < run; i++) mx = p[i] > mx ? p[i] : mx;
-        }
+        for (int64_t r = 0; r < nouter; r++)
+          mx = max_run(in + base + sub_offset(&L, L.rd, L.nr - 1, r), run, mx);
         out[o] = mx;
       } else {
         double s = 0.0;
-        for (int64_t r = 0; r < nouter; r++) {
-          const float *restrict p = in + base + sub_offset(&L, L.rd, L.nr - 1, r);
-          for (int64_t i = 0; i < run; i++) s += (double)p[i];
-        }
+        for (int64_t r = 0; r < nouter; r++)
+          s += sum_run(in + base + sub_offset(&L, L.rd, L.nr - 1, r), run);
         out[o] = (float)(s * scale);
       }
     }
@@ -164,10 +185,18 @@ void cpu_reduce(const gs_launch *l) {
 void cpu_dot(const gs_launch *l) {
   int64_t n = cpu_numel(&l->in_desc[0]);
   const float *restrict a = cpu_ptr(l->in[0]), *restrict b = cpu_ptr(l->in[1]);
+  int64_t blk = 4096, nblk = (n + blk - 1) / blk;
   double s = 0.0;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(cpu_nthreads) if (n > 16384) reduction(+ : s) schedule(static)
 #endif
-  for (int64_t i = 0; i < n; i++) s += (double)a[i] * (double)b[i];
+  for (int64_t k = 0; k < nblk; k++) {
+    int64_t i0 = k * blk, i1 = i0 + blk < n ? i0 + blk : n, i = i0;
+    double acc[LANES] = {0}, tail = 0.0;
+    for (; i + LANES <= i1; i += LANES)
+      for (int j = 0; j < LANES; j++) acc[j] += (double)a[i + j] * (double)b[i + j];
+    for (; i < i1; i++) tail += (double)a[i] * (double)b[i];
+    s += ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail;
+  }
   cpu_ptr(l->out)[0] = (float)s;
 }
