@@ -16,13 +16,20 @@ extern "C" {
 typedef struct gs_model gs_model;
 
 typedef struct gs_model_config {
-  const char *arch;   /* "convnet" | "resnet18" (later issues add more) */
-  int in_channels;    /* 1 for Fashion-MNIST, 3 for CIFAR */
+  /* "convnet" (4 conv-BN-ReLU blocks, 32..256 channels), "resnet18", "resnet34", or "identity"
+   * (no params: features are the input flattened, [N, C, H, W] -> [N, C*H*W]; for tests that
+   * feed embeddings straight into a method's head). A ResNet's stem is CIFAR's (one 3x3 stride-1
+   * conv) for inputs of GS_STEM_CIFAR_MAX_SIZE pixels or less and ImageNet's (7x7 stride-2 conv,
+   * then 3x3 stride-2 max-pool) above; the suffix ":cifar" or ":imagenet" ("resnet34:imagenet")
+   * picks one explicitly. */
+  const char *arch;
+  int in_channels;    /* any count: 1 for Fashion-MNIST, 3 for CIFAR */
   int image_size;     /* input height = width */
-  float width;        /* width multiplier, 1.0 = the standard network */
+  float width;        /* width multiplier of every layer, 1.0 = the standard network */
   uint64_t seed;      /* initialisation seed (Kaiming normal, as torchvision) */
   const char *prefix; /* prepended to every param name ("" or NULL for none) */
 } gs_model_config;
+#define GS_STEM_CIFAR_MAX_SIZE 64
 
 GS_API gs_model *gs_model_new(gs_device *dev, const gs_model_config *cfg);
 GS_API void gs_model_free(gs_model *m);
@@ -49,6 +56,15 @@ GS_API void gs_mlp_free(gs_mlp *h);
 GS_API gs_tensor *gs_mlp_forward(gs_mlp *h, gs_graph *g, gs_tensor *x, int train);
 GS_API const gs_pset *gs_mlp_params(const gs_mlp *h);
 GS_API const gs_pset *gs_mlp_state(const gs_mlp *h);
+
+/* Collapse check (SimSiam's): each of `rows` embeddings of width `dim` (row-major host floats) is
+ * L2-normalised, and *std_out receives the mean over dimensions of the per-dimension standard
+ * deviation across rows. Healthy embeddings give about 1/sqrt(dim); a collapsed network (every
+ * input mapped to one point) gives 0. The training loop warns, naming the step, when
+ * *std_out * sqrt(dim) falls below GS_COLLAPSE_RATIO. GS_ERR_INVALID for rows < 2 or dim < 1,
+ * GS_ERR_NUMERIC for a non-finite value. */
+#define GS_COLLAPSE_RATIO 0.05
+GS_API gs_status gs_embed_collapse(const float *embed, int64_t rows, int64_t dim, double *std_out);
 
 #ifdef __cplusplus
 }

@@ -1,6 +1,7 @@
-/* The backbones: the small ConvNet and torchvision's ResNet-18 with the CIFAR stem.
+/* The backbones: the small ConvNet, torchvision's ResNet-18/34 (CIFAR or ImageNet stem), and the
+ * parameter-free identity used to feed embeddings straight into a method's head.
  *
- * Both are kept as plain layer records; forward walks them and emits graph nodes, so one model
+ * All are kept as plain layer records; forward walks them and emits graph nodes, so one model
  * serves any number of graphs and inputs. */
 #include <math.h>
 #include <stdio.h>
@@ -11,7 +12,9 @@
 #include "graph_impl.h"
 #include "layers.h"
 
-enum { CONVNET_CONVS = 4, RESNET_BLOCKS = 8 };
+enum { CONVNET_CONVS = 4, RESNET_MAX_BLOCKS = 16 };
+
+typedef enum arch_kind { ARCH_CONVNET, ARCH_RESNET, ARCH_IDENTITY } arch_kind;
 
 typedef struct basic_block {
   gs_param *conv1, *conv2, *down_conv; /* down_conv NULL: identity shortcut */
@@ -24,16 +27,18 @@ struct gs_model {
   gs_model_config cfg; /* arch and prefix point into the strings below */
   char arch[32];
   char prefix[128];
-  int is_resnet;
+  arch_kind kind;
+  int imagenet_stem; /* 7x7/2 conv + 3x3/2 max-pool instead of one 3x3/1 conv */
+  int n_blocks;
   int64_t feat_dim;
   gs_lbuild b; /* owns the param sets and every tensor */
   /* convnet: features.{0,4,8,12} convs, features.{1,5,9,13} BNs */
   gs_param *conv[CONVNET_CONVS];
   gs_lbn bn[CONVNET_CONVS];
-  /* resnet18 */
+  /* resnet18/34 */
   gs_param *conv1;
   gs_lbn bn1;
-  basic_block blocks[RESNET_BLOCKS];
+  basic_block blocks[RESNET_MAX_BLOCKS];
 };
 
 static int64_t scaled(int64_t c, float width) {
@@ -57,15 +62,17 @@ static void build_convnet(gs_model *m) {
   m->feat_dim = in;
 }
 
-static void build_resnet18(gs_model *m) {
+/* torchvision's BasicBlock ResNets; `depth` blocks per stage (18: 2,2,2,2; 34: 3,4,6,3). */
+static void build_resnet(gs_model *m, const int depth[4]) {
   int64_t planes = scaled(64, m->cfg.width);
-  m->conv1 = gs_lconv(&m->b, "conv1", planes, m->cfg.in_channels, 3);
+  m->conv1 = gs_lconv(&m->b, "conv1", planes, m->cfg.in_channels, m->imagenet_stem ? 7 : 3);
   m->bn1 = gs_lbn_new(&m->b, "bn1", planes, 1);
   int64_t in = planes;
+  m->n_blocks = 0;
   for (int layer = 0; layer < 4; layer++) {
     int64_t out = scaled(64 << layer, m->cfg.width);
-    for (int blk = 0; blk < 2; blk++) {
-      basic_block *bb = &m->blocks[2 * layer + blk];
+    for (int blk = 0; blk < depth[layer]; blk++) {
+      basic_block *bb = &m->blocks[m->n_blocks++];
       bb->stride = (layer > 0 && blk == 0) ? 2 : 1;
       char name[64];
       snprintf(name, sizeof name, "layer%d.%d.conv1", layer + 1, blk);
@@ -88,15 +95,55 @@ static void build_resnet18(gs_model *m) {
   m->feat_dim = in;
 }
 
+static const int resnet18_depth[4] = {2, 2, 2, 2};
+static const int resnet34_depth[4] = {3, 4, 6, 3};
+
 gs_model *gs_model_new(gs_device *dev, const gs_model_config *cfg) {
   if (!dev || !cfg || !cfg->arch) {
     gs_fail(GS_ERR_INVALID, "gs_model_new: missing device or configuration");
     return NULL;
   }
-  int is_resnet = strcmp(cfg->arch, "resnet18") == 0;
-  if (!is_resnet && strcmp(cfg->arch, "convnet") != 0) {
-    gs_fail(GS_ERR_INVALID, "model '%s': unknown architecture (convnet, resnet18)", cfg->arch);
+  /* "resnet34:imagenet": the part after ':' names the stem. */
+  char base[32];
+  const char *colon = strchr(cfg->arch, ':');
+  size_t base_len = colon ? (size_t)(colon - cfg->arch) : strlen(cfg->arch);
+  if (base_len >= sizeof base) base_len = sizeof base - 1;
+  memcpy(base, cfg->arch, base_len);
+  base[base_len] = '\0';
+  arch_kind kind;
+  const int *depth = NULL;
+  if (strcmp(base, "convnet") == 0) {
+    kind = ARCH_CONVNET;
+  } else if (strcmp(base, "resnet18") == 0) {
+    kind = ARCH_RESNET;
+    depth = resnet18_depth;
+  } else if (strcmp(base, "resnet34") == 0) {
+    kind = ARCH_RESNET;
+    depth = resnet34_depth;
+  } else if (strcmp(base, "identity") == 0) {
+    kind = ARCH_IDENTITY;
+  } else {
+    gs_fail(GS_ERR_INVALID,
+            "model '%s': unknown architecture (convnet, resnet18, resnet34, identity; ResNets "
+            "take :cifar or :imagenet for the stem)",
+            cfg->arch);
     return NULL;
+  }
+  if (strlen(cfg->arch) >= sizeof(((gs_model *)0)->arch)) {
+    gs_fail(GS_ERR_INVALID, "model '%s': name too long", cfg->arch);
+    return NULL;
+  }
+  int imagenet_stem = cfg->image_size > GS_STEM_CIFAR_MAX_SIZE;
+  if (colon) {
+    if (kind == ARCH_RESNET && strcmp(colon + 1, "imagenet") == 0) {
+      imagenet_stem = 1;
+    } else if (kind == ARCH_RESNET && strcmp(colon + 1, "cifar") == 0) {
+      imagenet_stem = 0;
+    } else {
+      gs_fail(GS_ERR_INVALID, "model '%s': unknown stem '%s' (resnet18/34 take cifar, imagenet)",
+              cfg->arch, colon + 1);
+      return NULL;
+    }
   }
   if (cfg->in_channels < 1 || cfg->image_size < 1 || !(cfg->width > 0.0f)) {
     gs_fail(GS_ERR_INVALID,
@@ -104,7 +151,7 @@ gs_model *gs_model_new(gs_device *dev, const gs_model_config *cfg) {
             cfg->in_channels, cfg->image_size, (double)cfg->width);
     return NULL;
   }
-  if (!is_resnet && cfg->image_size < 8) {
+  if (kind == ARCH_CONVNET && cfg->image_size < 8) {
     gs_fail(GS_ERR_INVALID, "model convnet: image size %d is below 8 (three 2x2 poolings)",
             cfg->image_size);
     return NULL;
@@ -125,15 +172,18 @@ gs_model *gs_model_new(gs_device *dev, const gs_model_config *cfg) {
   snprintf(m->prefix, sizeof m->prefix, "%s", prefix);
   m->cfg.arch = m->arch;
   m->cfg.prefix = m->prefix;
-  m->is_resnet = is_resnet;
+  m->kind = kind;
+  m->imagenet_stem = kind == ARCH_RESNET && imagenet_stem;
   if (gs_lbuild_init(&m->b, dev, m->prefix, cfg->seed) != GS_OK) {
     free(m);
     return NULL;
   }
-  if (is_resnet)
-    build_resnet18(m);
-  else
+  if (kind == ARCH_RESNET)
+    build_resnet(m, depth);
+  else if (kind == ARCH_CONVNET)
     build_convnet(m);
+  else
+    m->feat_dim = (int64_t)cfg->in_channels * cfg->image_size * cfg->image_size;
   if (m->b.status != GS_OK) {
     gs_model_free(m);
     return NULL;
@@ -180,9 +230,14 @@ static gs_tensor *forward_convnet(gs_model *m, gs_graph *g, gs_tensor *x, int tr
   return gs_global_avg_pool(g, x);
 }
 
-static gs_tensor *forward_resnet18(gs_model *m, gs_graph *g, gs_tensor *x, int train) {
-  x = gs_relu(g, conv_bn(g, x, m->conv1, &m->bn1, 1, 1, train));
-  for (int k = 0; k < RESNET_BLOCKS; k++) {
+static gs_tensor *forward_resnet(gs_model *m, gs_graph *g, gs_tensor *x, int train) {
+  if (m->imagenet_stem) {
+    x = gs_relu(g, conv_bn(g, x, m->conv1, &m->bn1, 2, 3, train));
+    x = gs_max_pool2d(g, x, 3, 2, 1);
+  } else {
+    x = gs_relu(g, conv_bn(g, x, m->conv1, &m->bn1, 1, 1, train));
+  }
+  for (int k = 0; k < m->n_blocks; k++) {
     basic_block *bb = &m->blocks[k];
     gs_tensor *y = gs_relu(g, conv_bn(g, x, bb->conv1, &bb->bn1, bb->stride, 1, train));
     y = conv_bn(g, y, bb->conv2, &bb->bn2, 1, 1, train);
@@ -201,7 +256,18 @@ gs_tensor *gs_model_forward(gs_model *m, gs_graph *g, gs_tensor *x, int train) {
     return gs_graph_fail(g, GS_ERR_SHAPE, "model %s: input %s is not [N, %d, H, W]", m->arch,
                          gs_shape_str(&s, b, sizeof b), m->cfg.in_channels);
   }
-  return m->is_resnet ? forward_resnet18(m, g, x, train) : forward_convnet(m, g, x, train);
+  switch (m->kind) {
+  case ARCH_RESNET: return forward_resnet(m, g, x, train);
+  case ARCH_CONVNET: return forward_convnet(m, g, x, train);
+  case ARCH_IDENTITY:
+    if (s.dim[1] * s.dim[2] * s.dim[3] != m->feat_dim) {
+      char b[96];
+      return gs_graph_fail(g, GS_ERR_SHAPE, "model identity: input %s does not have %lld features",
+                           gs_shape_str(&s, b, sizeof b), (long long)m->feat_dim);
+    }
+    return gs_reshape(g, x, GS_SHAPE(s.dim[0], m->feat_dim));
+  }
+  return NULL;
 }
 
 int64_t gs_model_feat_dim(const gs_model *m) { return m ? m->feat_dim : 0; }
