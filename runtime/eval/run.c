@@ -148,8 +148,17 @@ static gs_status method_hparams(const gs_method_iface *m, const cJSON *root, dou
   return GS_OK;
 }
 
-static gs_status infer_channels(gs_safetensors *st, const char *path, gs_eval_run_info *info) {
-  const char *first = strcmp(info->model, "convnet") == 0 ? "features.0.weight" : "conv1.weight";
+/* The input channels (when config.json does not say) and, for a ResNet named without its stem,
+ * the stem, both read off the first convolution's weight: a 7x7 kernel is ImageNet's stem. */
+static gs_status infer_from_weights(gs_safetensors *st, const char *path, gs_eval_run_info *info,
+                                    char *arch, size_t arch_len) {
+  snprintf(arch, arch_len, "%s", info->model);
+  int convnet = strncmp(info->model, "convnet", 7) == 0;
+  if (strncmp(info->model, "identity", 8) == 0) {
+    if (info->in_channels == 0) info->in_channels = 1;
+    return GS_OK;
+  }
+  const char *first = convnet ? "features.0.weight" : "conv1.weight";
   int i = gs_st_find(st, first);
   if (i < 0)
     return gs_fail(GS_ERR_FORMAT, "%s: no tensor \"%s\": not a %s checkpoint", path, first,
@@ -159,6 +168,8 @@ static gs_status infer_channels(gs_safetensors *st, const char *path, gs_eval_ru
     return gs_fail(GS_ERR_SHAPE, "%s: \"%s\" is not a convolution weight [O, C, k, k]", path,
                    first);
   if (info->in_channels == 0) info->in_channels = (int)s.dim[1];
+  if (!convnet && !strchr(info->model, ':'))
+    snprintf(arch, arch_len, "%s:%s", info->model, s.dim[3] == 7 ? "imagenet" : "cifar");
   return GS_OK;
 }
 
@@ -177,10 +188,11 @@ static gs_status open_run(gs_eval_run *r, gs_runtime *rt, gs_device *dev, const 
       s = gs_fail(GS_ERR_FORMAT, "%s: written by %s %s, but config.json says %s", path, key, got,
                   want);
   }
-  if (s == GS_OK) s = infer_channels(st, path, &r->info);
+  char arch[64];
+  if (s == GS_OK) s = infer_from_weights(st, path, &r->info, arch, sizeof arch);
   if (s == GS_OK) {
     gs_model_config mc = {0};
-    mc.arch = r->info.model;
+    mc.arch = arch;
     mc.in_channels = r->info.in_channels;
     mc.image_size = r->info.image_size > 0 ? r->info.image_size : 32;
     mc.width = r->info.width;
