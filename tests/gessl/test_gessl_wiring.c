@@ -1,0 +1,178 @@
+/* GeSSL's wiring, pinned by the cases where it must reduce to plain training (SimCLR around a
+ * small ConvNet with BN, CPU backend):
+ *  - lambda = 0, alpha = 0, M = 1: one GeSSL step (AID-FD and first-order) equals one step of the
+ *    plain meta-optimizer on the same batch (SGD with momentum and weight decay), params and BN
+ *    running statistics alike;
+ *  - M = 2: equals a plain SGD step on the mean of the two batches' gradients;
+ *  - with the target and the meta-gradient on (lambda > 0, alpha > 0), the running statistics
+ *    still follow only the passes at theta, as the plain loop's would. */
+#include "harness.h"
+
+enum { N = 4 };
+
+typedef struct setup {
+  th t;
+  gs_model *backbone;
+  gs_pset *p0, *s0;
+} setup;
+
+static int open_setup(setup *s) {
+  if (!th_open(&s->t, "cpu", GS_SHAPE(N, 1, 8, 8), 2, 21)) return 0;
+  gs_model_config mc;
+  memset(&mc, 0, sizeof mc);
+  mc.arch = "convnet";
+  mc.in_channels = 1;
+  mc.image_size = 8;
+  mc.width = 0.25f;
+  mc.seed = 4;
+  mc.prefix = "";
+  s->backbone = gs_model_new(s->t.dev, &mc);
+  s->t.method = gs_runtime_method(s->t.rt, "simclr");
+  if (!s->backbone || !s->t.method) {
+    fprintf(stderr, "%s\n", gs_errmsg());
+    return 0;
+  }
+  double mhp[8] = {0};
+  for (int k = 0; k < s->t.method->n_hparams; k++) {
+    const gs_hparam_decl *d = &s->t.method->hparams[k];
+    mhp[k] = strstr(d->name, "dim") ? 16 : d->def;
+  }
+  gs_method_ctx ctx = {s->t.dev, s->backbone, N, 10, mhp, 4};
+  if (s->t.method->create(&ctx, &s->t.method_self) != GS_OK) return 0;
+  const gs_pset *bp = gs_model_params(s->backbone), *bs = gs_model_state(s->backbone);
+  for (int k = 0; k < gs_pset_count(bp); k++) gs_pset_add(s->t.params, gs_pset_get(bp, k));
+  s->t.method->params(s->t.method_self, s->t.params);
+  for (int k = 0; k < gs_pset_count(bs); k++) gs_pset_add(s->t.state, gs_pset_get(bs, k));
+  s->t.method->state(s->t.method_self, s->t.state);
+  s->p0 = gs_pset_clone(s->t.params, ".p0", 1);
+  s->s0 = gs_pset_clone(s->t.state, ".s0", 1);
+  return s->p0 && s->s0;
+}
+
+static void reset(setup *s) {
+  gs_pset_copy(s->t.params, s->p0);
+  gs_pset_copy(s->t.state, s->s0);
+}
+
+static void close_setup(setup *s) {
+  gs_pset_free_params(s->p0);
+  gs_pset_free_params(s->s0);
+  if (s->t.method_self) s->t.method->destroy(s->t.method_self);
+  s->t.method_self = NULL;
+  gs_model_free(s->backbone);
+  th_close(&s->t);
+}
+
+static void expect_same(const char *what, const gs_pset *a, const gs_pset *b, double tol) {
+  double scale = 0, d = th_max_diff(a, b, &scale);
+  printf("%s: max |diff| %.3g (max |value| %.3g)\n", what, d, scale);
+  CHECKF(d <= tol * (scale > 1 ? scale : 1), "%s: max |diff| %.3g", what, d);
+}
+
+/* lambda = alpha = 0, M = 1 against the plain meta-optimizer. */
+static void against_plain(setup *s, const gs_meta_iface *none, const gs_meta_iface *gessl) {
+  th *t = &s->t;
+  gs_meta_result r;
+  reset(s);
+  CHECKF(th_step(t, none, &r) == GS_OK, "%s", gs_errmsg());
+  double plain_loss = r.loss;
+  gs_pset *p_plain = gs_pset_clone(t->params, ".plain", 1);
+  gs_pset *s_plain = gs_pset_clone(t->state, ".plain_s", 1);
+  for (int grad = 0; grad < 2; grad++) {
+    th_gessl_defaults(t, gessl);
+    th_set(t, gessl, "M", 1);
+    th_set(t, gessl, "lambda", 0);
+    th_set(t, gessl, "alpha", 0);
+    th_set(t, gessl, "gradient", grad);
+    reset(s);
+    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+    CHECKF(fabs(r.loss - plain_loss) < 1e-5, "loss %.7f vs plain %.7f", r.loss, plain_loss);
+    expect_same(grad ? "first-order vs plain: params" : "AID-FD vs plain: params", t->params,
+                p_plain, 1e-5);
+    expect_same("  running statistics", t->state, s_plain, 1e-5);
+  }
+  gs_pset_free_params(p_plain);
+  gs_pset_free_params(s_plain);
+}
+
+/* M = 2 against theta - lr * mean of the two batches' gradients (SGD without momentum or decay). */
+static void two_tasks(setup *s, const gs_meta_iface *gessl) {
+  th *t = &s->t;
+  t->opt_cfg.momentum = 0.0f;
+  t->opt_cfg.weight_decay = 0.0f;
+  reset(s);
+  /* The reference: the gradient of each batch at theta, by a program of the test's own. */
+  gs_graph *g = gs_graph_new();
+  gs_tensor *views[2] = {gs_input(g, "a", GS_F32, t->host.view_shape),
+                         gs_input(g, "b", GS_F32, t->host.view_shape)};
+  gs_method_out out = {0};
+  CHECK(th_build_loss(t, g, views, 2, &out) == GS_OK);
+  int np = gs_pset_count(t->params);
+  gs_tensor **refs = calloc((size_t)np, sizeof *refs), **grads = calloc((size_t)np, sizeof *grads);
+  for (int k = 0; k < np; k++) refs[k] = gs_param_ref(g, gs_pset_get(t->params, k));
+  CHECK(gs_grad(g, out.loss, refs, np, grads) == GS_OK);
+  gs_pset *gsum = gs_pset_clone(t->params, ".gsum", 0), *gb = gs_pset_clone(t->params, ".gb", 0);
+  for (int k = 0; k < np; k++) gs_assign(g, gs_pset_get(gb, k), grads[k]);
+  gs_program *prog = gs_compile(t->dev, g, &out.loss, 1);
+  CHECKF(prog != NULL, "%s", gs_errmsg());
+  for (int b = 0; b < 2 && prog; b++) {
+    gs_program_feed(prog, views[0], t->batch[b][0]);
+    gs_program_feed(prog, views[1], t->batch[b][1]);
+    th_feed_method(t, prog);
+    gs_program_run(prog);
+    gs_pset_axpy(gsum, 1.0f, gb);
+  }
+  gs_pset *expect = gs_pset_clone(t->params, ".expect", 1);
+  gs_pset_axpy(expect, -t->lr * 0.5f, gsum);
+  gs_pset *s_expect = gs_pset_clone(t->state, ".s_expect", 1);
+
+  gs_meta_result r;
+  for (int grad = 0; grad < 2; grad++) {
+    th_gessl_defaults(t, gessl);
+    th_set(t, gessl, "M", 2);
+    th_set(t, gessl, "lambda", 0);
+    th_set(t, gessl, "alpha", 0);
+    th_set(t, gessl, "gradient", grad);
+    reset(s);
+    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+    CHECK(r.batches == 2 && t->batches_served >= 2);
+    expect_same("M=2 vs a step on the mean gradient: params", t->params, expect, 1e-5);
+    expect_same("  running statistics", t->state, s_expect, 1e-5);
+  }
+  /* Full GeSSL: the params move elsewhere, the running statistics must not. */
+  th_gessl_defaults(t, gessl);
+  th_set(t, gessl, "M", 2);
+  th_set(t, gessl, "alpha", 0.05);
+  reset(s);
+  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  CHECKF(isfinite(r.loss) && isfinite(r.extra[1]) && r.extra[1] >= 0, "loss %g KL %g", r.loss,
+         r.extra[1]);
+  expect_same("full GeSSL M=2: running statistics", t->state, s_expect, 1e-5);
+  double scale = 0;
+  CHECKF(th_max_diff(t->params, expect, &scale) > 1e-6, "full GeSSL equals the plain step");
+
+  gs_program_free(prog);
+  gs_graph_free(g);
+  free(refs);
+  free(grads);
+  gs_pset_free_params(gsum);
+  gs_pset_free_params(gb);
+  gs_pset_free_params(expect);
+  gs_pset_free_params(s_expect);
+}
+
+int main(void) {
+  setup s;
+  memset(&s, 0, sizeof s);
+  int ok = open_setup(&s);
+  CHECKF(ok, "set-up: %s", gs_errmsg());
+  const gs_meta_iface *none = ok ? gs_runtime_meta(s.t.rt, "none") : NULL;
+  const gs_meta_iface *gessl = ok ? gs_runtime_meta(s.t.rt, "gessl") : NULL;
+  CHECKF(none && gessl, "%s", gs_errmsg());
+  if (none && gessl) {
+    against_plain(&s, none, gessl);
+    two_tasks(&s, gessl);
+  }
+  close_setup(&s);
+  return check_summary();
+}
