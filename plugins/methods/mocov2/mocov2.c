@@ -1,0 +1,282 @@
+/* MoCo v2 (Chen et al. 2020, after He et al. 2019): a query encoder (backbone, MLP projector)
+ * learns to pick the key of its own image, made by a momentum encoder, among the keys of earlier
+ * batches kept in a queue.
+ *
+ * With q the L2-normalised query projections, k the momentum encoder's (detached) for the other
+ * view, and Q [K, D] the queue,
+ *   loss = mean_i -log( exp(q_i.k_i/t) / (exp(q_i.k_i/t) + sum_j exp(q_i.Q_j/t)) ).
+ * Symmetric (default): both views serve as queries against the other view's keys and the mean runs
+ * over 2N rows, and both views' keys enter the queue; otherwise view 0 queries view 1's keys. The
+ * projector has a BN hidden layer (the "MoCo v2+" head common on CIFAR); without shuffling BN
+ * across devices the momentum encoder sees BN statistics of the whole batch.
+ *
+ * Device-side state and when it changes:
+ *   - the loss program saves the batch's keys into `mocov2.keys` (an assign sink);
+ *   - after each optimizer step one compiled program does the momentum update (m fed, cosine
+ *     0.99 -> 1) and pushes the saved keys to the front of the queue, dropping the oldest:
+ *     Q := concat(keys, Q[0 : K - M]). So the queue holds keys of the encoder as it was. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gessl/gessl.h"
+
+enum {
+  HP_TEMPERATURE,
+  HP_QUEUE,
+  HP_PROJ_HIDDEN,
+  HP_PROJ_OUT,
+  HP_MOMENTUM,
+  HP_MOMENTUM_END,
+  HP_SYMMETRIC,
+  HP_COUNT
+};
+
+static const gs_hparam_decl mocov2_hparams[HP_COUNT] = {
+    {"temperature", GS_HP_FLOAT, 0.2, 1e-3, 10.0, NULL, "softmax temperature of InfoNCE"},
+    {"queue_size", GS_HP_INT, 4096, 1, 1 << 22, NULL,
+     "negative keys kept (at least the keys of one batch: N, 2N when symmetric)"},
+    {"proj_hidden_dim", GS_HP_INT, 2048, 1, 65536, NULL, "projector hidden width (Linear-BN-ReLU)"},
+    {"proj_output_dim", GS_HP_INT, 128, 1, 65536, NULL, "projector output width (key size)"},
+    {"momentum", GS_HP_FLOAT, 0.99, 0.0, 1.0, NULL,
+     "momentum encoder EMA at the first step (cosine ramp to momentum_end)"},
+    {"momentum_end", GS_HP_FLOAT, 1.0, 0.0, 1.0, NULL, "momentum encoder EMA at the last step"},
+    {"symmetric", GS_HP_BOOL, 1, 0, 1, NULL,
+     "both views are queries (loss averaged over 2N), both views' keys are queued"},
+};
+
+#define MOCO_M_INPUT "mocov2.m"
+
+typedef struct mocov2 {
+  gs_device *dev;
+  gs_model *backbone, *key_net;
+  gs_mlp *projector, *key_projector;
+  gs_param *queue;   /* [K, D] L2-normalised keys, newest first */
+  gs_param *keys;    /* [M, D] the keys of the last batch the loss ran on */
+  gs_program *after; /* momentum update and queue push */
+  float temperature, m0, m1;
+  int symmetric;
+  int64_t batch, total_steps;
+} mocov2;
+
+static gs_status fail_with(gs_status st, const char *what) {
+  char why[512];
+  snprintf(why, sizeof why, "%s", gs_errmsg());
+  return gs_fail(st, "mocov2: %s: %s", what, why);
+}
+
+static gs_status add_all(gs_pset *out, const gs_pset *in) {
+  for (int k = 0; k < gs_pset_count(in); k++) {
+    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
+    if (st != GS_OK) return st;
+  }
+  return GS_OK;
+}
+
+static gs_status copy_values(const gs_pset *dst, const gs_pset *src) {
+  gs_pset *t = gs_pset_new();
+  if (!t) return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory");
+  gs_status st = add_all(t, dst);
+  if (st == GS_OK) st = gs_pset_copy(t, src);
+  gs_pset_free(t);
+  return st;
+}
+
+static void mocov2_destroy(void *self) {
+  mocov2 *m = self;
+  if (!m) return;
+  if (m->after) gs_program_free(m->after);
+  if (m->keys) gs_param_free(m->keys);
+  if (m->queue) gs_param_free(m->queue);
+  gs_mlp_free(m->key_projector);
+  gs_mlp_free(m->projector);
+  gs_model_free(m->key_net);
+  free(m);
+}
+
+static uint64_t splitmix64(uint64_t *s) {
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* The queue starts as random unit vectors (as the reference implementation), so the first
+ * batches have negatives before any key was pushed. */
+static gs_status init_queue(mocov2 *m, int64_t k, int64_t d, uint64_t seed) {
+  float *q = malloc((size_t)(k * d) * sizeof *q);
+  if (!q)
+    return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory for a %lld x %lld queue", (long long)k,
+                   (long long)d);
+  uint64_t s = seed;
+  for (int64_t i = 0; i < k * d; i += 2) {
+    double u1 = ((double)(splitmix64(&s) >> 11) + 1.0) / 9007199254740993.0;
+    double u2 = (double)(splitmix64(&s) >> 11) / 9007199254740992.0;
+    double r = sqrt(-2.0 * log(u1));
+    q[i] = (float)(r * cos(6.283185307179586 * u2));
+    if (i + 1 < k * d) q[i + 1] = (float)(r * sin(6.283185307179586 * u2));
+  }
+  for (int64_t i = 0; i < k; i++) {
+    double n2 = 0.0;
+    for (int64_t j = 0; j < d; j++) n2 += (double)q[i * d + j] * q[i * d + j];
+    float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
+    for (int64_t j = 0; j < d; j++) q[i * d + j] *= inv;
+  }
+  gs_status st = gs_param_write(m->queue, q);
+  free(q);
+  return st;
+}
+
+static void add_ema(gs_graph *g, const gs_pset *target, const gs_pset *online, gs_tensor *mt) {
+  for (int k = 0; k < gs_pset_count(online); k++)
+    gs_ema_update(g, gs_pset_get(target, k), gs_param_ref(g, gs_pset_get(online, k)), mt);
+}
+
+/* The after-step program: momentum update of the key encoder, then the queue push. */
+static gs_status build_after(mocov2 *m, int64_t k, int64_t rows) {
+  gs_graph *g = gs_graph_new();
+  if (!g) return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory");
+  gs_tensor *mt = gs_input(g, MOCO_M_INPUT, GS_F32, GS_SHAPE(1));
+  add_ema(g, gs_model_params(m->key_net), gs_model_params(m->backbone), mt);
+  add_ema(g, gs_mlp_params(m->key_projector), gs_mlp_params(m->projector), mt);
+  gs_tensor *keys = gs_param_ref(g, m->keys), *next = keys;
+  if (k > rows) {
+    gs_tensor *parts[2] = {keys, gs_slice(g, gs_param_ref(g, m->queue), 0, 0, k - rows)};
+    next = gs_concat(g, parts, 2, 0);
+  }
+  gs_assign(g, m->queue, next);
+  if (gs_graph_status(g) != GS_OK) {
+    gs_status st = gs_fail(gs_graph_status(g), "mocov2: after-step update: %s", gs_graph_error(g));
+    gs_graph_free(g);
+    return st;
+  }
+  m->after = gs_compile(m->dev, g, NULL, 0);
+  gs_graph_free(g);
+  return m->after ? GS_OK : fail_with(GS_ERR_INVALID, "compiling the after-step update");
+}
+
+static gs_status mocov2_create(const gs_method_ctx *ctx, void **self) {
+  mocov2 *m = calloc(1, sizeof *m);
+  if (!m) return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory");
+  m->dev = ctx->dev;
+  m->backbone = ctx->backbone;
+  m->temperature = (float)ctx->hp[HP_TEMPERATURE];
+  m->m0 = (float)ctx->hp[HP_MOMENTUM];
+  m->m1 = (float)ctx->hp[HP_MOMENTUM_END];
+  m->symmetric = ctx->hp[HP_SYMMETRIC] != 0.0;
+  m->batch = ctx->batch;
+  m->total_steps = ctx->total_steps;
+  int64_t k = (int64_t)ctx->hp[HP_QUEUE], d = (int64_t)ctx->hp[HP_PROJ_OUT];
+  int64_t rows = m->symmetric ? 2 * ctx->batch : ctx->batch;
+  if (k < rows) {
+    free(m);
+    return gs_fail(GS_ERR_INVALID,
+                   "mocov2: queue_size %lld is smaller than the %lld keys of one batch",
+                   (long long)k, (long long)rows);
+  }
+  int64_t proj[3] = {gs_model_feat_dim(ctx->backbone), (int64_t)ctx->hp[HP_PROJ_HIDDEN], d};
+  gs_status st = GS_OK;
+  m->projector = gs_mlp_new(ctx->dev, "projector", proj, 3, 0, 0, ctx->seed ^ 0x30c02ull);
+  if (!m->projector) st = fail_with(GS_ERR_INVALID, "projector");
+  if (st == GS_OK) {
+    m->key_net = gs_model_clone(ctx->backbone, "momentum.");
+    if (!m->key_net) st = fail_with(GS_ERR_INVALID, "momentum backbone");
+  }
+  if (st == GS_OK) {
+    m->key_projector = gs_mlp_new(ctx->dev, "momentum.projector", proj, 3, 0, 0, 0);
+    if (!m->key_projector) st = fail_with(GS_ERR_INVALID, "momentum projector");
+  }
+  if (st == GS_OK) st = copy_values(gs_mlp_params(m->key_projector), gs_mlp_params(m->projector));
+  if (st == GS_OK) st = copy_values(gs_mlp_state(m->key_projector), gs_mlp_state(m->projector));
+  if (st == GS_OK) {
+    m->queue = gs_param_new(ctx->dev, "mocov2.queue", GS_SHAPE(k, d), 0);
+    m->keys = gs_param_new(ctx->dev, "mocov2.keys", GS_SHAPE(rows, d), 0);
+    if (!m->queue || !m->keys) st = fail_with(GS_ERR_NOMEM, "queue");
+  }
+  if (st == GS_OK) st = init_queue(m, k, d, ctx->seed ^ 0x30c03ull);
+  if (st == GS_OK) st = build_after(m, k, rows);
+  if (st != GS_OK) {
+    mocov2_destroy(m);
+    return st;
+  }
+  *self = m;
+  return GS_OK;
+}
+
+static gs_status mocov2_params(void *self, gs_pset *out) {
+  return add_all(out, gs_mlp_params(((mocov2 *)self)->projector));
+}
+
+static gs_status mocov2_state(void *self, gs_pset *out) {
+  mocov2 *m = self;
+  const gs_pset *sets[] = {gs_mlp_state(m->projector), gs_model_params(m->key_net),
+                           gs_model_state(m->key_net), gs_mlp_params(m->key_projector),
+                           gs_mlp_state(m->key_projector)};
+  gs_status st = GS_OK;
+  for (size_t k = 0; k < sizeof sets / sizeof *sets && st == GS_OK; k++) st = add_all(out, sets[k]);
+  if (st == GS_OK) st = gs_pset_add(out, m->queue);
+  return st;
+}
+
+static gs_status mocov2_build_loss(void *self, gs_graph *g, gs_tensor *const *views, int n_views,
+                                   gs_method_out *out) {
+  mocov2 *m = self;
+  if (n_views < 2) return gs_fail(GS_ERR_INVALID, "mocov2: needs 2 views, got %d", n_views);
+  int64_t n = gs_tensor_dim(views[0], 0);
+  gs_tensor *x = gs_concat(g, views, 2, 0);
+  gs_tensor *z = gs_mlp_forward(m->projector, g, gs_model_forward(m->backbone, g, x, 1), 1);
+  gs_tensor *kz = gs_mlp_forward(m->key_projector, g, gs_model_forward(m->key_net, g, x, 1), 1);
+  gs_tensor *q = gs_l2_normalize(g, z, 1, 1e-12f);
+  gs_tensor *k = gs_l2_normalize(g, gs_detach(g, kz), 1, 1e-12f);
+  gs_tensor *kq; /* per query row, the key of the same image from the other view */
+  if (m->symmetric) {
+    gs_tensor *halves[2] = {gs_slice(g, k, 0, n, n), gs_slice(g, k, 0, 0, n)};
+    kq = gs_concat(g, halves, 2, 0);
+  } else {
+    q = gs_slice(g, q, 0, 0, n);
+    kq = gs_slice(g, k, 0, n, n);
+  }
+  int one = 1;
+  gs_tensor *pos = gs_sum(g, gs_mul(g, q, kq), &one, 1, 1);          /* [R, 1] */
+  gs_tensor *neg = gs_matmul(g, q, gs_param_ref(g, m->queue), 0, 1); /* [R, K] */
+  gs_tensor *parts[2] = {pos, neg};
+  gs_tensor *logits = gs_scale(g, gs_concat(g, parts, 2, 1), 1.0f / m->temperature);
+  gs_tensor *logp_pos = gs_slice(g, gs_log_softmax(g, logits, 1), 1, 0, 1);
+  gs_tensor *loss = gs_neg(g, gs_mean_all(g, logp_pos));
+  /* Only a batch of the size the queue push was built for can be queued. */
+  if (n == m->batch) gs_assign(g, m->keys, m->symmetric ? k : kq);
+  if (gs_graph_status(g) != GS_OK)
+    return gs_fail(gs_graph_status(g), "mocov2: %s", gs_graph_error(g));
+  out->loss = loss;
+  out->embed = z;
+  return GS_OK;
+}
+
+static gs_status mocov2_after_step(void *self, const gs_step_info *info) {
+  mocov2 *m = self;
+  int64_t total = info->total > 0 ? info->total : m->total_steps;
+  float mt = gs_cosine_ramp(info->step - 1, total, m->m0, m->m1);
+  gs_status st = gs_program_feed_name(m->after, MOCO_M_INPUT, &mt);
+  if (st == GS_OK) st = gs_program_run(m->after);
+  return st == GS_OK ? GS_OK : fail_with(st, "momentum update and queue push");
+}
+
+static const gs_method_iface mocov2_iface = {
+    .abi_version = GS_METHOD_ABI_VERSION,
+    .struct_size = sizeof(gs_method_iface),
+    .name = "mocov2",
+    .summary = "MoCo v2: InfoNCE against a momentum encoder's keys and a queue of negatives",
+    .hparams = mocov2_hparams,
+    .n_hparams = HP_COUNT,
+    .n_views = 2,
+    .create = mocov2_create,
+    .destroy = mocov2_destroy,
+    .params = mocov2_params,
+    .state = mocov2_state,
+    .build_loss = mocov2_build_loss,
+    .feed = NULL,
+    .after_step = mocov2_after_step,
+};
+
+GS_API const gs_method_iface *gessl_method_entry(void) { return &mocov2_iface; }
