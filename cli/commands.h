@@ -7,5 +7,9 @@
 
 /* gessl preview: a PNG grid of images and their augmented views. */
 int gs_cli_preview(int argc, char **argv);
+/* gessl eval: kNN, linear, few-shot and sigma probes of a run's checkpoint (RUN/eval.json). */
+int gs_cli_eval(int argc, char **argv);
+/* gessl export: a run's backbone with torchvision's names, for load_state_dict. */
+int gs_cli_export(int argc, char **argv);
 
 #endif

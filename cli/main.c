@@ -3,9 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#ifdef GESSL_CLI_PREVIEW
 #include "commands.h"
-#endif
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -17,6 +15,8 @@ static void usage(FILE *f) {
           "  devices   list backend plugins and their devices (unavailable ones with the reason)\n"
           "  methods   list SSL methods and meta-optimizers with their hyperparameters\n"
           "  train     train a backbone with an SSL method\n"
+          "  eval      probe a trained backbone: kNN, linear, few-shot, transfer, sigma\n"
+          "  export    write a trained backbone with torchvision's names for PyTorch\n"
 #ifdef GESSL_CLI_PREVIEW
           "  preview   write augmented views of a data set as images\n"
 #endif
@@ -44,6 +44,8 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "devices")) return cli_devices(argc - 2, argv + 2);
   if (!strcmp(cmd, "methods")) return cli_methods(argc - 2, argv + 2);
   if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
+  if (!strcmp(cmd, "eval")) return gs_cli_eval(argc - 1, argv + 1);
+  if (!strcmp(cmd, "export")) return gs_cli_export(argc - 1, argv + 1);
 #ifdef GESSL_CLI_PREVIEW
   if (!strcmp(cmd, "preview"))
     return gs_cli_preview(argc - 1, argv + 1); /* argv[0] = "preview", as getopt expects */

@@ -1,0 +1,419 @@
+/* gessl eval: the probes of a trained run's frozen backbone, printed as a table and written to
+ * RUN/eval.json (only once everything succeeded, so a failure overwrites nothing). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "commands.h"
+#include "gessl/eval.h"
+#include "gessl/io.h"
+
+static const char *const eval_help =
+    "usage: gessl eval --checkpoint RUN [OPTIONS]\n"
+    "\n"
+    "Evaluates the backbone saved in RUN/checkpoint.safetensors (RUN/config.json says which\n"
+    "model and method) on frozen features, prints a table and writes RUN/eval.json.\n"
+    "Without a probe flag every probe runs.\n"
+    "\n"
+    "options:\n"
+    "  --checkpoint RUN     run directory written by 'gessl train --out RUN'\n"
+    "  --data SPEC          data set (default: the one the run trained on); its train split is\n"
+    "                       the kNN bank and linear-probe training set, its test split (or the\n"
+    "                       last 20% of train when it has none) is what is scored\n"
+    "  --knn                weighted kNN, k = 200, T = 0.1, cosine (InstDisc), top-1 and top-5\n"
+    "  --linear             linear probe on cached features: SGD momentum 0.9, cosine schedule\n"
+    "  --fewshot            5-way 1-shot and 5-shot episodes, nearest cosine centroid, 95% CI\n"
+    "  --sigma              sigma (universality gap) on train, test and transfer tasks\n"
+    "  --transfer SPEC      run the probes (and sigma) on a second data set as well; images are\n"
+    "                       resized to the run's size, 1 <-> 3 channels converted\n"
+    "  --backend SPEC       device for the features (default cpu)\n"
+    "  --threads N          CPU threads of the backend (default 0: all cores)\n"
+    "  --limit N            use the first N train images (default 0: all)\n"
+    "  --test-limit N       use the first N test images (default 0: all)\n"
+    "  --linear-epochs N    linear-probe epochs (default 100)\n"
+    "  --episodes N         few-shot episodes (default 600)\n"
+    "  --sigma-size N       images per sigma task, 2N views (default 128)\n"
+    "  --sigma-tasks N      sigma tasks averaged (default 8)\n"
+    "  --seed N             seed of the probes' sampling (default 0)\n"
+    "  --help               this text\n"
+    "\n"
+    "Exit status: 0 done, 1 the evaluation failed (bad checkpoint, data), 2 bad option.\n";
+
+static cli_opt_kind eval_opt(const char *n) {
+  static const char *const flags[] = {"--help", "--knn", "--linear", "--fewshot", "--sigma"};
+  static const char *const values[] = {"--checkpoint",  "--data",     "--transfer",
+                                       "--backend",     "--threads",  "--limit",
+                                       "--test-limit",  "--episodes", "--sigma-size",
+                                       "--sigma-tasks", "--seed",     "--linear-epochs"};
+  for (size_t k = 0; k < sizeof flags / sizeof *flags; k++)
+    if (!strcmp(n, flags[k])) return CLI_OPT_FLAG;
+  for (size_t k = 0; k < sizeof values / sizeof *values; k++)
+    if (!strcmp(n, values[k])) return CLI_OPT_VALUE;
+  return CLI_OPT_UNKNOWN;
+}
+
+typedef struct eval_opts {
+  const char *dir, *data, *transfer, *backend;
+  int knn, linear, fewshot, sigma;
+  long long threads, limit, test_limit, epochs, episodes, sigma_size, sigma_tasks;
+  uint64_t seed;
+} eval_opts;
+
+/* ---- A growing JSON text (the CLI does not link cJSON) ---- */
+
+typedef struct jbuf {
+  char *s;
+  size_t len, cap;
+  int bad;
+} jbuf;
+
+static void jprintf(jbuf *j, const char *fmt, ...) GS_PRINTF(2, 3);
+static void jprintf(jbuf *j, const char *fmt, ...) {
+  if (j->bad) return;
+  for (;;) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(j->s ? j->s + j->len : NULL, j->s ? j->cap - j->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      j->bad = 1;
+      return;
+    }
+    if (j->s && j->len + (size_t)n < j->cap) {
+      j->len += (size_t)n;
+      return;
+    }
+    size_t cap = (j->cap ? j->cap * 2 : 4096) + (size_t)n;
+    char *s = realloc(j->s, cap);
+    if (!s) {
+      j->bad = 1;
+      return;
+    }
+    j->s = s;
+    j->cap = cap;
+  }
+}
+
+static void jstr(jbuf *j, const char *v) {
+  jprintf(j, "\"");
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      jprintf(j, "\\%c", *p);
+    else if (*p < 0x20)
+      jprintf(j, "\\u%04x", *p);
+    else
+      jprintf(j, "%c", *p);
+  }
+  jprintf(j, "\"");
+}
+
+/* A number JSON accepts (NaN and Inf become null). */
+static void jnum(jbuf *j, double v) {
+  if (isfinite(v))
+    jprintf(j, "%.6g", v);
+  else
+    jprintf(j, "null");
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- One data set's probes ---- */
+
+typedef struct split_feats {
+  gs_dataset *train, *test; /* test NULL: held out from train */
+  gs_features ftr, fte;
+  char test_note[64];
+} split_feats;
+
+static void split_close(split_feats *s) {
+  gs_features_free(&s->ftr);
+  gs_features_free(&s->fte);
+  if (s->test) gs_dataset_close(s->test);
+  if (s->train) gs_dataset_close(s->train);
+  memset(s, 0, sizeof *s);
+}
+
+static int fail(const char *what) {
+  fprintf(stderr, "gessl eval: %s: %s\n", what, gs_errmsg());
+  return CLI_FAIL;
+}
+
+static int open_split(const char *spec, const eval_opts *o, split_feats *s) {
+  memset(s, 0, sizeof *s);
+  gs_dataset_options dopt = {0};
+  dopt.limit = o->limit;
+  s->train = gs_dataset_open(spec, GS_SPLIT_TRAIN, &dopt);
+  if (!s->train) return fail(spec);
+  dopt.limit = o->test_limit;
+  s->test = gs_dataset_open(spec, GS_SPLIT_TEST, &dopt);
+  snprintf(s->test_note, sizeof s->test_note, "test split");
+  if (!s->test) {
+    if (gs_dataset_size(s->train) < 10) return fail(spec);
+    snprintf(s->test_note, sizeof s->test_note, "last 20%% of train (no test split)");
+  }
+  return CLI_OK;
+}
+
+static int extract_split(gs_device *dev, gs_model *m, int size, split_feats *s) {
+  gs_feat_options fo = {0};
+  fo.image_size = size;
+  if (s->test) {
+    if (gs_extract_features(dev, m, s->train, &fo, &s->ftr) != GS_OK ||
+        gs_extract_features(dev, m, s->test, &fo, &s->fte) != GS_OK)
+      return fail("features");
+    return CLI_OK;
+  }
+  int64_t n = gs_dataset_size(s->train), held = n / 5;
+  fo.limit = n - held;
+  if (gs_extract_features(dev, m, s->train, &fo, &s->ftr) != GS_OK) return fail("features");
+  fo.start = n - held;
+  fo.limit = held;
+  if (gs_extract_features(dev, m, s->train, &fo, &s->fte) != GS_OK) return fail("features");
+  return CLI_OK;
+}
+
+static int probes(gs_device *dev, const eval_opts *o, const char *spec, split_feats *s, jbuf *j) {
+  if (s->ftr.classes < 1) {
+    printf("  %-22s %-16s (unlabelled: no probes)\n", "-", spec);
+    return CLI_OK;
+  }
+  if (o->knn) {
+    gs_knn_result r;
+    double t0 = now_s();
+    if (gs_knn_eval(dev, &s->ftr, &s->fte, NULL, &r) != GS_OK) return fail("knn");
+    printf("  %-22s %-16s top-1 %6.2f%%  top-5 %6.2f%%   (%.1f s)\n", "knn k=200 T=0.1", spec,
+           100 * r.top1, 100 * r.top5, now_s() - t0);
+    jprintf(j, ",\"knn\":{\"k\":200,\"temperature\":0.1,\"top1\":");
+    jnum(j, r.top1);
+    jprintf(j, ",\"top5\":");
+    jnum(j, r.top5);
+    jprintf(j, ",\"seconds\":%.3f}", now_s() - t0);
+  }
+  if (o->linear) {
+    gs_linear_options lo = {0};
+    lo.epochs = (int)o->epochs;
+    lo.seed = o->seed;
+    gs_linear_result r;
+    double t0 = now_s();
+    if (gs_linear_probe(&s->ftr, &s->fte, &lo, &r) != GS_OK) return fail("linear probe");
+    char name[32];
+    snprintf(name, sizeof name, "linear %lld epochs", o->epochs);
+    printf("  %-22s %-16s top-1 %6.2f%%  top-5 %6.2f%%   (train %.2f%%, %.1f s)\n", name, spec,
+           100 * r.top1, 100 * r.top5, 100 * r.train_top1, now_s() - t0);
+    jprintf(j, ",\"linear\":{\"epochs\":%lld,\"top1\":", o->epochs);
+    jnum(j, r.top1);
+    jprintf(j, ",\"top5\":");
+    jnum(j, r.top5);
+    jprintf(j, ",\"train_top1\":");
+    jnum(j, r.train_top1);
+    jprintf(j, ",\"final_loss\":");
+    jnum(j, r.final_loss);
+    jprintf(j, ",\"seconds\":%.3f}", now_s() - t0);
+  }
+  if (o->fewshot) {
+    static const int shots[2] = {1, 5};
+    jprintf(j, ",\"fewshot\":[");
+    for (int k = 0; k < 2; k++) {
+      gs_fewshot_options fo = {0};
+      fo.shots = shots[k];
+      fo.episodes = (int)o->episodes;
+      fo.seed = o->seed;
+      gs_fewshot_result r;
+      if (gs_fewshot_eval(&s->fte, &fo, &r) != GS_OK) return fail("few-shot");
+      char name[32];
+      snprintf(name, sizeof name, "few-shot 5-way %d-shot", shots[k]);
+      printf("  %-22s %-16s acc   %6.2f%% +- %.2f%% (95%%, %d episodes)\n", name, spec,
+             100 * r.mean, 100 * r.ci95, r.episodes);
+      jprintf(j,
+              "%s{\"ways\":5,\"shots\":%d,\"queries\":15,\"episodes\":%d,\"mean\":", k ? "," : "",
+              shots[k], r.episodes);
+      jnum(j, r.mean);
+      jprintf(j, ",\"ci95\":");
+      jnum(j, r.ci95);
+      jprintf(j, "}");
+    }
+    jprintf(j, "]");
+  }
+  return CLI_OK;
+}
+
+static int sigma_row(gs_device *dev, gs_eval_run *run, const eval_opts *o, const char *label,
+                     const char *spec, const gs_dataset *ds, int size, jbuf *j, int *first) {
+  void *self;
+  const gs_method_iface *m = gs_eval_run_method(run, &self);
+  gs_sigma_options so = {0};
+  so.task_size = (int)o->sigma_size;
+  so.tasks = (int)o->sigma_tasks;
+  so.seed = o->seed;
+  so.image_size = size;
+  gs_sigma_result r;
+  if (gs_sigma_measure(dev, m, self, gs_eval_run_model(run), ds, &so, &r) != GS_OK)
+    return fail("sigma");
+  char name[32];
+  snprintf(name, sizeof name, "sigma %s", label);
+  printf("  %-22s %-16s norm  %6.4f   raw %.4f  (%d tasks of %d images, tau 0.1)\n", name, spec,
+         r.norm, r.raw, r.tasks, r.task_size);
+  jprintf(j, "%s\"%s\":{\"data\":", *first ? "" : ",", label);
+  jstr(j, spec);
+  jprintf(j, ",\"raw\":");
+  jnum(j, r.raw);
+  jprintf(j, ",\"norm\":");
+  jnum(j, r.norm);
+  jprintf(j, "}");
+  *first = 0;
+  return CLI_OK;
+}
+
+static int run_eval(gs_runtime *rt, const eval_opts *o) {
+  gs_device *dev = gs_device_open(rt, o->backend);
+  if (!dev) return fail(o->backend);
+  gs_eval_run *run = gs_eval_run_open(o->sigma ? rt : NULL, dev, o->dir, o->sigma_size);
+  int rc = run ? CLI_OK : fail("checkpoint");
+  const gs_eval_run_info *info = run ? gs_eval_run_get_info(run) : NULL;
+  const char *spec = o->data ? o->data : info && info->data[0] ? info->data : NULL;
+  if (rc == CLI_OK && !spec) {
+    fprintf(stderr, "gessl eval: %s/config.json names no data set; give --data\n", o->dir);
+    rc = CLI_FAIL;
+  }
+  split_feats main_s = {0}, tr_s = {0};
+  jbuf j = {0};
+  if (rc == CLI_OK) rc = open_split(spec, o, &main_s);
+  if (rc == CLI_OK && o->transfer) rc = open_split(o->transfer, o, &tr_s);
+  int size = info && info->image_size > 0 ? info->image_size
+             : main_s.train               ? gs_dataset_height(main_s.train)
+                                          : 0;
+  if (rc == CLI_OK) {
+    printf("eval %s: %s (%lld-d features) trained with %s, on %s: %s\n", o->dir, info->model,
+           (long long)info->feat_dim, info->method, gs_device_backend_name(dev),
+           gs_device_get_info(dev)->name);
+    printf("  data %s: %lld train images, test = %s\n", spec,
+           (long long)gs_dataset_size(main_s.train), main_s.test_note);
+    jprintf(&j, "{\"checkpoint\":");
+    jstr(&j, o->dir);
+    jprintf(&j, ",\"model\":");
+    jstr(&j, info->model);
+    jprintf(&j, ",\"method\":");
+    jstr(&j, info->method);
+    jprintf(&j, ",\"feat_dim\":%lld,\"image_size\":%d,\"backend\":", (long long)info->feat_dim,
+            size);
+    jstr(&j, gs_device_backend_name(dev));
+    jprintf(&j, ",\"device\":");
+    jstr(&j, gs_device_get_info(dev)->name);
+    jprintf(&j, ",\"seed\":%llu,\"data\":", (unsigned long long)o->seed);
+    jstr(&j, spec);
+  }
+  int any_probe = o->knn || o->linear || o->fewshot;
+  if (rc == CLI_OK && any_probe) rc = extract_split(dev, gs_eval_run_model(run), size, &main_s);
+  if (rc == CLI_OK && any_probe) {
+    jprintf(&j, ",\"train_images\":%lld,\"test_images\":%lld", (long long)main_s.ftr.n,
+            (long long)main_s.fte.n);
+    rc = probes(dev, o, spec, &main_s, &j);
+  }
+  if (rc == CLI_OK && o->transfer) {
+    jprintf(&j, ",\"transfer\":{\"data\":");
+    jstr(&j, o->transfer);
+    if (any_probe) rc = extract_split(dev, gs_eval_run_model(run), size, &tr_s);
+    if (rc == CLI_OK && any_probe) {
+      jprintf(&j, ",\"train_images\":%lld,\"test_images\":%lld", (long long)tr_s.ftr.n,
+              (long long)tr_s.fte.n);
+      rc = probes(dev, o, o->transfer, &tr_s, &j);
+    }
+    jprintf(&j, "}");
+  }
+  if (rc == CLI_OK && o->sigma) {
+    int first = 1;
+    jprintf(&j, ",\"sigma\":{\"tau\":0.1,\"task_size\":%lld,\"tasks\":%lld,", o->sigma_size,
+            o->sigma_tasks);
+    rc = sigma_row(dev, run, o, "train", spec, main_s.train, size, &j, &first);
+    if (rc == CLI_OK && main_s.test)
+      rc = sigma_row(dev, run, o, "test", spec, main_s.test, size, &j, &first);
+    if (rc == CLI_OK && o->transfer)
+      rc = sigma_row(dev, run, o, "transfer", o->transfer, tr_s.test ? tr_s.test : tr_s.train, size,
+                     &j, &first);
+    jprintf(&j, "}");
+  }
+  if (rc == CLI_OK) {
+    jprintf(&j, "}\n");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/eval.json", o->dir);
+    if (j.bad)
+      rc = (fprintf(stderr, "gessl eval: eval.json: out of memory\n"), CLI_FAIL);
+    else if (gs_write_file_durable(path, j.s, j.len) != GS_OK)
+      rc = fail("eval.json");
+    else
+      printf("wrote %s\n", path);
+  }
+  free(j.s);
+  split_close(&main_s);
+  split_close(&tr_s);
+  gs_eval_run_close(run);
+  gs_device_close(dev);
+  return rc;
+}
+
+int gs_cli_eval(int argc, char **argv) {
+  eval_opts o = {0};
+  o.backend = "cpu";
+  o.epochs = 100;
+  o.episodes = 600;
+  o.sigma_size = 128;
+  o.sigma_tasks = 8;
+  cli_args a = {argc - 1, 0, argv + 1, "eval", 0};
+  const char *opt, *val;
+  int rc = CLI_OK;
+  while (rc == CLI_OK && (opt = cli_next(&a, eval_opt, &val))) {
+    if (!strcmp(opt, "--help")) {
+      fputs(eval_help, stdout);
+      return CLI_OK;
+    } else if (!strcmp(opt, "--knn")) {
+      o.knn = 1;
+    } else if (!strcmp(opt, "--linear")) {
+      o.linear = 1;
+    } else if (!strcmp(opt, "--fewshot")) {
+      o.fewshot = 1;
+    } else if (!strcmp(opt, "--sigma")) {
+      o.sigma = 1;
+    } else if (!strcmp(opt, "--checkpoint")) {
+      o.dir = val;
+    } else if (!strcmp(opt, "--data")) {
+      o.data = val;
+    } else if (!strcmp(opt, "--transfer")) {
+      o.transfer = val;
+    } else if (!strcmp(opt, "--backend")) {
+      o.backend = val;
+    } else if (!strcmp(opt, "--threads")) {
+      rc = cli_parse_int("eval", opt, val, 0, 4096, &o.threads);
+    } else if (!strcmp(opt, "--limit")) {
+      rc = cli_parse_int("eval", opt, val, 0, INT64_MAX, &o.limit);
+    } else if (!strcmp(opt, "--test-limit")) {
+      rc = cli_parse_int("eval", opt, val, 0, INT64_MAX, &o.test_limit);
+    } else if (!strcmp(opt, "--linear-epochs")) {
+      rc = cli_parse_int("eval", opt, val, 1, 100000, &o.epochs);
+    } else if (!strcmp(opt, "--episodes")) {
+      rc = cli_parse_int("eval", opt, val, 1, 1000000, &o.episodes);
+    } else if (!strcmp(opt, "--sigma-size")) {
+      rc = cli_parse_int("eval", opt, val, 2, 1 << 16, &o.sigma_size);
+    } else if (!strcmp(opt, "--sigma-tasks")) {
+      rc = cli_parse_int("eval", opt, val, 1, 1 << 20, &o.sigma_tasks);
+    } else if (!strcmp(opt, "--seed")) {
+      rc = cli_parse_u64("eval", opt, val, &o.seed);
+    }
+  }
+  if (rc == CLI_OK) rc = a.err;
+  if (rc == CLI_OK && (!o.dir || !*o.dir)) rc = cli_usage_error("eval", "--checkpoint RUN needed");
+  if (rc != CLI_OK) return rc;
+  if (!o.knn && !o.linear && !o.fewshot && !o.sigma) o.knn = o.linear = o.fewshot = o.sigma = 1;
+  gs_runtime *rt = cli_runtime("eval", (int)o.threads);
+  if (!rt) return CLI_FAIL;
+  rc = run_eval(rt, &o);
+  gs_runtime_close(rt);
+  return rc;
+}
