@@ -58,7 +58,9 @@ static gs_status cpu_device_info(int index, gs_device_info *info) {
   memset(info, 0, sizeof *info);
   snprintf(info->name, sizeof info->name, "cpu");
   cpu_model_name(info->vendor, sizeof info->vendor);
-  snprintf(info->driver, sizeof info->driver, "%s", openblas_get_config());
+  /* The core names the kernels in use (OPENBLAS_CORETYPE can force one). */
+  snprintf(info->driver, sizeof info->driver, "%s, core %s", openblas_get_config(),
+           openblas_get_corename());
 #ifdef _OPENMP
   const char *omp = "OpenMP";
 #else
