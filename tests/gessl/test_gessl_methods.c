@@ -1,0 +1,86 @@
+/* GeSSL around every method plugin that loads, through the training loop, on the device named by
+ * argv[1] ("cpu", "opencl:pthread", "vulkan:llvmpipe"): a few outer steps of a tiny ConvNet on
+ * synthetic images, each with a finite loss (the loop stops a run whose loss is not finite). The
+ * method's wide defaults (projector widths, queues, prototypes) are narrowed to keep it quick. */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "gessl/gessl.h"
+#include "gessl/train.h"
+
+enum { STEPS = 2, MAX_SET = 24 };
+
+typedef struct seen {
+  double loss[STEPS + 1];
+  int n;
+} seen;
+
+static void on_progress(void *user, const gs_train_progress *p) {
+  seen *s = user;
+  if (p->step >= 1 && p->step <= STEPS) s->loss[p->step - 1] = p->loss;
+  s->n = (int)p->step;
+}
+
+static void on_log(void *user, const char *line) {
+  (void)user;
+  if (strstr(line, "gessl:")) printf("  %s\n", line);
+}
+
+int main(int argc, char **argv) {
+  const char *spec = argc > 1 ? argv[1] : "cpu";
+  gs_runtime_options ro = {NULL, 2, NULL};
+  gs_runtime *rt = gs_runtime_open(&ro);
+  CHECK(rt != NULL);
+  int methods = rt ? gs_runtime_method_count(rt) : 0;
+  CHECKF(methods >= 1, "no method plugin loaded");
+  for (int i = 0; i < methods; i++) {
+    const gs_method_iface *m = gs_runtime_method_at(rt, i);
+    const char *names[MAX_SET], *values[MAX_SET];
+    int n = 0;
+    for (int k = 0; k < m->n_hparams && n < MAX_SET - 4; k++)
+      if (m->hparams[k].type == GS_HP_INT && m->hparams[k].def > 64 && m->hparams[k].min <= 32) {
+        names[n] = m->hparams[k].name;
+        values[n++] = "32";
+      }
+    const char *meta_set[][2] = {{"M", "2"}, {"K", "1"}, {"lambda", "1"}, {"alpha", "-0.1"}};
+    for (int k = 0; k < 4; k++) {
+      names[n] = meta_set[k][0];
+      values[n++] = meta_set[k][1];
+    }
+    seen s = {{0}, 0};
+    gs_train_config cfg;
+    gs_train_config_init(&cfg);
+    cfg.backend = spec;
+    cfg.data = "synthetic:16x16x1";
+    cfg.data_limit = 64;
+    cfg.model = "convnet";
+    cfg.width = 0.25f;
+    cfg.method = m->name;
+    cfg.meta = "gessl";
+    cfg.batch = 8;
+    cfg.epochs = 4;
+    cfg.max_steps = STEPS;
+    cfg.lr = 0.05f;
+    cfg.seed = 1;
+    cfg.threads = 2;
+    cfg.data_threads = 1;
+    cfg.set_names = names;
+    cfg.set_values = values;
+    cfg.n_set = n;
+    cfg.log_every = 1;
+    cfg.progress = on_progress;
+    cfg.log = on_log;
+    cfg.user = &s;
+    gs_train_result res;
+    gs_status st = gs_train_run(rt, &cfg, &res);
+    CHECKF(st == GS_OK, "gessl around %s on %s: %s", m->name, spec, gs_errmsg());
+    CHECKF(s.n == STEPS, "%s: %d steps", m->name, s.n);
+    for (int k = 0; k < s.n; k++)
+      CHECKF(isfinite(s.loss[k]), "%s step %d: loss %g", m->name, k + 1, s.loss[k]);
+    printf("%s on %s (%s): losses %.4f %.4f, %.2f s\n", m->name, spec, res.device, s.loss[0],
+           s.loss[1], res.seconds);
+  }
+  gs_runtime_close(rt);
+  return check_summary();
+}
