@@ -31,7 +31,21 @@ typedef struct gs_train_progress {
   double images_per_s; /* images consumed per second since the start */
   double elapsed_s;
   double eta_s; /* estimated seconds left */
+  /* Appended with checkpoints and resume. */
+  int64_t epoch_step;  /* steps done in the current epoch (1..epoch_steps) */
+  int64_t epoch_steps; /* steps per epoch */
+  int log_step;        /* 1 on the steps that log_every selects (and the first and last) */
 } gs_train_progress;
+
+/* What the epoch callback sees at the end of each epoch. */
+typedef struct gs_train_epoch {
+  int64_t epoch;    /* the epoch that ended (from 0) */
+  int64_t step;     /* outer steps done */
+  double loss_mean; /* mean loss of the epoch's steps */
+  double seconds;   /* wall-clock time of the epoch */
+  double knn_top1;  /* kNN top-1 accuracy in [0, 1] when monitored this epoch, else NaN */
+  double knn_top5;  /* likewise */
+} gs_train_epoch;
 
 typedef struct gs_train_config {
   /* What the CLI flags of `gessl train` set, under the flag's name. */
@@ -54,17 +68,17 @@ typedef struct gs_train_config {
   const char *const *set_values;
   int n_set;
 
-  /* Finer settings (no flag of their own yet). */
+  /* Finer settings. */
   float width;             /* backbone width multiplier (1.0) */
   float final_lr;          /* end of the cosine decay (0) */
-  int64_t warmup_steps;    /* linear warm-up steps (-1: 5% of the run, at most 500) */
+  int64_t warmup_steps;    /* linear warm-up steps (-1: 5% of the schedule, at most 500) */
   float weight_decay;      /* < 0: the optimizer's default */
   int64_t data_limit;      /* use only the first N samples (0: all) */
   int data_threads;        /* augmentation threads (0: the loader's default) */
   const char *plugin_path; /* extra plugin directories when gs_train_run opens the runtime */
-  int log_every;           /* progress callback every N steps, plus the first and last (0: 10) */
+  int log_every;           /* log.jsonl line and log_step every N steps, plus first/last (0: 10) */
 
-  /* Called after the first step, every log_every steps and after the last. May be NULL. */
+  /* Called after every step (p->log_step marks the logged ones). May be NULL. */
   void (*progress)(void *user, const gs_train_progress *p);
   /* Lines the meta-optimizer logs, and notes of the loop (which device, how many steps). */
   void (*log)(void *user, const char *line);
@@ -72,6 +86,19 @@ typedef struct gs_train_config {
   /* When non-NULL and set non-zero (from a signal handler), the run stops after the current step
    * with GS_ERR_INTERRUPTED. */
   volatile sig_atomic_t *stop;
+
+  /* ---- Checkpoints, resume and monitoring. The learning-rate schedule (and the methods'
+   * schedules) span epochs x steps per epoch; max_steps only ends the run early, so a run capped
+   * at S steps and resumed continues exactly as one run that was never stopped. ---- */
+  /* Continue the run in this directory (its checkpoint.safetensors and state.json). The
+   * configuration must be the one it was started with (gs_train_settings_read of its
+   * config.json), except max_steps, epochs, log_every, checkpoint_every and monitor_knn. out is
+   * ignored: the run writes into `resume`. NULL: a new run. */
+  const char *resume;
+  int64_t checkpoint_every; /* checkpoint also every N steps (0: every epoch and at the end) */
+  int monitor_knn;          /* kNN accuracy on the held-out split every E epochs (0: never) */
+  /* Called at the end of every epoch. May be NULL. */
+  void (*epoch_end)(void *user, const gs_train_epoch *e);
 } gs_train_config;
 
 typedef struct gs_train_result {
@@ -82,7 +109,11 @@ typedef struct gs_train_result {
   double seconds;    /* wall-clock time of the steps (setup excluded) */
   double setup_seconds;
   double images_per_s;
-  char device[160]; /* "cpu: pthread-cpu" */
+  char device[160];        /* "cpu: pthread-cpu" */
+  int64_t start_step;      /* steps already done when the run started (resume), else 0 */
+  int64_t checkpoint_step; /* step of the last checkpoint written or resumed from, -1: none */
+  double knn_top1;         /* last monitored kNN accuracy, NaN when none */
+  double knn_top5;
 } gs_train_result;
 
 /* The defaults of `gessl train`: cpu, synthetic, convnet, simclr, none, batch 256, 1 epoch,
@@ -95,8 +126,35 @@ GS_API void gs_train_config_init(gs_train_config *cfg);
 GS_API gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *cfg);
 
 /* Runs the training. rt: the runtime to take plugins from, or NULL to open one with cfg->threads
- * and cfg->plugin_path. res (may be NULL) is filled as far as the run went, also on failure. */
+ * and cfg->plugin_path. res (may be NULL) is filled as far as the run went, also on failure.
+ *
+ * With an output directory (out, or resume) it writes there: config.json before the first step;
+ * log.jsonl, one JSON object per logged step and per epoch; curves.png, redrawn each epoch;
+ * checkpoint.safetensors (params, method state, optimizer state) and state.json (step, data
+ * position, seeds) every epoch, every checkpoint_every steps, at the end and when stopped, all
+ * replaced durably (io.h). A NaN or Inf loss stops the run with GS_ERR_NUMERIC naming the step;
+ * the last good checkpoint is kept. A stop request ends the run after the current step with a
+ * checkpoint and GS_ERR_INTERRUPTED. On resume a checkpoint that does not match the model and
+ * method (names, shapes), or is truncated or malformed, is refused before anything is written. */
 GS_API gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_result *res);
+
+/* ---- Settings files (`--config FILE`, and the "settings" of a run's config.json) ---- */
+
+/* Settings as (key, value-text) pairs in file order: keys are the long flag names of
+ * `gessl train` without "--" ("batch", "max-steps") or hyperparameter names; values are the
+ * text a flag would take (numbers as written, true/false, strings). */
+typedef struct gs_train_settings {
+  int n;
+  char **keys;
+  char **values;
+} gs_train_settings;
+
+/* Reads a JSON object of settings from `path`. When the object has a "settings" member that is
+ * an object (a run's config.json), that member is read instead. Values must be strings, numbers
+ * or booleans. GS_ERR_IO / GS_ERR_FORMAT with a message naming the file and, for a bad value,
+ * the key. */
+GS_API gs_status gs_train_settings_read(const char *path, gs_train_settings *out);
+GS_API void gs_train_settings_free(gs_train_settings *s);
 
 #ifdef __cplusplus
 }

@@ -2,6 +2,7 @@
  * batch source, the optimizer at the schedule's learning rate, and the method's hooks. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "train_impl.h"
 
@@ -10,10 +11,23 @@ static gs_step_info step_info(const train_run *r, int64_t step) {
   return info;
 }
 
+/* Besides the method's loss, a copy of its embedding into a device tensor the loop reads on log
+ * steps for the collapse check: a device-side copy per step instead of an extra output fetch. */
 static gs_status host_build_loss(void *host, gs_graph *g, gs_tensor *const *views, int n_views,
                                  gs_method_out *out) {
   train_run *r = host;
-  return r->method->build_loss(r->method_self, g, views, n_views, out);
+  gs_status st = r->method->build_loss(r->method_self, g, views, n_views, out);
+  if (st != GS_OK || !out->embed) return st;
+  gs_shape sh = gs_tensor_shape(out->embed);
+  if (sh.rank != 2 || sh.dim[0] < 2) return GS_OK;
+  if (!r->embed_probe) r->embed_probe = gs_param_new(r->dev, "train.embed_probe", sh, 0);
+  if (!r->embed_probe) return GS_OK; /* the check is optional: train without it */
+  gs_shape ps = gs_param_shape(r->embed_probe);
+  if (ps.dim[0] != sh.dim[0] || ps.dim[1] != sh.dim[1]) return GS_OK;
+  gs_assign(g, r->embed_probe, gs_detach(g, out->embed));
+  if (gs_graph_status(g) != GS_OK)
+    return gs_fail(gs_graph_status(g), "train: embedding probe: %s", gs_graph_error(g));
+  return GS_OK;
 }
 
 static gs_status host_feed_method(void *host, gs_program *prog) {
@@ -23,10 +37,10 @@ static gs_status host_feed_method(void *host, gs_program *prog) {
   return r->method->feed(r->method_self, prog, &info);
 }
 
+/* Stop requests are honoured by the loop between outer steps, never inside one: a meta-optimizer
+ * stopped half-way through its batches would leave the params mid-update. */
 static gs_status host_next_batch(void *host, const float *const **views) {
   train_run *r = host;
-  if (r->cfg->stop && *r->cfg->stop)
-    return gs_fail(GS_ERR_INTERRUPTED, "train: stopped on request");
   gs_batch b;
   gs_status st = gs_loader_next(r->loader, &b);
   if (st != GS_OK) return st;
@@ -36,7 +50,37 @@ static gs_status host_next_batch(void *host, const float *const **views) {
   for (int v = 0; v < b.n_views && v < GS_MAX_VIEWS; v++) r->batch_views[v] = b.views[v];
   r->epoch = b.epoch;
   r->images += b.n;
+  r->last_batch = b;
+  r->fresh_calls = 0;
   *views = r->batch_views;
+  return GS_OK;
+}
+
+/* New views of the last batch's images: the loader's augmentation with a seed of their own and
+ * the (step, call) pair in place of the epoch, so they differ from every loader view and are the
+ * same in a resumed run. */
+static gs_status host_fresh_views(void *host, const float *const **views) {
+  train_run *r = host;
+  const gs_batch *b = &r->last_batch;
+  if (!b->samples || b->n < 1)
+    return gs_fail(GS_ERR_INVALID, "train: fresh views asked for before any batch");
+  gs_shape vs = r->host.view_shape;
+  size_t per = (size_t)(vs.dim[1] * vs.dim[2] * vs.dim[3]);
+  uint64_t seed = r->cfg->seed ^ 0x9e3779b97f4a7c15ull;
+  int64_t when = r->step * 1024 + r->fresh_calls++;
+  for (int v = 0; v < r->host.n_views; v++) {
+    if (!r->fresh[v]) r->fresh[v] = malloc((size_t)b->n * per * sizeof *r->fresh[v]);
+    if (!r->fresh[v]) return gs_fail(GS_ERR_NOMEM, "train: fresh views: out of memory");
+    gs_view_config vc = r->recipe.views[v];
+    vc.size = (int)vs.dim[2];
+    for (int i = 0; i < b->n; i++) {
+      gs_status st =
+          gs_augment_sample(r->ds, b->samples[i], &vc, seed, when, v, r->fresh[v] + i * per);
+      if (st != GS_OK) return st;
+    }
+    r->fresh_ptr[v] = r->fresh[v];
+  }
+  *views = r->fresh_ptr;
   return GS_OK;
 }
 
@@ -97,4 +141,5 @@ void train_host_init(train_run *r) {
   r->host.feed_update = host_feed_update;
   r->host.after_step = host_after_step;
   r->host.log = host_log;
+  r->host.fresh_views = host_fresh_views;
 }

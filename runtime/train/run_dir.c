@@ -1,6 +1,7 @@
 /* The run directory: created on demand, config.json written before the first step so a run that
- * dies early still says what it was. Files are written to a temporary name and renamed, so a
- * reader never sees half a file. */
+ * dies early still says what it was. Files are replaced durably (io.h), so a reader never sees
+ * half a file. Its "settings" object holds the configuration under the flag names of
+ * `gessl train`, which is what `--resume` and `--config` read back. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,9 +10,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gessl/io.h"
 #include "train_impl.h"
 
-static gs_status mkdir_p(const char *path) {
+gs_status train_mkdir_p(const char *path) {
   char buf[4096];
   if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
     return gs_fail(GS_ERR_INVALID, "--out %s: path too long", path);
@@ -27,24 +29,6 @@ static gs_status mkdir_p(const char *path) {
   struct stat st;
   if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
     return gs_fail(GS_ERR_IO, "--out %s: not a directory", buf);
-  return GS_OK;
-}
-
-static gs_status write_atomic(const char *dir, const char *name, const char *text) {
-  char path[4200], tmp[4300];
-  snprintf(path, sizeof path, "%s/%s", dir, name);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *f = fopen(tmp, "wb");
-  if (!f) return gs_fail(GS_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-  size_t len = strlen(text);
-  int ok = fwrite(text, 1, len, f) == len && fputc('\n', f) != EOF && fflush(f) == 0 &&
-           fsync(fileno(f)) == 0;
-  ok = (fclose(f) == 0) && ok;
-  if (!ok || rename(tmp, path) != 0) {
-    int e = errno;
-    remove(tmp);
-    return gs_fail(GS_ERR_IO, "cannot write %s: %s", path, strerror(e));
-  }
   return GS_OK;
 }
 
@@ -71,10 +55,38 @@ static const char *optim_name(gs_optim_kind k) {
   return k == GS_OPT_LARS ? "lars" : k == GS_OPT_ADAMW ? "adamw" : "sgd";
 }
 
+/* The settings a run was made with, as `--config` reads them. */
+static void add_settings(cJSON *s, const train_run *r) {
+  const gs_train_config *c = r->cfg;
+  char seed[32];
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+  cJSON_AddStringToObject(s, "backend", c->backend);
+  cJSON_AddStringToObject(s, "data", c->data);
+  cJSON_AddNumberToObject(s, "data-limit", (double)c->data_limit);
+  cJSON_AddStringToObject(s, "model", c->model);
+  cJSON_AddNumberToObject(s, "width", num(c->width));
+  cJSON_AddStringToObject(s, "method", c->method);
+  cJSON_AddStringToObject(s, "meta", c->meta);
+  cJSON_AddNumberToObject(s, "batch", c->batch);
+  cJSON_AddNumberToObject(s, "epochs", c->epochs);
+  cJSON_AddNumberToObject(s, "max-steps", (double)c->max_steps);
+  cJSON_AddNumberToObject(s, "lr", num(c->lr));
+  cJSON_AddNumberToObject(s, "final-lr", num(c->final_lr));
+  cJSON_AddNumberToObject(s, "warmup-steps", (double)r->warmup);
+  cJSON_AddStringToObject(s, "optimizer", optim_name(c->optimizer));
+  cJSON_AddNumberToObject(s, "weight-decay", num(r->opt_cfg.weight_decay));
+  cJSON_AddStringToObject(s, "seed", seed);
+  cJSON_AddNumberToObject(s, "threads", c->threads);
+  cJSON_AddNumberToObject(s, "log-every", c->log_every);
+  cJSON_AddNumberToObject(s, "checkpoint-every", (double)c->checkpoint_every);
+  cJSON_AddNumberToObject(s, "monitor-knn", c->monitor_knn);
+  add_hparams(s, r->method->hparams, r->method->n_hparams, r->method_hp);
+  add_hparams(s, r->meta->hparams, r->meta->n_hparams, r->meta_hp);
+}
+
 gs_status train_write_config(const train_run *r) {
   const gs_train_config *c = r->cfg;
-  gs_status st = mkdir_p(c->out);
-  if (st != GS_OK) return st;
+  gs_status st = GS_OK;
   cJSON *root = cJSON_CreateObject();
   if (!root) return gs_fail(GS_ERR_NOMEM, "config.json: out of memory");
   cJSON_AddStringToObject(root, "gessl_version", GESSL_VERSION);
@@ -88,6 +100,9 @@ gs_status train_write_config(const train_run *r) {
   cJSON_AddStringToObject(root, "data", c->data);
   cJSON_AddStringToObject(root, "dataset", gs_dataset_name(r->ds));
   cJSON_AddNumberToObject(root, "dataset_size", (double)gs_dataset_size(r->ds));
+  cJSON_AddNumberToObject(root, "data_limit", (double)c->data_limit);
+  cJSON_AddNumberToObject(root, "in_channels", gs_dataset_channels(r->ds));
+  cJSON_AddNumberToObject(root, "image_size", gs_dataset_height(r->ds));
   cJSON_AddStringToObject(root, "model", c->model);
   cJSON_AddNumberToObject(root, "width", num(c->width));
   cJSON_AddStringToObject(root, "method", c->method);
@@ -96,6 +111,11 @@ gs_status train_write_config(const train_run *r) {
   cJSON_AddNumberToObject(root, "epochs", c->epochs);
   cJSON_AddNumberToObject(root, "max_steps", (double)c->max_steps);
   cJSON_AddNumberToObject(root, "total_steps", (double)r->total);
+  cJSON_AddNumberToObject(root, "schedule_steps", (double)r->horizon);
+  cJSON_AddNumberToObject(root, "steps_per_epoch", (double)r->steps_per_epoch);
+  cJSON_AddNumberToObject(root, "checkpoint_every", (double)c->checkpoint_every);
+  cJSON_AddNumberToObject(root, "monitor_knn", c->monitor_knn);
+  cJSON_AddNumberToObject(root, "log_every", c->log_every);
   cJSON_AddNumberToObject(root, "lr", num(c->lr));
   cJSON_AddNumberToObject(root, "final_lr", num(c->final_lr));
   cJSON_AddNumberToObject(root, "warmup_steps", (double)r->warmup);
@@ -116,6 +136,7 @@ gs_status train_write_config(const train_run *r) {
               r->method->n_hparams, r->method_hp);
   add_hparams(cJSON_AddObjectToObject(root, "meta_hparams"), r->meta->hparams, r->meta->n_hparams,
               r->meta_hp);
+  add_settings(cJSON_AddObjectToObject(root, "settings"), r);
   cJSON *plugins = cJSON_AddArrayToObject(root, "plugins");
   for (int k = 0; k < gs_runtime_plugin_count(r->rt); k++) {
     gs_plugin_info pi = gs_runtime_plugin(r->rt, k);
@@ -137,7 +158,9 @@ gs_status train_write_config(const train_run *r) {
   char *text = cJSON_Print(root);
   cJSON_Delete(root);
   if (!text) return gs_fail(GS_ERR_NOMEM, "config.json: out of memory");
-  st = write_atomic(c->out, "config.json", text);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/config.json", r->dir);
+  st = gs_write_file_durable(path, text, strlen(text));
   cJSON_free(text);
   return st;
 }

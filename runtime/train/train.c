@@ -36,8 +36,9 @@ gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *c) {
   if (!c) return gs_fail(GS_ERR_INVALID, "train: no configuration");
   if (!c->backend || !*c->backend) return gs_fail(GS_ERR_INVALID, "--backend: empty");
   if (!c->data || !*c->data) return gs_fail(GS_ERR_INVALID, "--data: empty");
-  if (!c->model || (strcmp(c->model, "convnet") != 0 && strcmp(c->model, "resnet18") != 0))
-    return gs_fail(GS_ERR_INVALID, "--model %s: unknown model (convnet, resnet18)",
+  if (!c->model || (strcmp(c->model, "convnet") != 0 && strcmp(c->model, "resnet18") != 0 &&
+                    strcmp(c->model, "resnet34") != 0))
+    return gs_fail(GS_ERR_INVALID, "--model %s: unknown model (convnet, resnet18, resnet34)",
                    c->model ? c->model : "");
   if (c->batch < 2 || c->batch > 1 << 20)
     return gs_fail(GS_ERR_INVALID, "--batch %d: must be in 2..1048576", c->batch);
@@ -52,6 +53,21 @@ gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *c) {
     return gs_fail(GS_ERR_INVALID, "--optimizer: unknown kind %d", (int)c->optimizer);
   if (!(c->width > 0.0f) || c->width > 64.0f)
     return gs_fail(GS_ERR_INVALID, "width %g: must be in (0, 64]", (double)c->width);
+  if (c->data_limit < 0)
+    return gs_fail(GS_ERR_INVALID, "--data-limit %lld: must be 0 (all) or more",
+                   (long long)c->data_limit);
+  if (c->log_every < 0)
+    return gs_fail(GS_ERR_INVALID, "--log-every %d: must be 0 (default) or more", c->log_every);
+  if (c->checkpoint_every < 0)
+    return gs_fail(GS_ERR_INVALID, "--checkpoint-every %lld: must be 0 (per epoch) or more",
+                   (long long)c->checkpoint_every);
+  if (c->monitor_knn < 0)
+    return gs_fail(GS_ERR_INVALID, "--monitor-knn %d: must be 0 (off) or more", c->monitor_knn);
+  if (c->warmup_steps < -1)
+    return gs_fail(GS_ERR_INVALID, "--warmup-steps %lld: must be -1 (auto) or more",
+                   (long long)c->warmup_steps);
+  if (!(c->final_lr >= 0.0f) || !isfinite(c->final_lr))
+    return gs_fail(GS_ERR_INVALID, "--final-lr %g: must be 0 or more", (double)c->final_lr);
   if (c->n_set < 0 || (c->n_set > 0 && (!c->set_names || !c->set_values)))
     return gs_fail(GS_ERR_INVALID, "--set: malformed list");
   if (!rt) return GS_OK;
@@ -72,12 +88,22 @@ gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *c) {
 
 /* Frees what set_up opened, in reverse order. */
 static void tear_down(train_run *r) {
+  train_log_close(r);
   if (r->meta_self) r->meta->destroy(r->meta_self);
+  if (r->embed_probe) gs_param_free(r->embed_probe);
+  gs_pset_free(r->state);
+  for (int v = 0; v < GS_MAX_VIEWS; v++) free(r->fresh[v]);
+  train_curve_free(&r->c_loss);
+  train_curve_free(&r->c_lr);
+  train_curve_free(&r->c_epoch_loss);
+  train_curve_free(&r->c_knn);
+  train_curve_free(&r->c_sigma);
   if (r->opt) gs_optimizer_free(r->opt);
   if (r->method_self) r->method->destroy(r->method_self);
   gs_pset_free(r->params);
   gs_model_free(r->backbone);
   if (r->loader) gs_loader_free(r->loader);
+  if (r->knn_test) gs_dataset_close(r->knn_test);
   if (r->ds) gs_dataset_close(r->ds);
   if (r->dev) gs_device_close(r->dev);
   if (r->own_rt) gs_runtime_close(r->rt);
@@ -85,8 +111,7 @@ static void tear_down(train_run *r) {
   free(r->meta_hp);
 }
 
-static void note(const train_run *r, const char *fmt, ...) GS_PRINTF(2, 3);
-static void note(const train_run *r, const char *fmt, ...) {
+void train_note(const train_run *r, const char *fmt, ...) {
   if (!r->cfg->log) return;
   char line[1024];
   va_list ap;
@@ -140,21 +165,26 @@ static gs_status set_up(train_run *r) {
   lopt.seed = c->seed;
   lopt.drop_last = 1;
   lopt.recipe = gs_aug_recipe_for(r->method->name, size, n_views);
+  r->recipe = lopt.recipe;
   r->loader = gs_loader_new(r->ds, &lopt);
   if (!r->loader) return failed(GS_ERR_INVALID, "train: data loader");
 
-  gs_model_config mc = {c->model, gs_dataset_channels(r->ds), size, c->width, c->seed, ""};
+  gs_model_config mc = {.arch = c->model,
+                        .in_channels = gs_dataset_channels(r->ds),
+                        .image_size = size,
+                        .width = c->width,
+                        .seed = c->seed,
+                        .prefix = ""};
   r->backbone = gs_model_new(r->dev, &mc);
   if (!r->backbone) return failed(GS_ERR_INVALID, "--model");
 
   r->meta_self = NULL;
   int64_t batches = gs_loader_batches_per_epoch(r->loader);
+  r->batches_per_epoch = batches > 0 ? batches : 1;
   gs_method_ctx mctx = {r->dev, r->backbone, c->batch, 0, r->method_hp, c->seed};
   /* The step count depends on the meta-optimizer's batches per step, known only once it exists;
-   * the method gets the estimate for one batch per step, which the plain loop uses. */
-  r->total = (int64_t)c->epochs * batches;
-  if (c->max_steps > 0 && c->max_steps < r->total) r->total = c->max_steps;
-  mctx.total_steps = r->total;
+   * the method gets the schedule's length for one batch per step, which the plain loop uses. */
+  mctx.total_steps = (int64_t)c->epochs * batches;
   st = r->method->create(&mctx, &r->method_self);
   if (st != GS_OK) return failed(st, "method create");
 
@@ -165,6 +195,13 @@ static gs_status set_up(train_run *r) {
     st = gs_pset_add(r->params, gs_pset_get(bp, k));
   if (st == GS_OK) st = r->method->params(r->method_self, r->params);
   if (st != GS_OK) return failed(st, "train: collecting parameters");
+  r->state = gs_pset_new();
+  if (!r->state) return gs_fail(GS_ERR_NOMEM, "train: out of memory");
+  const gs_pset *bs = gs_model_state(r->backbone);
+  for (int k = 0; k < gs_pset_count(bs) && st == GS_OK; k++)
+    st = gs_pset_add(r->state, gs_pset_get(bs, k));
+  if (st == GS_OK && r->method->state) st = r->method->state(r->method_self, r->state);
+  if (st != GS_OK) return failed(st, "train: collecting the method's state");
 
   r->opt_cfg = gs_optim_defaults(c->optimizer);
   if (c->weight_decay >= 0.0f) r->opt_cfg.weight_decay = c->weight_decay;
@@ -178,6 +215,7 @@ static gs_status set_up(train_run *r) {
   r->host.hp = r->meta_hp;
   r->host.base_lr = c->lr;
   r->host.seed = c->seed;
+  r->host.state = r->state;
   train_host_init(r);
   st = r->meta->create(&r->host, &r->meta_self);
   if (st != GS_OK) {
@@ -187,9 +225,10 @@ static gs_status set_up(train_run *r) {
   int per = r->meta->batches_per_step(r->meta_self);
   r->steps_per_epoch = batches / (per > 0 ? per : 1);
   if (r->steps_per_epoch < 1) r->steps_per_epoch = 1;
-  r->total = (int64_t)c->epochs * r->steps_per_epoch;
+  r->horizon = (int64_t)c->epochs * r->steps_per_epoch;
+  r->total = r->horizon;
   if (c->max_steps > 0 && c->max_steps < r->total) r->total = c->max_steps;
-  r->warmup = c->warmup_steps >= 0 ? c->warmup_steps : r->total / 20;
+  r->warmup = c->warmup_steps >= 0 ? c->warmup_steps : r->horizon / 20;
   if (c->warmup_steps < 0 && r->warmup > 500) r->warmup = 500;
   return GS_OK;
 }
@@ -200,71 +239,207 @@ static void fill_device(train_run *r, gs_train_result *res) {
            gs_device_get_info(r->dev)->name);
 }
 
+/* The step of a NaN/Inf loss is named; the checkpoint on disk is the last good one. */
+static gs_status diverged(const train_run *r, double loss) {
+  if (r->checkpoint_step >= 0 && r->dir)
+    return gs_fail(GS_ERR_NUMERIC,
+                   "train: the loss is %g at step %lld: the run diverged (lower --lr?); the last "
+                   "good checkpoint, step %lld, is kept in %s",
+                   loss, (long long)r->step + 1, (long long)r->checkpoint_step, r->dir);
+  return gs_fail(GS_ERR_NUMERIC,
+                 "train: the loss is %g at step %lld: the run diverged (lower --lr?); no "
+                 "checkpoint was written before it",
+                 loss, (long long)r->step + 1);
+}
+
+/* Run directory: a new run creates it and writes config.json; a resumed one first checks and
+ * loads the checkpoint, so a refused checkpoint leaves every file as it was. */
+static gs_status open_dir(train_run *r) {
+  const gs_train_config *c = r->cfg;
+  gs_status st = GS_OK;
+  if (c->resume) {
+    st = train_checkpoint_load(r);
+    if (st != GS_OK) return st;
+  } else {
+    st = train_mkdir_p(r->dir);
+  }
+  if (st == GS_OK) st = train_write_config(r);
+  if (st == GS_OK) st = train_log_open(r, c->resume != NULL);
+  return st;
+}
+
+/* kNN monitoring and the end of an epoch: log line, callback, plot, checkpoint. */
+static gs_status end_epoch(train_run *r, int64_t epoch, double loss_sum, int64_t n, double secs) {
+  const gs_train_config *c = r->cfg;
+  gs_train_epoch e = {epoch, r->step, n > 0 ? loss_sum / (double)n : NAN, secs, NAN, NAN};
+  if (c->monitor_knn > 0 && (epoch + 1) % c->monitor_knn == 0) {
+    gs_status st = train_monitor_knn(r, &e.knn_top1, &e.knn_top5);
+    if (st != GS_OK) return st;
+    r->knn_top1 = e.knn_top1;
+    r->knn_top5 = e.knn_top5;
+  }
+  if (r->dir) train_log_epoch(r, &e);
+  if (c->epoch_end) c->epoch_end(c->user, &e);
+  if (r->dir) {
+    gs_status st = train_plot(r);
+    if (st != GS_OK) train_note(r, "warning: curves.png not written: %s", gs_errmsg());
+  }
+  return GS_OK;
+}
+
 gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_result *res) {
   gs_train_result dummy;
   if (!res) res = &dummy;
   memset(res, 0, sizeof *res);
+  res->checkpoint_step = -1;
+  res->knn_top1 = res->knn_top5 = NAN;
   if (!cfg) return gs_fail(GS_ERR_INVALID, "train: no configuration");
   train_run *r = calloc(1, sizeof *r);
   if (!r) return gs_fail(GS_ERR_NOMEM, "train: out of memory");
   r->cfg = cfg;
   r->rt = rt;
+  r->dir = cfg->resume ? cfg->resume : cfg->out;
+  r->checkpoint_step = -1;
+  r->knn_top1 = r->knn_top5 = NAN;
   double t0 = now_s();
   gs_status st = set_up(r);
   fill_device(r, res);
-  if (st == GS_OK && cfg->out) st = train_write_config(r);
-  if (st == GS_OK)
-    note(r, "training %s + %s/%s on %s, %lld steps of %d images (%lld per epoch)", cfg->model,
-         cfg->method, cfg->meta, res->device, (long long)r->total, cfg->batch,
-         (long long)r->steps_per_epoch);
+  if (st == GS_OK && r->dir) st = open_dir(r);
+  res->start_step = r->step;
+  res->checkpoint_step = r->checkpoint_step;
+  if (st == GS_OK) {
+    if (cfg->resume)
+      train_note(r, "resuming %s at step %lld of %lld", r->dir, (long long)r->step,
+                 (long long)r->total);
+    train_note(r, "training %s + %s/%s on %s, %lld steps of %d images (%lld per epoch)", cfg->model,
+               cfg->method, cfg->meta, res->device, (long long)r->total, cfg->batch,
+               (long long)r->steps_per_epoch);
+  }
   double t1 = now_s();
   res->setup_seconds = t1 - t0;
   int log_every = cfg->log_every > 0 ? cfg->log_every : 10;
-  double window = 0.0;
+  int64_t ckpt_every = cfg->checkpoint_every;
+  int64_t images0 = r->images, start = r->step;
+  double window = 0.0, epoch_t0 = t1;
   int in_window = 0;
   while (st == GS_OK && r->step < r->total) {
-    r->lr = gs_lr_warmup_cosine(r->step, r->total, r->warmup, cfg->lr, cfg->final_lr);
+    if (cfg->stop && *cfg->stop) {
+      st = GS_ERR_INTERRUPTED;
+      break;
+    }
+    r->lr = gs_lr_warmup_cosine(r->step, r->horizon, r->warmup, cfg->lr, cfg->final_lr);
     gs_meta_result mr = {0};
     st = r->meta->step(r->meta_self, &mr);
     if (st != GS_OK) {
-      if (st != GS_ERR_INTERRUPTED) {
-        char what[64];
-        snprintf(what, sizeof what, "train: step %lld", (long long)r->step + 1);
-        st = failed(st, what);
-      }
+      char what[64];
+      snprintf(what, sizeof what, "train: step %lld", (long long)r->step + 1);
+      st = failed(st, what);
+      break;
+    }
+    if (!isfinite(mr.loss)) {
+      st = diverged(r, mr.loss);
       break;
     }
     r->step++;
-    if (!isfinite(mr.loss)) {
-      st = gs_fail(GS_ERR_NUMERIC, "train: the loss is %g at step %lld (diverged)", mr.loss,
-                   (long long)r->step);
-      break;
-    }
-    if (r->step == 1) res->first_loss = mr.loss;
+    r->batches += mr.batches > 0 ? mr.batches : 1;
+    if (r->step == start + 1) res->first_loss = mr.loss;
     window += mr.loss;
     in_window++;
+    r->epoch_loss_sum += mr.loss;
+    r->epoch_loss_n++;
     res->steps = r->step;
     res->images = r->images;
     res->final_loss = window / in_window;
-    if (cfg->progress && (r->step == 1 || r->step % log_every == 0 || r->step == r->total)) {
-      double el = now_s() - t1;
-      gs_train_progress p = {r->step,  r->total,
-                             r->epoch, cfg->epochs,
-                             mr.loss,  window / in_window,
-                             r->lr,    el > 0 ? (double)r->images / el : 0.0,
-                             el,       el / (double)r->step * (double)(r->total - r->step)};
+    int log_step = r->step == start + 1 || r->step % log_every == 0 || r->step == r->total;
+    double el = now_s() - t1;
+    double ips = el > 0 ? (double)(r->images - images0) / el : 0.0;
+    if (log_step) {
+      double cstd = NAN;
+      train_check_collapse(r, &cstd);
+      if (r->dir) train_log_step(r, mr.loss, ips, cstd);
+    }
+    if (cfg->progress) {
+      int64_t es = (r->step - 1) % r->steps_per_epoch + 1;
+      double per = el / (double)(r->step - start);
+      gs_train_progress p = {r->step,
+                             r->total,
+                             (r->step - 1) / r->steps_per_epoch,
+                             cfg->epochs,
+                             mr.loss,
+                             window / in_window,
+                             r->lr,
+                             ips,
+                             el,
+                             per * (double)(r->total - r->step),
+                             es,
+                             r->steps_per_epoch,
+                             log_step};
       cfg->progress(cfg->user, &p);
     }
-    if (r->step % log_every == 0 && r->step != r->total) {
+    if (log_step && r->step % log_every == 0 && r->step != r->total) {
       window = 0.0;
       in_window = 0;
     }
+    int epoch_done = r->step % r->steps_per_epoch == 0;
+    if (epoch_done) {
+      double tn = now_s();
+      st = end_epoch(r, r->step / r->steps_per_epoch - 1, r->epoch_loss_sum, r->epoch_loss_n,
+                     tn - epoch_t0);
+      epoch_t0 = tn;
+      r->epoch_loss_sum = 0.0;
+      r->epoch_loss_n = 0;
+    }
+    int stopping = cfg->stop && *cfg->stop;
+    if (st == GS_OK && r->dir &&
+        (epoch_done || (ckpt_every > 0 && r->step % ckpt_every == 0) || stopping ||
+         r->step == r->total)) {
+      double saved = r->elapsed_before;
+      r->elapsed_before = saved + (now_s() - t1);
+      st = train_checkpoint_save(r);
+      r->elapsed_before = saved;
+      res->checkpoint_step = r->checkpoint_step;
+    }
+  }
+  /* A run capped mid-epoch still ends with its kNN accuracy and curves. */
+  if (st == GS_OK && r->step % r->steps_per_epoch != 0 && r->step > start) {
+    if (cfg->monitor_knn > 0) {
+      st = train_monitor_knn(r, &r->knn_top1, &r->knn_top5);
+      if (st == GS_OK && r->dir) {
+        gs_train_epoch e = {
+            r->step / r->steps_per_epoch, r->step, NAN, 0.0, r->knn_top1, r->knn_top5};
+        train_log_epoch(r, &e);
+      }
+    }
+    if (st == GS_OK && r->dir && train_plot(r) != GS_OK)
+      train_note(r, "warning: curves.png not written: %s", gs_errmsg());
+  }
+  if (st == GS_ERR_INTERRUPTED) {
+    if (r->dir && r->checkpoint_step != r->step) {
+      gs_status cs = train_checkpoint_save(r);
+      if (cs != GS_OK) st = cs;
+      res->checkpoint_step = r->checkpoint_step;
+    }
+    if (st == GS_ERR_INTERRUPTED) {
+      if (r->dir) {
+        train_log_event(r, "stopped", "stop requested");
+        gs_fail(GS_ERR_INTERRUPTED,
+                "train: stopped after step %lld; checkpoint in %s; continue with: gessl train "
+                "--resume %s",
+                (long long)r->step, r->dir, r->dir);
+      } else {
+        gs_fail(GS_ERR_INTERRUPTED, "train: stopped after step %lld (no --out: nothing saved)",
+                (long long)r->step);
+      }
+    }
   }
   res->seconds = now_s() - t1;
-  res->images_per_s = res->seconds > 0 ? (double)res->images / res->seconds : 0.0;
+  res->images_per_s = res->seconds > 0 ? (double)(r->images - images0) / res->seconds : 0.0;
+  res->knn_top1 = r->knn_top1;
+  res->knn_top5 = r->knn_top5;
   if (st != GS_OK) {
     char why[1024];
     snprintf(why, sizeof why, "%s", gs_errmsg());
+    if (r->dir && r->log && st != GS_ERR_INTERRUPTED) train_log_event(r, "failed", why);
     tear_down(r);
     free(r);
     return gs_fail(st, "%s", why);

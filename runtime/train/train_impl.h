@@ -2,38 +2,63 @@
 #ifndef GESSL_TRAIN_IMPL_H
 #define GESSL_TRAIN_IMPL_H
 
+#include <stdio.h>
+
 #include "gessl/data.h"
 #include "gessl/train.h"
 
 enum { TRAIN_MAX_UPDATE_GRAPHS = 16 };
 
+/* Points of the curves: per logged step (x in epochs) and per epoch. Grown on demand. */
+typedef struct train_curve {
+  double *x, *y;
+  int n, cap;
+} train_curve;
+
 /* One run: everything gs_train_run opens, and the state behind the gs_meta_host callbacks. */
 typedef struct train_run {
   const gs_train_config *cfg;
+  const char *dir; /* run directory (out or resume), NULL: write nothing */
   gs_runtime *rt;
   int own_rt;
   gs_device *dev;
   gs_dataset *ds;
   gs_loader *loader;
+  gs_aug_recipe recipe;
   gs_model *backbone;
   const gs_method_iface *method;
   void *method_self;
   const gs_meta_iface *meta;
   void *meta_self;
   double *method_hp, *meta_hp;
-  gs_pset *params;
+  gs_pset *params; /* trainable: backbone then method heads */
+  gs_pset *state;  /* non-trainable persistent: backbone state then method state */
   gs_optimizer *opt;
   gs_optim_config opt_cfg;
   gs_meta_host host;
 
-  int64_t step;  /* outer steps done */
-  int64_t total; /* planned outer steps */
+  int64_t step;    /* outer steps done */
+  int64_t total;   /* the step to stop at: min(horizon, max_steps) */
+  int64_t horizon; /* the schedule's length: epochs x steps per epoch */
   int64_t warmup;
   int64_t steps_per_epoch;
-  int64_t epoch; /* of the last batch */
+  int64_t batches_per_epoch;
+  int64_t batches; /* batches consumed since the start of the run (data position) */
+  int64_t epoch;   /* of the last batch */
   int64_t images;
+  double elapsed_before; /* seconds of steps before this process (resume) */
+  double epoch_loss_sum; /* losses of the current epoch's steps, for its mean */
+  int64_t epoch_loss_n;
   float lr;                               /* of the current step */
   const float *batch_views[GS_MAX_VIEWS]; /* of the last batch, handed to the meta-optimizer */
+  gs_batch last_batch;
+  float *fresh[GS_MAX_VIEWS]; /* fresh_views buffers */
+  const float *fresh_ptr[GS_MAX_VIEWS];
+  int64_t fresh_calls;
+
+  /* The last embedding the loss programs computed, copied on the device each step so a log step
+   * can read it for the collapse check without an extra output fetch. */
+  gs_param *embed_probe;
 
   /* The lr/t inputs added to each graph that holds updates (add_update may be called for several
    * graphs, and more than once per graph). */
@@ -42,6 +67,14 @@ typedef struct train_run {
     gs_tensor *lr, *t;
   } upd[TRAIN_MAX_UPDATE_GRAPHS];
   int n_upd;
+
+  /* Log and curves. */
+  FILE *log;
+  train_curve c_loss, c_lr, c_epoch_loss, c_knn, c_sigma;
+  int64_t checkpoint_step; /* -1: none */
+  double knn_top1, knn_top5;
+  gs_dataset *knn_test;
+  int collapse_warned;
 } train_run;
 
 /* Resolves method and meta hyperparameters (defaults, then --set pairs) into r->method_hp and
@@ -49,10 +82,36 @@ typedef struct train_run {
 gs_status train_resolve_hparams(const gs_train_config *cfg, const gs_method_iface *method,
                                 const gs_meta_iface *meta, double **method_hp, double **meta_hp);
 
-/* Creates cfg->out (and parents) and writes OUT/config.json. */
+/* Creates dir (and parents). */
+gs_status train_mkdir_p(const char *dir);
+/* Writes DIR/config.json. */
 gs_status train_write_config(const train_run *r);
 
 /* Wires r->host to the loop's callbacks. */
 void train_host_init(train_run *r);
+
+/* Checkpoints: DIR/checkpoint.safetensors then DIR/state.json, each durably. */
+gs_status train_checkpoint_save(train_run *r);
+/* Reads and checks DIR's checkpoint against the run's tensors and plan, then loads it into the
+ * device tensors and r's counters and seeks the loader. Nothing is written. */
+gs_status train_checkpoint_load(train_run *r);
+
+/* log.jsonl and curves.png. open: on resume keeps the lines up to r->step and reloads the curves
+ * from them. */
+gs_status train_log_open(train_run *r, int resume);
+void train_log_close(train_run *r);
+void train_log_step(train_run *r, double loss, double images_per_s, double collapse_std);
+void train_log_epoch(train_run *r, const gs_train_epoch *e);
+void train_log_event(train_run *r, const char *event, const char *detail);
+gs_status train_plot(train_run *r);
+
+/* kNN top-1/top-5 of the backbone's features: the training images as the memory bank, the data
+ * set's test split as queries (opened once). */
+gs_status train_monitor_knn(train_run *r, double *top1, double *top5);
+/* Per-dimension std of the last step's L2-normalised embeddings (NaN when not available); warns
+ * through the log callback, naming the step, when it is near 0. */
+void train_check_collapse(train_run *r, double *std_out);
+void train_note(const train_run *r, const char *fmt, ...) GS_PRINTF(2, 3);
+void train_curve_free(train_curve *c);
 
 #endif

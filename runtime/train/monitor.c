@@ -1,0 +1,81 @@
+/* What the loop watches besides the loss: kNN accuracy on held-out images every few epochs, and
+ * collapse of the method's embedding on log steps. Neither changes the training state (eval-mode
+ * forward, a read of the embedding copy), so a monitored run follows the same loss curve. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "train_impl.h"
+
+#if defined(__has_include)
+#if __has_include("gessl/eval.h")
+#include "gessl/eval.h"
+#define TRAIN_HAVE_EVAL 1
+#endif
+#endif
+
+gs_status train_monitor_knn(train_run *r, double *top1, double *top5) {
+  *top1 = *top5 = NAN;
+#ifdef TRAIN_HAVE_EVAL
+  const gs_train_config *c = r->cfg;
+  if (!r->knn_test) {
+    gs_dataset_options o = {0};
+    o.seed = c->seed;
+    r->knn_test = gs_dataset_open(c->data, GS_SPLIT_TEST, &o);
+    if (!r->knn_test) {
+      char why[768];
+      snprintf(why, sizeof why, "%s", gs_errmsg());
+      return gs_fail(GS_ERR_INVALID, "--monitor-knn: needs a held-out split: %s", why);
+    }
+    if (gs_dataset_classes(r->ds) < 1 || gs_dataset_classes(r->knn_test) < 1)
+      return gs_fail(GS_ERR_INVALID, "--monitor-knn: data set %s has no labels", c->data);
+  }
+  gs_features tr = {0}, te = {0};
+  gs_feat_options fo = {0};
+  gs_status st = gs_extract_features(r->dev, r->backbone, r->ds, &fo, &tr);
+  if (st == GS_OK) st = gs_extract_features(r->dev, r->backbone, r->knn_test, &fo, &te);
+  gs_knn_result kr = {0};
+  if (st == GS_OK) st = gs_knn_eval(r->dev, &tr, &te, NULL, &kr);
+  gs_features_free(&tr);
+  gs_features_free(&te);
+  if (st != GS_OK) {
+    char why[768];
+    snprintf(why, sizeof why, "%s", gs_errmsg());
+    return gs_fail(st, "--monitor-knn at step %lld: %s", (long long)r->step, why);
+  }
+  *top1 = kr.top1;
+  *top5 = kr.top5;
+  return GS_OK;
+#else
+  (void)r;
+  return gs_fail(GS_ERR_UNSUPPORTED, "--monitor-knn: not available in this build (no evaluation)");
+#endif
+}
+
+void train_check_collapse(train_run *r, double *std_out) {
+  *std_out = NAN;
+#ifdef GS_COLLAPSE_RATIO
+  if (!r->embed_probe) return;
+  gs_shape sh = gs_param_shape(r->embed_probe);
+  float *e = malloc((size_t)gs_shape_numel(&sh) * sizeof *e);
+  if (!e) return;
+  double sd = NAN;
+  if (gs_param_read(r->embed_probe, e) == GS_OK &&
+      gs_embed_collapse(e, sh.dim[0], sh.dim[1], &sd) == GS_OK) {
+    *std_out = sd;
+    double ratio = sd * sqrt((double)sh.dim[1]);
+    if (ratio < GS_COLLAPSE_RATIO && !r->collapse_warned) {
+      train_note(r,
+                 "warning: step %lld: the embeddings are collapsing (per-dimension std %.2e, "
+                 "%.3f of the healthy 1/sqrt(%lld))",
+                 (long long)r->step, sd, ratio, (long long)sh.dim[1]);
+      r->collapse_warned = 1;
+    } else if (ratio >= 2 * GS_COLLAPSE_RATIO) {
+      r->collapse_warned = 0;
+    }
+  }
+  free(e);
+#else
+  (void)r;
+#endif
+}
