@@ -60,8 +60,10 @@ void cpu_conv_make_plan(const gs_launch *l, cpu_conv_plan *p) {
   int nt = cpu_nthreads;
   int64_t chunk = d.P >= CPU_CONV_COLS ? 1 : (CPU_CONV_COLS + d.P - 1) / d.P;
   if (nt > 1 && d.N >= nt) {
+    /* At least two chunks per thread where the batch allows, so a thread that loses its core
+     * for a while does not hold up the whole launch. */
     p->threads = nt;
-    int64_t per = (d.N + nt - 1) / nt;
+    int64_t per = d.N >= 2 * nt ? (d.N + 2 * nt - 1) / (2 * nt) : (d.N + nt - 1) / nt;
     if (chunk > per) chunk = per;
   } else {
     p->threads = 1;
