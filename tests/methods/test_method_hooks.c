@@ -87,17 +87,23 @@ typedef struct method_case {
 static const method_case cases[] = {
     {"byol",
      "target.",
-     {{"proj_hidden_dim", "8"}, {"proj_output_dim", "5"}, {"pred_hidden_dim", "7"},
+     {{"proj_hidden_dim", "8"},
+      {"proj_output_dim", "5"},
+      {"pred_hidden_dim", "7"},
       {"momentum", "0.9"}},
      0.9f},
     {"mocov2",
      "momentum.",
-     {{"proj_hidden_dim", "8"}, {"proj_output_dim", "5"}, {"queue_size", "12"},
+     {{"proj_hidden_dim", "8"},
+      {"proj_output_dim", "5"},
+      {"queue_size", "12"},
       {"momentum", "0.8"}},
      0.8f},
     {"dino",
      "teacher.",
-     {{"proj_hidden_dim", "8"}, {"bottleneck_dim", "5"}, {"num_prototypes", "7"},
+     {{"proj_hidden_dim", "8"},
+      {"bottleneck_dim", "5"},
+      {"num_prototypes", "7"},
       {"momentum", "0.7"}},
      0.7f},
 };
@@ -149,7 +155,9 @@ static void run_case(gs_runtime *rt, gs_device *dev, const method_case *c) {
   for (int k = 0; k < np; k++) {
     gs_param *p = gs_pset_get(params, k);
     gs_param *t = teacher_of(state, c->teacher_prefix, gs_param_name(p));
-    CHECKF(t != NULL, "%s: no teacher tensor for %s", c->name, gs_param_name(p));
+    /* BYOL's predictor is the one online head without a target counterpart. */
+    CHECKF(t != NULL || !strncmp(gs_param_name(p), "predictor.", 10), "%s: no teacher for %s",
+           c->name, gs_param_name(p));
     randomise(p);
     if (!t) continue;
     if (same_teacher) {
@@ -200,6 +208,16 @@ static void run_case(gs_runtime *rt, gs_device *dev, const method_case *c) {
   gs_param *last = find(params, "head.last_layer.weight");
   if (last) w_last = read_all(last);
 
+  /* The loss run saved what the hooks need; the teacher now takes values of its own, so that
+   * the EMA below has something to move. */
+  for (int k = 0; k < np && same_teacher; k++) {
+    gs_param *t = teacher_of(state, c->teacher_prefix, gs_param_name(gs_pset_get(params, k)));
+    if (!t) continue;
+    randomise(t);
+    free(teacher_before[k]);
+    teacher_before[k] = read_all(t);
+  }
+
   info.step = 1;
   CHECKF(m->after_step(self, &info) == GS_OK, "%s", gs_errmsg());
 
@@ -244,7 +262,8 @@ static void run_case(gs_runtime *rt, gs_device *dev, const method_case *c) {
       for (int64_t j = 0; j < kp; j++) {
         double s = 0.0;
         for (int64_t i = 0; i < 2 * N; i++)
-          for (int64_t e = 0; e < e_dim; e++) s += (double)embed[i * e_dim + e] * w_last[j * e_dim + e];
+          for (int64_t e = 0; e < e_dim; e++)
+            s += (double)embed[i * e_dim + e] * w_last[j * e_dim + e];
         want[j] = 0.9f * centre_before[j] + 0.1f * (float)(s / (2 * N));
       }
       double err = max_diff(now, want, kp);
