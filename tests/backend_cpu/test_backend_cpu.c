@@ -152,6 +152,7 @@ static void test_binary(void) {
     binary_case(op, GS_SHAPE(131, 157), GS_SHAPE(131, 1), GS_SHAPE(1, 157));
     binary_case(op, GS_SHAPE(3, 37, 5, 29), GS_SHAPE(3, 37, 5, 29), GS_SHAPE(1, 37, 1, 1));
     binary_case(op, GS_SHAPE(1, 1), GS_SHAPE(1, 1), GS_SHAPE(1, 1));
+    binary_case(op, (gs_shape){0, {0}}, (gs_shape){0, {0}}, (gs_shape){0, {0}}); /* scalars */
   }
 }
 
@@ -238,6 +239,7 @@ static void test_reduce(void) {
     reduce_case(kind, GS_SHAPE(5, 7, 3, 11, 2), 0x15);
     reduce_case(kind, GS_SHAPE(5, 2, 3001), 0x5); /* few outputs, long reductions */
     reduce_case(kind, GS_SHAPE(40009), 0x1);
+    reduce_case(kind, (gs_shape){0, {0}}, 0);
   }
 }
 
