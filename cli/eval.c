@@ -141,8 +141,12 @@ static void split_close(split_feats *s) {
   memset(s, 0, sizeof *s);
 }
 
+/* what NULL: the library's message already names the probe. */
 static int fail(const char *what) {
-  fprintf(stderr, "gessl eval: %s: %s\n", what, gs_errmsg());
+  if (!what)
+    fprintf(stderr, "gessl eval: %s\n", gs_errmsg());
+  else
+    fprintf(stderr, "gessl eval: %s: %s\n", what, gs_errmsg());
   return CLI_FAIL;
 }
 
@@ -188,7 +192,7 @@ static int probes(gs_device *dev, const eval_opts *o, const char *spec, split_fe
   if (o->knn) {
     gs_knn_result r;
     double t0 = now_s();
-    if (gs_knn_eval(dev, &s->ftr, &s->fte, NULL, &r) != GS_OK) return fail("knn");
+    if (gs_knn_eval(dev, &s->ftr, &s->fte, NULL, &r) != GS_OK) return fail(NULL);
     printf("  %-22s %-16s top-1 %6.2f%%  top-5 %6.2f%%   (%.1f s)\n", "knn k=200 T=0.1", spec,
            100 * r.top1, 100 * r.top5, now_s() - t0);
     jprintf(j, ",\"knn\":{\"k\":200,\"temperature\":0.1,\"top1\":");
@@ -203,7 +207,7 @@ static int probes(gs_device *dev, const eval_opts *o, const char *spec, split_fe
     lo.seed = o->seed;
     gs_linear_result r;
     double t0 = now_s();
-    if (gs_linear_probe(&s->ftr, &s->fte, &lo, &r) != GS_OK) return fail("linear probe");
+    if (gs_linear_probe(&s->ftr, &s->fte, &lo, &r) != GS_OK) return fail(NULL);
     char name[32];
     snprintf(name, sizeof name, "linear %lld epochs", o->epochs);
     printf("  %-22s %-16s top-1 %6.2f%%  top-5 %6.2f%%   (train %.2f%%, %.1f s)\n", name, spec,
@@ -227,14 +231,14 @@ static int probes(gs_device *dev, const eval_opts *o, const char *spec, split_fe
       fo.episodes = (int)o->episodes;
       fo.seed = o->seed;
       gs_fewshot_result r;
-      if (gs_fewshot_eval(&s->fte, &fo, &r) != GS_OK) return fail("few-shot");
+      if (gs_fewshot_eval(&s->fte, &fo, &r) != GS_OK) return fail(NULL);
       char name[32];
       snprintf(name, sizeof name, "few-shot 5-way %d-shot", shots[k]);
-      printf("  %-22s %-16s acc   %6.2f%% +- %.2f%% (95%%, %d episodes)\n", name, spec,
-             100 * r.mean, 100 * r.ci95, r.episodes);
+      printf("  %-22s %-16s acc   %6.2f%% +- %.2f%% (95%%, %d episodes, %d queries)\n", name, spec,
+             100 * r.mean, 100 * r.ci95, r.episodes, r.queries);
       jprintf(j,
-              "%s{\"ways\":5,\"shots\":%d,\"queries\":15,\"episodes\":%d,\"mean\":", k ? "," : "",
-              shots[k], r.episodes);
+              "%s{\"ways\":5,\"shots\":%d,\"queries\":%d,\"episodes\":%d,\"mean\":", k ? "," : "",
+              shots[k], r.queries, r.episodes);
       jnum(j, r.mean);
       jprintf(j, ",\"ci95\":");
       jnum(j, r.ci95);
@@ -256,7 +260,7 @@ static int sigma_row(gs_device *dev, gs_eval_run *run, const eval_opts *o, const
   so.image_size = size;
   gs_sigma_result r;
   if (gs_sigma_measure(dev, m, self, gs_eval_run_model(run), ds, &so, &r) != GS_OK)
-    return fail("sigma");
+    return fail(NULL);
   char name[32];
   snprintf(name, sizeof name, "sigma %s", label);
   printf("  %-22s %-16s norm  %6.4f   raw %.4f  (%d tasks of %d images, tau 0.1)\n", name, spec,

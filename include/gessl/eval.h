@@ -95,7 +95,7 @@ GS_API gs_status gs_linear_probe(const gs_features *train, const gs_features *te
 typedef struct gs_fewshot_options {
   int ways;      /* classes per episode (0: 5) */
   int shots;     /* support images per class (0: 1) */
-  int queries;   /* query images per class (0: 15) */
+  int queries;   /* query images per class (0: 15, fewer when the classes are too small) */
   int episodes;  /* 0: 600 */
   uint64_t seed; /* episode sampling */
 } gs_fewshot_options;
@@ -104,6 +104,7 @@ typedef struct gs_fewshot_result {
   double mean; /* mean episode accuracy in [0, 1] */
   double ci95; /* half-width of the 95% interval: 1.96 * std / sqrt(episodes) */
   int episodes;
+  int queries; /* query images per class used */
 } gs_fewshot_result;
 
 /* N-way K-shot episodes drawn from f (classes with at least shots + queries rows): each query is

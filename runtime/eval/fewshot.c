@@ -41,6 +41,18 @@ gs_status gs_fewshot_eval(const gs_features *f, const gs_fewshot_options *opt,
     int32_t y = f->labels[i];
     if (y >= 0 && y < classes) rows[start[y] + count[y]++] = i;
   }
+  if (o.queries <= 0) {
+    /* The default 15 queries, fewer when the classes are small (a short test split): the ways-th
+     * largest class must hold the shots and at least one query. */
+    int64_t kth = 0;
+    for (int c = 0; c < classes; c++) {
+      int larger = 0;
+      for (int e = 0; e < classes; e++) larger += count[e] > count[c];
+      if (larger < ways && (kth == 0 || count[c] < kth)) kth = count[c];
+    }
+    if (kth - shots >= 1 && kth - shots < queries) queries = (int)(kth - shots);
+    need = shots + queries;
+  }
   int n_usable = 0;
   for (int c = 0; c < classes; c++)
     if (count[c] >= need) usable[n_usable++] = c;
@@ -117,6 +129,7 @@ gs_status gs_fewshot_eval(const gs_features *f, const gs_fewshot_options *opt,
   out->mean = mean;
   out->ci95 = 1.96 * sqrt(var / episodes);
   out->episodes = episodes;
+  out->queries = queries;
 done:
   free(count);
   free(start);

@@ -95,6 +95,13 @@ int main(void) {
   printf("few-shot random 5-way 1-shot: %.3f +- %.3f\n", fs.mean, fs.ci95);
   /* Chance is 1/5; the interval is about 1.96 * 0.1 / sqrt(600). */
   CHECK(fabs(fs.mean - 0.2) < 0.03 && fs.ci95 > 0.003 && fs.ci95 < 0.02);
+  /* 10 rows per class: the default 15 queries shrink to what the classes hold. */
+  gs_features small = te;
+  small.n = 50;
+  gs_fewshot_options fd = {0};
+  fd.episodes = 50;
+  CHECKF(gs_fewshot_eval(&small, &fd, &fs) == GS_OK, "%s", gs_errmsg());
+  CHECK(fs.queries == 9 && fs.mean > 0.9);
   fo.queries = 100; /* 40 rows per class: too few */
   CHECK(gs_fewshot_eval(&te, &fo, &fs) == GS_ERR_INVALID && strstr(gs_errmsg(), "classes"));
 
