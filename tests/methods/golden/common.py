@@ -93,9 +93,9 @@ def flat(t):
 
 
 def write(method, hparams, views, params, loss, description, state=None, step=0, total_steps=100,
-          rtol=None):
+          rtol=None, file=None):
     """Differentiates `loss` with respect to the views and `params` (all requires_grad) and writes
-    <method>.json beside the calling script. `state` holds values for non-trainable tensors."""
+    <file or method>.json beside this script. `state` holds values for non-trainable tensors."""
     names = sorted(params)
     grads = torch.autograd.grad(loss, list(views) + [params[k] for k in names], allow_unused=True)
     gv = grads[: len(views)]
@@ -119,7 +119,7 @@ def write(method, hparams, views, params, loss, description, state=None, step=0,
     }
     if rtol is not None:
         doc["rtol"] = rtol
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), method + ".json")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), (file or method) + ".json")
     with open(path, "w") as f:
         # One top-level key per line, numbers in full (repr) precision.
         f.write("{\n" + ",\n".join(" %s: %s" % (json.dumps(k), json.dumps(v))
