@@ -6,9 +6,16 @@
  * compiles and runs the graphs; the method never sees a backend.
  *
  * Versioning as in backend.h: abi_version must equal GS_METHOD_ABI_VERSION, members are only
- * appended, struct_size says how many the plugin knows. */
+ * appended, struct_size says how many the plugin knows; a host reads a member added after
+ * version 1 only when GS_METHOD_HAS(iface, member) holds, and otherwise does what the member's
+ * comment says NULL means.
+ *
+ * History: 1 the first table; 2 appended views_for (multi-crop: a view count that depends on the
+ * hyperparameters). */
 #ifndef GESSL_METHOD_H
 #define GESSL_METHOD_H
+
+#include <stddef.h>
 
 #include "hparams.h"
 #include "model.h"
@@ -17,7 +24,7 @@
 extern "C" {
 #endif
 
-#define GS_METHOD_ABI_VERSION 1
+#define GS_METHOD_ABI_VERSION 2
 #define GS_METHOD_ENTRY_SYMBOL "gessl_method_entry"
 
 /* What the host hands a method when creating it. Valid for the method's lifetime. */
@@ -72,7 +79,18 @@ typedef struct gs_method_iface {
   /* Runs once after each optimizer (outer) step: EMA teachers, queue pushes, schedules. NULL:
    * nothing to do. */
   gs_status (*after_step)(void *self, const gs_step_info *info);
+
+  /* ---- ABI version 2 ---- */
+  /* Views per image for these hyperparameter values (declaration order, as gs_method_ctx.hp):
+   * for methods whose view count is a hyperparameter (multi-crop's local crops). The host asks
+   * before create and hands build_loss that many views; views from index 2 on may be smaller
+   * (local crops), build_loss reads their shapes. NULL: n_views. */
+  int (*views_for)(const double *hp);
 } gs_method_iface;
+
+/* Whether method table m is long enough to hold `member` (members after version 1). */
+#define GS_METHOD_HAS(m, member)                                                                   \
+  ((m)->struct_size >= offsetof(gs_method_iface, member) + sizeof((m)->member))
 
 typedef const gs_method_iface *(*gs_method_entry_fn)(void);
 

@@ -8,8 +8,9 @@
  * the global views g in {0, 1}:
  *   P_g = softmax((t_g - c) / tau_t)  (detached),   log Q_v = log_softmax(s_v / tau_s)
  *   loss = mean over the pairs (g, v != g) of mean_n -sum_k P_g[n,k] log Q_v[n,k].
- * Views beyond the first two (multi-crop's local crops) go through the student only; views of
- * one size are batched together. tau_t rises linearly from warmup_teacher_temp to teacher_temp over
+ * Views beyond the first two (multi-crop's local crops, local_crops of them: the table's
+ * views_for asks the host for 2 + local_crops views) go through the student only; views of one
+ * size are batched together. tau_t rises linearly from warmup_teacher_temp to teacher_temp over
  * the first warmup_teacher_temp_frac of the run, fed each step as the input "dino.teacher_temp".
  * The centre c follows the mean teacher output: the loss program saves the batch mean with an
  * assign sink, and after each optimizer step one compiled program does
@@ -33,6 +34,7 @@ enum {
   HP_CENTER_MOMENTUM,
   HP_MOMENTUM,
   HP_MOMENTUM_END,
+  HP_LOCAL_CROPS,
   HP_COUNT
 };
 
@@ -54,6 +56,8 @@ static const gs_hparam_decl dino_hparams[HP_COUNT] = {
     {"momentum", GS_HP_FLOAT, 0.996, 0.0, 1.0, NULL,
      "teacher EMA momentum at the first step (cosine ramp to momentum_end)"},
     {"momentum_end", GS_HP_FLOAT, 1.0, 0.0, 1.0, NULL, "teacher EMA momentum at the last step"},
+    {"local_crops", GS_HP_INT, 0, 0, 6, NULL,
+     "multi-crop: small local views per image, seen by the student only"},
 };
 
 #define DINO_M_INPUT "dino.m"
@@ -240,8 +244,12 @@ enum { MAX_VIEWS = 16 };
 static gs_status dino_build_loss(void *self, gs_graph *g, gs_tensor *const *views, int n_views,
                                  gs_method_out *out) {
   dino *d = self;
-  if (n_views < 2 || n_views > MAX_VIEWS)
-    return gs_fail(GS_ERR_INVALID, "dino: needs 2 to %d views, got %d", MAX_VIEWS, n_views);
+  int want = 2 + (int)d->hp[HP_LOCAL_CROPS];
+  if (n_views < want || n_views > MAX_VIEWS)
+    return gs_fail(GS_ERR_INVALID,
+                   "dino: local_crops=%d needs %d views (at most %d), got %d (a host of method ABI "
+                   "1 gives 2)",
+                   want - 2, want, MAX_VIEWS, n_views);
   int64_t n = gs_tensor_dim(views[0], 0);
   float inv_ts = 1.0f / (float)d->hp[HP_STUDENT_TEMP];
 
@@ -320,6 +328,8 @@ static gs_status dino_after_step(void *self, const gs_step_info *info) {
   return st == GS_OK ? GS_OK : fail_with(st, "teacher and centre update");
 }
 
+static int dino_views_for(const double *hp) { return 2 + (int)hp[HP_LOCAL_CROPS]; }
+
 static const gs_method_iface dino_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -335,6 +345,7 @@ static const gs_method_iface dino_iface = {
     .build_loss = dino_build_loss,
     .feed = dino_feed,
     .after_step = dino_after_step,
+    .views_for = dino_views_for,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &dino_iface; }

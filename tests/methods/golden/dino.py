@@ -48,7 +48,8 @@ loss = sum(terms) / len(terms)
 
 common.write("dino", {"proj_hidden_dim": HIDDEN, "bottleneck_dim": BOTTLENECK, "num_prototypes": K,
                       "student_temp": STUDENT_TEMP, "teacher_temp": TEACHER_TEMP,
-                      "warmup_teacher_temp": WARMUP_TEMP, "warmup_teacher_temp_frac": WARMUP_FRAC},
+                      "warmup_teacher_temp": WARMUP_TEMP, "warmup_teacher_temp_frac": WARMUP_FRAC,
+                      "local_crops": 2},
              views, params, loss,
              "2 global + 2 local views, head 10-16-16-8 + 12 prototypes, student temp 0.1, "
              "teacher temp 0.055 (step 5 of a 10-step warm-up), centred teacher",
