@@ -15,7 +15,9 @@
  * The centre c follows the mean teacher output: the loss program saves the batch mean with an
  * assign sink, and after each optimizer step one compiled program does
  *   c := m_c c + (1 - m_c) batch_mean  and  teacher := m teacher + (1 - m) student
- * (m fed, cosine ramp to 1), so running the loss more than once per step (GeSSL) moves neither. */
+ * (m fed, cosine ramp to 1), so running the loss more than once per step (GeSSL) moves neither.
+ * Left to the training loop's options rather than done here: the reference's frozen prototypes
+ * during the first epoch and its gradient clipping. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,8 @@
  *   loss = -cos(p_0, detach(z_1)) / 2 - cos(p_1, detach(z_0)) / 2, averaged over the batch,
  * in [-1, 1]. The projector is three Linear layers, each followed by BN (the last one without
  * affine parameters), ReLU between them; the predictor is a Linear-BN-ReLU bottleneck and a Linear.
- * Both views go through the network as one batch of 2N. */
+ * Both views go through the network as one batch of 2N. (The paper's fixed learning rate for the
+ * predictor is not reproduced: every head follows the run's schedule.) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,9 +1,6 @@
 """BYOL golden values: online projector and predictor, a target projector with its own weights
 (the EMA teacher some steps in), loss = sum over both directions of mean(2 - 2 cos(p, detach(z'))).
 Run with /usr/bin/python3 (Debian's python3-torch); writes byol.json."""
-import json
-import os
-
 import torch
 import torch.nn.functional as F
 
@@ -40,17 +37,3 @@ common.write("byol", {"proj_hidden_dim": HIDDEN, "proj_output_dim": OUT, "pred_h
              "symmetrised 2 - 2cos(p, detach(z')), projector 10-16-8, predictor 8-12-8, target "
              "projector with its own weights", state=target)
 
-# The last projector bias only shifts every row of z alike, which the predictor's first BN
-# removes: its gradient is exactly zero, and float64 leaves ~1e-17 noise that no relative
-# tolerance can match. Such gradients are stored as exact zeros (compared absolutely).
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "byol.json")
-with open(path) as f:
-    doc = json.load(f)
-largest = max(sum(v * v for v in g) ** 0.5 for g in doc["grad_params"].values())
-for name, g in doc["grad_params"].items():
-    if sum(v * v for v in g) ** 0.5 < 1e-9 * largest:
-        doc["grad_params"][name] = [0.0] * len(g)
-        print("byol: d loss / d %s is structurally zero" % name)
-with open(path, "w") as f:
-    f.write("{\n" + ",\n".join(" %s: %s" % (json.dumps(k), json.dumps(v))
-                                for k, v in doc.items()) + "\n}\n")
