@@ -305,7 +305,8 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
   gs_status st = set_up(r);
   fill_device(r, res);
   if (st == GS_OK && r->dir) st = open_dir(r);
-  res->start_step = r->step;
+  res->start_step = res->steps = r->step;
+  res->images = r->images;
   res->checkpoint_step = r->checkpoint_step;
   if (st == GS_OK) {
     if (cfg->resume)
