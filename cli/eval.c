@@ -166,7 +166,7 @@ static int open_split(const char *spec, const eval_opts *o, split_feats *s) {
   return CLI_OK;
 }
 
-static int extract_split(gs_device *dev, gs_model *m, int size, split_feats *s) {
+static int extract_split_(gs_device *dev, gs_model *m, int size, split_feats *s) {
   gs_feat_options fo = {0};
   fo.image_size = size;
   if (s->test) {
@@ -182,6 +182,15 @@ static int extract_split(gs_device *dev, gs_model *m, int size, split_feats *s) 
   fo.limit = held;
   if (gs_extract_features(dev, m, s->train, &fo, &s->fte) != GS_OK) return fail("features");
   return CLI_OK;
+}
+
+static int extract_split(gs_device *dev, gs_model *m, int size, split_feats *s) {
+  double t0 = now_s();
+  int rc = extract_split_(dev, m, size, s);
+  if (rc == CLI_OK)
+    printf("  features: %lld train + %lld test images at %dx%d in %.1f s\n", (long long)s->ftr.n,
+           (long long)s->fte.n, size, size, now_s() - t0);
+  return rc;
 }
 
 static int probes(gs_device *dev, const eval_opts *o, const char *spec, split_feats *s, jbuf *j) {
