@@ -9,10 +9,15 @@
 
 #include "cli.h"
 
+static const char *usage_context;
+
+void cli_set_context(const char *context) { usage_context = context; }
+
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fprintf(stderr, "gessl%s%s: ", cmd && *cmd ? " " : "", cmd ? cmd : "");
+  if (usage_context) fprintf(stderr, "%s: ", usage_context);
   vfprintf(stderr, fmt, ap);
   fprintf(stderr, " (see 'gessl%s%s --help')\n", cmd && *cmd ? " " : "", cmd ? cmd : "");
   va_end(ap);

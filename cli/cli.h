@@ -16,6 +16,9 @@ int cli_train(int argc, char **argv);
 
 /* Prints "gessl CMD: message" on one line to stderr and returns CLI_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) GS_PRINTF(2, 3);
+/* While set (non-NULL), usage errors name this source after the command ("FILE: --batch 1: ...")
+ * so an option read from a settings file is reported against the file. */
+void cli_set_context(const char *context);
 
 /* Walks argv of a subcommand. Each call returns the next option name ("--batch") with *value
  * set when the option takes one ("--batch 4" or "--batch=4"), NULL at the end. A positional

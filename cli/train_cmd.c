@@ -220,14 +220,14 @@ static int apply_file(train_cmd *t, const char *path, int allow_out) {
         !strcmp(opt, "--set") || (!allow_out && !strcmp(opt, "--out")))
       rc = cli_usage_error("train", "%s: key '%s' cannot be set in a settings file", path,
                            t->file.keys[k]);
-    else if (train_opt(opt) == CLI_OPT_VALUE)
+    else if (train_opt(opt) == CLI_OPT_VALUE) {
+      cli_set_context(path);
       rc = apply(t, opt, val);
-    else
+      cli_set_context(NULL);
+    } else {
       rc = add_set(t, t->file.keys[k], val, 1);
-    if (rc != CLI_OK) {
-      if (rc == CLI_USAGE) fprintf(stderr, "gessl train: (in %s)\n", path);
-      return rc;
     }
+    if (rc != CLI_OK) return rc;
   }
   return CLI_OK;
 }
