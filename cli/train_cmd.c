@@ -318,6 +318,7 @@ static void on_epoch(void *user, const gs_train_epoch *e) {
          e->loss_mean, e->seconds);
   if (isfinite(e->knn_top1))
     printf("  kNN top-1 %.2f%%  top-5 %.2f%%", 100.0 * e->knn_top1, 100.0 * e->knn_top5);
+  if (isfinite(e->sigma)) printf("  sigma %.3f (%.3f of chance)", e->sigma, e->sigma_norm);
   printf("\n");
   fflush(stdout);
 }

@@ -39,12 +39,14 @@ typedef struct gs_train_progress {
 
 /* What the epoch callback sees at the end of each epoch. */
 typedef struct gs_train_epoch {
-  int64_t epoch;    /* the epoch that ended (from 0) */
-  int64_t step;     /* outer steps done */
-  double loss_mean; /* mean loss of the epoch's steps */
-  double seconds;   /* wall-clock time of the epoch */
-  double knn_top1;  /* kNN top-1 accuracy in [0, 1] when monitored this epoch, else NaN */
-  double knn_top5;  /* likewise */
+  int64_t epoch;     /* the epoch that ended (from 0) */
+  int64_t step;      /* outer steps done */
+  double loss_mean;  /* mean loss of the epoch's steps */
+  double seconds;    /* wall-clock time of the epoch */
+  double knn_top1;   /* kNN top-1 accuracy in [0, 1] when monitored this epoch, else NaN */
+  double knn_top5;   /* likewise */
+  double sigma;      /* universality gap on held-out tasks (eval.h) when monitored, else NaN */
+  double sigma_norm; /* sigma / log(2N - 1) */
 } gs_train_epoch;
 
 typedef struct gs_train_config {
@@ -96,7 +98,7 @@ typedef struct gs_train_config {
    * ignored: the run writes into `resume`. NULL: a new run. */
   const char *resume;
   int64_t checkpoint_every; /* checkpoint also every N steps (0: every epoch and at the end) */
-  int monitor_knn;          /* kNN accuracy on the held-out split every E epochs (0: never) */
+  int monitor_knn; /* kNN accuracy and sigma on the held-out split every E epochs (0: never) */
   /* Called at the end of every epoch. May be NULL. */
   void (*epoch_end)(void *user, const gs_train_epoch *e);
 } gs_train_config;

@@ -65,7 +65,7 @@ static void curves_from_line(train_run *r, const cJSON *o) {
     if (cJSON_IsNumber(lr)) curve_add(&r->c_lr, x, lr->valuedouble);
   } else if (!strcmp(type->valuestring, "epoch")) {
     const cJSON *knn = cJSON_GetObjectItemCaseSensitive(o, "knn_top1");
-    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(o, "sigma");
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(o, "sigma_norm");
     if (cJSON_IsNumber(loss)) curve_add(&r->c_epoch_loss, x, loss->valuedouble);
     if (cJSON_IsNumber(knn)) curve_add(&r->c_knn, x, 100.0 * knn->valuedouble);
     if (cJSON_IsNumber(sig)) curve_add(&r->c_sigma, x, sig->valuedouble);
@@ -148,10 +148,13 @@ void train_log_epoch(train_run *r, const gs_train_epoch *e) {
   add_num(o, "seconds", e->seconds);
   add_num(o, "knn_top1", e->knn_top1);
   add_num(o, "knn_top5", e->knn_top5);
+  add_num(o, "sigma", e->sigma);
+  add_num(o, "sigma_norm", e->sigma_norm);
   put_line(r, o);
   double x = (double)e->step / (double)r->steps_per_epoch;
   if (isfinite(e->loss_mean)) curve_add(&r->c_epoch_loss, x, e->loss_mean);
   if (isfinite(e->knn_top1)) curve_add(&r->c_knn, x, 100.0 * e->knn_top1);
+  if (isfinite(e->sigma_norm)) curve_add(&r->c_sigma, x, e->sigma_norm);
 }
 
 void train_log_event(train_run *r, const char *event, const char *detail) {
@@ -171,7 +174,7 @@ gs_status train_plot(train_run *r) {
   gs_plot_series knn[] = {{"top-1, held-out split", r->c_knn.x, r->c_knn.y, r->c_knn.n}};
   gs_plot_series sig[] = {{"held-out tasks", r->c_sigma.x, r->c_sigma.y, r->c_sigma.n}};
   gs_plot_panel p[] = {
-      {"Loss", "epoch", r->method->name, loss, 2, 0},
+      {"Loss", "epoch", "loss", loss, 2, 0},
       {"Learning rate", "epoch", "lr", lr, 1, 0},
       {"kNN accuracy (--monitor-knn)", "epoch", "accuracy (%)", knn, 1, 0},
       {"Universality gap sigma", "epoch", "sigma / log(2N-1)", sig, 1, 0},

@@ -14,9 +14,8 @@
 #endif
 #endif
 
-gs_status train_monitor_knn(train_run *r, double *top1, double *top5) {
-  *top1 = *top5 = NAN;
 #ifdef TRAIN_HAVE_EVAL
+static gs_status open_held_out(train_run *r) {
   const gs_train_config *c = r->cfg;
   if (!r->knn_test) {
     gs_dataset_options o = {0};
@@ -30,9 +29,40 @@ gs_status train_monitor_knn(train_run *r, double *top1, double *top5) {
     if (gs_dataset_classes(r->ds) < 1 || gs_dataset_classes(r->knn_test) < 1)
       return gs_fail(GS_ERR_INVALID, "--monitor-knn: data set %s has no labels", c->data);
   }
+  return GS_OK;
+}
+#endif
+
+gs_status train_monitor_sigma(train_run *r, double *raw, double *norm) {
+  *raw = *norm = NAN;
+#ifdef TRAIN_HAVE_EVAL
+  gs_status st = open_held_out(r);
+  if (st != GS_OK) return st;
+  gs_sigma_options o = {0};
+  o.seed = r->cfg->seed;
+  o.threads = r->cfg->data_threads;
+  o.step = (gs_step_info){r->step, r->horizon, r->epoch};
+  if (gs_dataset_size(r->knn_test) < 256) o.task_size = (int)(gs_dataset_size(r->knn_test) / 2);
+  gs_sigma_result sr = {0};
+  st = gs_sigma_measure(r->dev, r->method, r->method_self, r->backbone, r->knn_test, &o, &sr);
+  if (st != GS_OK) return st;
+  *raw = sr.raw;
+  *norm = sr.norm;
+  return GS_OK;
+#else
+  (void)r;
+  return gs_fail(GS_ERR_UNSUPPORTED, "sigma: not available in this build (no evaluation)");
+#endif
+}
+
+gs_status train_monitor_knn(train_run *r, double *top1, double *top5) {
+  *top1 = *top5 = NAN;
+#ifdef TRAIN_HAVE_EVAL
+  gs_status st = open_held_out(r);
+  if (st != GS_OK) return st;
   gs_features tr = {0}, te = {0};
   gs_feat_options fo = {0};
-  gs_status st = gs_extract_features(r->dev, r->backbone, r->ds, &fo, &tr);
+  st = gs_extract_features(r->dev, r->backbone, r->ds, &fo, &tr);
   if (st == GS_OK) st = gs_extract_features(r->dev, r->backbone, r->knn_test, &fo, &te);
   gs_knn_result kr = {0};
   if (st == GS_OK) st = gs_knn_eval(r->dev, &tr, &te, NULL, &kr);

@@ -156,8 +156,10 @@ static gs_status set_up(train_run *r) {
     return gs_fail(GS_ERR_INVALID, "--batch %d: larger than the data set (%lld images)", c->batch,
                    (long long)gs_dataset_size(r->ds));
   int n_views = r->method->n_views < 1 ? 2 : r->method->n_views;
-  if (n_views > GS_MAX_VIEWS)
-    return gs_fail(GS_ERR_INVALID, "method %s: %d views, at most %d", r->method->name, n_views,
+  if (GS_METHOD_HAS(r->method, views_for) && r->method->views_for)
+    n_views = r->method->views_for(r->method_hp);
+  if (n_views < 1 || n_views > GS_MAX_VIEWS)
+    return gs_fail(GS_ERR_INVALID, "method %s: %d views, must be 1..%d", r->method->name, n_views,
                    GS_MAX_VIEWS);
   gs_loader_options lopt = {0};
   lopt.batch = c->batch;
@@ -166,6 +168,13 @@ static gs_status set_up(train_run *r) {
   lopt.drop_last = 1;
   lopt.recipe = gs_aug_recipe_for(r->method->name, size, n_views);
   r->recipe = lopt.recipe;
+  /* The meta-optimizer host hands every view as one shape (gs_meta_host.view_shape). */
+  for (int v = 0; v < n_views; v++)
+    if (lopt.recipe.views[v].size != size)
+      return gs_fail(GS_ERR_UNSUPPORTED,
+                     "method %s: view %d is %d pixels, the training loop takes views of the "
+                     "image size (%d) only (multi-crop local crops are not supported yet)",
+                     r->method->name, v, lopt.recipe.views[v].size, size);
   r->loader = gs_loader_new(r->ds, &lopt);
   if (!r->loader) return failed(GS_ERR_INVALID, "train: data loader");
 
@@ -271,12 +280,16 @@ static gs_status open_dir(train_run *r) {
 /* kNN monitoring and the end of an epoch: log line, callback, plot, checkpoint. */
 static gs_status end_epoch(train_run *r, int64_t epoch, double loss_sum, int64_t n, double secs) {
   const gs_train_config *c = r->cfg;
-  gs_train_epoch e = {epoch, r->step, n > 0 ? loss_sum / (double)n : NAN, secs, NAN, NAN};
+  gs_train_epoch e = {epoch, r->step, n > 0 ? loss_sum / (double)n : NAN, secs, NAN, NAN, NAN, NAN};
   if (c->monitor_knn > 0 && (epoch + 1) % c->monitor_knn == 0) {
     gs_status st = train_monitor_knn(r, &e.knn_top1, &e.knn_top5);
     if (st != GS_OK) return st;
     r->knn_top1 = e.knn_top1;
     r->knn_top5 = e.knn_top5;
+    /* Sigma is a figure to watch, not a reason to stop the run. */
+    if (train_monitor_sigma(r, &e.sigma, &e.sigma_norm) != GS_OK)
+      train_note(r, "warning: sigma not measured at epoch %lld: %s", (long long)epoch + 1,
+                 gs_errmsg());
   }
   if (r->dir) train_log_epoch(r, &e);
   if (c->epoch_end) c->epoch_end(c->user, &e);
@@ -407,7 +420,9 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       st = train_monitor_knn(r, &r->knn_top1, &r->knn_top5);
       if (st == GS_OK && r->dir) {
         gs_train_epoch e = {
-            r->step / r->steps_per_epoch, r->step, NAN, 0.0, r->knn_top1, r->knn_top5};
+            r->step / r->steps_per_epoch, r->step, NAN, 0.0, r->knn_top1, r->knn_top5, NAN, NAN};
+        if (train_monitor_sigma(r, &e.sigma, &e.sigma_norm) != GS_OK)
+          train_note(r, "warning: sigma not measured: %s", gs_errmsg());
         train_log_epoch(r, &e);
       }
     }

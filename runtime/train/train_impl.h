@@ -111,6 +111,8 @@ gs_status train_monitor_knn(train_run *r, double *top1, double *top5);
 /* Per-dimension std of the last step's L2-normalised embeddings (NaN when not available); warns
  * through the log callback, naming the step, when it is near 0. */
 void train_check_collapse(train_run *r, double *std_out);
+/* Sigma (eval.h gs_sigma_measure) on tasks of the held-out split: raw and normalised. */
+gs_status train_monitor_sigma(train_run *r, double *raw, double *norm);
 void train_note(const train_run *r, const char *fmt, ...) GS_PRINTF(2, 3);
 void train_curve_free(train_curve *c);
 

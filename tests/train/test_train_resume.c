@@ -30,10 +30,11 @@ static void remove_run(const char *dir) {
   rmdir(dir);
 }
 
-static gs_status run(const char *dir, int resume, gs_optim_kind opt, int64_t max_steps,
+static gs_status run(const char *dir, int resume, gs_optim_kind opt, int64_t max_steps, int monitor,
                      gs_train_result *res) {
   gs_train_config cfg;
   tiny_config(&cfg);
+  cfg.monitor_knn = monitor;
   cfg.optimizer = opt;
   cfg.lr = opt == GS_OPT_ADAMW ? 0.01f : 0.3f;
   cfg.max_steps = max_steps;
@@ -50,13 +51,17 @@ static void check_exact(const char *tag, gs_optim_kind opt, const int64_t *stops
   snprintf(full, sizeof full, "%s/%s-full", base, tag);
   snprintf(part, sizeof part, "%s/%s-part", base, tag);
   gs_train_result res;
-  CHECKF(run(full, 0, opt, 0, &res) == GS_OK, "%s: %s", tag, gs_errmsg());
+  /* The uninterrupted SGD run is also monitored: kNN, sigma and the collapse probe must not
+   * change what it computes. */
+  CHECKF(run(full, 0, opt, 0, opt == GS_OPT_SGD, &res) == GS_OK, "%s: %s", tag, gs_errmsg());
   CHECK(res.steps == STEPS && res.checkpoint_step == STEPS);
-  CHECKF(run(part, 0, opt, stops[0], &res) == GS_OK, "%s: %s", tag, gs_errmsg());
+  if (opt == GS_OPT_SGD)
+    CHECKF(res.knn_top1 >= 0.0 && res.knn_top1 <= 1.0, "%s: kNN %g", tag, res.knn_top1);
+  CHECKF(run(part, 0, opt, stops[0], 0, &res) == GS_OK, "%s: %s", tag, gs_errmsg());
   CHECK(res.steps == stops[0] && res.checkpoint_step == stops[0]);
   for (int k = 1; k <= n_stops; k++) {
     int64_t to = k < n_stops ? stops[k] : 0;
-    CHECKF(run(part, 1, opt, to, &res) == GS_OK, "%s resume %d: %s", tag, k, gs_errmsg());
+    CHECKF(run(part, 1, opt, to, 0, &res) == GS_OK, "%s resume %d: %s", tag, k, gs_errmsg());
     CHECKF(res.start_step == stops[k - 1], "%s: resumed at %lld, expected %lld", tag,
            (long long)res.start_step, (long long)stops[k - 1]);
   }
