@@ -1,7 +1,7 @@
-/* bench_opencl: GEMM and convolution timings of the OpenCL backend beside the CPU backend, in
+/* gessl-bench-opencl: GEMM and convolution timings of the OpenCL backend beside the CPU backend, in
  * the same run (figures, not a test). Also shows that prog_run returns before the device is done.
  *
- *   bench_opencl CPU-PLUGIN OPENCL-PLUGIN DEVICE-SUBSTRING [SCALE]
+ *   gessl-bench-opencl CPU-PLUGIN OPENCL-PLUGIN DEVICE-SUBSTRING [SCALE]
  * SCALE (default 1) divides the sizes for slow devices (rusticl on llvmpipe: use 4). */
 #include <dlfcn.h>
 #include <stdarg.h>
@@ -89,7 +89,7 @@ static double time_launch(be *x, gs_launch l, int reps, double *enqueue_s) {
 }
 
 int main(int argc, char **argv) {
-  if (argc < 4) return fprintf(stderr, "usage: bench_opencl CPU OPENCL DEVICE [SCALE]\n"), 2;
+  if (argc < 4) return fprintf(stderr, "usage: gessl-bench-opencl CPU OPENCL DEVICE [SCALE]\n"), 2;
   int scale = argc > 4 ? atoi(argv[4]) : 1;
   be cpu, ocl;
   if (open_be(argv[1], NULL, &cpu) || open_be(argv[2], argv[3], &ocl))
