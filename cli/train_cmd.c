@@ -442,8 +442,9 @@ int cli_train(int argc, char **argv) {
              res.final_loss, res.first_loss, (long long)res.steps, (long long)res.images,
              res.seconds, res.images_per_s, res.device);
       if (isfinite(res.knn_top1))
-        printf("kNN accuracy (k=200, held-out split): top-1 %.2f%%  top-5 %.2f%%\n",
-               100.0 * res.knn_top1, 100.0 * res.knn_top5);
+        printf("kNN accuracy (k=200, held-out split): top-1 %.2f%%  top-5 %.2f%%  (monitoring "
+               "took %.1f s)\n",
+               100.0 * res.knn_top1, 100.0 * res.knn_top5, res.monitor_seconds);
       const char *dir = c->resume ? c->resume : c->out;
       if (dir && st == GS_OK) printf("run directory: %s\n", dir);
       rc = st == GS_OK ? CLI_OK : CLI_INTERRUPTED;

@@ -108,7 +108,7 @@ typedef struct gs_train_result {
   int64_t images;    /* images consumed */
   double first_loss; /* loss of the first step */
   double final_loss; /* mean loss of the last log_every steps */
-  double seconds;    /* wall-clock time of the steps (setup excluded) */
+  double seconds;    /* wall-clock time of the steps (setup and monitoring excluded) */
   double setup_seconds;
   double images_per_s;
   char device[160];        /* "cpu: pthread-cpu" */
@@ -116,6 +116,7 @@ typedef struct gs_train_result {
   int64_t checkpoint_step; /* step of the last checkpoint written or resumed from, -1: none */
   double knn_top1;         /* last monitored kNN accuracy, NaN when none */
   double knn_top5;
+  double monitor_seconds; /* wall-clock time of kNN/sigma monitoring (not in `seconds`) */
 } gs_train_result;
 
 /* The defaults of `gessl train`: cpu, synthetic, convnet, simclr, none, batch 256, 1 epoch,

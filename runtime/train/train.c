@@ -282,6 +282,7 @@ static gs_status end_epoch(train_run *r, int64_t epoch, double loss_sum, int64_t
   const gs_train_config *c = r->cfg;
   gs_train_epoch e = {epoch, r->step, n > 0 ? loss_sum / (double)n : NAN, secs, NAN, NAN, NAN, NAN};
   if (c->monitor_knn > 0 && (epoch + 1) % c->monitor_knn == 0) {
+    double m0 = now_s();
     gs_status st = train_monitor_knn(r, &e.knn_top1, &e.knn_top5);
     if (st != GS_OK) return st;
     r->knn_top1 = e.knn_top1;
@@ -290,6 +291,7 @@ static gs_status end_epoch(train_run *r, int64_t epoch, double loss_sum, int64_t
     if (train_monitor_sigma(r, &e.sigma, &e.sigma_norm) != GS_OK)
       train_note(r, "warning: sigma not measured at epoch %lld: %s", (long long)epoch + 1,
                  gs_errmsg());
+    r->monitor_s += now_s() - m0;
   }
   if (r->dir) train_log_epoch(r, &e);
   if (c->epoch_end) c->epoch_end(c->user, &e);
@@ -365,7 +367,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     res->images = r->images;
     res->final_loss = window / in_window;
     int log_step = r->step == start + 1 || r->step % log_every == 0 || r->step == r->total;
-    double el = now_s() - t1;
+    double el = now_s() - t1 - r->monitor_s;
     double ips = el > 0 ? (double)(r->images - images0) / el : 0.0;
     if (log_step) {
       double cstd = NAN;
@@ -417,6 +419,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
   /* A run capped mid-epoch still ends with its kNN accuracy and curves. */
   if (st == GS_OK && r->step % r->steps_per_epoch != 0 && r->step > start) {
     if (cfg->monitor_knn > 0) {
+      double m0 = now_s();
       st = train_monitor_knn(r, &r->knn_top1, &r->knn_top5);
       if (st == GS_OK && r->dir) {
         gs_train_epoch e = {
@@ -425,6 +428,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
           train_note(r, "warning: sigma not measured: %s", gs_errmsg());
         train_log_epoch(r, &e);
       }
+      r->monitor_s += now_s() - m0;
     }
     if (st == GS_OK && r->dir && train_plot(r) != GS_OK)
       train_note(r, "warning: curves.png not written: %s", gs_errmsg());
@@ -448,7 +452,8 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       }
     }
   }
-  res->seconds = now_s() - t1;
+  res->seconds = now_s() - t1 - r->monitor_s;
+  res->monitor_seconds = r->monitor_s;
   res->images_per_s = res->seconds > 0 ? (double)(r->images - images0) / res->seconds : 0.0;
   res->knn_top1 = r->knn_top1;
   res->knn_top5 = r->knn_top5;

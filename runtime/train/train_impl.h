@@ -47,6 +47,7 @@ typedef struct train_run {
   int64_t epoch;   /* of the last batch */
   int64_t images;
   double elapsed_before; /* seconds of steps before this process (resume) */
+  double monitor_s;      /* seconds spent in kNN/sigma monitoring in this process */
   double epoch_loss_sum; /* losses of the current epoch's steps, for its mean */
   int64_t epoch_loss_n;
   float lr;                               /* of the current step */
