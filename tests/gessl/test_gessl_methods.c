@@ -34,7 +34,18 @@ int main(int argc, char **argv) {
   CHECK(rt != NULL);
   int methods = rt ? gs_runtime_method_count(rt) : 0;
   CHECKF(methods >= 1, "no method plugin loaded");
-  for (int i = 0; i < methods; i++) {
+  static const char *variants[][2] = {{"outer_views", "fresh"},    {"kl", "model-to-target"},
+                                      {"gradient", "first-order"}, {"K", "0"},
+                                      {"inner_steps", "2"},        {"lambda", "0"}};
+  const int n_variants = (int)(sizeof variants / sizeof *variants);
+  int only_cpu = strcmp(spec, "cpu") == 0;
+  /* SimCLR when it is there: it declares none of GeSSL's hyperparameter names (the loop gives a
+   * --set name to the method first). */
+  int first = 0;
+  for (int i = 0; i < methods; i++)
+    if (!strcmp(gs_runtime_method_at(rt, i)->name, "simclr")) first = i;
+  for (int run = 0; run < methods + (only_cpu && methods ? n_variants : 0); run++) {
+    int i = run < methods ? run : first, variant = run < methods ? -1 : run - methods;
     const gs_method_iface *m = gs_runtime_method_at(rt, i);
     const char *names[MAX_SET], *values[MAX_SET];
     int n = 0;
@@ -47,6 +58,11 @@ int main(int argc, char **argv) {
     for (int k = 0; k < 4; k++) {
       names[n] = meta_set[k][0];
       values[n++] = meta_set[k][1];
+    }
+    /* The other options, each once, around one method. */
+    if (variant >= 0) {
+      names[n] = variants[variant][0];
+      values[n++] = variants[variant][1];
     }
     seen s = {{0}, 0};
     gs_train_config cfg;
@@ -74,12 +90,15 @@ int main(int argc, char **argv) {
     cfg.user = &s;
     gs_train_result res;
     gs_status st = gs_train_run(rt, &cfg, &res);
-    CHECKF(st == GS_OK, "gessl around %s on %s: %s", m->name, spec, gs_errmsg());
+    CHECKF(st == GS_OK, "gessl around %s on %s (variant %d): %s", m->name, spec, variant,
+           gs_errmsg());
     CHECKF(s.n == STEPS, "%s: %d steps", m->name, s.n);
     for (int k = 0; k < s.n; k++)
       CHECKF(isfinite(s.loss[k]), "%s step %d: loss %g", m->name, k + 1, s.loss[k]);
-    printf("%s on %s (%s): losses %.4f %.4f, %.2f s\n", m->name, spec, res.device, s.loss[0],
-           s.loss[1], res.seconds);
+    printf("%s%s%s%s%s on %s (%s): losses %.4f %.4f, %.2f s\n", m->name,
+           variant >= 0 ? " with " : "", variant >= 0 ? variants[variant][0] : "",
+           variant >= 0 ? "=" : "", variant >= 0 ? variants[variant][1] : "", spec, res.device,
+           s.loss[0], s.loss[1], res.seconds);
   }
   gs_runtime_close(rt);
   return check_summary();
