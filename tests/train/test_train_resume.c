@@ -83,6 +83,15 @@ static void check_exact(const char *tag, gs_optim_kind opt, const int64_t *stops
     snprintf(p, sizeof p, "%s/%s", part, run_files[k]);
     CHECKF(file_exists(p), "%s missing", p);
   }
+  /* Logged steps carry the collapse probe; the monitored run's epochs carry kNN and sigma. */
+  char p[1024];
+  snprintf(p, sizeof p, "%s/log.jsonl", full);
+  char *log = slurp(p, NULL);
+  CHECKF(log && strstr(log, "\"collapse_std\":"), "%s: no collapse_std", p);
+  if (opt == GS_OPT_SGD)
+    CHECKF(log && strstr(log, "\"knn_top1\":") && strstr(log, "\"sigma_norm\":"),
+           "%s: no knn_top1 or sigma_norm", p);
+  free(log);
 }
 
 /* Every file of the directory, concatenated, to see that a refused resume changed nothing. */
