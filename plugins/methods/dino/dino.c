@@ -249,8 +249,8 @@ static gs_status dino_build_loss(void *self, gs_graph *g, gs_tensor *const *view
   int want = 2 + (int)d->hp[HP_LOCAL_CROPS];
   if (n_views < want || n_views > MAX_VIEWS)
     return gs_fail(GS_ERR_INVALID,
-                   "dino: local_crops=%d needs %d views (at most %d), got %d (a host of method ABI "
-                   "1 gives 2)",
+                   "dino: local_crops=%d needs %d views (at most %d), got %d (a host that does "
+                   "not ask views_for gives 2)",
                    want - 2, want, MAX_VIEWS, n_views);
   int64_t n = gs_tensor_dim(views[0], 0);
   float inv_ts = 1.0f / (float)d->hp[HP_STUDENT_TEMP];
