@@ -183,13 +183,15 @@ static int load_backend(gs_runtime *rt, const char *path, void *h, gs_backend_en
 static int load_method(gs_runtime *rt, const char *path, void *h, gs_method_entry_fn entry) {
   const gs_method_iface *m = entry();
   if (!m) return refuse(rt, path, h, "method entry returned NULL (init failed)");
-  if (m->abi_version != GS_METHOD_ABI_VERSION)
-    return refuse(rt, path, h, "method ABI version %u, this runtime needs %u",
+  /* Members are only ever appended, so every older version is understood: callers test
+   * GS_METHOD_HAS before using a newer member. A newer plugin may rely on host services this
+   * runtime lacks, so it is refused. */
+  if (m->abi_version < 1 || m->abi_version > GS_METHOD_ABI_VERSION)
+    return refuse(rt, path, h, "method ABI version %u, this runtime understands 1 to %u",
                   (unsigned)m->abi_version, (unsigned)GS_METHOD_ABI_VERSION);
   if (m->struct_size < METHOD_MIN_SIZE)
-    return refuse(rt, path, h, "method table of %u bytes is smaller than the %zu of ABI version %u",
-                  (unsigned)m->struct_size, (size_t)METHOD_MIN_SIZE,
-                  (unsigned)GS_METHOD_ABI_VERSION);
+    return refuse(rt, path, h, "method table of %u bytes is smaller than the %zu of ABI version 1",
+                  (unsigned)m->struct_size, (size_t)METHOD_MIN_SIZE);
   if (!m->name || !*m->name) return refuse(rt, path, h, "method has no name");
   if (!m->create || !m->destroy || !m->build_loss || !m->params)
     return refuse(rt, path, h, "method '%s' lacks create, destroy, params or build_loss", m->name);
@@ -207,13 +209,13 @@ static int load_method(gs_runtime *rt, const char *path, void *h, gs_method_entr
 static int load_meta(gs_runtime *rt, const char *path, void *h, gs_meta_entry_fn entry) {
   const gs_meta_iface *m = entry();
   if (!m) return refuse(rt, path, h, "meta-optimizer entry returned NULL (init failed)");
-  if (m->abi_version != GS_META_ABI_VERSION)
-    return refuse(rt, path, h, "meta-optimizer ABI version %u, this runtime needs %u",
+  if (m->abi_version < 1 || m->abi_version > GS_META_ABI_VERSION) /* as for methods */
+    return refuse(rt, path, h, "meta-optimizer ABI version %u, this runtime understands 1 to %u",
                   (unsigned)m->abi_version, (unsigned)GS_META_ABI_VERSION);
   if (m->struct_size < META_MIN_SIZE)
     return refuse(rt, path, h,
-                  "meta-optimizer table of %u bytes is smaller than the %zu of ABI version %u",
-                  (unsigned)m->struct_size, (size_t)META_MIN_SIZE, (unsigned)GS_META_ABI_VERSION);
+                  "meta-optimizer table of %u bytes is smaller than the %zu of ABI version 1",
+                  (unsigned)m->struct_size, (size_t)META_MIN_SIZE);
   if (!m->name || !*m->name) return refuse(rt, path, h, "meta-optimizer has no name");
   if (!m->create || !m->destroy || !m->step || !m->batches_per_step)
     return refuse(rt, path, h,
