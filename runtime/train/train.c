@@ -327,6 +327,9 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     if (cfg->resume)
       train_note(r, "resuming %s at step %lld of %lld", r->dir, (long long)r->step,
                  (long long)r->total);
+    if (cfg->resume && r->step >= r->total)
+      train_note(r, "nothing to do: the run is at its last step; raise --max-steps (0: no cap) or "
+                    "--epochs to continue it");
     train_note(r, "training %s + %s/%s on %s, %lld steps of %d images (%lld per epoch)", cfg->model,
                cfg->method, cfg->meta, res->device, (long long)r->total, cfg->batch,
                (long long)r->steps_per_epoch);
