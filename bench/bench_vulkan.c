@@ -1,6 +1,6 @@
-/* gessl-bench-vulkan: the Vulkan GEMM shader (matmul and implicit-GEMM convolution, forward and both
- * gradients) timed beside the CPU backend (OpenBLAS) and, when given, the OpenCL backend (CLBlast)
- * on the same sizes in the same run; prints times and ratios (a benchmark, not a test).
+/* gessl-bench-vulkan: the Vulkan GEMM shader (matmul and implicit-GEMM convolution, forward and
+ * both gradients) timed beside the CPU backend (OpenBLAS) and, when given, the OpenCL backend
+ * (CLBlast) on the same sizes in the same run; prints times and ratios (a benchmark, not a test).
  *
  *   gessl-bench-vulkan CPU-PLUGIN VULKAN-PLUGIN VULKAN-DEVICE [SCALE [OPENCL-PLUGIN OPENCL-DEVICE]]
  *
@@ -112,7 +112,8 @@ static void row(be *cpu, be *vk, be *ocl, const char *label, double flop, gs_lau
 
 int main(int argc, char **argv) {
   if (argc < 4)
-    return fprintf(stderr, "usage: gessl-bench-vulkan CPU VULKAN DEVICE [SCALE [OPENCL DEVICE]]\n"), 2;
+    return fprintf(stderr, "usage: gessl-bench-vulkan CPU VULKAN DEVICE [SCALE [OPENCL DEVICE]]\n"),
+           2;
   int scale = argc > 4 ? atoi(argv[4]) : 1;
   if (scale < 1) scale = 1;
   be cpu = {0}, vk = {0}, ocl = {0};

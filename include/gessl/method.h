@@ -30,10 +30,10 @@ extern "C" {
 /* What the host hands a method when creating it. Valid for the method's lifetime. */
 typedef struct gs_method_ctx {
   gs_device *dev;
-  gs_model *backbone;     /* the online backbone; its params are already created */
-  int64_t batch;          /* images per batch (N) */
-  int64_t total_steps;    /* optimizer steps in the run, for schedules */
-  const double *hp;       /* values of the declared hyperparameters, in declaration order */
+  gs_model *backbone;  /* the online backbone; its params are already created */
+  int64_t batch;       /* images per batch (N) */
+  int64_t total_steps; /* optimizer steps in the run, for schedules */
+  const double *hp;    /* values of the declared hyperparameters, in declaration order */
   uint64_t seed;
 } gs_method_ctx;
 
