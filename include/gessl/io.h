@@ -40,6 +40,12 @@ GS_API void gs_durable_abort(gs_durable *d);
 /* The whole buffer in one call: open, write, commit. */
 GS_API gs_status gs_write_file_durable(const char *path, const void *buf, size_t n);
 
+/* ---- Whole-file reads ---- */
+
+/* Reads a regular file of at most max_len bytes into a new buffer (caller frees), followed by a
+ * NUL byte so text can be parsed in place; *len excludes the NUL. Errors name the file. */
+GS_API gs_status gs_read_file(const char *path, size_t max_len, uint8_t **out, size_t *len);
+
 /* ---- Safetensors ---- */
 
 /* One tensor to write. data holds numel(shape) elements of 4 bytes, little-endian, row-major. */

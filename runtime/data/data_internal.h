@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "gessl/data.h"
+#include "gessl/io.h"
 
 /* n images of h x w x c bytes (HWC), labels (-1 when unlabelled; NULL allowed while parsing). */
 typedef struct gs_images {
@@ -47,9 +48,6 @@ gs_status gs_png_decode(const uint8_t *buf, size_t len, const char *name, int64_
 
 /* Resamples an h x w x c image to oh x ow (bilinear, area-averaging when shrinking). */
 void gs_resize_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow);
-
-/* Reads a whole file into memory (caller frees); errors name the file. */
-gs_status gs_read_file(const char *path, size_t max_len, uint8_t **out, size_t *len);
 
 /* ---- counter-based random numbers: every draw is a function of its key, not of history ---- */
 

@@ -17,27 +17,6 @@ struct gs_eval_run {
   double *method_hp;
 };
 
-static char *read_text(const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    gs_fail(GS_ERR_IO, "%s: %s", path, strerror(errno));
-    return NULL;
-  }
-  char *buf = NULL;
-  long len = -1;
-  if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-  if (len >= 0 && len < (64L << 20) && fseek(f, 0, SEEK_SET) == 0) buf = malloc((size_t)len + 1);
-  if (buf && fread(buf, 1, (size_t)len, f) == (size_t)len) {
-    buf[len] = 0;
-  } else {
-    free(buf);
-    buf = NULL;
-    gs_fail(GS_ERR_IO, "%s: cannot read", path);
-  }
-  fclose(f);
-  return buf;
-}
-
 static const char *json_str(const cJSON *o, const char *key) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
   return cJSON_IsString(v) ? v->valuestring : NULL;
@@ -53,9 +32,11 @@ static int json_num(const cJSON *o, const char *key, double *out) {
 static gs_status read_config(const char *dir, gs_eval_run_info *info, cJSON **root) {
   char path[4200];
   snprintf(path, sizeof path, "%s/config.json", dir);
-  char *text = read_text(path);
-  if (!text) return GS_ERR_IO;
-  *root = cJSON_Parse(text);
+  uint8_t *text = NULL;
+  size_t text_len = 0;
+  gs_status st = gs_read_file(path, 64u << 20, &text, &text_len);
+  if (st != GS_OK) return st;
+  *root = cJSON_Parse((const char *)text);
   free(text);
   if (!*root || !cJSON_IsObject(*root))
     return gs_fail(GS_ERR_FORMAT, "%s: not a JSON object", path);

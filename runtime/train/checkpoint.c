@@ -162,38 +162,6 @@ static int parse_i64(const char *text, int64_t *out) {
   return 1;
 }
 
-static gs_status read_text(const char *path, char **out) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return gs_fail(GS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  while (buf) {
-    if (n + 1 >= cap) {
-      char *nb = cap < (64u << 20) ? realloc(buf, cap * 2) : NULL;
-      if (!nb) {
-        free(buf);
-        buf = NULL;
-        break;
-      }
-      buf = nb;
-      cap *= 2;
-    }
-    size_t got = fread(buf + n, 1, cap - n - 1, f);
-    n += got;
-    if (got == 0) break;
-  }
-  int err = ferror(f);
-  fclose(f);
-  if (!buf) return gs_fail(GS_ERR_FORMAT, "%s: too large or out of memory", path);
-  if (err) {
-    free(buf);
-    return gs_fail(GS_ERR_IO, "%s: read error", path);
-  }
-  buf[n] = 0;
-  *out = buf;
-  return GS_OK;
-}
-
 /* Checks the metadata names the run's model and method. */
 static gs_status check_meta(const train_run *r, const gs_safetensors *s, const char *path) {
   const char *fmt = gs_st_meta(s, "format");
@@ -275,12 +243,13 @@ gs_status train_checkpoint_load(train_run *r) {
   gs_st_close(s);
 
   /* state.json must describe the same checkpoint. */
-  char *text = NULL;
+  uint8_t *text = NULL;
   cJSON *js = NULL;
   double elapsed = 0.0, esum = 0.0, en = 0.0;
-  if (st == GS_OK) st = read_text(spath, &text);
+  size_t text_len = 0;
+  if (st == GS_OK) st = gs_read_file(spath, 64u << 20, &text, &text_len);
   if (st == GS_OK) {
-    js = cJSON_Parse(text);
+    js = cJSON_Parse((const char *)text);
     const cJSON *jstep = cJSON_GetObjectItemCaseSensitive(js, "step");
     const cJSON *jel = cJSON_GetObjectItemCaseSensitive(js, "elapsed_s");
     if (!cJSON_IsObject(js) || !cJSON_IsNumber(jstep))

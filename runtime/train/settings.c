@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gessl/io.h"
 #include "gessl/train.h"
 
 void gs_train_settings_free(gs_train_settings *s) {
@@ -29,51 +30,14 @@ static void fmt_number(char *buf, size_t len, double v) {
   }
 }
 
-static gs_status read_all(const char *path, char **out) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return gs_fail(GS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-  size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  gs_status st = GS_OK;
-  while (buf && st == GS_OK) {
-    if (n + 1 >= cap) {
-      if (cap >= (16u << 20)) {
-        st = gs_fail(GS_ERR_FORMAT, "%s: larger than 16 MiB, not a settings file", path);
-        break;
-      }
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) break;
-      buf = nb;
-      cap *= 2;
-    }
-    size_t got = fread(buf + n, 1, cap - n - 1, f);
-    n += got;
-    if (got == 0) {
-      if (ferror(f)) st = gs_fail(GS_ERR_IO, "%s: read error", path);
-      break;
-    }
-  }
-  fclose(f);
-  if (!buf && st == GS_OK) st = gs_fail(GS_ERR_NOMEM, "%s: out of memory", path);
-  if (st != GS_OK) {
-    free(buf);
-    return st;
-  }
-  buf[n] = 0;
-  if (strlen(buf) != n) {
-    free(buf);
-    return gs_fail(GS_ERR_FORMAT, "%s: contains a NUL byte, not JSON text", path);
-  }
-  *out = buf;
-  return GS_OK;
-}
-
 gs_status gs_train_settings_read(const char *path, gs_train_settings *out) {
   if (!path || !out) return gs_fail(GS_ERR_INVALID, "gs_train_settings_read: no path or output");
   memset(out, 0, sizeof *out);
-  char *text = NULL;
-  gs_status st = read_all(path, &text);
+  uint8_t *raw = NULL;
+  size_t text_len = 0;
+  gs_status st = gs_read_file(path, 16u << 20, &raw, &text_len);
   if (st != GS_OK) return st;
+  char *text = (char *)raw;
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
   if (!root) {
