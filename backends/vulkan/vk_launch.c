@@ -283,7 +283,7 @@ static void plan_reduce(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
     x->pc[15] = (uint32_t)l->i[0];
   }
   /* Adjacent axes of the same kind (both reduced or both kept) merge; size-1 axes go. */
-  uint32_t nd_o[R6], nd_i[R6];
+  uint32_t nd_o[R6] = {0}, nd_i[R6] = {0};
   int n = 0;
   for (int k = 0; k < R6; k++) {
     uint32_t od = x->pc[k], id = x->pc[6 + k];
