@@ -1,6 +1,7 @@
 /* Per-thread error messages (gs_errmsg), status names and shape formatting. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "gessl/types.h"
 
@@ -13,6 +14,25 @@ gs_status gs_fail(gs_status s, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(last_error, sizeof last_error, fmt, ap);
   va_end(ap);
+  return s;
+}
+
+gs_status gs_fail_context(gs_status s, const char *fmt, ...) {
+  char why[sizeof last_error];
+  memcpy(why, last_error, sizeof why);
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+  /* Appended by hand: the reason is cut rather than the context when the two do not fit. */
+  size_t at = n < 0 ? 0 : (size_t)n < sizeof last_error ? (size_t)n : sizeof last_error - 1;
+  if (at + 2 < sizeof last_error) {
+    size_t len = strlen(why), room = sizeof last_error - at - 3;
+    if (len > room) len = room;
+    memcpy(last_error + at, ": ", 2);
+    memcpy(last_error + at + 2, why, len);
+    last_error[at + 2 + len] = 0;
+  }
   return s;
 }
 

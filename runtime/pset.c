@@ -38,6 +38,15 @@ gs_status gs_pset_add(gs_pset *s, gs_param *p) {
   return GS_OK;
 }
 
+gs_status gs_pset_extend(gs_pset *s, const gs_pset *from) {
+  if (!s || !from) return gs_fail(GS_ERR_INVALID, "gs_pset_extend: no set");
+  for (int k = 0; k < from->n; k++) {
+    gs_status st = gs_pset_add(s, from->p[k]);
+    if (st != GS_OK) return st;
+  }
+  return GS_OK;
+}
+
 int gs_pset_count(const gs_pset *s) { return s ? s->n : 0; }
 
 gs_param *gs_pset_get(const gs_pset *s, int i) { return s && i >= 0 && i < s->n ? s->p[i] : NULL; }
@@ -89,7 +98,7 @@ static gs_tdesc desc_of(const gs_param *p) {
 /* One launch per param: op over (x[k], y[k]) written into out[k]. */
 typedef enum { K_FILL, K_COPY, K_AXPBY } kind;
 
-static gs_status elementwise(const char *name, kind kd, gs_pset *out, const gs_pset *x,
+static gs_status elementwise(const char *name, kind kd, const gs_pset *out, const gs_pset *x,
                              const gs_pset *y, float a, float b) {
   gs_status st = check_sets(name, out, x);
   if (st != GS_OK) return st;
@@ -137,24 +146,24 @@ static gs_status elementwise(const char *name, kind kd, gs_pset *out, const gs_p
   return st;
 }
 
-gs_status gs_pset_copy(gs_pset *dst, const gs_pset *src) {
+gs_status gs_pset_copy(const gs_pset *dst, const gs_pset *src) {
   return elementwise("pset_copy", K_COPY, dst, src, NULL, 0, 0);
 }
 
-gs_status gs_pset_axpy(gs_pset *y, float a, const gs_pset *x) {
+gs_status gs_pset_axpy(const gs_pset *y, float a, const gs_pset *x) {
   return elementwise("pset_axpy", K_AXPBY, y, x, y, a, 1.0f);
 }
 
-gs_status gs_pset_axpby(gs_pset *y, float a, const gs_pset *x, float b) {
+gs_status gs_pset_axpby(const gs_pset *y, float a, const gs_pset *x, float b) {
   return elementwise("pset_axpby", K_AXPBY, y, x, y, a, b);
 }
 
-gs_status gs_pset_scale(gs_pset *x, float a) {
+gs_status gs_pset_scale(const gs_pset *x, float a) {
   /* a*x + 0*x: the second operand must not be garbage, so it is x itself. */
   return elementwise("pset_scale", K_AXPBY, x, x, x, a, 0.0f);
 }
 
-gs_status gs_pset_fill(gs_pset *x, float v) {
+gs_status gs_pset_fill(const gs_pset *x, float v) {
   return elementwise("pset_fill", K_FILL, x, NULL, NULL, v, 0);
 }
 

@@ -119,6 +119,8 @@ GS_API gs_status gs_param_fill(gs_param *p, float value);
 GS_API gs_pset *gs_pset_new(void);
 GS_API void gs_pset_free(gs_pset *s);
 GS_API gs_status gs_pset_add(gs_pset *s, gs_param *p);
+/* Appends every param of `from` (a model's params to a method's list, say). */
+GS_API gs_status gs_pset_extend(gs_pset *s, const gs_pset *from);
 GS_API int gs_pset_count(const gs_pset *s);
 GS_API gs_param *gs_pset_get(const gs_pset *s, int i);
 /* Total number of elements. */
@@ -129,12 +131,15 @@ GS_API int64_t gs_pset_numel(const gs_pset *s);
 GS_API gs_pset *gs_pset_clone(const gs_pset *src, const char *suffix, int copy_values);
 /* Frees every param of the set, then the set. */
 GS_API void gs_pset_free_params(gs_pset *s);
-/* Element-wise over matching params (same count and shapes, else GS_ERR_SHAPE). */
-GS_API gs_status gs_pset_copy(gs_pset *dst, const gs_pset *src);                /* dst = src */
-GS_API gs_status gs_pset_axpy(gs_pset *y, float a, const gs_pset *x);           /* y += a*x */
-GS_API gs_status gs_pset_axpby(gs_pset *y, float a, const gs_pset *x, float b); /* y = a*x+b*y */
-GS_API gs_status gs_pset_scale(gs_pset *x, float a);                            /* x *= a */
-GS_API gs_status gs_pset_fill(gs_pset *x, float v);
+/* Element-wise over matching params (same count and shapes, else GS_ERR_SHAPE). The sets are
+ * const because only the values of their tensors change, so the const sets that models and
+ * heads hand out (gs_model_params) can be written directly. */
+GS_API gs_status gs_pset_copy(const gs_pset *dst, const gs_pset *src);      /* dst = src */
+GS_API gs_status gs_pset_axpy(const gs_pset *y, float a, const gs_pset *x); /* y += a*x */
+GS_API gs_status gs_pset_axpby(const gs_pset *y, float a, const gs_pset *x,
+                               float b);                   /* y = a*x+b*y */
+GS_API gs_status gs_pset_scale(const gs_pset *x, float a); /* x *= a */
+GS_API gs_status gs_pset_fill(const gs_pset *x, float v);
 /* sum over params of <a, b>; the host waits for the result. */
 GS_API gs_status gs_pset_dot(const gs_pset *a, const gs_pset *b, double *out);
 GS_API gs_status gs_pset_norm(const gs_pset *a, double *out);

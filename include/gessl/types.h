@@ -39,6 +39,9 @@ typedef enum gs_status {
 /* Message of the last failure on the calling thread ("" if none). Valid until the next failing
  * gessl call on this thread. */
 GS_API const char *gs_errmsg(void);
+/* Records a failure whose message is "<context>: <the current message>", for a caller that adds
+ * what it was doing to the reason a callee gave, e.g. gs_fail_context(st, "byol: projector"). */
+GS_API gs_status gs_fail_context(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
 /* Short name of a status code, e.g. "shape error". */
 GS_API const char *gs_status_name(gs_status s);
 /* Records a failure on the calling thread and returns `s`, so callers can write

@@ -26,14 +26,6 @@ static void none_destroy(void *self) {
   free(m);
 }
 
-/* Reports a failure, keeping the message that caused it (copied: gs_errmsg's buffer is the one
- * gs_fail writes). */
-static gs_status fail_with(gs_status st, const char *what) {
-  char why[512];
-  snprintf(why, sizeof why, "%s", gs_errmsg());
-  return gs_fail(st, "meta none: %s: %s", what, why);
-}
-
 static gs_status build(meta_none *m) {
   const gs_meta_host *h = m->host;
   m->g = gs_graph_new();
@@ -66,9 +58,9 @@ static gs_status build(meta_none *m) {
   if (st == GS_OK) st = h->add_update(h->host, m->g, grads, 1.0f);
   free(refs);
   free(grads);
-  if (st != GS_OK) return fail_with(st, "building the training step");
+  if (st != GS_OK) return gs_fail_context(st, "meta none: building the training step");
   m->prog = gs_compile(h->dev, m->g, &m->loss, 1);
-  if (!m->prog) return fail_with(GS_ERR_INVALID, "compiling the training step");
+  if (!m->prog) return gs_fail_context(GS_ERR_INVALID, "meta none: compiling the training step");
   return GS_OK;
 }
 

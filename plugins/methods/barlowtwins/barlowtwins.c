@@ -56,20 +56,12 @@ static gs_status bt_create(const gs_method_ctx *ctx, void **self) {
   return GS_OK;
 }
 
-static gs_status add_all(gs_pset *out, const gs_pset *in) {
-  for (int k = 0; k < gs_pset_count(in); k++) {
-    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
-}
-
 static gs_status bt_params(void *self, gs_pset *out) {
-  return add_all(out, gs_mlp_params(((bt *)self)->projector));
+  return gs_pset_extend(out, gs_mlp_params(((bt *)self)->projector));
 }
 
 static gs_status bt_state(void *self, gs_pset *out) {
-  return add_all(out, gs_mlp_state(((bt *)self)->projector));
+  return gs_pset_extend(out, gs_mlp_state(((bt *)self)->projector));
 }
 
 /* (z - mean) / sqrt(var + eps) over the batch axis: BatchNorm1d without affine, train mode. */

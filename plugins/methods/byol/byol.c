@@ -37,32 +37,6 @@ typedef struct byol {
   int64_t total_steps;
 } byol;
 
-/* Keeps the message of a failed call under this method's name (gs_errmsg's buffer is the one
- * gs_fail writes, so it is copied first). */
-static gs_status fail_with(gs_status st, const char *what) {
-  char why[512];
-  snprintf(why, sizeof why, "%s", gs_errmsg());
-  return gs_fail(st, "byol: %s: %s", what, why);
-}
-
-static gs_status add_all(gs_pset *out, const gs_pset *in) {
-  for (int k = 0; k < gs_pset_count(in); k++) {
-    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
-}
-
-/* dst's params := src's values (the sets themselves are not changed, only their tensors). */
-static gs_status copy_values(const gs_pset *dst, const gs_pset *src) {
-  gs_pset *t = gs_pset_new();
-  if (!t) return gs_fail(GS_ERR_NOMEM, "byol: out of memory");
-  gs_status st = add_all(t, dst);
-  if (st == GS_OK) st = gs_pset_copy(t, src);
-  gs_pset_free(t);
-  return st;
-}
-
 static void byol_destroy(void *self) {
   byol *b = self;
   if (!b) return;
@@ -93,7 +67,7 @@ static gs_status build_ema(byol *b) {
   }
   b->ema = gs_compile(b->dev, g, NULL, 0);
   gs_graph_free(g);
-  return b->ema ? GS_OK : fail_with(GS_ERR_INVALID, "compiling the target update");
+  return b->ema ? GS_OK : gs_fail_context(GS_ERR_INVALID, "byol: compiling the target update");
 }
 
 static gs_status byol_create(const gs_method_ctx *ctx, void **self) {
@@ -109,23 +83,23 @@ static gs_status byol_create(const gs_method_ctx *ctx, void **self) {
   int64_t pred[3] = {out, (int64_t)ctx->hp[HP_PRED_HIDDEN], out};
   gs_status st = GS_OK;
   b->projector = gs_mlp_new(ctx->dev, "projector", proj, 3, 0, 0, ctx->seed ^ 0xb1011ull);
-  if (!b->projector) st = fail_with(GS_ERR_INVALID, "projector");
+  if (!b->projector) st = gs_fail_context(GS_ERR_INVALID, "byol: projector");
   if (st == GS_OK) {
     b->predictor = gs_mlp_new(ctx->dev, "predictor", pred, 3, 0, 0, ctx->seed ^ 0xb1012ull);
-    if (!b->predictor) st = fail_with(GS_ERR_INVALID, "predictor");
+    if (!b->predictor) st = gs_fail_context(GS_ERR_INVALID, "byol: predictor");
   }
   /* The target starts as a copy of the online network. */
   if (st == GS_OK) {
     b->target = gs_model_clone(ctx->backbone, "target.");
-    if (!b->target) st = fail_with(GS_ERR_INVALID, "target backbone");
+    if (!b->target) st = gs_fail_context(GS_ERR_INVALID, "byol: target backbone");
   }
   if (st == GS_OK) {
     b->target_projector = gs_mlp_new(ctx->dev, "target.projector", proj, 3, 0, 0, 0);
-    if (!b->target_projector) st = fail_with(GS_ERR_INVALID, "target projector");
+    if (!b->target_projector) st = gs_fail_context(GS_ERR_INVALID, "byol: target projector");
   }
   if (st == GS_OK)
-    st = copy_values(gs_mlp_params(b->target_projector), gs_mlp_params(b->projector));
-  if (st == GS_OK) st = copy_values(gs_mlp_state(b->target_projector), gs_mlp_state(b->projector));
+    st = gs_pset_copy(gs_mlp_params(b->target_projector), gs_mlp_params(b->projector));
+  if (st == GS_OK) st = gs_pset_copy(gs_mlp_state(b->target_projector), gs_mlp_state(b->projector));
   if (st == GS_OK) st = build_ema(b);
   if (st != GS_OK) {
     byol_destroy(b);
@@ -137,8 +111,8 @@ static gs_status byol_create(const gs_method_ctx *ctx, void **self) {
 
 static gs_status byol_params(void *self, gs_pset *out) {
   byol *b = self;
-  gs_status st = add_all(out, gs_mlp_params(b->projector));
-  return st == GS_OK ? add_all(out, gs_mlp_params(b->predictor)) : st;
+  gs_status st = gs_pset_extend(out, gs_mlp_params(b->projector));
+  return st == GS_OK ? gs_pset_extend(out, gs_mlp_params(b->predictor)) : st;
 }
 
 static gs_status byol_state(void *self, gs_pset *out) {
@@ -147,7 +121,8 @@ static gs_status byol_state(void *self, gs_pset *out) {
                            gs_model_params(b->target),         gs_model_state(b->target),
                            gs_mlp_params(b->target_projector), gs_mlp_state(b->target_projector)};
   gs_status st = GS_OK;
-  for (size_t k = 0; k < sizeof sets / sizeof *sets && st == GS_OK; k++) st = add_all(out, sets[k]);
+  for (size_t k = 0; k < sizeof sets / sizeof *sets && st == GS_OK; k++)
+    st = gs_pset_extend(out, sets[k]);
   return st;
 }
 
@@ -186,7 +161,7 @@ static gs_status byol_after_step(void *self, const gs_step_info *info) {
   float m = gs_cosine_ramp(info->step - 1, total, b->m0, b->m1);
   gs_status st = gs_program_feed_name(b->ema, BYOL_M_INPUT, &m);
   if (st == GS_OK) st = gs_program_run(b->ema);
-  return st == GS_OK ? GS_OK : fail_with(st, "target update");
+  return st == GS_OK ? GS_OK : gs_fail_context(st, "byol: target update");
 }
 
 static const gs_method_iface byol_iface = {

@@ -83,29 +83,6 @@ typedef struct dino {
   int64_t total_steps;
 } dino;
 
-static gs_status fail_with(gs_status st, const char *what) {
-  char why[512];
-  snprintf(why, sizeof why, "%s", gs_errmsg());
-  return gs_fail(st, "dino: %s: %s", what, why);
-}
-
-static gs_status add_all(gs_pset *out, const gs_pset *in) {
-  for (int k = 0; k < gs_pset_count(in); k++) {
-    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
-}
-
-static gs_status copy_values(const gs_pset *dst, const gs_pset *src) {
-  gs_pset *t = gs_pset_new();
-  if (!t) return gs_fail(GS_ERR_NOMEM, "dino: out of memory");
-  gs_status st = add_all(t, dst);
-  if (st == GS_OK) st = gs_pset_copy(t, src);
-  gs_pset_free(t);
-  return st;
-}
-
 static void head_free(dino_head *h) {
   gs_pset_free(h->params);
   if (h->last) gs_param_free(h->last);
@@ -124,14 +101,14 @@ static uint64_t splitmix64(uint64_t *s) {
 static gs_status head_new(dino_head *h, gs_device *dev, const char *prefix, const int64_t *dims,
                           int64_t k, uint64_t seed) {
   h->mlp = gs_mlp_new(dev, prefix, dims, 4, 0, 0, seed);
-  if (!h->mlp) return fail_with(GS_ERR_INVALID, prefix);
+  if (!h->mlp) return gs_fail_context(GS_ERR_INVALID, "dino: %s", prefix);
   char name[128];
   snprintf(name, sizeof name, "%s.last_layer.weight", prefix);
   int64_t in = dims[3];
   h->last = gs_param_new(dev, name, GS_SHAPE(k, in), 1);
   h->params = gs_pset_new();
-  if (!h->last || !h->params) return fail_with(GS_ERR_NOMEM, name);
-  gs_status st = add_all(h->params, gs_mlp_params(h->mlp));
+  if (!h->last || !h->params) return gs_fail_context(GS_ERR_NOMEM, "dino: %s", name);
+  gs_status st = gs_pset_extend(h->params, gs_mlp_params(h->mlp));
   if (st == GS_OK) st = gs_pset_add(h->params, h->last);
   float *w = malloc((size_t)(k * in) * sizeof *w);
   if (!w) return gs_fail(GS_ERR_NOMEM, "dino: out of memory for %s", name);
@@ -184,7 +161,8 @@ static gs_status build_after(dino *d) {
   }
   d->after = gs_compile(d->dev, g, NULL, 0);
   gs_graph_free(g);
-  return d->after ? GS_OK : fail_with(GS_ERR_INVALID, "compiling the after-step update");
+  return d->after ? GS_OK
+                  : gs_fail_context(GS_ERR_INVALID, "dino: compiling the after-step update");
 }
 
 static gs_status dino_create(const gs_method_ctx *ctx, void **self) {
@@ -199,16 +177,16 @@ static gs_status dino_create(const gs_method_ctx *ctx, void **self) {
   gs_status st = head_new(&d->student_head, ctx->dev, "head", dims, k, ctx->seed ^ 0xd1a01ull);
   if (st == GS_OK) {
     d->teacher = gs_model_clone(ctx->backbone, "teacher.");
-    if (!d->teacher) st = fail_with(GS_ERR_INVALID, "teacher backbone");
+    if (!d->teacher) st = gs_fail_context(GS_ERR_INVALID, "dino: teacher backbone");
   }
   if (st == GS_OK) st = head_new(&d->teacher_head, ctx->dev, "teacher.head", dims, k, 0);
-  if (st == GS_OK) st = copy_values(d->teacher_head.params, d->student_head.params);
+  if (st == GS_OK) st = gs_pset_copy(d->teacher_head.params, d->student_head.params);
   if (st == GS_OK)
-    st = copy_values(gs_mlp_state(d->teacher_head.mlp), gs_mlp_state(d->student_head.mlp));
+    st = gs_pset_copy(gs_mlp_state(d->teacher_head.mlp), gs_mlp_state(d->student_head.mlp));
   if (st == GS_OK) {
     d->center = gs_param_new(ctx->dev, "dino.center", GS_SHAPE(1, k), 0);
     d->batch_center = gs_param_new(ctx->dev, "dino.batch_center", GS_SHAPE(1, k), 0);
-    if (!d->center || !d->batch_center) st = fail_with(GS_ERR_NOMEM, "centre");
+    if (!d->center || !d->batch_center) st = gs_fail_context(GS_ERR_NOMEM, "dino: centre");
   }
   if (st == GS_OK) st = build_after(d);
   if (st != GS_OK) {
@@ -220,7 +198,7 @@ static gs_status dino_create(const gs_method_ctx *ctx, void **self) {
 }
 
 static gs_status dino_params(void *self, gs_pset *out) {
-  return add_all(out, ((dino *)self)->student_head.params);
+  return gs_pset_extend(out, ((dino *)self)->student_head.params);
 }
 
 static gs_status dino_state(void *self, gs_pset *out) {
@@ -229,7 +207,8 @@ static gs_status dino_state(void *self, gs_pset *out) {
                            gs_model_state(d->teacher), d->teacher_head.params,
                            gs_mlp_state(d->teacher_head.mlp)};
   gs_status st = GS_OK;
-  for (size_t k = 0; k < sizeof sets / sizeof *sets && st == GS_OK; k++) st = add_all(out, sets[k]);
+  for (size_t k = 0; k < sizeof sets / sizeof *sets && st == GS_OK; k++)
+    st = gs_pset_extend(out, sets[k]);
   if (st == GS_OK) st = gs_pset_add(out, d->center);
   return st;
 }
@@ -327,7 +306,7 @@ static gs_status dino_after_step(void *self, const gs_step_info *info) {
                             (float)d->hp[HP_MOMENTUM_END]);
   gs_status st = gs_program_feed_name(d->after, DINO_M_INPUT, &mt);
   if (st == GS_OK) st = gs_program_run(d->after);
-  return st == GS_OK ? GS_OK : fail_with(st, "teacher and centre update");
+  return st == GS_OK ? GS_OK : gs_fail_context(st, "dino: teacher and centre update");
 }
 
 static int dino_views_for(const double *hp) { return 2 + (int)hp[HP_LOCAL_CROPS]; }

@@ -60,29 +60,6 @@ typedef struct mocov2 {
   int64_t batch, total_steps;
 } mocov2;
 
-static gs_status fail_with(gs_status st, const char *what) {
-  char why[512];
-  snprintf(why, sizeof why, "%s", gs_errmsg());
-  return gs_fail(st, "mocov2: %s: %s", what, why);
-}
-
-static gs_status add_all(gs_pset *out, const gs_pset *in) {
-  for (int k = 0; k < gs_pset_count(in); k++) {
-    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
-}
-
-static gs_status copy_values(const gs_pset *dst, const gs_pset *src) {
-  gs_pset *t = gs_pset_new();
-  if (!t) return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory");
-  gs_status st = add_all(t, dst);
-  if (st == GS_OK) st = gs_pset_copy(t, src);
-  gs_pset_free(t);
-  return st;
-}
-
 static void mocov2_destroy(void *self) {
   mocov2 *m = self;
   if (!m) return;
@@ -153,7 +130,8 @@ static gs_status build_after(mocov2 *m, int64_t k, int64_t rows) {
   }
   m->after = gs_compile(m->dev, g, NULL, 0);
   gs_graph_free(g);
-  return m->after ? GS_OK : fail_with(GS_ERR_INVALID, "compiling the after-step update");
+  return m->after ? GS_OK
+                  : gs_fail_context(GS_ERR_INVALID, "mocov2: compiling the after-step update");
 }
 
 static gs_status mocov2_create(const gs_method_ctx *ctx, void **self) {
@@ -178,21 +156,21 @@ static gs_status mocov2_create(const gs_method_ctx *ctx, void **self) {
   int64_t proj[3] = {gs_model_feat_dim(ctx->backbone), (int64_t)ctx->hp[HP_PROJ_HIDDEN], d};
   gs_status st = GS_OK;
   m->projector = gs_mlp_new(ctx->dev, "projector", proj, 3, 0, 0, ctx->seed ^ 0x30c02ull);
-  if (!m->projector) st = fail_with(GS_ERR_INVALID, "projector");
+  if (!m->projector) st = gs_fail_context(GS_ERR_INVALID, "mocov2: projector");
   if (st == GS_OK) {
     m->key_net = gs_model_clone(ctx->backbone, "momentum.");
-    if (!m->key_net) st = fail_with(GS_ERR_INVALID, "momentum backbone");
+    if (!m->key_net) st = gs_fail_context(GS_ERR_INVALID, "mocov2: momentum backbone");
   }
   if (st == GS_OK) {
     m->key_projector = gs_mlp_new(ctx->dev, "momentum.projector", proj, 3, 0, 0, 0);
-    if (!m->key_projector) st = fail_with(GS_ERR_INVALID, "momentum projector");
+    if (!m->key_projector) st = gs_fail_context(GS_ERR_INVALID, "mocov2: momentum projector");
   }
-  if (st == GS_OK) st = copy_values(gs_mlp_params(m->key_projector), gs_mlp_params(m->projector));
-  if (st == GS_OK) st = copy_values(gs_mlp_state(m->key_projector), gs_mlp_state(m->projector));
+  if (st == GS_OK) st = gs_pset_copy(gs_mlp_params(m->key_projector), gs_mlp_params(m->projector));
+  if (st == GS_OK) st = gs_pset_copy(gs_mlp_state(m->key_projector), gs_mlp_state(m->projector));
   if (st == GS_OK) {
     m->queue = gs_param_new(ctx->dev, "mocov2.queue", GS_SHAPE(k, d), 0);
     m->keys = gs_param_new(ctx->dev, "mocov2.keys", GS_SHAPE(rows, d), 0);
-    if (!m->queue || !m->keys) st = fail_with(GS_ERR_NOMEM, "queue");
+    if (!m->queue || !m->keys) st = gs_fail_context(GS_ERR_NOMEM, "mocov2: queue");
   }
   if (st == GS_OK) st = init_queue(m, k, d, ctx->seed ^ 0x30c03ull);
   if (st == GS_OK) st = build_after(m, k, rows);
@@ -205,7 +183,7 @@ static gs_status mocov2_create(const gs_method_ctx *ctx, void **self) {
 }
 
 static gs_status mocov2_params(void *self, gs_pset *out) {
-  return add_all(out, gs_mlp_params(((mocov2 *)self)->projector));
+  return gs_pset_extend(out, gs_mlp_params(((mocov2 *)self)->projector));
 }
 
 static gs_status mocov2_state(void *self, gs_pset *out) {
@@ -214,7 +192,8 @@ static gs_status mocov2_state(void *self, gs_pset *out) {
                            gs_model_state(m->key_net), gs_mlp_params(m->key_projector),
                            gs_mlp_state(m->key_projector)};
   gs_status st = GS_OK;
-  for (size_t k = 0; k < sizeof sets / sizeof *sets && st == GS_OK; k++) st = add_all(out, sets[k]);
+  for (size_t k = 0; k < sizeof sets / sizeof *sets && st == GS_OK; k++)
+    st = gs_pset_extend(out, sets[k]);
   if (st == GS_OK) st = gs_pset_add(out, m->queue);
   return st;
 }
@@ -259,7 +238,7 @@ static gs_status mocov2_after_step(void *self, const gs_step_info *info) {
   float mt = gs_cosine_ramp(info->step - 1, total, m->m0, m->m1);
   gs_status st = gs_program_feed_name(m->after, MOCO_M_INPUT, &mt);
   if (st == GS_OK) st = gs_program_run(m->after);
-  return st == GS_OK ? GS_OK : fail_with(st, "momentum update and queue push");
+  return st == GS_OK ? GS_OK : gs_fail_context(st, "mocov2: momentum update and queue push");
 }
 
 static const gs_method_iface mocov2_iface = {

@@ -29,20 +29,6 @@ typedef struct simsiam {
   gs_mlp *projector, *predictor;
 } simsiam;
 
-static gs_status fail_with(gs_status st, const char *what) {
-  char why[512];
-  snprintf(why, sizeof why, "%s", gs_errmsg());
-  return gs_fail(st, "simsiam: %s: %s", what, why);
-}
-
-static gs_status add_all(gs_pset *out, const gs_pset *in) {
-  for (int k = 0; k < gs_pset_count(in); k++) {
-    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
-}
-
 static void simsiam_destroy(void *self) {
   simsiam *s = self;
   if (!s) return;
@@ -60,10 +46,10 @@ static gs_status simsiam_create(const gs_method_ctx *ctx, void **self) {
   int64_t pred[3] = {out, (int64_t)ctx->hp[HP_PRED_HIDDEN], out};
   gs_status st = GS_OK;
   s->projector = gs_mlp_new(ctx->dev, "projector", proj, 4, 1, 0, ctx->seed ^ 0x5135a1ull);
-  if (!s->projector) st = fail_with(GS_ERR_INVALID, "projector");
+  if (!s->projector) st = gs_fail_context(GS_ERR_INVALID, "simsiam: projector");
   if (st == GS_OK) {
     s->predictor = gs_mlp_new(ctx->dev, "predictor", pred, 3, 0, 0, ctx->seed ^ 0x5135a2ull);
-    if (!s->predictor) st = fail_with(GS_ERR_INVALID, "predictor");
+    if (!s->predictor) st = gs_fail_context(GS_ERR_INVALID, "simsiam: predictor");
   }
   if (st != GS_OK) {
     simsiam_destroy(s);
@@ -75,14 +61,14 @@ static gs_status simsiam_create(const gs_method_ctx *ctx, void **self) {
 
 static gs_status simsiam_params(void *self, gs_pset *out) {
   simsiam *s = self;
-  gs_status st = add_all(out, gs_mlp_params(s->projector));
-  return st == GS_OK ? add_all(out, gs_mlp_params(s->predictor)) : st;
+  gs_status st = gs_pset_extend(out, gs_mlp_params(s->projector));
+  return st == GS_OK ? gs_pset_extend(out, gs_mlp_params(s->predictor)) : st;
 }
 
 static gs_status simsiam_state(void *self, gs_pset *out) {
   simsiam *s = self;
-  gs_status st = add_all(out, gs_mlp_state(s->projector));
-  return st == GS_OK ? add_all(out, gs_mlp_state(s->predictor)) : st;
+  gs_status st = gs_pset_extend(out, gs_mlp_state(s->projector));
+  return st == GS_OK ? gs_pset_extend(out, gs_mlp_state(s->predictor)) : st;
 }
 
 /* Rows [N, 2N) then [0, N): each row's partner from the other view. */

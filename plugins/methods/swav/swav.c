@@ -78,14 +78,6 @@ static void swav_destroy(void *self) {
   free(s);
 }
 
-static gs_status add_all(gs_pset *out, const gs_pset *in) {
-  for (int k = 0; k < gs_pset_count(in); k++) {
-    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
-}
-
 /* splitmix64: the prototypes' initial values from the run's seed. */
 static uint64_t next_u64(uint64_t *x) {
   uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
@@ -157,9 +149,9 @@ static gs_status swav_create(const gs_method_ctx *ctx, void **self) {
   s->state = gs_pset_new();
   s->prototypes = gs_param_new(ctx->dev, "prototypes.weight", GS_SHAPE(k, s->dim), 1);
   gs_status st = s->projector && s->params && s->state && s->prototypes ? GS_OK : GS_ERR_NOMEM;
-  if (st == GS_OK) st = add_all(s->params, gs_mlp_params(s->projector));
+  if (st == GS_OK) st = gs_pset_extend(s->params, gs_mlp_params(s->projector));
   if (st == GS_OK) st = gs_pset_add(s->params, s->prototypes);
-  if (st == GS_OK) st = add_all(s->state, gs_mlp_state(s->projector));
+  if (st == GS_OK) st = gs_pset_extend(s->state, gs_mlp_state(s->projector));
   if (st == GS_OK && s->queue_len > 0) {
     s->queue[0] = gs_param_new(ctx->dev, "swav.queue.0", GS_SHAPE(s->queue_len, s->dim), 0);
     s->queue[1] = gs_param_new(ctx->dev, "swav.queue.1", GS_SHAPE(s->queue_len, s->dim), 0);
@@ -183,10 +175,10 @@ static gs_status swav_create(const gs_method_ctx *ctx, void **self) {
 }
 
 static gs_status swav_params(void *self, gs_pset *out) {
-  return add_all(out, ((swav *)self)->params);
+  return gs_pset_extend(out, ((swav *)self)->params);
 }
 static gs_status swav_state(void *self, gs_pset *out) {
-  return add_all(out, ((swav *)self)->state);
+  return gs_pset_extend(out, ((swav *)self)->state);
 }
 
 /* Assignments of the rows of `scores` [N, K] (detached), with the queue's rows in the problem

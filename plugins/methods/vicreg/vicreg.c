@@ -61,20 +61,12 @@ static gs_status vicreg_create(const gs_method_ctx *ctx, void **self) {
   return GS_OK;
 }
 
-static gs_status add_all(gs_pset *out, const gs_pset *in) {
-  for (int k = 0; k < gs_pset_count(in); k++) {
-    gs_status st = gs_pset_add(out, gs_pset_get(in, k));
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
-}
-
 static gs_status vicreg_params(void *self, gs_pset *out) {
-  return add_all(out, gs_mlp_params(((vicreg *)self)->projector));
+  return gs_pset_extend(out, gs_mlp_params(((vicreg *)self)->projector));
 }
 
 static gs_status vicreg_state(void *self, gs_pset *out) {
-  return add_all(out, gs_mlp_state(((vicreg *)self)->projector));
+  return gs_pset_extend(out, gs_mlp_state(((vicreg *)self)->projector));
 }
 
 /* Variance hinge and off-diagonal covariance term of one view's [N, D] embeddings. */
