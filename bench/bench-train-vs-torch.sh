@@ -1,0 +1,102 @@
+#!/bin/sh
+# A whole SimCLR training step on the CPU backend against PyTorch on the same CPU, same threads.
+#
+# For each model, each round runs `gessl train` on synthetic 32x32x3 data (through the
+# augmenting loader), then the same with OPENBLAS_CORETYPE unset (when the environment sets it),
+# then bench/torch_train_step.py, back to back, so load from other processes falls on all of
+# them alike. Prints every run, then per model the median over rounds of the ratios
+# gessl/torch of images/s (above 1: gessl faster) and of peak RSS (below 1: gessl smaller).
+#
+# usage: bench/bench-train-vs-torch.sh [-b BUILD_DIR] [-r ROUNDS] [-t THREADS] [-m MODELS]
+#   BUILD_DIR  gessl build (default: build)              ROUNDS   default 3
+#   THREADS    threads for both (default: all cores)      MODELS   default "convnet resnet18"
+# Batch and steps per model: CONVNET_BATCH (128), CONVNET_STEPS (12), RESNET_BATCH (64),
+# RESNET_STEPS (4). PYTHON (default /usr/bin/python3, which has Debian's python3-torch).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+build=build
+rounds=3
+threads=$(nproc)
+models="convnet resnet18"
+while getopts b:r:t:m: o; do
+  case $o in
+  b) build=$OPTARG ;;
+  r) rounds=$OPTARG ;;
+  t) threads=$OPTARG ;;
+  m) models=$OPTARG ;;
+  *) sed -n 2,14p "$0" >&2; exit 2 ;;
+  esac
+done
+gessl=$build/bin/gessl
+py=${PYTHON:-/usr/bin/python3}
+[ -x "$gessl" ] || { echo "bench-train-vs-torch: $gessl not found (build first)" >&2; exit 1; }
+"$py" -c 'import torch' 2>/dev/null || { echo "bench-train-vs-torch: $py has no torch" >&2; exit 1; }
+[ -x /usr/bin/time ] || { echo "bench-train-vs-torch: /usr/bin/time (GNU time) missing" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -f "$tmp"/out "$tmp"/time "$tmp"/rows; rmdir "$tmp"' EXIT
+
+# run LABEL CMD...: prints "LABEL images/s rss_kb" and appends it to the rows file.
+run() {
+  label=$1
+  shift
+  if ! /usr/bin/time -f %M -o "$tmp/time" "$@" >"$tmp/out" 2>&1; then
+    echo "bench-train-vs-torch: $label failed:" >&2
+    tail -5 "$tmp/out" >&2
+    exit 1
+  fi
+  ips=$(sed -n 's/.*  \([0-9.]*\) images\/s.*/\1/p' "$tmp/out" | tail -1)
+  rss=$(tail -1 "$tmp/time")
+  [ -n "$ips" ] || { echo "bench-train-vs-torch: $label: no images/s in its output" >&2; cat "$tmp/out" >&2; exit 1; }
+  printf '%-28s %9s images/s  %7d MiB peak RSS\n' "$label" "$ips" $((rss / 1024))
+  echo "$label $ips $rss" >>"$tmp/rows"
+}
+
+echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); threads $threads"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$tmp/rows"
+for r in $(seq 1 "$rounds"); do
+  for m in $models; do
+    if [ "$m" = convnet ]; then
+      b=${CONVNET_BATCH:-128} s=${CONVNET_STEPS:-12}
+    else
+      b=${RESNET_BATCH:-64} s=${RESNET_STEPS:-4}
+    fi
+    # gessl's images/s covers every step but not the setup (graph build, compile), so one
+    # extra step and an untimed warm-up step for torch keep the two comparable.
+    g="$gessl train --data synthetic:32x32x3 --model $m --batch $b --max-steps $((s + 1)) --threads $threads --log-every 1000"
+    run "$m/gessl" $g
+    if [ -n "${OPENBLAS_CORETYPE:-}" ]; then run "$m/gessl-no-coretype" env -u OPENBLAS_CORETYPE $g; fi
+    run "$m/torch" "$py" "$here/torch_train_step.py" --model "$m" --batch "$b" --steps "$s" --threads "$threads"
+  done
+  echo "-- round $r done, load $(cut -d' ' -f1-3 /proc/loadavg)"
+done
+
+# Per round the ratios against that round's torch run, then the median (and range) per model.
+awk '
+  { split($1, p, "/"); m = p[1]; k = p[2]; ips[m, k, ++n[m, k]] = $2; rss[m, k, n[m, k]] = $3
+    if (!(m in seen)) { seen[m] = 1; order[++nm] = m } kinds[m, k] = 1 }
+  function median(a, c,   i, j, t) {
+    for (i = 1; i <= c; i++) for (j = i + 1; j <= c; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return c % 2 ? a[(c + 1) / 2] : (a[c / 2] + a[c / 2 + 1]) / 2
+  }
+  END {
+    print ""
+    print "ratios gessl/torch (median of rounds, [min..max]): images/s (>1: gessl faster), peak RSS (<1: gessl smaller)"
+    for (i = 1; i <= nm; i++) {
+      m = order[i]
+      split("gessl gessl-no-coretype", ks, " ")
+      for (q = 1; q <= 2; q++) {
+        k = ks[q]
+        if (!((m, k) in kinds)) continue
+        c = n[m, k]; lo = 1e9; hi = 0
+        for (j = 1; j <= c; j++) {
+          a[j] = ips[m, k, j] / ips[m, "torch", j]; b2[j] = rss[m, k, j] / rss[m, "torch", j]
+          if (a[j] < lo) lo = a[j]; if (a[j] > hi) hi = a[j]
+        }
+        printf "%-10s %-18s speed %.2f [%.2f..%.2f]  memory %.2f\n", m, k, median(a, c), lo, hi, median(b2, c)
+      }
+    }
+  }' "$tmp/rows"
+echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
