@@ -157,10 +157,12 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
       if (p->steps[k].conv.ws_floats > p->ws_floats) p->ws_floats = p->steps[k].conv.ws_floats;
     }
   }
+  if (cpu_profile_enabled()) p->prof = n ? calloc(n, sizeof *p->prof) : NULL;
   if (p->ws_floats) {
     size_t bytes = (p->ws_floats * sizeof(float) + 63) / 64 * 64;
     p->ws = aligned_alloc(64, bytes);
     if (!p->ws) {
+      free(p->prof);
       free(p->steps);
       free(p);
       return cpu_fail(GS_ERR_NOMEM, "compile: convolution workspace of %zu bytes: out of memory",
@@ -205,12 +207,23 @@ static void cpu_run_step(const cpu_step *s, float *ws) {
 }
 
 static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
+  if (prog->prof) {
+    for (size_t k = 0; k < prog->n; k++) {
+      double t0 = cpu_now();
+      cpu_run_step(&prog->steps[k], prog->ws);
+      prog->prof[k] += cpu_now() - t0;
+    }
+    prog->runs++;
+    return GS_OK;
+  }
   for (size_t k = 0; k < prog->n; k++) cpu_run_step(&prog->steps[k], prog->ws);
   return GS_OK;
 }
 
 static void cpu_prog_free(gs_bdev *dev, gs_bprog *prog) {
   if (!prog) return;
+  cpu_profile_report(prog);
+  free(prog->prof);
   free(prog->ws);
   free(prog->steps);
   free(prog);

@@ -40,6 +40,8 @@ struct gs_bprog {
   cpu_step *steps;
   float *ws; /* one workspace for the whole program, sized for its hungriest launch */
   size_t ws_floats;
+  double *prof; /* GESSL_PROFILE: seconds per launch summed over runs, else NULL */
+  long runs;
 };
 
 /* The host services handed over at entry (fail, warn). */
@@ -64,6 +66,12 @@ gs_status cpu_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
 static inline float *cpu_ptr(gs_bref r) { return (float *)r.buf->data + r.off; }
 static inline int32_t *cpu_iptr(gs_bref r) { return (int32_t *)r.buf->data + r.off; }
 static inline int64_t cpu_numel(const gs_tdesc *d) { return gs_shape_numel(&d->shape); }
+
+/* GESSL_PROFILE (cpu_profile.c): whether it is set, a monotonic clock, and the report that
+ * prog_free prints to stderr. */
+int cpu_profile_enabled(void);
+double cpu_now(void);
+void cpu_profile_report(const gs_bprog *p);
 
 /* Launch validation. Shapes, dtypes, operand counts and attributes (no buffers): returns 1 when
  * the launch is valid, else 0 with the reason in why. */
