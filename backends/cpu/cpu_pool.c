@@ -89,6 +89,29 @@ void cpu_maxpool2d_bwd(const gs_launch *l) {
   for (int64_t p = 0; p < d.planes; p++) {
     const float *xp = x + p * d.H * d.W, *dyp = dy + p * d.OH * d.OW;
     float *dxp = dx + p * d.H * d.W;
+    if (is22(&d) && d.H == 2 * d.OH && d.W == 2 * d.OW) {
+      /* The windows tile the plane: every cell is written once, in order, with its window's dy
+       * or 0, so no clearing pass and no scattered stores. Same comparisons as argmax22. */
+      for (int64_t oh = 0; oh < d.OH; oh++) {
+        const float *r0 = xp + 2 * oh * d.W, *r1 = r0 + d.W;
+        float *o0 = dxp + 2 * oh * d.W, *o1 = o0 + d.W;
+        const float *g = dyp + oh * d.OW;
+        for (int64_t ow = 0; ow < d.OW; ow++) {
+          float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], e = r1[2 * ow + 1];
+          int sel = 0;
+          float best = a;
+          if (b > best) sel = 1, best = b;
+          if (c > best) sel = 2, best = c;
+          if (e > best) sel = 3;
+          float v = g[ow];
+          o0[2 * ow] = sel == 0 ? v : 0.0f;
+          o0[2 * ow + 1] = sel == 1 ? v : 0.0f;
+          o1[2 * ow] = sel == 2 ? v : 0.0f;
+          o1[2 * ow + 1] = sel == 3 ? v : 0.0f;
+        }
+      }
+      continue;
+    }
     memset(dxp, 0, (size_t)(d.H * d.W) * sizeof(float));
     if (is22(&d)) {
       /* windows do not overlap: each cell gets at most one contribution */
