@@ -135,20 +135,33 @@ void cpu_reduce(const gs_launch *l) {
         out[o] = red_one(&L, in + sub_offset(&L, L.kd, L.nk, o), nouter, run, ismax, scale);
       return;
     }
+    /* Blocks of consecutive outputs, each block walking the outer reduced combinations in the
+     * outer loop: for a batch-norm statistic over [N, C, H*W] a thread then reads its channels
+     * of one image after another, in memory order, instead of jumping a whole image ahead for
+     * every H*W run (each run starting cold, as prefetchers stop at page boundaries). Every
+     * output still adds its runs in the same order, so results are unchanged. */
+    int64_t ob = (L.nkept + cpu_nthreads - 1) / cpu_nthreads;
+    if (ob > RED_BLOCK) ob = RED_BLOCK;
+    int64_t nob = (L.nkept + ob - 1) / ob;
     CPU_PAR_FOR(total)
-    for (int64_t o = 0; o < L.nkept; o++) {
-      int64_t base = sub_offset(&L, L.kd, L.nk, o);
-      if (ismax) {
-        float mx = -INFINITY;
-        for (int64_t r = 0; r < nouter; r++)
-          mx = max_run(in + base + sub_offset(&L, L.rd, L.nr - 1, r), run, mx);
-        out[o] = mx;
-      } else {
-        double s = 0.0;
-        for (int64_t r = 0; r < nouter; r++)
-          s += sum_run(in + base + sub_offset(&L, L.rd, L.nr - 1, r), run);
-        out[o] = (float)(s * scale);
+    for (int64_t t = 0; t < nob; t++) {
+      int64_t o0 = t * ob, len = L.nkept - o0 < ob ? L.nkept - o0 : ob;
+      int64_t base[RED_BLOCK];
+      double sum[RED_BLOCK];
+      float mx[RED_BLOCK];
+      for (int64_t j = 0; j < len; j++) {
+        base[j] = sub_offset(&L, L.kd, L.nk, o0 + j);
+        sum[j] = 0.0;
+        mx[j] = -INFINITY;
       }
+      for (int64_t r = 0; r < nouter; r++) {
+        const float *p = in + sub_offset(&L, L.rd, L.nr - 1, r);
+        if (ismax)
+          for (int64_t j = 0; j < len; j++) mx[j] = max_run(p + base[j], run, mx[j]);
+        else
+          for (int64_t j = 0; j < len; j++) sum[j] += sum_run(p + base[j], run);
+      }
+      for (int64_t j = 0; j < len; j++) out[o0 + j] = ismax ? mx[j] : (float)(sum[j] * scale);
     }
     return;
   }
