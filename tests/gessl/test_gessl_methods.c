@@ -49,13 +49,14 @@ int main(int argc, char **argv) {
     const gs_method_iface *m = gs_runtime_method_at(rt, i);
     const char *names[MAX_SET], *values[MAX_SET];
     int n = 0;
-    for (int k = 0; k < m->n_hparams && n < MAX_SET - 4; k++)
+    for (int k = 0; k < m->n_hparams && n < MAX_SET - 6; k++)
       if (m->hparams[k].type == GS_HP_INT && m->hparams[k].def > 64 && m->hparams[k].min <= 32) {
         names[n] = m->hparams[k].name;
         values[n++] = "32";
       }
-    const char *meta_set[][2] = {{"M", "2"}, {"K", "1"}, {"lambda", "1"}, {"alpha", "-0.1"}};
-    for (int k = 0; k < 4; k++) {
+    const char *meta_set[][2] = {
+        {"M", "2"}, {"K", "1"}, {"lambda", "1"}, {"alpha", "-0.1"}, {"gradient", "aid-fd"}};
+    for (int k = 0; k < 5; k++) {
       names[n] = meta_set[k][0];
       values[n++] = meta_set[k][1];
     }

@@ -143,6 +143,8 @@ static void two_tasks(setup *s, const gs_meta_iface *gessl) {
   th_gessl_defaults(t, gessl);
   th_set(t, gessl, "M", 2);
   th_set(t, gessl, "alpha", 0.05);
+  th_set(t, gessl, "lambda", 1.0);
+  th_set(t, gessl, "gradient", 0);
   reset(s);
   CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
   CHECKF(isfinite(r.loss) && isfinite(r.extra[1]) && r.extra[1] >= 0, "loss %g KL %g", r.loss,
