@@ -24,11 +24,11 @@ extern "C" {
 typedef struct gs_meta_host {
   void *host; /* first argument of every callback */
   gs_device *dev;
-  gs_pset *params;   /* every trainable param: backbone then method heads (theta) */
-  int n_views;       /* views per image */
+  gs_pset *params;     /* every trainable param: backbone then method heads (theta) */
+  int n_views;         /* views per image */
   gs_shape view_shape; /* [N, C, H, W] of each view */
-  const double *hp;  /* the meta-optimizer's declared hyperparameters, in order */
-  float base_lr;     /* the run's --lr */
+  const double *hp;    /* the meta-optimizer's declared hyperparameters, in order */
+  float base_lr;       /* the run's --lr */
   uint64_t seed;
 
   /* Adds the wrapped method's loss on `views` to g (see gs_method_iface.build_loss). */
