@@ -73,7 +73,7 @@ static void vote(const float *sims, int64_t n_train, const int32_t *train_labels
   /* Rank of the true class: classes scoring strictly higher, ties broken by lower index. */
   int better = 0;
   for (int c = 0; c < classes; c++)
-    if (c != label && (scores[c] > scores[label] || (scores[c] == scores[label] && c < label)))
+    if (c != label && (scores[c] > scores[label] || (c < label && scores[c] == scores[label])))
       better++;
   if (better == 0) (*hit1)++;
   if (better < 5) (*hit5)++;

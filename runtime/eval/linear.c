@@ -43,7 +43,7 @@ static void accuracy(const probe *p, const gs_features *f, float *xs, double *z,
     logits(p, f->x + (size_t)i * (size_t)p->d, xs, z);
     int y = f->labels[i], better = 0;
     for (int k = 0; k < p->c; k++)
-      if (k != y && (z[k] > z[y] || (z[k] == z[y] && k < y))) better++;
+      if (k != y && (z[k] > z[y] || (k < y && z[k] == z[y]))) better++;
     h1 += better == 0;
     h5 += better < 5;
   }
