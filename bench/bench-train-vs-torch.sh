@@ -7,30 +7,37 @@
 # them alike. Prints every run, then per model the median over rounds of the ratios
 # gessl/torch of images/s (above 1: gessl faster) and of peak RSS (below 1: gessl smaller).
 #
-# usage: bench/bench-train-vs-torch.sh [-b BUILD_DIR] [-r ROUNDS] [-t THREADS] [-m MODELS]
+# usage: bench/bench-train-vs-torch.sh [-b BUILD_DIR] [-B BASE_BUILD] [-r ROUNDS] [-t THREADS]
+#                                       [-m MODELS]
 #   BUILD_DIR  gessl build (default: build)              ROUNDS   default 3
+#   BASE_BUILD another gessl build (an older commit) timed in the same rounds as gessl-base
 #   THREADS    threads for both (default: all cores)      MODELS   default "convnet resnet18"
+# OMP_WAIT_POLICY and the like are passed through to both (both use libgomp): on a machine
+# shared with other work, OMP_WAIT_POLICY=passive keeps idle workers from spinning.
 # Batch and steps per model: CONVNET_BATCH (128), CONVNET_STEPS (12), RESNET_BATCH (64),
 # RESNET_STEPS (4). PYTHON (default /usr/bin/python3, which has Debian's python3-torch).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=build
+base=
 rounds=3
 threads=$(nproc)
 models="convnet resnet18"
-while getopts b:r:t:m: o; do
+while getopts b:B:r:t:m: o; do
   case $o in
   b) build=$OPTARG ;;
+  B) base=$OPTARG ;;
   r) rounds=$OPTARG ;;
   t) threads=$OPTARG ;;
   m) models=$OPTARG ;;
-  *) sed -n 2,14p "$0" >&2; exit 2 ;;
+  *) sed -n 2,18p "$0" >&2; exit 2 ;;
   esac
 done
 gessl=$build/bin/gessl
 py=${PYTHON:-/usr/bin/python3}
 [ -x "$gessl" ] || { echo "bench-train-vs-torch: $gessl not found (build first)" >&2; exit 1; }
+[ -z "$base" ] || [ -x "$base/bin/gessl" ] || { echo "bench-train-vs-torch: $base/bin/gessl not found" >&2; exit 1; }
 "$py" -c 'import torch' 2>/dev/null || { echo "bench-train-vs-torch: $py has no torch" >&2; exit 1; }
 [ -x /usr/bin/time ] || { echo "bench-train-vs-torch: /usr/bin/time (GNU time) missing" >&2; exit 1; }
 
@@ -54,7 +61,7 @@ run() {
 }
 
 echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); threads $threads"
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}; load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(unset)}; load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$tmp/rows"
 for r in $(seq 1 "$rounds"); do
   for m in $models; do
@@ -65,9 +72,13 @@ for r in $(seq 1 "$rounds"); do
     fi
     # gessl's images/s covers every step but not the setup (graph build, compile), so one
     # extra step and an untimed warm-up step for torch keep the two comparable.
-    g="$gessl train --data synthetic:32x32x3 --model $m --batch $b --max-steps $((s + 1)) --threads $threads --log-every 1000"
-    run "$m/gessl" $g
-    if [ -n "${OPENBLAS_CORETYPE:-}" ]; then run "$m/gessl-no-coretype" env -u OPENBLAS_CORETYPE $g; fi
+    a="train --data synthetic:32x32x3 --model $m --batch $b --max-steps $((s + 1)) --threads $threads --log-every 1000"
+    # LD_LIBRARY_PATH: a build copied elsewhere still runs its own libgessl.
+    run "$m/gessl" env LD_LIBRARY_PATH="$build/lib" "$gessl" $a
+    if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
+      run "$m/gessl-no-coretype" env -u OPENBLAS_CORETYPE LD_LIBRARY_PATH="$build/lib" "$gessl" $a
+    fi
+    if [ -n "$base" ]; then run "$m/gessl-base" env LD_LIBRARY_PATH="$base/lib" "$base/bin/gessl" $a; fi
     run "$m/torch" "$py" "$here/torch_train_step.py" --model "$m" --batch "$b" --steps "$s" --threads "$threads"
   done
   echo "-- round $r done, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -86,8 +97,8 @@ awk '
     print "ratios gessl/torch (median of rounds, [min..max]): images/s (>1: gessl faster), peak RSS (<1: gessl smaller)"
     for (i = 1; i <= nm; i++) {
       m = order[i]
-      split("gessl gessl-no-coretype", ks, " ")
-      for (q = 1; q <= 2; q++) {
+      split("gessl gessl-no-coretype gessl-base", ks, " ")
+      for (q = 1; q <= 3; q++) {
         k = ks[q]
         if (!((m, k) in kinds)) continue
         c = n[m, k]; lo = 1e9; hi = 0
