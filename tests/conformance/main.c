@@ -21,7 +21,8 @@ int main(int argc, char **argv) {
   gs_conform_opts o = {0};
   o.seed = 1;
   o.runs = 2;
-  for (int i = 1; i < argc; i++) {
+  /* Every option takes a value: step over both. */
+  for (int i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!v) return usage();
     if (!strcmp(a, "--ref"))
@@ -38,7 +39,6 @@ int main(int argc, char **argv) {
       o.runs = atoi(v);
     else
       return usage();
-    i++;
   }
   if (!o.ref_path || !o.backend_path) return usage();
   int r = gs_conform_run(&o, stdout);
