@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Configures and builds gessl into build/ (Release, warnings are errors). Extra arguments go to
 # cmake's configure step, e.g. scripts/build.sh -DGESSL_SANITIZE=ON with BUILD_DIR=build-asan.
+# TARGETS (space-separated) builds only those targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGESSL_WERROR=ON "$@" >/dev/null
-cmake --build "$build" -j"$(nproc)"
+# shellcheck disable=SC2086 # TARGETS is a word list on purpose
+cmake --build "$build" -j"$(nproc)" ${TARGETS:+--target $TARGETS}

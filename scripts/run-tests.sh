@@ -9,6 +9,29 @@ jobs=$(nproc)
 
 stage() { printf '\n==== %s\n' "$*"; }
 
+# Runs ctest in a build directory and adds its counts to the totals printed at the end.
+passed=0
+failed=0
+run_ctest() {
+  local dir=$1
+  shift
+  local log
+  log=$(mktemp)
+  local rc=0
+  (cd "$dir" && ctest --output-on-failure "$@") 2>&1 | tee "$log" || rc=$?
+  local line
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -n 1 || true)
+  rm -f "$log"
+  if [ -n "$line" ]; then
+    local total bad
+    total=$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")
+    bad=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+    passed=$((passed + total - bad))
+    failed=$((failed + bad))
+  fi
+  return "$rc"
+}
+
 stage "install dependencies"
 if [ "$(id -u)" -eq 0 ]; then bash scripts/install-deps.sh; else echo "not root: assuming dependencies are installed"; fi
 
@@ -21,17 +44,18 @@ BUILD_DIR=build bash scripts/build.sh
 stage "tests: every backend"
 # A backend that cannot start is a failing test, never a skip: the conformance tests exit
 # non-zero when their device does not open.
-(cd build && ctest --output-on-failure -j"$jobs" --timeout 900)
+run_ctest build -j"$jobs" --timeout 900
 
 stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 BUILD_DIR=build-asan bash scripts/build.sh -DCMAKE_BUILD_TYPE=Debug -DGESSL_SANITIZE=ON
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --output-on-failure -j"$jobs" -L unit --timeout 900)
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+  run_ctest build-asan -j"$jobs" -L unit --timeout 900
 
-if [ -d tests/fuzz ] && command -v clang >/dev/null; then
-  stage "fuzz targets over their corpora (libFuzzer + ASan)"
-  BUILD_DIR=build-fuzz CC=clang CXX=clang++ bash scripts/build.sh -DGESSL_FUZZ=ON
-  (cd build-fuzz && ctest --output-on-failure -L fuzz --timeout 300)
-fi
+stage "fuzz targets over their corpora (libFuzzer + ASan)"
+# Only the fuzz targets: the rest of the tree was built and tested above.
+BUILD_DIR=build-fuzz CC=clang CXX=clang++ TARGETS="fuzz_idx fuzz_cifar fuzz_png fuzz_safetensors" \
+  bash scripts/build.sh -DGESSL_FUZZ=ON
+run_ctest build-fuzz -L fuzz --timeout 300
 
 stage "all stages passed"
+echo "tests: $passed passed, $failed failed"
