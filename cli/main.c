@@ -1,5 +1,6 @@
 /* gessl: the command-line program. Dispatches to the subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -31,6 +32,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+  /* The CPU backend's OpenMP threads otherwise spin between its many short parallel regions and
+   * lose the cores to each other (and to anything else running) under load; libgomp reads this
+   * once, when the plugin loads it, so it is set here before any plugin is opened. The user's
+   * own setting wins. */
+  setenv("OMP_WAIT_POLICY", "passive", 0);
   if (argc < 2) return cli_usage_error("", "missing command (devices, methods, train)");
   const char *cmd = argv[1];
   if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
