@@ -289,6 +289,16 @@ static int is_so_file(const char *p) {
   return n > 3 && strcmp(p + n - 3, ".so") == 0;
 }
 
+/* Path of a plugin already loaded from a file with this base name, or NULL. */
+static const char *loaded_from_file_named(const gs_runtime *rt, const char *base) {
+  for (int k = 0; k < rt->n_plugins; k++) {
+    if (rt->plugins[k].kind == GS_PLUGIN_REFUSED) continue;
+    const char *p = rt->plugins[k].path, *slash = strrchr(p, '/');
+    if (strcmp(slash ? slash + 1 : p, base) == 0) return p;
+  }
+  return NULL;
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -314,7 +324,14 @@ static int scan_dir(gs_runtime *rt, const char *dir, strlist *seen_dirs, strlist
     snprintf(path, sizeof path, "%s/%s", real, names.v[k]);
     if (realpath(path, freal) && strlist_has(seen_files, freal)) continue;
     if (strlist_push(seen_files, realpath(path, freal) ? freal : path) != 0) rc = -1;
-    if (rc == 0) rc = load_file(rt, path);
+    /* A file of the same name in an earlier directory wins without this one being opened: a
+     * stale or foreign-built install (another sanitizer runtime, an old ABI) must not get to
+     * run its constructors in a process that already has the plugin. */
+    const char *first = rc == 0 ? loaded_from_file_named(rt, names.v[k]) : NULL;
+    if (first)
+      rc = refuse(rt, path, NULL, "shadowed by %s", first);
+    else if (rc == 0)
+      rc = load_file(rt, path);
   }
   strlist_free(&names);
   return rc;
