@@ -1,10 +1,11 @@
-/* The ConvNet smoke training run (SimCLR, synthetic data) on Vulkan follows the CPU run: the
+/* The ConvNet smoke training run (SimCLR, synthetic data) on a device follows the CPU run: the
  * same seed gives the same batches and initial weights, so the per-step losses differ only by
  * float rounding, which grows slowly over the steps.
  *
- * Tolerance: |loss_vulkan - loss_cpu| <= 0.01 + 0.01 * |loss_cpu| at every step.
+ * Tolerance: |loss_device - loss_cpu| <= 0.01 + 0.01 * |loss_cpu| at every step.
  *
- *   test_vulkan_train [DEVICE]     (default device "vulkan:llvmpipe"; must open, never skipped) */
+ *   test_follow_cpu DEVICE     (e.g. "opencl:pthread", "vulkan:llvmpipe"; must open, never
+ *                               skipped) */
 #include <string.h>
 
 #include "check.h"
@@ -53,7 +54,11 @@ static gs_status run(const char *backend, seen *s, gs_train_result *res) {
 }
 
 int main(int argc, char **argv) {
-  const char *dev = argc > 1 ? argv[1] : "vulkan:llvmpipe";
+  if (argc != 2) {
+    fprintf(stderr, "usage: test_follow_cpu DEVICE\n");
+    return 2;
+  }
+  const char *dev = argv[1];
   seen cpu, vk;
   gs_train_result rc, rv;
   gs_status st = run("cpu", &cpu, &rc);
@@ -65,10 +70,10 @@ int main(int argc, char **argv) {
     CHECK(cpu.n == STEPS && vk.n == STEPS);
     for (int k = 0; k < STEPS; k++) {
       double a = cpu.loss[k], b = vk.loss[k];
-      printf("step %2d  cpu %.6f  vulkan %.6f  diff %.2e\n", k + 1, a, b, b - a);
+      printf("step %2d  cpu %.6f  %s %.6f  diff %.2e\n", k + 1, a, dev, b, b - a);
       CHECKF(isfinite(b) && fabs(b - a) <= 0.01 + 0.01 * fabs(a), "step %d: %g vs %g", k + 1, b, a);
     }
-    printf("seconds: cpu %.2f, vulkan %.2f\n", rc.seconds, rv.seconds);
+    printf("seconds: cpu %.2f, %s %.2f\n", rc.seconds, dev, rv.seconds);
   }
   return check_summary();
 }
