@@ -6,7 +6,10 @@
  * hands it what it may call: the wrapped method's loss builder, the batch source, the optimizer,
  * and the method's hooks. So the loop is identical with and without GeSSL.
  *
- * Versioning as in backend.h. */
+ * Versioning as in backend.h. The host struct (gs_meta_host) is always built by the runtime the
+ * plugins ship with, so members appended to it that the host fills and a plugin only reads do
+ * not change GS_META_ABI_VERSION: after version 2, view_shapes (multi-crop: views of more than
+ * one size). */
 #ifndef GESSL_META_H
 #define GESSL_META_H
 
@@ -57,6 +60,13 @@ typedef struct gs_meta_host {
   /* The images of the last next_batch, augmented anew (fresh random views of the same images),
    * n_views host arrays of view_shape, valid until the next call of next_batch or fresh_views. */
   gs_status (*fresh_views)(void *host, const float *const **views);
+
+  /* ---- Appended after version 2 (host-filled; see the note at the top). */
+  /* [N, C, H_v, W_v] of view v, n_views of them: with multi-crop, views from index 2 on are
+   * smaller local crops (gs_method_iface.views_for). next_batch and fresh_views hand view v in
+   * its own shape. NULL: every view is view_shape. A meta-optimizer that needs one shape for all
+   * views refuses views of different sizes. */
+  const gs_shape *view_shapes;
 } gs_meta_host;
 
 typedef struct gs_meta_result {

@@ -64,11 +64,12 @@ static gs_status host_fresh_views(void *host, const float *const **views) {
   const gs_batch *b = &r->last_batch;
   if (!b->samples || b->n < 1)
     return gs_fail(GS_ERR_INVALID, "train: fresh views asked for before any batch");
-  gs_shape vs = r->host.view_shape;
-  size_t per = (size_t)(vs.dim[1] * vs.dim[2] * vs.dim[3]);
   uint64_t seed = r->cfg->seed ^ 0x9e3779b97f4a7c15ull;
   int64_t when = r->step * 1024 + r->fresh_calls++;
   for (int v = 0; v < r->host.n_views; v++) {
+    /* Each view in its own size (multi-crop's local crops are smaller). */
+    gs_shape vs = r->view_shapes[v];
+    size_t per = (size_t)(vs.dim[1] * vs.dim[2] * vs.dim[3]);
     if (!r->fresh[v]) r->fresh[v] = malloc((size_t)b->n * per * sizeof *r->fresh[v]);
     if (!r->fresh[v]) return gs_fail(GS_ERR_NOMEM, "train: fresh views: out of memory");
     gs_view_config vc = r->recipe.views[v];

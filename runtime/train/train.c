@@ -168,13 +168,12 @@ static gs_status set_up(train_run *r) {
   lopt.drop_last = 1;
   lopt.recipe = gs_aug_recipe_for(r->method->name, size, n_views);
   r->recipe = lopt.recipe;
-  /* The meta-optimizer host hands every view as one shape (gs_meta_host.view_shape). */
-  for (int v = 0; v < n_views; v++)
-    if (lopt.recipe.views[v].size != size)
-      return gs_fail(GS_ERR_UNSUPPORTED,
-                     "method %s: view %d is %d pixels, the training loop takes views of the "
-                     "image size (%d) only (multi-crop local crops are not supported yet)",
-                     r->method->name, v, lopt.recipe.views[v].size, size);
+  /* Multi-crop: each view keeps the recipe's size (local crops are smaller), and the
+   * meta-optimizer builds one input per view in that shape. */
+  for (int v = 0; v < n_views; v++) {
+    int vs = lopt.recipe.views[v].size;
+    r->view_shapes[v] = GS_SHAPE(c->batch, gs_dataset_channels(r->ds), vs, vs);
+  }
   r->loader = gs_loader_new(r->ds, &lopt);
   if (!r->loader) return failed(GS_ERR_INVALID, "train: data loader");
 
@@ -225,6 +224,7 @@ static gs_status set_up(train_run *r) {
   r->host.base_lr = c->lr;
   r->host.seed = c->seed;
   r->host.state = r->state;
+  r->host.view_shapes = r->view_shapes;
   train_host_init(r);
   st = r->meta->create(&r->host, &r->meta_self);
   if (st != GS_OK) {

@@ -36,6 +36,7 @@ typedef struct train_run {
   gs_optimizer *opt;
   gs_optim_config opt_cfg;
   gs_meta_host host;
+  gs_shape view_shapes[GS_MAX_VIEWS]; /* host.view_shapes: [N, C, size, size] per recipe view */
 
   int64_t step;    /* outer steps done */
   int64_t total;   /* the step to stop at: min(horizon, max_steps) */

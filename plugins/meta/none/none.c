@@ -35,7 +35,8 @@ static gs_status build(meta_none *m) {
   for (int v = 0; v < h->n_views; v++) {
     char name[32];
     snprintf(name, sizeof name, "view%d", v);
-    m->views[v] = gs_input(m->g, name, GS_F32, h->view_shape);
+    /* Multi-crop's local crops are smaller than the global views: each input in its own shape. */
+    m->views[v] = gs_input(m->g, name, GS_F32, h->view_shapes ? h->view_shapes[v] : h->view_shape);
   }
   if (gs_graph_status(m->g) != GS_OK)
     return gs_fail(gs_graph_status(m->g), "meta none: %s", gs_graph_error(m->g));
