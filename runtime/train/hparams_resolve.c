@@ -1,4 +1,6 @@
-/* --set name=value against the declarations of the method and the meta-optimizer. */
+/* --set name=value against the declarations of the method and the meta-optimizer. A name may be
+ * qualified with the plugin's name ("gessl.lambda", "barlowtwins.lambda"); an unqualified name
+ * that both plugins declare is refused as ambiguous rather than silently given to one of them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,15 +40,37 @@ gs_status train_resolve_hparams(const gs_train_config *cfg, const gs_method_ifac
   }
   for (int s = 0; s < cfg->n_set; s++) {
     const char *name = cfg->set_names[s], *text = cfg->set_values[s];
-    int k = find(dm, nm, name);
+    /* "plugin.name" picks the plugin; the part after the dot is looked up in it alone. */
+    const char *dot = strchr(name, '.'), *bare = dot ? dot + 1 : name;
+    int want_method = 1, want_meta = 1;
+    if (dot) {
+      size_t len = (size_t)(dot - name);
+      want_method = method && strlen(method->name) == len && !strncmp(method->name, name, len);
+      want_meta = meta && strlen(meta->name) == len && !strncmp(meta->name, name, len);
+      if (!want_method && !want_meta) {
+        free(vm);
+        free(vx);
+        return gs_fail(GS_ERR_INVALID,
+                       "--set %s: '%.*s' is neither the method (%s) nor the "
+                       "meta-optimizer (%s)",
+                       name, (int)len, name, method ? method->name : "?", meta ? meta->name : "?");
+      }
+    }
+    int km = want_method ? find(dm, nm, bare) : -1, kx = want_meta ? find(dx, nx, bare) : -1;
+    if (km >= 0 && kx >= 0) {
+      free(vm);
+      free(vx);
+      return gs_fail(GS_ERR_INVALID, "--set %s: both %s and %s declare it; write %s.%s or %s.%s",
+                     name, method->name, meta->name, method->name, bare, meta->name, bare);
+    }
     const gs_hparam_decl *d = NULL;
     double *slot = NULL;
-    if (k >= 0) {
-      d = &dm[k];
-      slot = &vm[k];
-    } else if ((k = find(dx, nx, name)) >= 0) {
-      d = &dx[k];
-      slot = &vx[k];
+    if (km >= 0) {
+      d = &dm[km];
+      slot = &vm[km];
+    } else if (kx >= 0) {
+      d = &dx[kx];
+      slot = &vx[kx];
     }
     if (!d) {
       char names[512] = "";

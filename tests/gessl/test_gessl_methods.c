@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
   CHECKF(methods >= 1, "no method plugin loaded");
   static const char *variants[][2] = {{"outer_views", "fresh"},    {"kl", "model-to-target"},
                                       {"gradient", "first-order"}, {"K", "0"},
-                                      {"inner_steps", "2"},        {"lambda", "0"}};
+                                      {"inner_steps", "2"},        {"gessl.lambda", "0"}};
   const int n_variants = (int)(sizeof variants / sizeof *variants);
   int only_cpu = strcmp(spec, "cpu") == 0;
   /* SimCLR when it is there: it declares none of GeSSL's hyperparameter names (the loop gives a
@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
         values[n++] = "32";
       }
     const char *meta_set[][2] = {
-        {"M", "2"}, {"K", "1"}, {"lambda", "1"}, {"alpha", "-0.1"}, {"gradient", "aid-fd"}};
+        {"M", "2"}, {"K", "1"}, {"gessl.lambda", "1"}, {"alpha", "-0.1"}, {"gradient", "aid-fd"}};
     for (int k = 0; k < 5; k++) {
       names[n] = meta_set[k][0];
       values[n++] = meta_set[k][1];
