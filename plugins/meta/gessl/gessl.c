@@ -93,12 +93,14 @@ static gs_status allocate(gessl *s) {
   if (st != GS_OK) return st;
   for (int v = 0; v < s->n_views; v++) {
     char name[48];
+    /* Multi-crop: local crops are smaller than the global views. */
+    gs_shape shape = h->view_shapes ? h->view_shapes[v] : h->view_shape;
     snprintf(name, sizeof name, "gessl.view%d", v);
-    if (!(s->views[v] = new_tensor(s, name, h->view_shape)))
+    if (!(s->views[v] = new_tensor(s, name, shape)))
       return gessl_fail(GS_ERR_NOMEM, "allocating the task's views");
     if (s->outer_views != VIEWS_FRESH) continue;
     snprintf(name, sizeof name, "gessl.fresh_view%d", v);
-    if (!(s->fresh[v] = new_tensor(s, name, h->view_shape)))
+    if (!(s->fresh[v] = new_tensor(s, name, shape)))
       return gessl_fail(GS_ERR_NOMEM, "allocating the fresh views");
   }
   if (s->lambda == 0.0f) return GS_OK;
@@ -133,13 +135,6 @@ static gs_status settings(gessl *s) {
   if (s->n_views < 2 || s->n_views > GESSL_MAX_VIEWS)
     return gs_fail(GS_ERR_INVALID, "meta gessl: %d views per image, supported 2..%d", s->n_views,
                    GESSL_MAX_VIEWS);
-  for (int v = 0; h->view_shapes && v < s->n_views; v++)
-    if (gs_shape_numel(&h->view_shapes[v]) != gs_shape_numel(&h->view_shape))
-      return gs_fail(GS_ERR_UNSUPPORTED,
-                     "meta gessl: view %d is %lldx%lld pixels, view 0 %lldx%lld: multi-crop "
-                     "local crops are not supported (use local_crops=0, or --meta none)",
-                     v, (long long)h->view_shapes[v].dim[2], (long long)h->view_shapes[v].dim[3],
-                     (long long)h->view_shape.dim[2], (long long)h->view_shape.dim[3]);
   if (s->outer_views == VIEWS_FRESH && !h->fresh_views)
     return gs_fail(GS_ERR_UNSUPPORTED,
                    "meta gessl: outer_views=fresh needs a host that re-augments the last batch "
