@@ -1,0 +1,106 @@
+/* What the backend benchmarks share: a host for plugins opened by path with dlopen (as the
+ * runtime opens them), a monotonic clock, and the timing of one launch on fresh buffers. */
+#ifndef GESSL_BENCH_BACKEND_H
+#define GESSL_BENCH_BACKEND_H
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gessl/backend.h"
+
+static gs_status bench_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
+static gs_status bench_fail(gs_status s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+  return s;
+}
+static void bench_warn(const char *fmt, ...) GS_PRINTF(1, 2);
+static void bench_warn(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(stderr, fmt, ap);
+  va_end(ap);
+  fputc('\n', stderr);
+}
+static gs_backend_host bench_host = {GS_BACKEND_ABI_VERSION, bench_fail, bench_warn, NULL, 0};
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct be {
+  const gs_backend_iface *b;
+  gs_bdev *dev;
+  char name[128]; /* "opencl: pthread-..." */
+} be;
+
+/* Opens the first device of the plugin at `path` whose name contains `sel` (any when NULL). */
+static int open_be(const char *path, const char *sel, be *out) {
+  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!dl) return fprintf(stderr, "%s\n", dlerror()), -1;
+  gs_backend_entry_fn e = (gs_backend_entry_fn)dlsym(dl, GS_BACKEND_ENTRY_SYMBOL);
+  out->b = e ? e(&bench_host) : NULL;
+  int n = 0;
+  char why[256];
+  if (!out->b || out->b->probe(&n, why, sizeof why) != GS_OK) return -1;
+  for (int i = 0; i < n; i++) {
+    gs_device_info inf;
+    if (out->b->device_info(i, &inf) == GS_OK && (!sel || strstr(inf.name, sel))) {
+      snprintf(out->name, sizeof out->name, "%s: %.100s", out->b->name, inf.name);
+      return out->b->open(i, &out->dev) == GS_OK ? 0 : -1;
+    }
+  }
+  return -1;
+}
+
+/* Seconds per run of one launch over fresh buffers, best of 3 rounds of `reps` runs each (a
+ * warm-up run first: pipelines and library kernels build on first use); < 0 on failure. When
+ * enqueue_s is given it receives the time prog_run took to return, per run, in the first round:
+ * far below the run time when the backend queues work without waiting for it. */
+static double time_launch(be *x, gs_launch l, int reps, double *enqueue_s) {
+  if (!x->dev) return 0;
+  gs_bbuf *bufs[GS_LAUNCH_MAX_IN + 1] = {0};
+  for (int k = 0; k <= l.n_in; k++) {
+    gs_tdesc *d = k == l.n_in ? &l.out_desc : &l.in_desc[k];
+    size_t n = (size_t)gs_shape_numel(&d->shape);
+    float *h = malloc(n * 4);
+    if (!h) return -1;
+    for (size_t j = 0; j < n; j++) h[j] = (float)((j * 7919) % 17) / 17.0f - 0.5f;
+    if (x->b->buf_alloc(x->dev, n * 4, &bufs[k]) != GS_OK) return free(h), -1;
+    x->b->buf_write(x->dev, bufs[k], 0, h, n * 4);
+    free(h);
+    if (k < l.n_in)
+      l.in[k] = (gs_bref){bufs[k], 0};
+    else
+      l.out = (gs_bref){bufs[k], 0};
+  }
+  gs_bprog *p;
+  if (x->b->prog_compile(x->dev, &l, 1, &p) != GS_OK) return -1;
+  float v;
+  x->b->prog_run(x->dev, p);
+  x->b->buf_read(x->dev, bufs[l.n_in], 0, &v, 4);
+  double best = 1e30;
+  for (int round = 0; round < 3; round++) {
+    double t0 = now();
+    for (int r = 0; r < reps; r++)
+      if (x->b->prog_run(x->dev, p) != GS_OK) return -1;
+    if (round == 0 && enqueue_s) *enqueue_s = (now() - t0) / reps;
+    if (x->b->buf_read(x->dev, bufs[l.n_in], 0, &v, 4) != GS_OK) return -1;
+    double t = (now() - t0) / reps;
+    if (t < best) best = t;
+  }
+  x->b->prog_free(x->dev, p);
+  for (int k = 0; k <= l.n_in; k++) x->b->buf_free(x->dev, bufs[k]);
+  return best;
+}
+
+#endif
