@@ -12,4 +12,7 @@ int gs_cli_eval(int argc, char **argv);
 /* gessl export: a run's backbone with torchvision's names, for load_state_dict. */
 int gs_cli_export(int argc, char **argv);
 
+/* gessl conform: every primitive op on a device against the CPU reference. */
+int gs_cli_conform(int argc, char **argv);
+
 #endif

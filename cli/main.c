@@ -18,6 +18,7 @@ static void usage(FILE *f) {
           "  train     train a backbone with an SSL method\n"
           "  eval      probe a trained backbone: kNN, linear, few-shot, transfer, sigma\n"
           "  export    write a trained backbone with torchvision's names for PyTorch\n"
+          "  conform   check a device's driver stack against the CPU reference, op by op\n"
 #ifdef GESSL_CLI_PREVIEW
           "  preview   write augmented views of a data set as images\n"
 #endif
@@ -52,6 +53,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "train")) return cli_train(argc - 2, argv + 2);
   if (!strcmp(cmd, "eval")) return gs_cli_eval(argc - 1, argv + 1);
   if (!strcmp(cmd, "export")) return gs_cli_export(argc - 1, argv + 1);
+  if (!strcmp(cmd, "conform")) return gs_cli_conform(argc - 1, argv + 1);
 #ifdef GESSL_CLI_PREVIEW
   if (!strcmp(cmd, "preview"))
     return gs_cli_preview(argc - 1, argv + 1); /* argv[0] = "preview", as getopt expects */
