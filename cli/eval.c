@@ -267,6 +267,7 @@ static int sigma_row(gs_device *dev, gs_eval_run *run, const eval_opts *o, const
   so.tasks = (int)o->sigma_tasks;
   so.seed = o->seed;
   so.image_size = size;
+  so.method_hp = gs_eval_run_method_hp(run);
   gs_sigma_result r;
   if (gs_sigma_measure(dev, m, self, gs_eval_run_model(run), ds, &so, &r) != GS_OK)
     return fail(NULL);

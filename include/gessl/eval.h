@@ -135,6 +135,9 @@ typedef struct gs_sigma_options {
   int image_size;    /* views' size (0: the data set's own) */
   int threads;       /* augmentation threads (0: the loader's default) */
   gs_step_info step; /* handed to the method's feed hook (zeros are fine) */
+  /* The method's hyperparameter values, when its view count depends on them (multi-crop:
+   * method ABI 2's views_for); NULL: the method's fixed n_views. */
+  const double *method_hp;
 } gs_sigma_options;
 
 typedef struct gs_sigma_result {
@@ -187,6 +190,9 @@ GS_API const gs_eval_run_info *gs_eval_run_get_info(const gs_eval_run *r);
 GS_API gs_model *gs_eval_run_model(gs_eval_run *r);
 /* The method (NULL when opened without a runtime). */
 GS_API const gs_method_iface *gs_eval_run_method(gs_eval_run *r, void **self);
+/* The method's hyperparameter values the run was trained with (declaration order; NULL when
+ * opened without a runtime). */
+GS_API const double *gs_eval_run_method_hp(const gs_eval_run *r);
 
 /* Writes the backbone alone to `path` (durably) as torchvision names it: every param and BN
  * running statistic, plus "<bn>.num_batches_tracked" as an I32 scalar (0) so that

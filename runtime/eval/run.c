@@ -246,6 +246,10 @@ void gs_eval_run_close(gs_eval_run *r) {
 
 const gs_eval_run_info *gs_eval_run_get_info(const gs_eval_run *r) { return r ? &r->info : NULL; }
 gs_model *gs_eval_run_model(gs_eval_run *r) { return r ? r->model : NULL; }
+const double *gs_eval_run_method_hp(const gs_eval_run *r) {
+  return r && r->method_self ? r->method_hp : NULL;
+}
+
 const gs_method_iface *gs_eval_run_method(gs_eval_run *r, void **self) {
   if (self) *self = r && r->method_self ? r->method_self : NULL;
   return r && r->method_self ? r->method : NULL;

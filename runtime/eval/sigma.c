@@ -112,6 +112,8 @@ gs_status gs_sigma_measure(gs_device *dev, const gs_method_iface *method, void *
   int size = o.image_size > 0 ? o.image_size : gs_dataset_height(ds);
   int c = gs_dataset_channels(ds), mc = gs_model_in_channels(backbone);
   int n_views = method->n_views < 2 ? 2 : method->n_views;
+  if (o.method_hp && GS_METHOD_HAS(method, views_for) && method->views_for)
+    n_views = method->views_for(o.method_hp);
   if (n_views > GS_MAX_VIEWS)
     return gs_fail(GS_ERR_INVALID, "sigma: method %s has %d views, at most %d", method->name,
                    n_views, GS_MAX_VIEWS);

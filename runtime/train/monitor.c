@@ -42,6 +42,7 @@ gs_status train_monitor_sigma(train_run *r, double *raw, double *norm) {
   o.seed = r->cfg->seed;
   o.threads = r->cfg->data_threads;
   o.step = (gs_step_info){r->step, r->horizon, r->epoch};
+  o.method_hp = r->method_hp;
   if (gs_dataset_size(r->knn_test) < 256) o.task_size = (int)(gs_dataset_size(r->knn_test) / 2);
   gs_sigma_result sr = {0};
   st = gs_sigma_measure(r->dev, r->method, r->method_self, r->backbone, r->knn_test, &o, &sr);
