@@ -1,6 +1,7 @@
-/* DINO with multi-crop (two 16x16 global views and two 8x8 local crops per image) through the
- * training loop and the plain meta-optimizer: every view reaches the method in its own size, the
- * loss is finite on every step and, on the CPU reference, falls. argv[1]: the backend
+/* DINO (and, on the CPU, SwAV) with multi-crop (two 16x16 global views and two 8x8 local crops per
+ * image) through the training loop and the plain meta-optimizer: every view reaches the method in
+ * its own size, the loss is finite on every step and, on the CPU reference, falls. argv[1]: the
+ * backend
  * ("cpu", "opencl:pthread", "vulkan:llvmpipe"); another backend runs a few steps, which must be
  * finite and follow the CPU reference's. */
 #include <math.h>
@@ -101,6 +102,34 @@ int main(int argc, char **argv) {
     CHECKF(st == GS_OK, "gessl with local crops: %s", gs_errmsg());
     CHECKF(st != GS_OK || isfinite(res.final_loss), "gessl with local crops: loss %g",
            res.final_loss);
+  }
+  /* SwAV's multi-crop: the local crops predict the global views' assignments. */
+  if (reference) {
+    const char *sw_names[] = {"num_prototypes", "proj_hidden_dim", "proj_output_dim",
+                              "local_crops"};
+    const char *sw_values[] = {"32", "32", "16", "2"};
+    seen w = {{0}, 0};
+    cfg.method = "swav";
+    cfg.meta = "none";
+    cfg.set_names = sw_names;
+    cfg.set_values = sw_values;
+    cfg.n_set = 4;
+    cfg.max_steps = 16;
+    cfg.lr = 0.1f;
+    cfg.final_lr = 0.1f;
+    cfg.progress = on_progress;
+    cfg.user = &w;
+    st = gs_train_run(NULL, &cfg, &res);
+    CHECKF(st == GS_OK && w.n == 16, "swav with local crops: %s", gs_errmsg());
+    double first = 0.0, last = 0.0;
+    for (int k = 0; k < 4 && w.n == 16; k++) {
+      CHECK(isfinite(w.loss[k]) && isfinite(w.loss[12 + k]));
+      first += w.loss[k] / 4;
+      last += w.loss[12 + k] / 4;
+    }
+    printf("swav with local crops: mean loss of the first 4 steps %.4f, of the last 4 %.4f\n",
+           first, last);
+    CHECKF(last < first, "swav loss did not fall: %.4f -> %.4f", first, last);
   }
   return check_summary();
 }

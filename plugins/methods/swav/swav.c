@@ -30,6 +30,7 @@ enum {
   HP_PROJ_HIDDEN,
   HP_PROJ_OUT,
   HP_QUEUE,
+  HP_LOCAL_CROPS,
   HP_COUNT
 };
 
@@ -44,6 +45,8 @@ static const gs_hparam_decl swav_hparams[HP_COUNT] = {
     {"queue_size", GS_HP_INT, 0, 0, 1 << 20, NULL,
      "embeddings per view kept from earlier batches for the assignments (0: no queue; a "
      "multiple of the batch)"},
+    {"local_crops", GS_HP_INT, 0, 0, 6, NULL,
+     "multi-crop: small crops per image that predict the two global views' assignments"},
 };
 
 typedef struct swav {
@@ -53,7 +56,7 @@ typedef struct swav {
   gs_param *prototypes; /* [K, D], trainable */
   gs_pset *params, *state;
   float temperature, sk_eps;
-  int sk_iters;
+  int sk_iters, local_crops;
   int64_t batch, queue_len, dim;
   gs_param *queue[2]; /* [queue_len, D] per view, newest rows first */
   gs_param *last_z;   /* [2N, D]: the normalised embeddings of the last batch */
@@ -133,6 +136,7 @@ static gs_status swav_create(const gs_method_ctx *ctx, void **self) {
   s->temperature = (float)ctx->hp[HP_TEMPERATURE];
   s->sk_eps = (float)ctx->hp[HP_SK_EPS];
   s->sk_iters = (int)ctx->hp[HP_SK_ITERS];
+  s->local_crops = (int)ctx->hp[HP_LOCAL_CROPS];
   s->batch = ctx->batch;
   s->queue_len = (int64_t)ctx->hp[HP_QUEUE];
   s->dim = (int64_t)ctx->hp[HP_PROJ_OUT];
@@ -213,28 +217,50 @@ static gs_tensor *sinkhorn(swav *s, gs_graph *g, gs_tensor *scores, int view, gs
   return use ? gs_slice(g, sc, 0, s->queue_len, n) : sc;
 }
 
+/* Multi-crop as in SwAV: assignments q come from the two global views (views 0 and 1) only;
+ * every other view — the other global view and the local crops — predicts them, and the loss
+ * averages over the predicting views and the two assigned views. With two views this is the
+ * plain swapped prediction. */
 static gs_status swav_build_loss(void *self, gs_graph *g, gs_tensor *const *views, int n_views,
                                  gs_method_out *out) {
   swav *s = self;
-  if (n_views < 2) return gs_fail(GS_ERR_INVALID, "swav: needs 2 views, got %d", n_views);
+  int want = 2 + s->local_crops;
+  if (n_views != want)
+    return gs_fail(GS_ERR_INVALID,
+                   "swav: local_crops=%d needs %d views, got %d (a host that does not ask "
+                   "views_for gives 2)",
+                   s->local_crops, want, n_views);
   int64_t n = gs_tensor_dim(views[0], 0);
   gs_tensor *x = gs_concat(g, views, 2, 0);
   gs_tensor *p = gs_mlp_forward(s->projector, g, gs_model_forward(s->backbone, g, x, 1), 1);
   gs_tensor *z = gs_l2_normalize(g, p, 1, 1e-12f);
   gs_tensor *scores = gs_matmul(g, z, gs_param_ref(g, s->prototypes), 0, 1);
+  /* Local crops share one size, smaller than the global views: one more pass for all of them. */
+  gs_tensor *local = NULL;
+  if (s->local_crops > 0) {
+    gs_tensor *xl = gs_concat(g, views + 2, s->local_crops, 0);
+    gs_tensor *pl = gs_mlp_forward(s->projector, g, gs_model_forward(s->backbone, g, xl, 1), 1);
+    local = gs_matmul(g, gs_l2_normalize(g, pl, 1, 1e-12f), gs_param_ref(g, s->prototypes), 0, 1);
+  }
   /* The queue takes part only with the batch size it was made for. */
   gs_tensor *use = NULL;
   if (s->queue_len > 0 && n == s->batch) {
     use = gs_param_ref(g, s->ready);
     gs_assign(g, s->last_z, gs_detach(g, z));
   }
-  gs_tensor *terms[2];
+  gs_tensor *loss = NULL;
+  float w = -1.0f / (2.0f * (float)n * (float)(n_views - 1));
   for (int v = 0; v < 2; v++) {
     gs_tensor *q = sinkhorn(s, g, gs_detach(g, gs_slice(g, scores, 0, v * n, n)), v, use);
-    gs_tensor *pred = gs_scale(g, gs_slice(g, scores, 0, (1 - v) * n, n), 1.0f / s->temperature);
-    terms[v] = gs_sum_all(g, gs_mul(g, q, gs_log_softmax(g, pred, 1)));
+    for (int u = 0; u < n_views; u++) {
+      if (u == v) continue;
+      gs_tensor *su =
+          u < 2 ? gs_slice(g, scores, 0, u * n, n) : gs_slice(g, local, 0, (u - 2) * n, n);
+      gs_tensor *term =
+          gs_sum_all(g, gs_mul(g, q, gs_log_softmax(g, gs_scale(g, su, 1.0f / s->temperature), 1)));
+      loss = loss ? gs_axpby(g, 1.0f, loss, w, term) : gs_scale(g, term, w);
+    }
   }
-  gs_tensor *loss = gs_axpby(g, -0.5f / (float)n, terms[0], -0.5f / (float)n, terms[1]);
   if (gs_graph_status(g) != GS_OK)
     return gs_fail(gs_graph_status(g), "swav: %s", gs_graph_error(g));
   out->loss = loss;
@@ -252,6 +278,8 @@ static gs_status swav_after_step(void *self, const gs_step_info *info) {
   return st;
 }
 
+static int swav_views_for(const double *hp) { return 2 + (int)hp[HP_LOCAL_CROPS]; }
+
 static const gs_method_iface swav_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -267,6 +295,7 @@ static const gs_method_iface swav_iface = {
     .build_loss = swav_build_loss,
     .feed = NULL,
     .after_step = swav_after_step,
+    .views_for = swav_views_for,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &swav_iface; }
