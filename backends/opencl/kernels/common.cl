@@ -16,3 +16,12 @@ inline int gs_nd_off(int i, int rank, __global const int *dims, __global const i
   }
   return off;
 }
+
+/* The output positions o, lo <= o <= hi, whose pooling/convolution window
+ * [o*stride - pad, o*stride - pad + k) covers input position i (none when lo > hi). Backward
+ * kernels gather over them per input element instead of scattering, so they need no atomics. */
+inline void gs_covering(int i, int k, int stride, int pad, int out, int *lo, int *hi) {
+  int t = i + pad, a = t - k + 1;
+  *hi = min(t / stride, out - 1);
+  *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
+}

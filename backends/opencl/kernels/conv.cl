@@ -27,16 +27,13 @@ __kernel void gs_col2im(__global float *dx, int dxo, __global const float *col,
   if (i >= C * H * W) return;
   int w = i % W, h = (i / W) % H, c = i / (W * H);
   float acc = 0.0f;
-  for (int kh = 0; kh < KH; kh++) {
-    int t = h + ph - kh;
-    if (t < 0 || t % sh) continue;
-    int oh = t / sh;
-    if (oh >= OH) continue;
-    for (int kw = 0; kw < KW; kw++) {
-      int u = w + pw - kw;
-      if (u < 0 || u % sw) continue;
-      int ow = u / sw;
-      if (ow >= OW) continue;
+  int oh0, oh1, ow0, ow1;
+  gs_covering(h, KH, sh, ph, OH, &oh0, &oh1);
+  gs_covering(w, KW, sw, pw, OW, &ow0, &ow1);
+  for (int oh = oh0; oh <= oh1; oh++) {
+    int kh = h + ph - oh * sh;
+    for (int ow = ow0; ow <= ow1; ow++) {
+      int kw = w + pw - ow * sw;
       acc += col[((c * KH + kh) * KW + kw) * OH * OW + oh * OW + ow];
     }
   }

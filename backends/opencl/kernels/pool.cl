@@ -46,16 +46,11 @@ __kernel void gs_maxpool_bwd(__global float *dx, int dxo, __global const float *
   int w = i % W, h = (i / W) % H, nc = i / (W * H);
   __global const float *xp = x + xo + nc * H * W;
   float acc = 0.0f;
-  for (int kh = 0; kh < KH; kh++) {
-    int t = h + ph - kh;
-    if (t < 0 || t % sh) continue;
-    int oh = t / sh;
-    if (oh >= OH) continue;
-    for (int kw = 0; kw < KW; kw++) {
-      int u = w + pw - kw;
-      if (u < 0 || u % sw) continue;
-      int ow = u / sw;
-      if (ow >= OW) continue;
+  int oh0, oh1, ow0, ow1;
+  gs_covering(h, KH, sh, ph, OH, &oh0, &oh1);
+  gs_covering(w, KW, sw, pw, OW, &ow0, &ow1);
+  for (int oh = oh0; oh <= oh1; oh++) {
+    for (int ow = ow0; ow <= ow1; ow++) {
       if (gs_pool_argmax(xp, H, W, KH, KW, oh, ow, sh, sw, ph, pw) == h * W + w)
         acc += dy[dyo + (nc * OH + oh) * OW + ow];
     }
@@ -93,16 +88,12 @@ __kernel void gs_avgpool_bwd(__global float *dx, int dxo, __global const float *
   if (i >= NC * H * W) return;
   int w = i % W, h = (i / W) % H, nc = i / (W * H);
   float acc = 0.0f;
-  for (int kh = 0; kh < KH; kh++) {
-    int t = h + ph - kh;
-    if (t < 0 || t % sh) continue;
-    int oh = t / sh;
-    if (oh >= OH) continue;
-    for (int kw = 0; kw < KW; kw++) {
-      int u = w + pw - kw;
-      if (u < 0 || u % sw) continue;
-      int ow = u / sw;
-      if (ow < OW) acc += dy[dyo + (nc * OH + oh) * OW + ow];
+  int oh0, oh1, ow0, ow1;
+  gs_covering(h, KH, sh, ph, OH, &oh0, &oh1);
+  gs_covering(w, KW, sw, pw, OW, &ow0, &ow1);
+  for (int oh = oh0; oh <= oh1; oh++) {
+    for (int ow = ow0; ow <= ow1; ow++) {
+      acc += dy[dyo + (nc * OH + oh) * OW + ow];
     }
   }
   dx[dxo + i] = acc / (float)(KH * KW);
