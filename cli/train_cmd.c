@@ -13,7 +13,7 @@
 
 enum { MAX_SETS = 128 };
 
-static const char *const train_help =
+static const char *const help_head =
     "usage: gessl train [OPTIONS]\n"
     "       gessl train --resume DIR [--max-steps N] [--epochs N] ...\n"
     "\n"
@@ -22,88 +22,72 @@ static const char *const train_help =
     "per second and, with --monitor-knn, the kNN accuracy. Ctrl-C stops after the current step\n"
     "and writes a checkpoint that --resume continues from.\n"
     "\n"
-    "options:\n"
-    "  --backend SPEC     cpu | opencl[:N|:NAME] | vulkan[:N|:NAME]: the device (default cpu);\n"
-    "                     N indexes the backend's devices, NAME matches vendor or device name\n"
-    "                     ('gessl devices' lists them)\n"
-    "  --data SPEC        synthetic[:HxWxC] (default synthetic), fashion-mnist, idx:DIR,\n"
-    "                     cifar10:DIR, cifar100:DIR, folder:DIR\n"
-    "  --data-limit N     use only the first N training images (default 0: all)\n"
-    "  --model NAME       convnet | resnet18 | resnet34 (default convnet)\n"
-    "  --width X          width multiplier of the backbone (default 1)\n"
-    "  --method NAME      SSL method plugin (default simclr; 'gessl methods' lists them)\n"
-    "  --meta NAME        meta-optimizer plugin (default none)\n"
-    "  --batch N          images per batch (default 256)\n"
-    "  --epochs N         passes over the data set (default 1); the learning-rate schedule\n"
-    "                     spans them\n"
-    "  --max-steps N      stop after N optimizer steps (default 0: no cap); the schedule still\n"
-    "                     spans --epochs, so a capped run resumes exactly\n"
-    "  --lr X             peak learning rate of the warm-up + cosine schedule (default 0.3)\n"
-    "  --final-lr X       learning rate at the end of the cosine decay (default 0)\n"
-    "  --warmup-steps N   linear warm-up steps (default -1: 5% of the schedule, at most 500)\n"
-    "  --optimizer NAME   sgd | lars | adamw (default sgd)\n"
-    "  --weight-decay X   weight decay (default: 5e-4 for sgd and lars, 0.05 for adamw)\n"
-    "  --seed N           seed of initialisation, data order and augmentation (default 0)\n"
-    "  --threads N        CPU threads of the backend (default 0: all cores)\n"
-    "  --data-threads N   augmentation threads (default 0: the loader's default)\n"
-    "  --out DIR          run directory: config.json before the first step, log.jsonl,\n"
-    "                     curves.png, checkpoint.safetensors and state.json; without it nothing\n"
-    "                     is written\n"
-    "  --set NAME=VALUE   a hyperparameter of the method or meta-optimizer (repeatable;\n"
-    "                     'gessl methods' lists them with their ranges); PLUGIN.NAME picks\n"
-    "                     one plugin, needed where both declare NAME (gessl.lambda)\n"
-    "  --config FILE      settings from a JSON object whose keys are these option names without\n"
-    "                     '--' and hyperparameter names, e.g. {\"batch\": 128, \"temperature\": "
-    "0.2};\n"
-    "                     options on the command line override it. A run's config.json works too\n"
-    "  --log-every N      a log line (and log.jsonl entry) every N steps (default 10)\n"
-    "  --checkpoint-every N  a checkpoint every N steps too (default 0: every epoch and at the\n"
-    "                     end)\n"
-    "  --monitor-knn E    kNN accuracy (k=200, cosine) on the held-out split every E epochs and\n"
-    "                     at the end (default 0: off)\n"
-    "  --resume DIR       continue the run in DIR from its checkpoint, with its settings;\n"
-    "                     --max-steps, --epochs, --log-every, --checkpoint-every, --monitor-knn,\n"
-    "                     --threads and --backend may be given anew\n"
-    "  --help             this text\n"
+    "options:\n";
+
+/* The options of the command itself; the settings are the library's table (train.h). */
+static const struct {
+  const char *name, *arg, *help;
+} own_opts[] = {
+    {"set", "NAME=VALUE",
+     "a hyperparameter of the method or meta-optimizer (repeatable;\n"
+     "'gessl methods' lists them with their ranges); PLUGIN.NAME picks\n"
+     "one plugin, needed where both declare NAME (gessl.lambda)"},
+    {"config", "FILE",
+     "settings from a JSON object whose keys are these option names without\n"
+     "'--' and hyperparameter names, e.g. {\"batch\": 128, \"temperature\": 0.2};\n"
+     "options on the command line override it. A run's config.json works too"},
+    {"resume", "DIR", NULL},
+    {"help", NULL, "this text"},
+};
+
+static const char *const help_tail =
     "\n"
     "Exit status: 0 done, 1 the run failed (or diverged), 2 bad option or value, 130 stopped by\n"
     "Ctrl-C.\n";
 
-static const char *const value_opts[] = {"--backend",
-                                         "--data",
-                                         "--model",
-                                         "--method",
-                                         "--meta",
-                                         "--batch",
-                                         "--epochs",
-                                         "--max-steps",
-                                         "--lr",
-                                         "--seed",
-                                         "--threads",
-                                         "--out",
-                                         "--set",
-                                         "--optimizer",
-                                         "--config",
-                                         "--data-limit",
-                                         "--width",
-                                         "--log-every",
-                                         "--checkpoint-every",
-                                         "--monitor-knn",
-                                         "--resume",
-                                         "--final-lr",
-                                         "--warmup-steps",
-                                         "--weight-decay",
-                                         "--data-threads"};
+/* "  --name ARG" then the help, its lines aligned in one column. */
+static void print_opt(const char *name, const char *arg, const char *help) {
+  enum { COL = 21 };
+  int w = printf("  --%s%s%s", name, arg ? " " : "", arg ? arg : "");
+  printf("%*s", w + 2 > COL ? 2 : COL - w, "");
+  for (const char *p = help; *p;) {
+    size_t n = strcspn(p, "\n");
+    printf("%.*s\n", (int)n, p);
+    p += n;
+    if (*p == '\n' && *++p) printf("%*s", COL, "");
+  }
+}
 
-/* What --resume lets the command line change: how long, how often, and where it runs. */
-static const char *const resume_opts[] = {"--max-steps",        "--epochs",       "--log-every",
-                                          "--checkpoint-every", "--monitor-knn",  "--threads",
-                                          "--backend",          "--data-threads", "--resume"};
+static void print_help(void) {
+  fputs(help_head, stdout);
+  const gs_train_setting *s;
+  for (int k = 0; (s = gs_train_setting_at(k)); k++) print_opt(s->name, s->arg, s->help);
+  for (size_t k = 0; k < sizeof own_opts / sizeof *own_opts; k++) {
+    if (own_opts[k].help) {
+      print_opt(own_opts[k].name, own_opts[k].arg, own_opts[k].help);
+      continue;
+    }
+    /* --resume: what may be given anew comes from the table. */
+    char help[768] = "continue the run in DIR from its checkpoint, with its settings;\n";
+    size_t at = strlen(help), line = at;
+    for (int j = 0; (s = gs_train_setting_at(j)); j++) {
+      if (!(s->flags & GS_SETTING_RESUMABLE)) continue;
+      if (at - line + strlen(s->name) > 64) line = (help[at - 1] = '\n', at);
+      int n = snprintf(help + at, sizeof help - at, "--%s, ", s->name);
+      if (n > 0 && (size_t)n < sizeof help - at) at += (size_t)n;
+    }
+    snprintf(help + at - 2, sizeof help - at + 2, " may be given anew");
+    print_opt("resume", "DIR", help);
+  }
+  fputs(help_tail, stdout);
+}
 
 static cli_opt_kind train_opt(const char *n) {
-  if (!strcmp(n, "--help")) return CLI_OPT_FLAG;
-  for (size_t k = 0; k < sizeof value_opts / sizeof *value_opts; k++)
-    if (!strcmp(n, value_opts[k])) return CLI_OPT_VALUE;
+  if (strncmp(n, "--", 2) != 0) return CLI_OPT_UNKNOWN;
+  const gs_train_setting *s = gs_train_setting_find(n + 2);
+  if (s && strchr(n, '_') == NULL) return s->type == GS_SETTING_BOOL ? CLI_OPT_FLAG : CLI_OPT_VALUE;
+  for (size_t k = 0; k < sizeof own_opts / sizeof *own_opts; k++)
+    if (!strcmp(n + 2, own_opts[k].name)) return own_opts[k].arg ? CLI_OPT_VALUE : CLI_OPT_FLAG;
   return CLI_OPT_UNKNOWN;
 }
 
@@ -135,102 +119,51 @@ static int add_set(train_cmd *t, const char *name, const char *value, int from_f
   return CLI_OK;
 }
 
-/* Applies one option (from any source) to t. */
+/* Applies one option (from any source) to t: a setting of the table, or one of the command's. */
 static int apply(train_cmd *t, const char *opt, const char *val) {
-  gs_train_config *c = &t->cfg;
-  long long n;
-  double x;
-  int rc = CLI_OK;
-  if (!strcmp(opt, "--backend")) {
-    c->backend = val;
-  } else if (!strcmp(opt, "--data")) {
-    c->data = val;
-  } else if (!strcmp(opt, "--model")) {
-    c->model = val;
-  } else if (!strcmp(opt, "--method")) {
-    c->method = val;
-  } else if (!strcmp(opt, "--meta")) {
-    c->meta = val;
-  } else if (!strcmp(opt, "--batch")) {
-    if ((rc = cli_parse_int("train", opt, val, 2, 1 << 20, &n)) == CLI_OK) c->batch = (int)n;
-  } else if (!strcmp(opt, "--epochs")) {
-    if ((rc = cli_parse_int("train", opt, val, 1, 1000000, &n)) == CLI_OK) c->epochs = (int)n;
-  } else if (!strcmp(opt, "--max-steps")) {
-    if ((rc = cli_parse_int("train", opt, val, 0, INT64_MAX, &n)) == CLI_OK) c->max_steps = n;
-  } else if (!strcmp(opt, "--lr")) {
-    if ((rc = cli_parse_float("train", opt, val, 1e-12, 1e12, &x)) == CLI_OK) c->lr = (float)x;
-  } else if (!strcmp(opt, "--final-lr")) {
-    if ((rc = cli_parse_float("train", opt, val, 0, 1e12, &x)) == CLI_OK) c->final_lr = (float)x;
-  } else if (!strcmp(opt, "--warmup-steps")) {
-    if ((rc = cli_parse_int("train", opt, val, -1, INT64_MAX, &n)) == CLI_OK) c->warmup_steps = n;
-  } else if (!strcmp(opt, "--weight-decay")) {
-    if ((rc = cli_parse_float("train", opt, val, 0, 1e6, &x)) == CLI_OK) c->weight_decay = (float)x;
-  } else if (!strcmp(opt, "--seed")) {
-    rc = cli_parse_u64("train", opt, val, &c->seed);
-  } else if (!strcmp(opt, "--threads")) {
-    if ((rc = cli_parse_int("train", opt, val, 0, 4096, &n)) == CLI_OK) c->threads = (int)n;
-  } else if (!strcmp(opt, "--data-threads")) {
-    if ((rc = cli_parse_int("train", opt, val, 0, 256, &n)) == CLI_OK) c->data_threads = (int)n;
-  } else if (!strcmp(opt, "--data-limit")) {
-    if ((rc = cli_parse_int("train", opt, val, 0, INT64_MAX, &n)) == CLI_OK) c->data_limit = n;
-  } else if (!strcmp(opt, "--width")) {
-    if ((rc = cli_parse_float("train", opt, val, 1e-3, 64, &x)) == CLI_OK) c->width = (float)x;
-  } else if (!strcmp(opt, "--log-every")) {
-    if ((rc = cli_parse_int("train", opt, val, 1, 1 << 30, &n)) == CLI_OK) c->log_every = (int)n;
-  } else if (!strcmp(opt, "--checkpoint-every")) {
-    if ((rc = cli_parse_int("train", opt, val, 0, INT64_MAX, &n)) == CLI_OK)
-      c->checkpoint_every = n;
-  } else if (!strcmp(opt, "--monitor-knn")) {
-    if ((rc = cli_parse_int("train", opt, val, 0, 1000000, &n)) == CLI_OK) c->monitor_knn = (int)n;
-  } else if (!strcmp(opt, "--out")) {
-    if (!*val) rc = cli_usage_error("train", "--out: empty directory name");
-    c->out = val;
-  } else if (!strcmp(opt, "--resume")) {
-    if (!*val) rc = cli_usage_error("train", "--resume: empty directory name");
-    c->resume = val;
-  } else if (!strcmp(opt, "--config")) {
+  if (!strcmp(opt, "--config")) {
     t->config_path = val;
-  } else if (!strcmp(opt, "--optimizer")) {
-    if (gs_optim_parse(val, &c->optimizer) != GS_OK)
-      rc = cli_usage_error("train", "--optimizer %s: unknown optimizer (sgd, lars, adamw)", val);
+  } else if (!strcmp(opt, "--resume")) {
+    if (!*val) return cli_usage_error("train", "--resume: empty directory name");
+    t->cfg.resume = val;
   } else if (!strcmp(opt, "--set")) {
     const char *eq = strchr(val, '=');
     if (!eq || eq == val) return cli_usage_error("train", "--set '%s': expected NAME=VALUE", val);
     char name[128];
     snprintf(name, sizeof name, "%.*s", (int)(eq - val), val);
-    rc = add_set(t, name, eq + 1, 0);
+    return add_set(t, name, eq + 1, 0);
+  } else if (gs_train_config_set(&t->cfg, opt + 2, val) != GS_OK) {
+    return cli_usage_error("train", "%s", gs_errmsg());
   }
-  return rc;
+  return CLI_OK;
 }
 
-/* Applies a settings file: flag names (with '_' read as '-') as options, other keys as
- * hyperparameters, checked once the plugins are known. */
-static int apply_file(train_cmd *t, const char *path, int allow_out) {
+/* Applies a settings file: settings of the table as options, other keys as hyperparameters,
+ * checked once the plugins are known. A run's own config.json (resume) holds only saved
+ * settings. */
+static int apply_file(train_cmd *t, const char *path, int resume) {
   if (gs_train_settings_read(path, &t->file) != GS_OK) {
     fprintf(stderr, "gessl train: %s\n", gs_errmsg());
     return CLI_USAGE;
   }
-  for (int k = 0; k < t->file.n; k++) {
+  cli_set_context(path);
+  int rc = CLI_OK;
+  for (int k = 0; k < t->file.n && rc == CLI_OK; k++) {
+    const char *key = t->file.keys[k];
+    const gs_train_setting *s = gs_train_setting_find(key);
     char opt[80];
-    snprintf(opt, sizeof opt, "--%s", t->file.keys[k]);
-    for (char *p = opt + 2; *p; p++)
-      if (*p == '_') *p = '-';
-    const char *val = t->file.values[k];
-    int rc;
-    if (!strcmp(opt, "--config") || !strcmp(opt, "--resume") || !strcmp(opt, "--help") ||
-        !strcmp(opt, "--set") || (!allow_out && !strcmp(opt, "--out")))
-      rc = cli_usage_error("train", "%s: key '%s' cannot be set in a settings file", path,
-                           t->file.keys[k]);
-    else if (train_opt(opt) == CLI_OPT_VALUE) {
-      cli_set_context(path);
-      rc = apply(t, opt, val);
-      cli_set_context(NULL);
-    } else {
-      rc = add_set(t, t->file.keys[k], val, 1);
+    snprintf(opt, sizeof opt, "--%s", key);
+    if (!s && train_opt(opt) == CLI_OPT_UNKNOWN) { /* a hyperparameter */
+      rc = add_set(t, key, t->file.values[k], 1);
+      continue;
     }
-    if (rc != CLI_OK) return rc;
+    if (!s || (resume && (s->flags & GS_SETTING_UNSAVED)))
+      rc = cli_usage_error("train", "key '%s' cannot be set in a settings file", key);
+    else if (gs_train_config_set(&t->cfg, key, t->file.values[k]) != GS_OK)
+      rc = cli_usage_error("train", "%s", gs_errmsg());
   }
-  return CLI_OK;
+  cli_set_context(NULL);
+  return rc;
 }
 
 /* A key of the settings file that is neither a flag nor a declared hyperparameter. */
@@ -331,21 +264,6 @@ static void on_log(void *user, const char *line) {
   fflush(stdout);
 }
 
-/* The backend part of a spec ("opencl" of "opencl:1") must name a loaded backend. */
-static int check_backend(gs_runtime *rt, const char *spec) {
-  size_t len = strcspn(spec, ":");
-  char names[256] = "";
-  size_t at = 0;
-  for (int b = 0; b < gs_runtime_backend_count(rt); b++) {
-    const char *name = gs_runtime_backend(rt, b)->name;
-    if (strlen(name) == len && !strncmp(name, spec, len)) return CLI_OK;
-    int w = snprintf(names + at, sizeof names - at, "%s%s", at ? ", " : "", name);
-    if (w > 0 && (size_t)w < sizeof names - at) at += (size_t)w;
-  }
-  return cli_usage_error("train", "--backend %s: no such backend (found: %s)", spec,
-                         at ? names : "none");
-}
-
 /* Parses argv twice: first for --help, --config and --resume (the base settings), then for
  * everything else, so the command line overrides the file whatever the order. */
 static int parse(train_cmd *t, int argc, char **argv, int *help) {
@@ -371,18 +289,16 @@ static int parse(train_cmd *t, int argc, char **argv, int *help) {
       free(path);
       return CLI_FAIL;
     }
-    rc = apply_file(t, path, 0);
+    rc = apply_file(t, path, 1);
     free(path);
   } else if (t->config_path) {
-    rc = apply_file(t, t->config_path, 1);
+    rc = apply_file(t, t->config_path, 0);
   }
   a = (cli_args){argc, 0, argv, "train", 0};
   while (rc == CLI_OK && (opt = cli_next(&a, train_opt, &val))) {
     if (resume) {
-      int ok = 0;
-      for (size_t k = 0; k < sizeof resume_opts / sizeof *resume_opts; k++)
-        ok |= !strcmp(opt, resume_opts[k]);
-      if (!ok) {
+      const gs_train_setting *s = gs_train_setting_find(opt + 2);
+      if (strcmp(opt, "--resume") != 0 && !(s && (s->flags & GS_SETTING_RESUMABLE))) {
         rc = cli_usage_error(
             "train", "%s: cannot be changed when resuming (the run's config.json sets it)", opt);
         break;
@@ -401,7 +317,7 @@ int cli_train(int argc, char **argv) {
   int help = 0;
   int rc = parse(t, argc, argv, &help);
   if (rc == CLI_OK && help) {
-    fputs(train_help, stdout);
+    print_help();
     goto done;
   }
   gs_runtime *rt = NULL;
@@ -413,7 +329,6 @@ int cli_train(int argc, char **argv) {
     rt = cli_runtime("train", c->threads);
     if (!rt) rc = CLI_FAIL;
   }
-  if (rc == CLI_OK) rc = check_backend(rt, c->backend);
   if (rc == CLI_OK && t->config_path) rc = check_file_keys(t, rt, t->config_path);
   if (rc == CLI_OK && gs_train_validate(rt, c) != GS_OK)
     rc = cli_usage_error("train", "%s", gs_errmsg());

@@ -94,7 +94,7 @@ typedef struct gs_train_config {
    * at S steps and resumed continues exactly as one run that was never stopped. ---- */
   /* Continue the run in this directory (its checkpoint.safetensors and state.json). The
    * configuration must be the one it was started with (gs_train_settings_read of its
-   * config.json), except max_steps, epochs, log_every, checkpoint_every and monitor_knn. out is
+   * config.json), except the settings the table marks GS_SETTING_RESUMABLE. out is
    * ignored: the run writes into `resume`. NULL: a new run. */
   const char *resume;
   int64_t checkpoint_every; /* checkpoint also every N steps (0: every epoch and at the end) */
@@ -118,6 +118,51 @@ typedef struct gs_train_result {
   double knn_top5;
   double monitor_seconds; /* wall-clock time of kNN/sigma monitoring (not in `seconds`) */
 } gs_train_result;
+
+/* ---- The table of training settings ----
+ *
+ * Every setting of gs_train_config that `gessl train` exposes is one row of this table: its flag
+ * name, type, range and help. The same rows parse the command line and settings files
+ * (gs_train_config_set), check a configuration (gs_train_validate), write the "settings" of a
+ * run's config.json and say what `--resume` may change. A new setting is a new row. */
+typedef enum gs_setting_type {
+  GS_SETTING_STRING, /* const char *, never empty; a setting points at the caller's text */
+  GS_SETTING_CHOICE, /* const char *, one of `choices` */
+  GS_SETTING_ENUM,   /* int-sized enum: the index of the name in `choices` (case-insensitive) */
+  GS_SETTING_INT,    /* int, in [min, max] */
+  GS_SETTING_INT64,  /* int64_t, in [min, max] */
+  GS_SETTING_UINT64, /* uint64_t, any; a string in JSON (readers lose 64-bit numbers) */
+  GS_SETTING_FLOAT,  /* float, in [min, max] */
+  GS_SETTING_BOOL    /* int 0/1: a flag without a value on the command line, true/false in files */
+} gs_setting_type;
+
+enum {
+  GS_SETTING_RESUMABLE = 1u << 0, /* may be given anew with --resume (how long, how often, where) */
+  GS_SETTING_OPTIONAL = 1u << 1,  /* a string that may be NULL (not set) */
+  GS_SETTING_UNSAVED = 1u << 2,   /* not in config.json's "settings": refused in a run's own file */
+  GS_SETTING_AUTO = 1u << 3       /* `auto_value` is also accepted in a configuration: "default" */
+};
+
+typedef struct gs_train_setting {
+  const char *name; /* flag name without "--": "max-steps"; files may write "max_steps" */
+  gs_setting_type type;
+  const char *arg;     /* the value's placeholder in help ("N", "X", "SPEC"); NULL for a flag */
+  double min, max;     /* range of a number (max HUGE_VAL: no upper bound) */
+  const char *choices; /* CHOICE and ENUM: the names, separated by '|' */
+  double auto_value;   /* with GS_SETTING_AUTO */
+  unsigned flags;      /* GS_SETTING_* */
+  size_t offset;       /* of the field in gs_train_config */
+  const char *help;    /* one line per '\n' */
+} gs_train_setting;
+
+/* The k-th row (from 0), NULL past the end. */
+GS_API const gs_train_setting *gs_train_setting_at(int k);
+/* The row named `name` ('_' and '-' alike), NULL if none. */
+GS_API const gs_train_setting *gs_train_setting_find(const char *name);
+/* Parses `text` as the setting `name` would take it on the command line (NULL for a flag: true)
+ * and stores it in cfg. Strings are not copied: cfg points at `text`. GS_ERR_INVALID naming the
+ * setting, the text and the rule (range, choices) it breaks; cfg is then unchanged. */
+GS_API gs_status gs_train_config_set(gs_train_config *cfg, const char *name, const char *text);
 
 /* The defaults of `gessl train`: cpu, synthetic, convnet, simclr, none, batch 256, 1 epoch,
  * lr 0.3, seed 0, SGD, width 1, warm-up auto, log every 10 steps. */

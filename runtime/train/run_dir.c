@@ -44,42 +44,17 @@ static void add_hparams(cJSON *obj, const gs_hparam_decl *d, int n, const double
   }
 }
 
-/* A float as the decimal people typed (0.3, not 0.300000011920929). */
-static double num(float v) {
-  char buf[32];
-  snprintf(buf, sizeof buf, "%.7g", (double)v);
-  return strtod(buf, NULL);
-}
-
 static const char *optim_name(gs_optim_kind k) {
   return k == GS_OPT_LARS ? "lars" : k == GS_OPT_ADAMW ? "adamw" : "sgd";
 }
 
-/* The settings a run was made with, as `--config` reads them. */
+/* The settings a run was made with, as `--config` and `--resume` read them: the table's rows,
+ * with the warm-up and weight decay the run resolved, then the hyperparameters. */
 static void add_settings(cJSON *s, const train_run *r) {
-  const gs_train_config *c = r->cfg;
-  char seed[32];
-  snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
-  cJSON_AddStringToObject(s, "backend", c->backend);
-  cJSON_AddStringToObject(s, "data", c->data);
-  cJSON_AddNumberToObject(s, "data-limit", (double)c->data_limit);
-  cJSON_AddStringToObject(s, "model", c->model);
-  cJSON_AddNumberToObject(s, "width", num(c->width));
-  cJSON_AddStringToObject(s, "method", c->method);
-  cJSON_AddStringToObject(s, "meta", c->meta);
-  cJSON_AddNumberToObject(s, "batch", c->batch);
-  cJSON_AddNumberToObject(s, "epochs", c->epochs);
-  cJSON_AddNumberToObject(s, "max-steps", (double)c->max_steps);
-  cJSON_AddNumberToObject(s, "lr", num(c->lr));
-  cJSON_AddNumberToObject(s, "final-lr", num(c->final_lr));
-  cJSON_AddNumberToObject(s, "warmup-steps", (double)r->warmup);
-  cJSON_AddStringToObject(s, "optimizer", optim_name(c->optimizer));
-  cJSON_AddNumberToObject(s, "weight-decay", num(r->opt_cfg.weight_decay));
-  cJSON_AddStringToObject(s, "seed", seed);
-  cJSON_AddNumberToObject(s, "threads", c->threads);
-  cJSON_AddNumberToObject(s, "log-every", c->log_every);
-  cJSON_AddNumberToObject(s, "checkpoint-every", (double)c->checkpoint_every);
-  cJSON_AddNumberToObject(s, "monitor-knn", c->monitor_knn);
+  gs_train_config c = *r->cfg;
+  c.warmup_steps = r->warmup;
+  c.weight_decay = r->opt_cfg.weight_decay;
+  train_settings_to_json(s, &c);
   add_hparams(s, r->method->hparams, r->method->n_hparams, r->method_hp);
   add_hparams(s, r->meta->hparams, r->meta->n_hparams, r->meta_hp);
 }
@@ -104,7 +79,7 @@ gs_status train_write_config(const train_run *r) {
   cJSON_AddNumberToObject(root, "in_channels", gs_dataset_channels(r->ds));
   cJSON_AddNumberToObject(root, "image_size", gs_dataset_height(r->ds));
   cJSON_AddStringToObject(root, "model", c->model);
-  cJSON_AddNumberToObject(root, "width", num(c->width));
+  cJSON_AddNumberToObject(root, "width", train_float_num(c->width));
   cJSON_AddStringToObject(root, "method", c->method);
   cJSON_AddStringToObject(root, "meta", c->meta);
   cJSON_AddNumberToObject(root, "batch", c->batch);
@@ -116,17 +91,17 @@ gs_status train_write_config(const train_run *r) {
   cJSON_AddNumberToObject(root, "checkpoint_every", (double)c->checkpoint_every);
   cJSON_AddNumberToObject(root, "monitor_knn", c->monitor_knn);
   cJSON_AddNumberToObject(root, "log_every", c->log_every);
-  cJSON_AddNumberToObject(root, "lr", num(c->lr));
-  cJSON_AddNumberToObject(root, "final_lr", num(c->final_lr));
+  cJSON_AddNumberToObject(root, "lr", train_float_num(c->lr));
+  cJSON_AddNumberToObject(root, "final_lr", train_float_num(c->final_lr));
   cJSON_AddNumberToObject(root, "warmup_steps", (double)r->warmup);
   cJSON *opt = cJSON_AddObjectToObject(root, "optimizer");
   cJSON_AddStringToObject(opt, "name", optim_name(c->optimizer));
-  cJSON_AddNumberToObject(opt, "momentum", num(r->opt_cfg.momentum));
-  cJSON_AddNumberToObject(opt, "weight_decay", num(r->opt_cfg.weight_decay));
-  cJSON_AddNumberToObject(opt, "eta", num(r->opt_cfg.eta));
-  cJSON_AddNumberToObject(opt, "beta1", num(r->opt_cfg.beta1));
-  cJSON_AddNumberToObject(opt, "beta2", num(r->opt_cfg.beta2));
-  cJSON_AddNumberToObject(opt, "eps", num(r->opt_cfg.eps));
+  cJSON_AddNumberToObject(opt, "momentum", train_float_num(r->opt_cfg.momentum));
+  cJSON_AddNumberToObject(opt, "weight_decay", train_float_num(r->opt_cfg.weight_decay));
+  cJSON_AddNumberToObject(opt, "eta", train_float_num(r->opt_cfg.eta));
+  cJSON_AddNumberToObject(opt, "beta1", train_float_num(r->opt_cfg.beta1));
+  cJSON_AddNumberToObject(opt, "beta2", train_float_num(r->opt_cfg.beta2));
+  cJSON_AddNumberToObject(opt, "eps", train_float_num(r->opt_cfg.eps));
   /* The seed as a string too: JSON numbers lose 64-bit integers in most readers. */
   char seed[32];
   snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);

@@ -32,45 +32,29 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* The backend part of a spec ("opencl" of "opencl:1") must name a loaded backend. */
+static gs_status check_backend(gs_runtime *rt, const char *spec) {
+  size_t len = strcspn(spec, ":");
+  char names[256] = "";
+  size_t at = 0;
+  for (int b = 0; b < gs_runtime_backend_count(rt); b++) {
+    const char *name = gs_runtime_backend(rt, b)->name;
+    if (strlen(name) == len && !strncmp(name, spec, len)) return GS_OK;
+    int w = snprintf(names + at, sizeof names - at, "%s%s", at ? ", " : "", name);
+    if (w > 0 && (size_t)w < sizeof names - at) at += (size_t)w;
+  }
+  return gs_fail(GS_ERR_INVALID, "--backend %s: no such backend (found: %s)", spec,
+                 at ? names : "none");
+}
+
 gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *c) {
   if (!c) return gs_fail(GS_ERR_INVALID, "train: no configuration");
-  if (!c->backend || !*c->backend) return gs_fail(GS_ERR_INVALID, "--backend: empty");
-  if (!c->data || !*c->data) return gs_fail(GS_ERR_INVALID, "--data: empty");
-  if (!c->model || (strcmp(c->model, "convnet") != 0 && strcmp(c->model, "resnet18") != 0 &&
-                    strcmp(c->model, "resnet34") != 0))
-    return gs_fail(GS_ERR_INVALID, "--model %s: unknown model (convnet, resnet18, resnet34)",
-                   c->model ? c->model : "");
-  if (c->batch < 2 || c->batch > 1 << 20)
-    return gs_fail(GS_ERR_INVALID, "--batch %d: must be in 2..1048576", c->batch);
-  if (c->epochs < 1) return gs_fail(GS_ERR_INVALID, "--epochs %d: must be at least 1", c->epochs);
-  if (c->max_steps < 0)
-    return gs_fail(GS_ERR_INVALID, "--max-steps %lld: must be 0 (no cap) or more",
-                   (long long)c->max_steps);
-  if (!(c->lr > 0.0f) || !isfinite(c->lr))
-    return gs_fail(GS_ERR_INVALID, "--lr %g: must be a positive number", (double)c->lr);
-  if (c->threads < 0) return gs_fail(GS_ERR_INVALID, "--threads %d: must be 0 or more", c->threads);
-  if ((int)c->optimizer < GS_OPT_SGD || (int)c->optimizer > GS_OPT_ADAMW)
-    return gs_fail(GS_ERR_INVALID, "--optimizer: unknown kind %d", (int)c->optimizer);
-  if (!(c->width > 0.0f) || c->width > 64.0f)
-    return gs_fail(GS_ERR_INVALID, "width %g: must be in (0, 64]", (double)c->width);
-  if (c->data_limit < 0)
-    return gs_fail(GS_ERR_INVALID, "--data-limit %lld: must be 0 (all) or more",
-                   (long long)c->data_limit);
-  if (c->log_every < 0)
-    return gs_fail(GS_ERR_INVALID, "--log-every %d: must be 0 (default) or more", c->log_every);
-  if (c->checkpoint_every < 0)
-    return gs_fail(GS_ERR_INVALID, "--checkpoint-every %lld: must be 0 (per epoch) or more",
-                   (long long)c->checkpoint_every);
-  if (c->monitor_knn < 0)
-    return gs_fail(GS_ERR_INVALID, "--monitor-knn %d: must be 0 (off) or more", c->monitor_knn);
-  if (c->warmup_steps < -1)
-    return gs_fail(GS_ERR_INVALID, "--warmup-steps %lld: must be -1 (auto) or more",
-                   (long long)c->warmup_steps);
-  if (!(c->final_lr >= 0.0f) || !isfinite(c->final_lr))
-    return gs_fail(GS_ERR_INVALID, "--final-lr %g: must be 0 or more", (double)c->final_lr);
+  gs_status st = train_check_settings(c);
+  if (st != GS_OK) return st;
   if (c->n_set < 0 || (c->n_set > 0 && (!c->set_names || !c->set_values)))
     return gs_fail(GS_ERR_INVALID, "--set: malformed list");
   if (!rt) return GS_OK;
+  if ((st = check_backend(rt, c->backend)) != GS_OK) return st;
   const gs_method_iface *method = gs_runtime_method(rt, c->method ? c->method : "");
   if (!method) {
     char why[512];

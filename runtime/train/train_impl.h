@@ -86,6 +86,13 @@ gs_status train_resolve_hparams(const gs_train_config *cfg, const gs_method_ifac
 
 /* Creates dir (and parents). */
 gs_status train_mkdir_p(const char *dir);
+/* The table of settings (setting_table.c): every row's range and choices checked against cfg;
+ * the saved rows written into obj under their flag names (config.json's "settings"). */
+gs_status train_check_settings(const gs_train_config *cfg);
+struct cJSON;
+void train_settings_to_json(struct cJSON *obj, const gs_train_config *cfg);
+/* A float as the decimal people typed (0.3, not 0.300000011920929). */
+double train_float_num(float v);
 /* Writes DIR/config.json. */
 gs_status train_write_config(const train_run *r);
 
