@@ -1,6 +1,7 @@
 /* gessl export: a run's backbone alone, with torchvision's names and layouts, for PyTorch. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -24,12 +25,13 @@ static const char *const export_help =
     "\n"
     "options:\n"
     "  --checkpoint RUN   run directory written by 'gessl train --out RUN'\n"
-    "  --out FILE         the file to write (replaced atomically)\n"
+    "  --out FILE         the file to write (atomically); an existing FILE is refused\n"
+    "  --force            replace FILE if it exists\n"
     "  --backend SPEC     device to stage the tensors on (default cpu)\n"
     "  --help             this text\n";
 
 static cli_opt_kind export_opt(const char *n) {
-  if (!strcmp(n, "--help")) return CLI_OPT_FLAG;
+  if (!strcmp(n, "--help") || !strcmp(n, "--force")) return CLI_OPT_FLAG;
   if (!strcmp(n, "--checkpoint") || !strcmp(n, "--out") || !strcmp(n, "--backend"))
     return CLI_OPT_VALUE;
   return CLI_OPT_UNKNOWN;
@@ -37,11 +39,14 @@ static cli_opt_kind export_opt(const char *n) {
 
 int gs_cli_export(int argc, char **argv) {
   const char *dir = NULL, *out = NULL, *backend = "cpu", *opt, *val;
+  int force = 0;
   cli_args a = {argc - 1, 0, argv + 1, "export", 0};
   while ((opt = cli_next(&a, export_opt, &val))) {
     if (!strcmp(opt, "--help")) {
       fputs(export_help, stdout);
       return CLI_OK;
+    } else if (!strcmp(opt, "--force")) {
+      force = 1;
     } else if (!strcmp(opt, "--checkpoint")) {
       dir = val;
     } else if (!strcmp(opt, "--out")) {
@@ -53,6 +58,9 @@ int gs_cli_export(int argc, char **argv) {
   if (a.err) return a.err;
   if (!dir || !*dir) return cli_usage_error("export", "--checkpoint RUN needed");
   if (!out || !*out) return cli_usage_error("export", "--out FILE needed");
+  struct stat st;
+  if (!force && lstat(out, &st) == 0)
+    return cli_usage_error("export", "--out %s: the file exists; give --force to replace it", out);
   gs_runtime *rt = cli_runtime("export", 1);
   if (!rt) return CLI_FAIL;
   int rc = CLI_OK;

@@ -9,4 +9,4 @@ if [ "$(id -u)" -eq 0 ]; then bash scripts/install-deps.sh; else echo "not root:
 BUILD_DIR=build bash scripts/build.sh
 build/bin/gessl devices
 exec build/bin/gessl train --data fashion-mnist --model convnet --method simclr --epochs 1 \
-  --batch 256 --seed 0 --monitor-knn 1 --out runs/main
+  --batch 256 --seed 0 --monitor-knn 1 --out runs/main --force

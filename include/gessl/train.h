@@ -62,7 +62,9 @@ typedef struct gs_train_config {
   float lr;                /* base learning rate (peak of the schedule) */
   uint64_t seed;           /* everything random derives from it */
   int threads;             /* CPU threads of the backend (0: all cores) */
-  const char *out;         /* run directory; NULL: write nothing */
+  const char *out;         /* run directory; NULL: write nothing. One that already holds a run
+                            * (config.json, state.json, checkpoint or log) is refused unless
+                            * `force`, so no run is overwritten by accident */
   gs_optim_kind optimizer; /* --optimizer */
   /* --set name=value pairs, checked against the method's then the meta-optimizer's declared
    * hyperparameters. Arrays of n_set strings each. */
@@ -79,6 +81,7 @@ typedef struct gs_train_config {
   int data_threads;        /* augmentation threads (0: the loader's default) */
   const char *plugin_path; /* extra plugin directories when gs_train_run opens the runtime */
   int log_every;           /* log.jsonl line and log_step every N steps, plus first/last (0: 10) */
+  int force; /* non-zero: `out` may hold an earlier run, whose files are replaced */
 
   /* Called after every step (p->log_step marks the logged ones). May be NULL. */
   void (*progress)(void *user, const gs_train_progress *p);

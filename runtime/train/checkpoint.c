@@ -1,16 +1,21 @@
 /* Checkpoints: every device tensor a run needs to continue (trainable params, BN statistics and
  * other method state, optimizer moments) in DIR/checkpoint.safetensors, and the loop's counters
- * in DIR/state.json. The tensors' safetensors metadata repeats the counters, so a state.json from
- * another checkpoint (a crash between the two renames) is detected rather than trusted.
+ * in DIR/state.json for people and scripts to read. The tensors' safetensors metadata holds every
+ * counter too, and is what a resume trusts: the two files are replaced one after the other, so a
+ * crash (SIGKILL, power loss) between the two renames leaves the new checkpoint beside the
+ * previous state.json. Such an older state.json is rewritten on resume; a state.json newer than
+ * the checkpoint cannot come from a crash and is refused.
  *
  * Nothing in the loop draws random numbers: the data order and the augmentations are functions
  * of (seed, epoch, sample, view), so the seed and the data position are the whole RNG state. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gessl/io.h"
 #include "train_impl.h"
@@ -113,13 +118,17 @@ gs_status train_checkpoint_save(train_run *r) {
     t[k] = (gs_st_tensor){gs_param_name(l.p[k]), GS_F32, sh, host + at};
     at += gs_shape_numel(&sh);
   }
-  char step[32], batches[32], images[32], seed[32], np[16], ns[16];
+  char step[32], batches[32], images[32], seed[32], np[16], ns[16], el[40], es[40], en[32];
   snprintf(step, sizeof step, "%" PRId64, r->step);
   snprintf(batches, sizeof batches, "%" PRId64, r->batches);
   snprintf(images, sizeof images, "%" PRId64, r->images);
   snprintf(seed, sizeof seed, "%" PRIu64, r->cfg->seed);
   snprintf(np, sizeof np, "%d", gs_pset_count(r->params));
   snprintf(ns, sizeof ns, "%d", gs_pset_count(r->state));
+  /* %.17g: a double read back is the same double, so the epoch's mean loss resumes exactly. */
+  snprintf(el, sizeof el, "%.17g", r->elapsed_before);
+  snprintf(es, sizeof es, "%.17g", r->epoch_loss_sum);
+  snprintf(en, sizeof en, "%" PRId64, r->epoch_loss_n);
   gs_st_kv meta[] = {{"format", CKPT_FORMAT},
                      {"version", CKPT_VERSION},
                      {"gessl_version", GESSL_VERSION},
@@ -132,7 +141,10 @@ gs_status train_checkpoint_save(train_run *r) {
                      {"images", images},
                      {"seed", seed},
                      {"params", np},
-                     {"state", ns}};
+                     {"state", ns},
+                     {"elapsed_s", el},
+                     {"epoch_loss_sum", es},
+                     {"epoch_loss_steps", en}};
   char path[4200];
   path_in(path, sizeof path, r->dir, "checkpoint.safetensors");
   if (st == GS_OK) {
@@ -158,6 +170,16 @@ static int parse_i64(const char *text, int64_t *out) {
   errno = 0;
   long long v = strtoll(text, &end, 10);
   if (*end || errno || v < 0) return 0;
+  *out = v;
+  return 1;
+}
+
+/* A finite number from metadata text. */
+static int parse_f64(const char *text, double *out) {
+  if (!text || !*text) return 0;
+  char *end;
+  double v = strtod(text, &end);
+  if (*end || !isfinite(v)) return 0;
   *out = v;
   return 1;
 }
@@ -197,6 +219,12 @@ gs_status train_checkpoint_load(train_run *r) {
       (!parse_i64(gs_st_meta(s, "step"), &step) || !parse_i64(gs_st_meta(s, "batches"), &batches) ||
        !parse_i64(gs_st_meta(s, "images"), &images)))
     st = gs_fail(GS_ERR_FORMAT, "%s: metadata step/batches/images missing or malformed", path);
+  /* Checkpoints written before the metadata held them take these from state.json. */
+  double m_el = 0.0, m_esum = 0.0;
+  int64_t m_en = 0;
+  int in_meta = st == GS_OK && parse_f64(gs_st_meta(s, "elapsed_s"), &m_el) &&
+                parse_f64(gs_st_meta(s, "epoch_loss_sum"), &m_esum) &&
+                parse_i64(gs_st_meta(s, "epoch_loss_steps"), &m_en);
   if (st == GS_OK) st = list_build(r, &l);
   if (st != GS_OK) {
     gs_st_close(s);
@@ -242,28 +270,40 @@ gs_status train_checkpoint_load(train_run *r) {
   }
   gs_st_close(s);
 
-  /* state.json must describe the same checkpoint. */
+  /* state.json must describe this checkpoint, or an older one when the metadata holds the
+   * counters (a crash between the two renames). */
   uint8_t *text = NULL;
   cJSON *js = NULL;
-  double elapsed = 0.0, esum = 0.0, en = 0.0;
+  double elapsed = m_el, esum = m_esum, en = (double)m_en;
   size_t text_len = 0;
-  if (st == GS_OK) st = gs_read_file(spath, 64u << 20, &text, &text_len);
+  int stale = 0;
   if (st == GS_OK) {
+    /* No state.json at all: a crash before the first one was renamed into place. */
+    gs_status rs = gs_read_file(spath, 64u << 20, &text, &text_len);
+    if (rs != GS_OK && in_meta && access(spath, F_OK) != 0 && errno == ENOENT)
+      stale = 1;
+    else
+      st = rs;
+  }
+  if (st == GS_OK && !stale) {
     js = cJSON_Parse((const char *)text);
     const cJSON *jstep = cJSON_GetObjectItemCaseSensitive(js, "step");
     const cJSON *jel = cJSON_GetObjectItemCaseSensitive(js, "elapsed_s");
+    const cJSON *jes = cJSON_GetObjectItemCaseSensitive(js, "epoch_loss_sum");
+    const cJSON *jen = cJSON_GetObjectItemCaseSensitive(js, "epoch_loss_steps");
     if (!cJSON_IsObject(js) || !cJSON_IsNumber(jstep))
       st = gs_fail(GS_ERR_FORMAT, "%s: not a gessl state file (no step)", spath);
+    else if ((int64_t)jstep->valuedouble < step && in_meta)
+      stale = 1;
     else if ((int64_t)jstep->valuedouble != step)
       st = gs_fail(GS_ERR_FORMAT, "%s: step %lld, but %s holds step %" PRId64, spath,
                    (long long)jstep->valuedouble, path, step);
-    else if (cJSON_IsNumber(jel))
-      elapsed = jel->valuedouble;
-    const cJSON *jes = cJSON_GetObjectItemCaseSensitive(js, "epoch_loss_sum");
-    const cJSON *jen = cJSON_GetObjectItemCaseSensitive(js, "epoch_loss_steps");
-    if (cJSON_IsNumber(jes) && cJSON_IsNumber(jen)) {
-      esum = jes->valuedouble;
-      en = jen->valuedouble;
+    else if (!in_meta) {
+      if (cJSON_IsNumber(jel)) elapsed = jel->valuedouble;
+      if (cJSON_IsNumber(jes) && cJSON_IsNumber(jen)) {
+        esum = jes->valuedouble;
+        en = jen->valuedouble;
+      }
     }
   }
   cJSON_Delete(js);
@@ -300,5 +340,6 @@ gs_status train_checkpoint_load(train_run *r) {
   r->epoch_loss_sum = esum;
   r->epoch_loss_n = (int64_t)en;
   r->checkpoint_step = step;
-  return GS_OK;
+  if (stale) st = write_state_json(r, "checkpoint.safetensors");
+  return st;
 }

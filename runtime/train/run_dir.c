@@ -3,6 +3,7 @@
  * half a file. Its "settings" object holds the configuration under the flag names of
  * `gessl train`, which is what `--resume` and `--config` read back. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,50 @@ gs_status train_mkdir_p(const char *path) {
   if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
     return gs_fail(GS_ERR_IO, "--out %s: not a directory", buf);
   return GS_OK;
+}
+
+static const char *const run_files[] = {"config.json", "state.json", "checkpoint.safetensors",
+                                        "log.jsonl"};
+
+const char *train_dir_run_file(const char *dir) {
+  for (size_t k = 0; k < sizeof run_files / sizeof *run_files; k++) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, run_files[k]);
+    struct stat st;
+    if (lstat(p, &st) == 0) return run_files[k];
+  }
+  return NULL;
+}
+
+gs_status train_dir_clear(const char *dir) {
+  const char *stale[] = {"state.json", "checkpoint.safetensors"};
+  for (size_t k = 0; k < sizeof stale / sizeof *stale; k++) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, stale[k]);
+    if (unlink(p) != 0 && errno != ENOENT)
+      return gs_fail(GS_ERR_IO, "--force: cannot remove %s: %s", p, strerror(errno));
+  }
+  return GS_OK;
+}
+
+void train_dir_sweep(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  const char *names[] = {"config.json", "state.json", "checkpoint.safetensors", "log.jsonl",
+                         "curves.png"};
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+      size_t n = strlen(names[k]);
+      if (e->d_name[0] == '.' && !strncmp(e->d_name + 1, names[k], n) &&
+          !strncmp(e->d_name + 1 + n, ".tmp-", 5)) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+      }
+    }
+  }
+  closedir(d);
 }
 
 static void add_hparams(cJSON *obj, const gs_hparam_decl *d, int n, const double *v) {

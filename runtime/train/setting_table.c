@@ -62,7 +62,9 @@ static const gs_train_setting table[] = {
    AT(out),
    "run directory: config.json before the first step, log.jsonl,\n"
    "curves.png, checkpoint.safetensors and state.json; without it nothing\n"
-   "is written"},
+   "is written. A DIR that holds a run is refused (--resume continues it)"},
+  {"force", GS_SETTING_BOOL, NULL, 0, 0, NULL, 0, GS_SETTING_UNSAVED, AT(force),
+   "let --out replace the run already in DIR"},
   {"log-every", GS_SETTING_INT, "N", 1, 1 << 30, NULL, 0, GS_SETTING_RESUMABLE | GS_SETTING_AUTO,
    AT(log_every), "a log line (and log.jsonl entry) every N steps (default 10)"},
   {"checkpoint-every", GS_SETTING_INT64, "N", 0, NO_MAX, NULL, 0, GS_SETTING_RESUMABLE,

@@ -53,6 +53,14 @@ gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *c) {
   if (st != GS_OK) return st;
   if (c->n_set < 0 || (c->n_set > 0 && (!c->set_names || !c->set_values)))
     return gs_fail(GS_ERR_INVALID, "--set: malformed list");
+  if (c->out && !c->resume && !c->force) {
+    const char *held = train_dir_run_file(c->out);
+    if (held)
+      return gs_fail(GS_ERR_INVALID,
+                     "--out %s: already holds a run (%s); continue it with --resume %s, or give "
+                     "--force to replace it",
+                     c->out, held, c->out);
+  }
   if (!rt) return GS_OK;
   if ((st = check_backend(rt, c->backend)) != GS_OK) return st;
   const gs_method_iface *method = gs_runtime_method(rt, c->method ? c->method : "");
@@ -253,8 +261,10 @@ static gs_status open_dir(train_run *r) {
   if (c->resume) {
     st = train_checkpoint_load(r);
     if (st != GS_OK) return st;
+    train_dir_sweep(r->dir);
   } else {
     st = train_mkdir_p(r->dir);
+    if (st == GS_OK && c->force) st = train_dir_clear(r->dir);
   }
   if (st == GS_OK) st = train_write_config(r);
   if (st == GS_OK) st = train_log_open(r, c->resume != NULL);

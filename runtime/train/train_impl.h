@@ -93,6 +93,14 @@ struct cJSON;
 void train_settings_to_json(struct cJSON *obj, const gs_train_config *cfg);
 /* A float as the decimal people typed (0.3, not 0.300000011920929). */
 double train_float_num(float v);
+/* The first file of a run found in dir ("config.json", ...), NULL when it holds none. */
+const char *train_dir_run_file(const char *dir);
+/* Removes an earlier run's checkpoint and state from dir (--force), so a crash before the new
+ * run's first checkpoint cannot leave the old one beside the new config.json. */
+gs_status train_dir_clear(const char *dir);
+/* Removes the temporary files of durable writes that a killed run left in dir (io.h names them
+ * .NAME.tmp-PID-SALT), so repeated crashes do not fill the disk. */
+void train_dir_sweep(const char *dir);
 /* Writes DIR/config.json. */
 gs_status train_write_config(const train_run *r);
 

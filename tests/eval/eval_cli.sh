@@ -76,7 +76,11 @@ expect_refused missing "No such file"
 if "$gessl" export --checkpoint "$run" --out "$work/backbone.safetensors" >"$work/export.out" 2>&1 &&
   test -s "$work/backbone.safetensors"; then ok; else bad "export"; cat "$work/export.out"; fi
 echo old >"$work/old.safetensors"
-"$gessl" export --checkpoint "$work/truncated" --out "$work/old.safetensors" 2>"$work/export.err"
+"$gessl" export --checkpoint "$run" --out "$work/old.safetensors" 2>"$work/export.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "exists; give --force" "$work/export.err" &&
+  [ "$(cat "$work/old.safetensors")" = old ]; then ok; else bad "export over a file without --force: status $rc"; fi
+"$gessl" export --checkpoint "$work/truncated" --out "$work/old.safetensors" --force 2>"$work/export.err"
 rc=$?
 if [ $rc -eq 1 ] && [ "$(cat "$work/old.safetensors")" = old ]; then ok; else bad "export of a bad run: status $rc"; fi
 "$gessl" eval --checkpoint "$run" --bogus 2>/dev/null

@@ -156,7 +156,7 @@ def case(gessl, helper, work, arch, channels, size, n=5):
     backbone = os.path.join(run_dir, "backbone.safetensors")
     inp, feats = os.path.join(run_dir, "input.safetensors"), os.path.join(run_dir, "feats.safetensors")
     ok = run([helper, "checkpoint", run_dir, arch, str(channels), str(size)])
-    ok = ok and run([gessl, "export", "--checkpoint", run_dir, "--out", backbone])
+    ok = ok and run([gessl, "export", "--checkpoint", run_dir, "--out", backbone, "--force"])
     torch.manual_seed(size * 10 + channels)
     x = torch.randn(n, channels, size, size)
     if ok:

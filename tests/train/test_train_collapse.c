@@ -34,6 +34,7 @@ int main(int argc, char **argv) {
   cfg.log_every = 2;
   cfg.lr = 0.05f;
   cfg.out = argv[2];
+  cfg.force = 1; /* the directory of the previous ctest run */
   cfg.log = on_log;
   cfg.user = &s;
   gs_train_result res;

@@ -164,17 +164,37 @@ int main(void) {
     char *edited = malloc(n + 16);
     size_t head = (size_t)(at - state);
     memcpy(edited, state, head);
-    int w = sprintf(edited + head, "\"step\": 3,");
     const char *rest = strchr(at, ',') + 1;
+    int w = sprintf(edited + head, "\"step\": 99,");
     memcpy(edited + head + w, rest, strlen(rest) + 1);
     FILE *f = fopen(p, "wb");
     fputs(edited, f);
     fclose(f);
+    check_refused(dir, "state.json of a later step", GS_ERR_FORMAT, "state.json", 0.25f);
+    /* An older state.json, or none, is what a crash between the checkpoint's two renames leaves:
+     * the checkpoint's own metadata is trusted and state.json rewritten. */
+    for (int missing = 0; missing < 2; missing++) {
+      if (missing) {
+        unlink(p);
+      } else {
+        w = sprintf(edited + head, "\"step\": 3,");
+        memcpy(edited + head + w, rest, strlen(rest) + 1);
+        f = fopen(p, "wb");
+        fputs(edited, f);
+        fclose(f);
+      }
+      gs_train_config cfg;
+      tiny_config(&cfg);
+      cfg.resume = dir;
+      gs_train_result res;
+      CHECKF(gs_train_run(NULL, &cfg, &res) == GS_OK, "%s state.json: %s",
+             missing ? "no" : "older", gs_errmsg());
+      CHECKF(res.start_step == STEPS, "resumed at %lld", (long long)res.start_step);
+      char *now = slurp(p, NULL);
+      CHECKF(now && strstr(now, "\"step\":\t16,"), "state.json not rewritten: %s", now ? now : "");
+      free(now);
+    }
     free(edited);
-    check_refused(dir, "state.json of another step", GS_ERR_FORMAT, "state.json", 0.25f);
-    f = fopen(p, "wb");
-    fwrite(state, 1, n, f);
-    fclose(f);
   }
   free(state);
 
