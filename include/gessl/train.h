@@ -81,7 +81,7 @@ typedef struct gs_train_config {
   int data_threads;        /* augmentation threads (0: the loader's default) */
   const char *plugin_path; /* extra plugin directories when gs_train_run opens the runtime */
   int log_every;           /* log.jsonl line and log_step every N steps, plus first/last (0: 10) */
-  int force; /* non-zero: `out` may hold an earlier run, whose files are replaced */
+  int force;               /* non-zero: `out` may hold an earlier run, whose files are replaced */
 
   /* Called after every step (p->log_step marks the logged ones). May be NULL. */
   void (*progress)(void *user, const gs_train_progress *p);

@@ -38,18 +38,23 @@ static void add_num(cJSON *o, const char *key, double v) {
   if (isfinite(v)) cJSON_AddNumberToObject(o, key, v);
 }
 
-/* Appends one line; the file is flushed so `tail -f` and a crash see whole lines. */
-static void put_line(train_run *r, cJSON *o) {
+/* Appends one line; the file is flushed so `tail -f` and a crash see whole lines. A failed append
+ * (disk full) may leave part of a line, which a resume drops with the lines past its checkpoint. */
+static gs_status put_line(train_run *r, cJSON *o) {
   char *text = cJSON_PrintUnformatted(o);
   cJSON_Delete(o);
-  if (!text || !r->log) {
+  if (!text) return gs_fail(GS_ERR_NOMEM, "%s/log.jsonl: out of memory", r->dir);
+  if (!r->log) {
     cJSON_free(text);
-    return;
+    return GS_OK;
   }
-  fputs(text, r->log);
-  fputc('\n', r->log);
-  fflush(r->log);
+  errno = 0;
+  int bad = fputs(text, r->log) < 0 || fputc('\n', r->log) == EOF || fflush(r->log) != 0;
+  int err = errno ? errno : EIO;
   cJSON_free(text);
+  if (!bad) return GS_OK;
+  clearerr(r->log);
+  return gs_fail(GS_ERR_IO, "%s/log.jsonl: cannot append: %s", r->dir, strerror(err));
 }
 
 /* Feeds one kept line of an earlier log into the curves. */
@@ -113,8 +118,7 @@ gs_status train_log_open(train_run *r, int resume) {
   }
   r->log = fopen(path, resume ? "ab" : "wb");
   if (!r->log) return gs_fail(GS_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-  if (resume) train_log_event(r, "resumed", NULL);
-  return GS_OK;
+  return resume ? train_log_event(r, "resumed", NULL) : GS_OK;
 }
 
 void train_log_close(train_run *r) {
@@ -122,9 +126,9 @@ void train_log_close(train_run *r) {
   r->log = NULL;
 }
 
-void train_log_step(train_run *r, double loss, double images_per_s, double collapse_std) {
+gs_status train_log_step(train_run *r, double loss, double images_per_s, double collapse_std) {
   cJSON *o = cJSON_CreateObject();
-  if (!o) return;
+  if (!o) return gs_fail(GS_ERR_NOMEM, "log.jsonl: out of memory");
   cJSON_AddStringToObject(o, "type", "step");
   cJSON_AddNumberToObject(o, "step", (double)r->step);
   cJSON_AddNumberToObject(o, "epoch", (double)((r->step - 1) / r->steps_per_epoch));
@@ -132,15 +136,16 @@ void train_log_step(train_run *r, double loss, double images_per_s, double colla
   cJSON_AddNumberToObject(o, "lr", (double)r->lr);
   cJSON_AddNumberToObject(o, "images_per_s", round(images_per_s * 10.0) / 10.0);
   add_num(o, "collapse_std", collapse_std);
-  put_line(r, o);
+  gs_status st = put_line(r, o);
   double x = (double)r->step / (double)r->steps_per_epoch;
   curve_add(&r->c_loss, x, loss);
   curve_add(&r->c_lr, x, (double)r->lr);
+  return st;
 }
 
-void train_log_epoch(train_run *r, const gs_train_epoch *e) {
+gs_status train_log_epoch(train_run *r, const gs_train_epoch *e) {
   cJSON *o = cJSON_CreateObject();
-  if (!o) return;
+  if (!o) return gs_fail(GS_ERR_NOMEM, "log.jsonl: out of memory");
   cJSON_AddStringToObject(o, "type", "epoch");
   cJSON_AddNumberToObject(o, "step", (double)e->step);
   cJSON_AddNumberToObject(o, "epoch", (double)e->epoch);
@@ -150,21 +155,22 @@ void train_log_epoch(train_run *r, const gs_train_epoch *e) {
   add_num(o, "knn_top5", e->knn_top5);
   add_num(o, "sigma", e->sigma);
   add_num(o, "sigma_norm", e->sigma_norm);
-  put_line(r, o);
+  gs_status st = put_line(r, o);
   double x = (double)e->step / (double)r->steps_per_epoch;
   if (isfinite(e->loss_mean)) curve_add(&r->c_epoch_loss, x, e->loss_mean);
   if (isfinite(e->knn_top1)) curve_add(&r->c_knn, x, 100.0 * e->knn_top1);
   if (isfinite(e->sigma_norm)) curve_add(&r->c_sigma, x, e->sigma_norm);
+  return st;
 }
 
-void train_log_event(train_run *r, const char *event, const char *detail) {
+gs_status train_log_event(train_run *r, const char *event, const char *detail) {
   cJSON *o = cJSON_CreateObject();
-  if (!o) return;
+  if (!o) return gs_fail(GS_ERR_NOMEM, "log.jsonl: out of memory");
   cJSON_AddStringToObject(o, "type", "event");
   cJSON_AddNumberToObject(o, "step", (double)r->step);
   cJSON_AddStringToObject(o, "event", event);
   if (detail) cJSON_AddStringToObject(o, "detail", detail);
-  put_line(r, o);
+  return put_line(r, o);
 }
 
 gs_status train_plot(train_run *r) {

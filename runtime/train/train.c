@@ -287,13 +287,23 @@ static gs_status end_epoch(train_run *r, int64_t epoch, double loss_sum, int64_t
                  gs_errmsg());
     r->monitor_s += now_s() - m0;
   }
-  if (r->dir) train_log_epoch(r, &e);
-  if (c->epoch_end) c->epoch_end(c->user, &e);
-  if (r->dir) {
-    gs_status st = train_plot(r);
-    if (st != GS_OK) train_note(r, "warning: curves.png not written: %s", gs_errmsg());
-  }
-  return GS_OK;
+  gs_status st = r->dir ? train_log_epoch(r, &e) : GS_OK;
+  if (st == GS_OK && c->epoch_end) c->epoch_end(c->user, &e);
+  if (st == GS_OK && r->dir) st = train_plot(r);
+  return st;
+}
+
+/* A write into the run directory failed (disk full, quota, I/O error): the run ends, naming the
+ * file, the cause and the checkpoint that is kept (durable writes never replace it with part of
+ * a file). */
+static gs_status write_failed(const train_run *r, gs_status st) {
+  char why[1024];
+  snprintf(why, sizeof why, "%s", gs_errmsg());
+  if (r->checkpoint_step >= 0)
+    return gs_fail(st, "train: step %lld: %s; the last checkpoint, step %lld, is kept in %s",
+                   (long long)r->step, why, (long long)r->checkpoint_step, r->dir);
+  return gs_fail(st, "train: step %lld: %s; no checkpoint was written before it",
+                 (long long)r->step, why);
 }
 
 gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_result *res) {
@@ -369,7 +379,10 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     if (log_step) {
       double cstd = NAN;
       train_check_collapse(r, &cstd);
-      if (r->dir) train_log_step(r, mr.loss, ips, cstd);
+      if (r->dir && (st = train_log_step(r, mr.loss, ips, cstd)) != GS_OK) {
+        st = write_failed(r, st);
+        break;
+      }
     }
     if (cfg->progress) {
       int64_t es = (r->step - 1) % r->steps_per_epoch + 1;
@@ -398,6 +411,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       double tn = now_s();
       st = end_epoch(r, r->step / r->steps_per_epoch - 1, r->epoch_loss_sum, r->epoch_loss_n,
                      tn - epoch_t0);
+      if (st == GS_ERR_IO) st = write_failed(r, st);
       epoch_t0 = tn;
       r->epoch_loss_sum = 0.0;
       r->epoch_loss_n = 0;
@@ -411,6 +425,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       st = train_checkpoint_save(r);
       r->elapsed_before = saved;
       res->checkpoint_step = r->checkpoint_step;
+      if (st == GS_ERR_IO) st = write_failed(r, st);
     }
   }
   /* A run capped mid-epoch still ends with its kNN accuracy and curves. */
@@ -423,12 +438,12 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
             r->step / r->steps_per_epoch, r->step, NAN, 0.0, r->knn_top1, r->knn_top5, NAN, NAN};
         if (train_monitor_sigma(r, &e.sigma, &e.sigma_norm) != GS_OK)
           train_note(r, "warning: sigma not measured: %s", gs_errmsg());
-        train_log_epoch(r, &e);
+        st = train_log_epoch(r, &e);
       }
       r->monitor_s += now_s() - m0;
     }
-    if (st == GS_OK && r->dir && train_plot(r) != GS_OK)
-      train_note(r, "warning: curves.png not written: %s", gs_errmsg());
+    if (st == GS_OK && r->dir) st = train_plot(r);
+    if (st == GS_ERR_IO) st = write_failed(r, st);
   }
   if (st == GS_ERR_INTERRUPTED) {
     if (r->dir && r->checkpoint_step != r->step) {
@@ -438,7 +453,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     }
     if (st == GS_ERR_INTERRUPTED) {
       if (r->dir) {
-        train_log_event(r, "stopped", "stop requested");
+        (void)train_log_event(r, "stopped", "stop requested");
         gs_fail(GS_ERR_INTERRUPTED,
                 "train: stopped after step %lld; checkpoint in %s; continue with: gessl train "
                 "--resume %s",
@@ -457,7 +472,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
   if (st != GS_OK) {
     char why[1024];
     snprintf(why, sizeof why, "%s", gs_errmsg());
-    if (r->dir && r->log && st != GS_ERR_INTERRUPTED) train_log_event(r, "failed", why);
+    if (r->dir && r->log && st != GS_ERR_INTERRUPTED) (void)train_log_event(r, "failed", why);
     tear_down(r);
     free(r);
     return gs_fail(st, "%s", why);

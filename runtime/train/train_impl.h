@@ -117,9 +117,10 @@ gs_status train_checkpoint_load(train_run *r);
  * from them. */
 gs_status train_log_open(train_run *r, int resume);
 void train_log_close(train_run *r);
-void train_log_step(train_run *r, double loss, double images_per_s, double collapse_std);
-void train_log_epoch(train_run *r, const gs_train_epoch *e);
-void train_log_event(train_run *r, const char *event, const char *detail);
+/* Appends to log.jsonl; GS_ERR_IO (disk full, quota) ends the run. */
+gs_status train_log_step(train_run *r, double loss, double images_per_s, double collapse_std);
+gs_status train_log_epoch(train_run *r, const gs_train_epoch *e);
+gs_status train_log_event(train_run *r, const char *event, const char *detail);
 gs_status train_plot(train_run *r);
 
 /* kNN top-1/top-5 of the backbone's features: the training images as the memory bank, the data

@@ -187,8 +187,8 @@ int main(void) {
       tiny_config(&cfg);
       cfg.resume = dir;
       gs_train_result res;
-      CHECKF(gs_train_run(NULL, &cfg, &res) == GS_OK, "%s state.json: %s",
-             missing ? "no" : "older", gs_errmsg());
+      CHECKF(gs_train_run(NULL, &cfg, &res) == GS_OK, "%s state.json: %s", missing ? "no" : "older",
+             gs_errmsg());
       CHECKF(res.start_step == STEPS, "resumed at %lld", (long long)res.start_step);
       char *now = slurp(p, NULL);
       CHECKF(now && strstr(now, "\"step\":\t16,"), "state.json not rewritten: %s", now ? now : "");
