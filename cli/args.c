@@ -29,6 +29,11 @@ const char *cli_next(cli_args *a, cli_opt_kind (*kind)(const char *name), const 
   *value = NULL;
   if (a->err || a->i >= a->argc) return NULL;
   const char *arg = a->argv[a->i++];
+  /* A one-letter flag ("-v") where the command declares one. */
+  if (arg[0] == '-' && arg[1] && arg[1] != '-' && !arg[2] && kind(arg) == CLI_OPT_FLAG) {
+    snprintf(name, sizeof name, "%s", arg);
+    return name;
+  }
   if (strncmp(arg, "--", 2) != 0 || arg[2] == 0) {
     a->err = cli_usage_error(a->cmd, "unexpected argument '%s'", arg);
     return NULL;

@@ -26,21 +26,28 @@ static void print_bytes(uint64_t b) {
 }
 
 static cli_opt_kind devices_opt(const char *name) {
-  return !strcmp(name, "--help") ? CLI_OPT_FLAG : CLI_OPT_UNKNOWN;
+  return !strcmp(name, "--help") || !strcmp(name, "-v") || !strcmp(name, "--verbose")
+             ? CLI_OPT_FLAG
+             : CLI_OPT_UNKNOWN;
 }
 
 int cli_devices(int argc, char **argv) {
   cli_args a = {argc, 0, argv, "devices", 0};
   const char *opt, *val;
+  int verbose = 0;
   while ((opt = cli_next(&a, devices_opt, &val))) {
+    if (!strcmp(opt, "-v") || !strcmp(opt, "--verbose")) verbose = 1;
     if (!strcmp(opt, "--help")) {
-      printf("usage: gessl devices\n\n"
+      printf("usage: gessl devices [-v]\n\n"
              "Lists every backend plugin found and each of its devices (name, vendor, type,\n"
              "memory, driver). A backend or device that cannot be used is marked unavailable with\n"
              "the reason; plugins that could not be loaded are listed as refused with the reason.\n"
-             "The spec shown first on each device line is what --backend takes.\n\n"
+             "The spec shown first on each device line is what --backend takes. A plugin file,\n"
+             "or a directory above it, that someone other than root and you owns or may write\n"
+             "is refused: loading it would run their code.\n\n"
              "options:\n"
-             "  --help   this text\n");
+             "  -v, --verbose   also the file every plugin was loaded from\n"
+             "  --help          this text\n");
       return CLI_OK;
     }
   }
@@ -70,6 +77,18 @@ int cli_devices(int argc, char **argv) {
              info.available ? "" : (info.why[0] ? info.why : "no reason given"));
       if (info.driver[0]) printf("      driver: %s\n", info.driver);
       if (info.extra[0]) printf("      %s\n", info.extra);
+    }
+  }
+  if (verbose) {
+    printf("loaded plugins\n");
+    for (int k = 0; k < gs_runtime_plugin_count(rt); k++) {
+      gs_plugin_info pi = gs_runtime_plugin(rt, k);
+      if (pi.kind == GS_PLUGIN_REFUSED) continue;
+      printf("  %-8s %-12s %s\n",
+             pi.kind == GS_PLUGIN_BACKEND  ? "backend"
+             : pi.kind == GS_PLUGIN_METHOD ? "method"
+                                           : "meta",
+             pi.name, pi.path);
     }
   }
   int refused = 0;

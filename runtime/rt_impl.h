@@ -43,6 +43,11 @@ struct gs_runtime {
 
 struct gs_program;
 
+/* Opens a plugin file for loading when it and every directory above it are owned by root or this
+ * user and writable by no one else (sticky directories excepted): the descriptor, its canonical
+ * path in real (PATH_MAX bytes), or -1 with the reason in why. safe_open.c. */
+int rt_open_plugin(const char *path, char *real, char *why, size_t len);
+
 struct gs_param {
   gs_device *dev;
   char *name;

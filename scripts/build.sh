@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build}
+# Group- or world-writable plugins and build directories are refused by the plugin loader.
+umask 022
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DGESSL_WERROR=ON "$@" >/dev/null
 # shellcheck disable=SC2086 # TARGETS is a word list on purpose
 cmake --build "$build" -j"$(nproc)" ${TARGETS:+--target $TARGETS}

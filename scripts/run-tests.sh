@@ -6,6 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+# Plugins load only from files and directories that nobody but root and this user may write
+# (docs/reliability.md): a umask such as 002 would make the build tree refuse its own plugins.
+umask 022
+chmod go-w .
 
 stage() { printf '\n==== %s\n' "$*"; }
 

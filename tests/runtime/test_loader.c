@@ -2,7 +2,10 @@
  * message naming the file and the reason, the good ones still load, nothing crashes. Then the
  * device specs: default pick, index, name, and the errors for bad ones. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "gessl/gessl.h"
@@ -32,7 +35,95 @@ static void expect_open_fails(gs_runtime *rt, const char *spec, const char *a, c
   if (b) CHECKF(strstr(gs_errmsg(), b) != NULL, "%s: message lacks '%s': %s", spec, b, gs_errmsg());
 }
 
+/* A copy of the good test backend at dir/libgessl-testbe.so with the given mode. */
+static void copy_testbe(const char *dir, mode_t mode) {
+  char src[1024], dst[1024];
+  snprintf(src, sizeof src, "%s/libgessl-testbe.so", GESSL_TESTPLUG_DIR);
+  snprintf(dst, sizeof dst, "%s/libgessl-testbe.so", dir);
+  unlink(dst); /* a new inode: the old one may be mapped (plugins stay loaded) */
+  FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+  CHECKF(in && out, "copy %s to %s", src, dst);
+  char buf[8192];
+  size_t n;
+  while (in && out && (n = fread(buf, 1, sizeof buf, in)) > 0) fwrite(buf, 1, n, out);
+  if (in) fclose(in);
+  if (out) fclose(out);
+  CHECK(chmod(dst, mode) == 0);
+}
+
+/* Loads dir alone (plus the build's own plugins) and expects testbe loaded (why NULL) or refused
+ * with a reason containing `why`. */
+static void expect_safety(const char *dir, const char *why) {
+  gs_runtime_options o = {dir, 1, NULL};
+  gs_runtime *rt = gs_runtime_open(&o);
+  CHECK(rt != NULL);
+  int loaded = 0, refused = 0;
+  for (int k = 0; rt && k < gs_runtime_plugin_count(rt); k++) {
+    gs_plugin_info pi = gs_runtime_plugin(rt, k);
+    if (strncmp(pi.path, dir, strlen(dir)) != 0) continue;
+    if (pi.kind == GS_PLUGIN_BACKEND) loaded++;
+    if (pi.kind == GS_PLUGIN_REFUSED) {
+      refused++;
+      printf("refused: %s\n", pi.why);
+      if (why) CHECKF(strstr(pi.why, why) != NULL, "reason lacks '%s': %s", why, pi.why);
+    }
+  }
+  if (why)
+    CHECKF(refused == 1 && loaded == 0, "%s: %d refused, %d loaded, expected a refusal (%s)", dir,
+           refused, loaded, why);
+  else
+    CHECKF(loaded == 1 && refused == 0, "%s: %d loaded, %d refused", dir, loaded, refused);
+  gs_runtime_close(rt);
+}
+
+/* Plugin loading is code execution: a plugin file, or a directory above it, that someone other
+ * than root and this user owns or may write is refused with the reason. */
+static void check_safe_path(void) {
+  char base[] = "/tmp/gessl-loader-XXXXXX", dir[64], sub[96];
+  CHECK(mkdtemp(base) != NULL);
+  /* mkdtemp's 0700 directory in sticky /tmp: safe. */
+  copy_testbe(base, 0755);
+  expect_safety(base, NULL);
+  CHECK(chmod(base, 0775) == 0);
+  expect_safety(base, "writable by its group (mode 775)");
+  CHECK(chmod(base, 0757) == 0);
+  expect_safety(base, "writable by others (mode 757)");
+  CHECK(chmod(base, 0700) == 0);
+  copy_testbe(base, 0666);
+  expect_safety(base, "the file is writable by others (mode 666)");
+  /* A directory two levels up writable by others, the file safe. */
+  snprintf(dir, sizeof dir, "%s/a", base);
+  snprintf(sub, sizeof sub, "%s/a/b", base);
+  CHECK(mkdir(dir, 0700) == 0 && mkdir(sub, 0700) == 0);
+  copy_testbe(sub, 0755);
+  expect_safety(sub, NULL);
+  CHECK(chmod(dir, 0777) == 0);
+  expect_safety(sub, "directory /tmp/gessl-loader-");
+  /* ... but a sticky one (as /tmp) is safe. */
+  CHECK(chmod(dir, 01777) == 0);
+  expect_safety(sub, NULL);
+  CHECK(chmod(dir, 0700) == 0);
+  /* Another owner (only root can make one). */
+  char file[128];
+  snprintf(file, sizeof file, "%s/libgessl-testbe.so", sub);
+  if (geteuid() == 0) {
+    CHECK(chown(file, 4242, 4242) == 0);
+    expect_safety(sub, "owned by uid 4242");
+    CHECK(chown(file, 0, 0) == 0 && chown(dir, 4242, 0) == 0);
+    expect_safety(sub, "owned by uid 4242");
+  } else {
+    printf("ownership cases not run: they need root to chown\n");
+  }
+  unlink(file);
+  rmdir(sub);
+  rmdir(dir);
+  snprintf(file, sizeof file, "%s/libgessl-testbe.so", base);
+  unlink(file);
+  rmdir(base);
+}
+
 int main(void) {
+  check_safe_path();
   gs_runtime_options opt = {GESSL_TESTPLUG_DIR, 1, NULL};
   gs_runtime *rt = gs_runtime_open(&opt);
   CHECK(rt != NULL);
@@ -55,7 +146,7 @@ int main(void) {
   expect_refused(all, n, "libgessl-noname.so", "no name");
   expect_refused(all, n, "libgessl-noentry.so", "no entry symbol");
   expect_refused(all, n, "libgessl-junk.so", "dlopen failed");
-  expect_refused(all, n, "libgessl-missing.so", "dlopen failed");
+  expect_refused(all, n, "libgessl-missing.so", "No such file");
   expect_refused(all, n, "libgessl-testbe2.so", "shadowed by");
   expect_refused(all, n, "libgessl-testbe2.so", "libgessl-testbe.so");
 
