@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +180,50 @@ gs_status gs_device_sync(gs_device *dev) {
 
 size_t gs_device_bytes_in_use(const gs_device *dev) {
   return dev ? dev->param_bytes + dev->program_bytes : 0;
+}
+
+gs_bcounters gs_device_counters(const gs_device *dev) {
+  gs_bcounters c;
+  memset(&c, 0, sizeof c);
+  if (dev && dev->iface->struct_size >= offsetof(gs_backend_iface, counters) + sizeof(void *) &&
+      dev->iface->counters)
+    dev->iface->counters(dev->bdev, &c);
+  return c;
+}
+
+static void put_bytes(char *buf, size_t len, uint64_t b) {
+  if (b >= 10u << 20)
+    snprintf(buf, len, "%.1f MB", (double)b / 1e6);
+  else if (b >= 10u << 10)
+    snprintf(buf, len, "%.1f kB", (double)b / 1e3);
+  else
+    snprintf(buf, len, "%llu B", (unsigned long long)b);
+}
+
+void gs_counters_format(const gs_bcounters *a, const gs_bcounters *b, char *buf, size_t len) {
+  if (!buf || len == 0) return;
+  char to[32], from[32];
+  put_bytes(to, sizeof to, b->bytes_to_device - a->bytes_to_device);
+  put_bytes(from, sizeof from, b->bytes_from_device - a->bytes_from_device);
+  int w = snprintf(buf, len, "%llu launches, %llu waits, %s to / %s from the device",
+                   (unsigned long long)(b->launches - a->launches),
+                   (unsigned long long)(b->waits - a->waits), to, from);
+  double sec[GS_FAM_COUNT], total = 0.0;
+  for (int f = 0; f < GS_FAM_COUNT; f++) total += sec[f] = b->seconds[f] - a->seconds[f];
+  if (w < 0 || (size_t)w >= len || total <= 0.0) return;
+  size_t at = (size_t)w;
+  w = snprintf(buf + at, len - at, "; device time %.1f ms:", total * 1e3);
+  /* Largest share first. */
+  int done[GS_FAM_COUNT] = {0};
+  for (int k = 0; k < GS_FAM_COUNT && w > 0 && (at += (size_t)w) < len; k++) {
+    int best = -1;
+    for (int f = 0; f < GS_FAM_COUNT; f++)
+      if (!done[f] && (best < 0 || sec[f] > sec[best])) best = f;
+    done[best] = 1;
+    if (sec[best] <= 0.0) break;
+    w = snprintf(buf + at, len - at, "%s %s %.0f%%", k ? "," : "",
+                 gs_opfamily_name((gs_opfamily)best), 100.0 * sec[best] / total);
+  }
 }
 
 gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n) {

@@ -120,6 +120,7 @@ static gs_status cpu_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const voi
     return cpu_fail(GS_ERR_INVALID, "buf_write: %zu bytes at %zu past a %zu-byte buffer", bytes,
                     off, buf->bytes);
   if (bytes) memcpy((char *)buf->data + off, src, bytes);
+  dev->cnt.bytes_to_device += bytes;
   return GS_OK;
 }
 
@@ -128,6 +129,9 @@ static gs_status cpu_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst,
     return cpu_fail(GS_ERR_INVALID, "buf_read: %zu bytes at %zu past a %zu-byte buffer", bytes, off,
                     buf->bytes);
   if (bytes) memcpy(dst, (const char *)buf->data + off, bytes);
+  /* Work runs synchronously here; a read still counts where other backends wait. */
+  dev->cnt.waits++;
+  dev->cnt.bytes_from_device += bytes;
   return GS_OK;
 }
 
@@ -207,11 +211,14 @@ static void cpu_run_step(const cpu_step *s, float *ws) {
 }
 
 static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
+  dev->cnt.launches += prog->n;
   if (prog->prof) {
     for (size_t k = 0; k < prog->n; k++) {
       double t0 = cpu_now();
       cpu_run_step(&prog->steps[k], prog->ws);
-      prog->prof[k] += cpu_now() - t0;
+      double t = cpu_now() - t0;
+      prog->prof[k] += t;
+      dev->cnt.seconds[gs_opcode_family(prog->steps[k].l.op)] += t;
     }
     prog->runs++;
     return GS_OK;
@@ -229,7 +236,12 @@ static void cpu_prog_free(gs_bdev *dev, gs_bprog *prog) {
   free(prog);
 }
 
-static gs_status cpu_sync(gs_bdev *dev) { return GS_OK; }
+static gs_status cpu_sync(gs_bdev *dev) {
+  dev->cnt.waits++;
+  return GS_OK;
+}
+
+static void cpu_counters(gs_bdev *dev, gs_bcounters *out) { *out = dev->cnt; }
 
 static const gs_backend_iface cpu_iface = {
     .abi_version = GS_BACKEND_ABI_VERSION,
@@ -249,6 +261,7 @@ static const gs_backend_iface cpu_iface = {
     .prog_run = cpu_prog_run,
     .prog_free = cpu_prog_free,
     .sync = cpu_sync,
+    .counters = cpu_counters,
 };
 
 GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) {

@@ -19,6 +19,7 @@ struct gs_bbuf {
 
 struct gs_bdev {
   int threads;
+  gs_bcounters cnt; /* launches run, reads as waits (the host's sync points), bytes copied */
 };
 
 /* Per-launch plan made at compile time for convolutions: how many images share one GEMM. */

@@ -2,6 +2,7 @@
  * every new buffer is touched by a fill so that drivers which allocate lazily report a failure
  * here, naming the size, instead of at some later read. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ocl_internal.h"
 
@@ -56,10 +57,38 @@ static gs_status check_range(const gs_bbuf *buf, size_t off, size_t bytes, const
   return GS_OK;
 }
 
+static void CL_CALLBACK free_copy(cl_event ev, cl_int status, void *copy) {
+  (void)ev;
+  (void)status;
+  free(copy);
+}
+
+/* The caller may reuse src at once (the ABI's promise), yet the host should not wait for the
+ * work queued before the write (a blocking write on an in-order queue would): the bytes are
+ * copied on the host and written from the copy, which the write's completion frees. */
 gs_status ocl_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src, size_t bytes) {
   gs_status s = check_range(buf, off, bytes, "write");
   if (s != GS_OK || bytes == 0) return s;
-  /* Blocking, so the caller may reuse src at once, as the ABI promises. */
+  dev->cnt.bytes_to_device += bytes;
+  void *copy = malloc(bytes);
+  cl_event ev = NULL;
+  cl_int e = CL_OUT_OF_HOST_MEMORY;
+  if (copy) {
+    memcpy(copy, src, bytes);
+    e = clEnqueueWriteBuffer(dev->queue, buf->mem, CL_FALSE, off, bytes, copy, 0, NULL, &ev);
+    if (e == CL_SUCCESS) e = clSetEventCallback(ev, CL_COMPLETE, free_copy, copy);
+    if (e == CL_SUCCESS) {
+      clReleaseEvent(ev);
+      return GS_OK;
+    }
+  }
+  /* No copy or no callback: write blocking from src instead (after the queued write, if any). */
+  if (ev) {
+    clWaitForEvents(1, &ev);
+    clReleaseEvent(ev);
+  }
+  free(copy);
+  dev->cnt.waits++;
   OCL_CHECK(clEnqueueWriteBuffer(dev->queue, buf->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL),
             "clEnqueueWriteBuffer");
   return GS_OK;
@@ -68,6 +97,8 @@ gs_status ocl_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src,
 gs_status ocl_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes) {
   gs_status s = check_range(buf, off, bytes, "read");
   if (s != GS_OK) return s;
+  dev->cnt.waits++;
+  dev->cnt.bytes_from_device += bytes;
   if (bytes == 0) {
     OCL_CHECK(clFinish(dev->queue), "clFinish");
     return GS_OK;

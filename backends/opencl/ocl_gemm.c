@@ -1,8 +1,8 @@
-/* GEMM through CLBlast. The program supplies CLBlast's temporary buffer (sized at compile time
- * with CLBlastSGemmTempBufferSize), so a large product never fails on an allocation CLBlast would
- * otherwise make inside the run. Batched products are a loop of these calls rather than
- * CLBlastSgemmStridedBatched, which allocates its temporaries internally with no way to pass
- * them in. */
+/* GEMM through CLBlast, on GPUs (ocl_prog.c picks). The program supplies CLBlast's temporary
+ * buffer for single products (sized at compile time with CLBlastSGemmTempBufferSize), so a large
+ * product never fails on an allocation CLBlast would otherwise make inside the run. Batched
+ * products are one CLBlastSgemmStridedBatched call, which allocates its temporaries itself: one
+ * call instead of a launch per batch element is worth that. */
 #include <clblast_c.h>
 
 #include "ocl_internal.h"
@@ -17,6 +17,7 @@ static gs_status clblast_fail(CLBlastStatusCode c, const char *what, const ocl_g
 
 gs_status ocl_gemm_temp_size(gs_bdev *dev, const ocl_gemm *g, size_t *bytes) {
   *bytes = 0;
+  if (g->batch > 1) return GS_OK;
   CLBlastStatusCode c = CLBlastSGemmTempBufferSize(
       CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
       g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, g->aoff, g->lda, g->boff,
@@ -26,6 +27,15 @@ gs_status ocl_gemm_temp_size(gs_bdev *dev, const ocl_gemm *g, size_t *bytes) {
 }
 
 gs_status ocl_gemm_run(gs_bdev *dev, const ocl_gemm *g, cl_mem temp) {
+  if (g->batch > 1) {
+    CLBlastStatusCode c = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
+        g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, 1.0f, g->a, g->aoff,
+        g->lda, g->sa, g->b, g->boff, g->ldb, g->sb, g->beta, g->c, g->coff, g->ldc, g->sc,
+        g->batch, &dev->queue, NULL);
+    if (c != CLBlastSuccess) return clblast_fail(c, "CLBlastSgemmStridedBatched", g);
+    return GS_OK;
+  }
   CLBlastStatusCode c = CLBlastSgemmWithTempBuffer(
       CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
       g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, 1.0f, g->a, g->aoff,

@@ -26,6 +26,8 @@ typedef enum ocl_kname {
   K_ONEHOT,
   K_IM2COL,
   K_COL2IM,
+  K_SUM_PARTS,
+  K_GEMM,
   K_MAXPOOL,
   K_MAXPOOL_BWD,
   K_AVGPOOL,
@@ -55,6 +57,9 @@ struct gs_bdev {
   uint64_t max_alloc;
   char name[128];
   int source_builds; /* programs compiled from source since open (0 on a cache hit) */
+  int profile;       /* GESSL_PROFILE: each step is timed (and so waited for) */
+  int use_clblast;   /* GEMMs through CLBlast (GPUs) rather than the gs_gemm kernel */
+  gs_bcounters cnt;
 };
 
 struct gs_bbuf {
@@ -88,19 +93,24 @@ gs_status ocl_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src,
 gs_status ocl_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes);
 gs_status ocl_new_mem(gs_bdev *dev, size_t bytes, const char *what, cl_mem *out);
 
+/* Wall-clock seconds (profiling). */
+double ocl_now(void);
+
 /* Programs (ocl_prog.c). */
 int ocl_supports(gs_bdev *dev, const gs_launch *l);
 gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs_bprog **out);
 gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *prog);
 void ocl_prog_free(gs_bdev *dev, gs_bprog *prog);
 
-/* One GEMM of a program, row-major, run by CLBlast (ocl_gemm.c). */
+/* One GEMM of a program, row-major, run by CLBlast (ocl_gemm.c); batch > 1 makes it a strided
+ * batch (element strides sa, sb, sc). */
 typedef struct ocl_gemm {
   int ta, tb;
   size_t m, n, k;
   cl_mem a, b, c;
   size_t aoff, lda, boff, ldb, coff, ldc;
   float beta;
+  size_t batch, sa, sb, sc;
 } ocl_gemm;
 /* Bytes of temporary buffer CLBlast needs for g (0 if none). */
 gs_status ocl_gemm_temp_size(gs_bdev *dev, const ocl_gemm *g, size_t *bytes);

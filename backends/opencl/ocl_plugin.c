@@ -2,6 +2,7 @@
  * embedded kernel program (from the binary cache when it can). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ocl_internal.h"
 
@@ -21,6 +22,8 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_ONEHOT] = "gs_onehot",
     [K_IM2COL] = "gs_im2col",
     [K_COL2IM] = "gs_col2im",
+    [K_SUM_PARTS] = "gs_sum_parts",
+    [K_GEMM] = "gs_gemm",
     [K_MAXPOOL] = "gs_maxpool",
     [K_MAXPOOL_BWD] = "gs_maxpool_bwd",
     [K_AVGPOOL] = "gs_avgpool",
@@ -78,6 +81,15 @@ static gs_status ocl_open(int index, gs_bdev **out) {
     s = ocl_fail(e, "clGetDeviceInfo");
     goto fail;
   }
+  const char *prof = getenv("GESSL_PROFILE");
+  dev->profile = prof && *prof && strcmp(prof, "0") != 0;
+  /* GEMMs: CLBlast's tuned kernels on GPUs; on CPU devices the gs_gemm kernel, which measured
+   * several times faster than CLBlast on PoCL (BENCHMARKS.md). GESSL_OPENCL_GEMM=clblast|kernel
+   * overrides, to compare the two on one device. */
+  cl_device_type dtype = CL_DEVICE_TYPE_GPU;
+  clGetDeviceInfo(r.device, CL_DEVICE_TYPE, sizeof dtype, &dtype, NULL);
+  const char *gemm = getenv("GESSL_OPENCL_GEMM");
+  dev->use_clblast = gemm && *gemm ? strcmp(gemm, "clblast") == 0 : !(dtype & CL_DEVICE_TYPE_CPU);
   dev->local_mem = (size_t)lmem;
   dev->max_alloc = maxalloc;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)r.platform, 0};
@@ -100,8 +112,17 @@ fail:
 }
 
 static gs_status ocl_sync(gs_bdev *dev) {
+  dev->cnt.waits++;
   OCL_CHECK(clFinish(dev->queue), "clFinish");
   return GS_OK;
+}
+
+static void ocl_counters(gs_bdev *dev, gs_bcounters *out) { *out = dev->cnt; }
+
+double ocl_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static const gs_backend_iface ocl_iface = {
@@ -122,6 +143,7 @@ static const gs_backend_iface ocl_iface = {
     .prog_run = ocl_prog_run,
     .prog_free = ocl_prog_free,
     .sync = ocl_sync,
+    .counters = ocl_counters,
 };
 
 GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host);

@@ -1,7 +1,9 @@
 /* Programs: each launch becomes one or more steps (a kernel with its arguments bound once, or a
  * CLBlast GEMM), and a run enqueues the steps in order on the device's single in-order queue
  * without waiting. Shapes and strides live in one small int table per program ("meta"); the
- * im2col scratch and CLBlast's temporary buffer are also per program, sized at compile time. */
+ * convolutions' scratch matrices and CLBlast's temporary buffer are also per program, sized at
+ * compile time. No launch count depends on the batch size: convolutions work on chunks of
+ * images as large as the device's largest allocation allows, batched products are one launch. */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +13,27 @@
 
 #define MAXR 6
 
+/* Per-program scratch matrices of the convolutions. */
+enum { SCR_COL, SCR_T, SCR_W, SCR_PART, SCR_COUNT };
+
+/* An operand: a runtime buffer, or a scratch matrix (slot >= 0) that exists once compiled. */
+typedef struct opd {
+  cl_mem mem;
+  int slot;
+  size_t off; /* elements */
+} opd;
+
 typedef struct ostep {
   int is_gemm;
+  gs_opfamily fam; /* of the launch it came from, for the counters */
+  ocl_kname kn;    /* kernel, for the profile */
+  double seconds;  /* GESSL_PROFILE: time summed over runs */
   cl_kernel k;
-  size_t global, local;
-  int meta_arg, col_arg; /* argument slots bound once the program's buffers exist; -1 none */
-  int col_a, col_b, col_c;
+  cl_uint dims; /* 1, or 3 for gs_gemm (local size left to the driver) */
+  size_t global[3], local;
+  int meta_arg; /* argument slot of the shape table, bound once it exists; -1 none */
+  int scr_arg[3], scr_slot[3], nscr; /* scratch arguments, bound likewise */
+  int gslot[3]; /* CLBlast GEMM: scratch slot + 1 of a, b, c; 0 for a runtime buffer */
   ocl_gemm g;
 } ostep;
 
@@ -25,9 +42,15 @@ struct gs_bprog {
   size_t n, cap;
   int *meta;
   size_t nmeta, metacap;
-  size_t col_bytes;
-  cl_mem meta_mem, col_mem, temp_mem;
+  size_t scr_bytes[SCR_COUNT];
+  cl_mem meta_mem, scr[SCR_COUNT], temp_mem;
 };
+
+static opd o_ref(gs_bref r) { return (opd){r.buf->mem, -1, r.off}; }
+static opd o_scr(int slot, size_t off) { return (opd){NULL, slot, off}; }
+static void need_scr(gs_bprog *p, int slot, size_t floats) {
+  if (floats * sizeof(float) > p->scr_bytes[slot]) p->scr_bytes[slot] = floats * sizeof(float);
+}
 
 /* ---- argument binding: the first failing clSetKernelArg is remembered ---- */
 typedef struct ab {
@@ -63,7 +86,16 @@ static void a_meta(ab *a, ostep *s, size_t moff) {
   s->meta_arg = (int)a->i++;
   a_int(a, (int64_t)moff);
 }
-static void a_col(ab *a, ostep *s) { s->col_arg = (int)a->i++; }
+/* An operand: its buffer (a scratch one is bound later), then its element offset. */
+static void a_opd(ab *a, ostep *s, opd o) {
+  if (o.slot >= 0) {
+    s->scr_arg[s->nscr] = (int)a->i++;
+    s->scr_slot[s->nscr++] = o.slot;
+  } else {
+    a_mem(a, o.mem);
+  }
+  a_int(a, (int64_t)o.off);
+}
 
 static gs_status ab_done(const ab *a, ocl_kname k) {
   if (a->e) {
@@ -86,7 +118,8 @@ static gs_status new_step(gs_bdev *dev, gs_bprog *p, ostep **out) {
   }
   ostep *s = &p->steps[p->n++];
   memset(s, 0, sizeof *s);
-  s->meta_arg = s->col_arg = -1;
+  s->meta_arg = -1;
+  s->dims = 1;
   (void)dev;
   *out = s;
   return GS_OK;
@@ -99,13 +132,14 @@ static gs_status kstep(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t items, os
   if (st != GS_OK) return st;
   cl_int e;
   s->k = clCreateKernel(dev->program, ocl_kernel_names[kn], &e);
+  s->kn = kn;
   OCL_CHECK(e, "clCreateKernel");
   size_t local = dev->kernel_wg[kn] < 256 ? dev->kernel_wg[kn] : 256;
   if (dev->wg_multiple > 1 && local > dev->wg_multiple) local -= local % dev->wg_multiple;
   if (local == 0) local = 1;
   if (items == 0) items = 1;
   s->local = local;
-  s->global = (items + local - 1) / local * local;
+  s->global[0] = (items + local - 1) / local * local;
   *a = (ab){s->k, 0, CL_SUCCESS};
   *out = s;
   return GS_OK;
@@ -151,9 +185,8 @@ static void bcast_strides(const gs_shape *in, const gs_shape *out, int *st) {
     if (in->dim[k] == 1 && out->dim[k] != 1) st[k] = 0;
 }
 
-static gs_status copy_nd(gs_bdev *dev, gs_bprog *p, gs_bref dst, size_t dst_extra, gs_bref src,
-                         size_t src_extra, const gs_shape *dims, const int *sst,
-                         const int *dst_st) {
+static gs_status copy_opd(gs_bdev *dev, gs_bprog *p, opd dst, opd src, const gs_shape *dims,
+                          const int *sst, const int *dst_st) {
   int m[1 + 3 * MAXR] = {0};
   m[0] = dims->rank;
   for (int k = 0; k < dims->rank; k++) {
@@ -167,13 +200,19 @@ static gs_status copy_nd(gs_bdev *dev, gs_bprog *p, gs_bref dst, size_t dst_extr
   ostep *s = NULL;
   ab a;
   if ((st = kstep(dev, p, K_COPY_ND, n, &s, &a)) != GS_OK) return st;
-  dst.off += dst_extra;
-  src.off += src_extra;
-  a_ref(&a, dst);
-  a_ref(&a, src);
+  a_opd(&a, s, dst);
+  a_opd(&a, s, src);
   a_meta(&a, s, moff);
   a_int(&a, (int64_t)n);
   return ab_done(&a, K_COPY_ND);
+}
+
+static gs_status copy_nd(gs_bdev *dev, gs_bprog *p, gs_bref dst, size_t dst_extra, gs_bref src,
+                         size_t src_extra, const gs_shape *dims, const int *sst,
+                         const int *dst_st) {
+  dst.off += dst_extra;
+  src.off += src_extra;
+  return copy_opd(dev, p, o_ref(dst), o_ref(src), dims, sst, dst_st);
 }
 
 /* Simple elementwise launch: `refs` then ints then floats, over n items. */
@@ -189,17 +228,51 @@ static gs_status elementwise(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t n, 
   return ab_done(&a, kn);
 }
 
-static gs_status gemm_step(gs_bdev *dev, gs_bprog *p, const ocl_gemm *g, int col_a, int col_b,
-                           int col_c) {
+/* One GEMM, batched when batch > 1: the gs_gemm kernel, or CLBlast on GPUs. */
+typedef struct gdesc {
+  int ta, tb;
+  size_t m, n, k, batch;
+  opd a, b, c;
+  size_t lda, ldb, ldc, sa, sb, sc;
+  float beta;
+} gdesc;
+
+static gs_status gemm(gs_bdev *dev, gs_bprog *p, const gdesc *d) {
   ostep *s = NULL;
-  gs_status st = new_step(dev, p, &s);
-  if (st != GS_OK) return st;
-  s->is_gemm = 1;
-  s->g = *g;
-  s->col_a = col_a;
-  s->col_b = col_b;
-  s->col_c = col_c;
-  return GS_OK;
+  gs_status st;
+  if (dev->use_clblast) {
+    if ((st = new_step(dev, p, &s)) != GS_OK) return st;
+    s->is_gemm = 1;
+    s->g = (ocl_gemm){d->ta,    d->tb,    d->m,   d->n,     d->k,   d->a.mem, d->b.mem,
+                      d->c.mem, d->a.off, d->lda, d->b.off, d->ldb, d->c.off, d->ldc,
+                      d->beta,  d->batch, d->sa,  d->sb,    d->sc};
+    s->gslot[0] = d->a.slot + 1;
+    s->gslot[1] = d->b.slot + 1;
+    s->gslot[2] = d->c.slot + 1;
+    return GS_OK;
+  }
+  ab a = {0};
+  if ((st = kstep(dev, p, K_GEMM, 1, &s, &a)) != GS_OK) return st;
+  s->dims = 3;
+  s->global[0] = (d->n + 15) / 16;
+  s->global[1] = (d->m + 3) / 4;
+  s->global[2] = d->batch;
+  a_opd(&a, s, d->c);
+  a_int(&a, (int64_t)d->ldc);
+  a_int(&a, (int64_t)d->sc);
+  a_opd(&a, s, d->a);
+  a_int(&a, (int64_t)d->lda);
+  a_int(&a, (int64_t)d->sa);
+  a_opd(&a, s, d->b);
+  a_int(&a, (int64_t)d->ldb);
+  a_int(&a, (int64_t)d->sb);
+  a_int(&a, (int64_t)d->m);
+  a_int(&a, (int64_t)d->n);
+  a_int(&a, (int64_t)d->k);
+  a_int(&a, d->ta);
+  a_int(&a, d->tb);
+  a_f(&a, d->beta);
+  return ab_done(&a, K_GEMM);
 }
 
 /* ---- per-opcode lowering ---- */
@@ -209,26 +282,23 @@ static gs_status lower_matmul(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   int ta = l->i[0] != 0, tb = l->i[1] != 0;
   size_t bt = (size_t)O->dim[0], m = (size_t)O->dim[1], n = (size_t)O->dim[2];
   size_t k = (size_t)(ta ? A->dim[1] : A->dim[2]);
-  for (size_t b = 0; b < bt; b++) {
-    ocl_gemm g = {ta,
-                  tb,
-                  m,
-                  n,
-                  k,
-                  l->in[0].buf->mem,
-                  l->in[1].buf->mem,
-                  l->out.buf->mem,
-                  l->in[0].off + (A->dim[0] == 1 ? 0 : b * m * k),
-                  ta ? m : k,
-                  l->in[1].off + (B->dim[0] == 1 ? 0 : b * k * n),
-                  tb ? k : n,
-                  l->out.off + b * m * n,
-                  n,
-                  0.0f};
-    gs_status st = gemm_step(dev, p, &g, 0, 0, 0);
-    if (st != GS_OK) return st;
-  }
-  return GS_OK;
+  gdesc g = {ta,
+             tb,
+             m,
+             n,
+             k,
+             bt,
+             o_ref(l->in[0]),
+             o_ref(l->in[1]),
+             o_ref(l->out),
+             ta ? m : k,
+             tb ? k : n,
+             n,
+             A->dim[0] == 1 ? 0 : m * k,
+             B->dim[0] == 1 ? 0 : k * n,
+             m * n,
+             0.0f};
+  return gemm(dev, p, &g);
 }
 
 /* conv meta: C, H, W, KH, KW, OH, OW, sh, sw, ph, pw */
@@ -240,6 +310,44 @@ static gs_status conv_meta(gs_bprog *p, const gs_shape *x, const gs_shape *w, co
   return meta_push(p, m, 11, moff);
 }
 
+/* im2col or col2im over `nimg` images starting at image buffer `img`. */
+static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, size_t items,
+                           size_t moff, size_t nimg) {
+  ostep *s = NULL;
+  ab a = {0};
+  gs_status st = kstep(dev, p, kn, items, &s, &a);
+  if (st != GS_OK) return st;
+  if (kn == K_IM2COL) {
+    a_opd(&a, s, o_scr(SCR_COL, 0));
+    a_opd(&a, s, img);
+  } else {
+    a_opd(&a, s, img);
+    a_opd(&a, s, o_scr(SCR_COL, 0));
+  }
+  a_meta(&a, s, moff);
+  a_int(&a, (int64_t)nimg);
+  return ab_done(&a, kn);
+}
+
+/* Images of [n, O, P] <-> pixel-major rows [n, P, O] (to_rows: the former into the latter). */
+static gs_status conv_rows(gs_bdev *dev, gs_bprog *p, opd nchw, opd rows, size_t nimg, size_t O,
+                           size_t npix, int to_rows) {
+  gs_shape dims = GS_SHAPE((int64_t)nimg, (int64_t)O, (int64_t)npix);
+  int img_st[MAXR] = {(int)(O * npix), (int)npix, 1}, row_st[MAXR] = {(int)(O * npix), 1, (int)O};
+  return to_rows ? copy_opd(dev, p, rows, nchw, &dims, img_st, row_st)
+                 : copy_opd(dev, p, nchw, rows, &dims, row_st, img_st);
+}
+
+/* Largest scratch matrix a convolution chunk may use: the device's largest allocation, at most
+ * 256 MiB (a batch of typical feature maps fits in one chunk). */
+#define CONV_SCRATCH_MAX ((size_t)256 << 20)
+
+/* Convolutions as GEMMs over chunks of images in pixel-major layout (rows = output pixels of the
+ * chunk, one GEMM each):
+ *   forward      T[rows, O]     = colT[rows, CKK] x wT[CKK, O], then y = T as [n, O, P]
+ *   data grad    colT[rows, CKK] = dyT[rows, O] x w[O, CKK], then col2im into dx
+ *   filter grad  dw[O, CKK]     = sum over rows of dyT^T colT, the rows split into parts that
+ *                                 one batched GEMM computes side by side and a sum adds up. */
 static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   const gs_shape *xs, *ws, *ys;
   if (l->op == GS_OP_CONV2D)
@@ -255,80 +363,102 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   size_t moff = 0;
   gs_status st = conv_meta(p, xs, ws, ys, l->i, &moff);
   if (st != GS_OK) return st;
-  if (ckk * npix * sizeof(float) > p->col_bytes) p->col_bytes = ckk * npix * sizeof(float);
-  for (size_t n = 0; n < N; n++) {
-    ostep *s = NULL;
-    ab a;
-    if (l->op == GS_OP_CONV2D || l->op == GS_OP_CONV2D_BWD_FILTER) {
-      gs_bref x = l->in[0];
-      x.off += n * C * H * W;
-      if ((st = kstep(dev, p, K_IM2COL, ckk * npix, &s, &a)) != GS_OK) return st;
-      a_col(&a, s);
-      a_ref(&a, x);
-      a_meta(&a, s, moff);
-      if ((st = ab_done(&a, K_IM2COL)) != GS_OK) return st;
-    }
-    if (l->op == GS_OP_CONV2D) { /* y_n[O, P] = w[O, CKK] x col[CKK, P] */
-      ocl_gemm g = {0,
-                    0,
-                    O,
-                    npix,
-                    ckk,
-                    l->in[1].buf->mem,
-                    NULL,
-                    l->out.buf->mem,
-                    l->in[1].off,
-                    ckk,
-                    0,
-                    npix,
-                    l->out.off + n * O * npix,
-                    npix,
-                    0.0f};
-      if ((st = gemm_step(dev, p, &g, 0, 1, 0)) != GS_OK) return st;
-    } else if (l->op == GS_OP_CONV2D_BWD_FILTER) { /* dw[O, CKK] += dy_n[O, P] x col^T */
-      ocl_gemm g = {0,
-                    1,
-                    O,
-                    ckk,
-                    npix,
-                    l->in[1].buf->mem,
-                    NULL,
-                    l->out.buf->mem,
-                    l->in[1].off + n * O * npix,
-                    npix,
-                    0,
-                    npix,
-                    l->out.off,
-                    ckk,
-                    n ? 1.0f : 0.0f};
-      if ((st = gemm_step(dev, p, &g, 0, 1, 0)) != GS_OK) return st;
-    } else { /* col[CKK, P] = w^T x dy_n, then fold back into dx_n */
-      ocl_gemm g = {1,
-                    0,
-                    ckk,
-                    npix,
-                    O,
-                    l->in[1].buf->mem,
-                    l->in[0].buf->mem,
-                    NULL,
-                    l->in[1].off,
-                    ckk,
-                    l->in[0].off + n * O * npix,
-                    npix,
-                    0,
-                    npix,
-                    0.0f};
-      if ((st = gemm_step(dev, p, &g, 0, 0, 1)) != GS_OK) return st;
-      gs_bref dx = l->out;
-      dx.off += n * C * H * W;
-      if ((st = kstep(dev, p, K_COL2IM, C * H * W, &s, &a)) != GS_OK) return st;
-      a_ref(&a, dx);
-      a_col(&a, s);
-      a_meta(&a, s, moff);
-      if ((st = ab_done(&a, K_COL2IM)) != GS_OK) return st;
+  size_t cap = dev->max_alloc && dev->max_alloc < CONV_SCRATCH_MAX ? (size_t)dev->max_alloc
+                                                                   : CONV_SCRATCH_MAX;
+  size_t per_img = npix * (ckk > O ? ckk : O) * sizeof(float);
+  size_t nb = per_img ? cap / per_img : N;
+  if (nb < 1) nb = 1;
+  if (nb > N) nb = N;
+  size_t chunk_rows = nb * npix;
+  need_scr(p, SCR_COL, chunk_rows * ckk);
+  need_scr(p, SCR_T, chunk_rows * O);
+  /* Filter gradient: parts of at least 512 rows, at most 64 of them (+1 for the remainder). */
+  size_t parts = chunk_rows / 512;
+  parts = parts < 1 ? 1 : parts > 64 ? 64 : parts;
+  if (l->op == GS_OP_CONV2D_BWD_FILTER) need_scr(p, SCR_PART, (parts + 1) * O * ckk);
+  if (l->op == GS_OP_CONV2D) { /* wT[CKK, O] = w[O, CKK]^T, once */
+    need_scr(p, SCR_W, O * ckk);
+    gs_shape dims = GS_SHAPE((int64_t)O, (int64_t)ckk);
+    int sst[MAXR] = {(int)ckk, 1}, dst[MAXR] = {1, (int)O};
+    if ((st = copy_opd(dev, p, o_scr(SCR_W, 0), o_ref(l->in[1]), &dims, sst, dst)) != GS_OK)
+      return st;
+  }
+  for (size_t n0 = 0; n0 < N && st == GS_OK; n0 += nb) {
+    size_t cnt = N - n0 < nb ? N - n0 : nb, rows = cnt * npix;
+    if (l->op == GS_OP_CONV2D) {
+      opd x = o_ref(l->in[0]), y = o_ref(l->out);
+      x.off += n0 * C * H * W;
+      y.off += n0 * O * npix;
+      gdesc g = {0, 0, rows, O, ckk, 1,   o_scr(SCR_COL, 0), o_scr(SCR_W, 0), o_scr(SCR_T, 0), ckk,
+                 O, O, 0,    0, 0,   0.0f};
+      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * ckk, moff, cnt)) != GS_OK ||
+          (st = gemm(dev, p, &g)) != GS_OK)
+        return st;
+      st = conv_rows(dev, p, y, o_scr(SCR_T, 0), cnt, O, npix, 0);
+    } else if (l->op == GS_OP_CONV2D_BWD_DATA) {
+      opd dy = o_ref(l->in[0]), dx = o_ref(l->out);
+      dy.off += n0 * O * npix;
+      dx.off += n0 * C * H * W;
+      gdesc g = {
+          0,   0,   rows, ckk, O, 1,   o_scr(SCR_T, 0), o_ref(l->in[1]), o_scr(SCR_COL, 0), O,
+          ckk, ckk, 0,    0,   0, 0.0f};
+      if ((st = conv_rows(dev, p, dy, o_scr(SCR_T, 0), cnt, O, npix, 1)) != GS_OK ||
+          (st = gemm(dev, p, &g)) != GS_OK)
+        return st;
+      st = conv_fold(dev, p, K_COL2IM, dx, cnt * C * H * W, moff, cnt);
+    } else {
+      opd x = o_ref(l->in[0]), dy = o_ref(l->in[1]);
+      x.off += n0 * C * H * W;
+      dy.off += n0 * O * npix;
+      size_t np = rows / 512;
+      np = np < 1 ? 1 : np > parts ? parts : np;
+      size_t ks = rows / np, rest = rows - np * ks;
+      /* part s of dw^T-free form: part[s][O, CKK] = dyT[s*ks.., O]^T x colT[s*ks.., CKK] */
+      gdesc g = {1,
+                 0,
+                 O,
+                 ckk,
+                 ks,
+                 np,
+                 o_scr(SCR_T, 0),
+                 o_scr(SCR_COL, 0),
+                 o_scr(SCR_PART, 0),
+                 O,
+                 ckk,
+                 ckk,
+                 ks * O,
+                 ks * ckk,
+                 O * ckk,
+                 0.0f};
+      gdesc r = g;
+      r.k = rest;
+      r.batch = 1;
+      r.a.off = np * ks * O;
+      r.b.off = np * ks * ckk;
+      r.c.off = np * O * ckk;
+      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * ckk, moff, cnt)) != GS_OK ||
+          (st = conv_rows(dev, p, dy, o_scr(SCR_T, 0), cnt, O, npix, 1)) != GS_OK ||
+          (st = gemm(dev, p, &g)) != GS_OK)
+        return st;
+      /* The remainder always runs (with no rows it writes zeros), so the launch count is the
+       * same for every batch size; CLBlast is not asked for an empty product. */
+      size_t nparts = np;
+      if (rest || !dev->use_clblast) {
+        if ((st = gemm(dev, p, &r)) != GS_OK) return st;
+        nparts++;
+      }
+      ostep *s = NULL;
+      ab a = {0};
+      if ((st = kstep(dev, p, K_SUM_PARTS, O * ckk, &s, &a)) != GS_OK) return st;
+      a_opd(&a, s, o_ref(l->out));
+      a_opd(&a, s, o_scr(SCR_PART, 0));
+      a_int(&a, (int64_t)(O * ckk));
+      a_int(&a, (int64_t)nparts);
+      a_int(&a, n0 > 0);
+      st = ab_done(&a, K_SUM_PARTS);
     }
   }
-  return GS_OK;
+  return st;
 }
 
 static gs_status lower_pool(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
@@ -393,7 +523,7 @@ static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   size_t want = 1;
   while (want < count && want < 256) want *= 2;
   s->local = pow2_local(dev, K_REDUCE, want);
-  s->global = nout * s->local;
+  s->global[0] = nout * s->local;
   a_ref(&a, l->out);
   a_ref(&a, l->in[0]);
   a_meta(&a, s, moff);
@@ -485,7 +615,7 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     ab a;
     gs_status st = kstep(dev, p, K_DOT, 1, &s, &a);
     if (st != GS_OK) return st;
-    s->local = s->global = pow2_local(dev, K_DOT, 256);
+    s->local = s->global[0] = pow2_local(dev, K_DOT, 256);
     a_ref(&a, l->out);
     a_ref(&a, l->in[0]);
     a_ref(&a, l->in[1]);
@@ -574,21 +704,25 @@ int ocl_supports(gs_bdev *dev, const gs_launch *l) {
 static gs_status finish(gs_bdev *dev, gs_bprog *p) {
   gs_status st;
   if (p->nmeta) {
-    if ((st = ocl_new_mem(dev, p->nmeta * sizeof(int), "shape table", &p->meta_mem)) != GS_OK)
-      return st;
-    OCL_CHECK(clEnqueueWriteBuffer(dev->queue, p->meta_mem, CL_TRUE, 0, p->nmeta * sizeof(int),
-                                   p->meta, 0, NULL, NULL),
-              "clEnqueueWriteBuffer (shape table)");
+    /* Copied at creation: no queued write, so compiling never waits for running work. */
+    cl_int e;
+    p->meta_mem = clCreateBuffer(dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
+                                 p->nmeta * sizeof(int), p->meta, &e);
+    OCL_CHECK(e, "clCreateBuffer (shape table)");
+    dev->cnt.bytes_to_device += p->nmeta * sizeof(int);
   }
-  if (p->col_bytes && (st = ocl_new_mem(dev, p->col_bytes, "im2col scratch", &p->col_mem)) != GS_OK)
-    return st;
+  static const char *const what[SCR_COUNT] = {"im2col scratch", "convolution scratch",
+                                              "transposed filter", "filter-gradient partials"};
+  for (int k = 0; k < SCR_COUNT; k++)
+    if (p->scr_bytes[k] && (st = ocl_new_mem(dev, p->scr_bytes[k], what[k], &p->scr[k])) != GS_OK)
+      return st;
   size_t temp = 0;
   for (size_t i = 0; i < p->n; i++) {
     ostep *s = &p->steps[i];
     if (s->is_gemm) {
-      if (s->col_a) s->g.a = p->col_mem;
-      if (s->col_b) s->g.b = p->col_mem;
-      if (s->col_c) s->g.c = p->col_mem;
+      if (s->gslot[0]) s->g.a = p->scr[s->gslot[0] - 1];
+      if (s->gslot[1]) s->g.b = p->scr[s->gslot[1] - 1];
+      if (s->gslot[2]) s->g.c = p->scr[s->gslot[2] - 1];
       size_t t;
       if ((st = ocl_gemm_temp_size(dev, &s->g, &t)) != GS_OK) return st;
       if (t > temp) temp = t;
@@ -597,9 +731,10 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
     if (s->meta_arg >= 0)
       OCL_CHECK(clSetKernelArg(s->k, (cl_uint)s->meta_arg, sizeof(cl_mem), &p->meta_mem),
                 "clSetKernelArg (shape table)");
-    if (s->col_arg >= 0)
-      OCL_CHECK(clSetKernelArg(s->k, (cl_uint)s->col_arg, sizeof(cl_mem), &p->col_mem),
-                "clSetKernelArg (im2col scratch)");
+    for (int j = 0; j < s->nscr; j++)
+      OCL_CHECK(
+          clSetKernelArg(s->k, (cl_uint)s->scr_arg[j], sizeof(cl_mem), &p->scr[s->scr_slot[j]]),
+          "clSetKernelArg (scratch)");
   }
   if (temp && (st = ocl_new_mem(dev, temp, "CLBlast temporary buffer", &p->temp_mem)) != GS_OK)
     return st;
@@ -615,8 +750,11 @@ gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs
     if (!ocl_supports(dev, l))
       st = ocl_host->fail(GS_ERR_UNSUPPORTED, "opencl: launch %zu (%s) is not supported", i,
                           gs_opcode_name(l->op));
-    else
+    else {
+      size_t first = p->n;
       st = lower(dev, p, l);
+      for (size_t k = first; k < p->n; k++) p->steps[k].fam = gs_opcode_family(l->op);
+    }
   }
   if (st == GS_OK) st = finish(dev, p);
   if (st != GS_OK) {
@@ -628,29 +766,65 @@ gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs
 }
 
 gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *p) {
+  dev->cnt.launches += p->n;
+  if (dev->profile) OCL_CHECK(clFinish(dev->queue), "clFinish");
   for (size_t i = 0; i < p->n; i++) {
     const ostep *s = &p->steps[i];
     gs_status st;
+    double t0 = dev->profile ? ocl_now() : 0.0;
     if (s->is_gemm) {
-      if ((st = ocl_gemm_run(dev, &s->g, p->temp_mem)) != GS_OK) return st;
-      continue;
+      st = ocl_gemm_run(dev, &s->g, p->temp_mem);
+    } else {
+      cl_int e = clEnqueueNDRangeKernel(dev->queue, s->k, s->dims, NULL, s->global,
+                                        s->dims == 1 ? &s->local : NULL, 0, NULL, NULL);
+      st = e == CL_SUCCESS ? GS_OK : ocl_fail(e, "clEnqueueNDRangeKernel");
     }
-    OCL_CHECK(
-        clEnqueueNDRangeKernel(dev->queue, s->k, 1, NULL, &s->global, &s->local, 0, NULL, NULL),
-        "clEnqueueNDRangeKernel");
+    if (st != GS_OK) return st;
+    if (dev->profile) {
+      OCL_CHECK(clFinish(dev->queue), "clFinish");
+      double t = ocl_now() - t0;
+      dev->cnt.seconds[s->fam] += t;
+      p->steps[i].seconds += t;
+    }
   }
   /* Hand the work to the device now; the host waits only in buf_read or sync. */
   OCL_CHECK(clFlush(dev->queue), "clFlush");
   return GS_OK;
 }
 
+/* GESSL_PROFILE: the program's costliest steps, to stderr, when it is freed. */
+static void profile_report(const gs_bprog *p) {
+  double total = 0.0;
+  for (size_t i = 0; i < p->n; i++) total += p->steps[i].seconds;
+  if (total < 0.01) return; /* set-up programs (fills, copies) */
+  fprintf(stderr, "opencl profile: program of %zu steps, %.1f ms in all; costliest steps:\n", p->n,
+          total * 1e3);
+  int shown[12] = {0};
+  for (int r = 0; r < 12; r++) {
+    int best = -1;
+    for (size_t i = 0; i < p->n; i++) {
+      int seen = 0;
+      for (int q = 0; q < r; q++) seen |= shown[q] == (int)i;
+      if (!seen && (best < 0 || p->steps[i].seconds > p->steps[best].seconds)) best = (int)i;
+    }
+    if (best < 0 || p->steps[best].seconds <= 0.0) break;
+    shown[r] = best;
+    const ostep *s = &p->steps[best];
+    fprintf(stderr, "  %4d %-8s %-16s %8.1f ms %5.1f%%\n", best, gs_opfamily_name(s->fam),
+            s->is_gemm ? "clblast_gemm" : ocl_kernel_names[s->kn], s->seconds * 1e3,
+            100.0 * s->seconds / total);
+  }
+}
+
 void ocl_prog_free(gs_bdev *dev, gs_bprog *p) {
   (void)dev;
   if (!p) return;
+  if (dev->profile) profile_report(p);
   for (size_t i = 0; i < p->n; i++)
     if (p->steps[i].k) clReleaseKernel(p->steps[i].k);
   if (p->meta_mem) clReleaseMemObject(p->meta_mem);
-  if (p->col_mem) clReleaseMemObject(p->col_mem);
+  for (int k = 0; k < SCR_COUNT; k++)
+    if (p->scr[k]) clReleaseMemObject(p->scr[k]);
   if (p->temp_mem) clReleaseMemObject(p->temp_mem);
   free(p->steps);
   free(p->meta);

@@ -172,6 +172,7 @@ gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence) {
 /* Submissions signal their fences in submission order, so the latest fence covers all work. */
 gs_status vkb_wait_idle(gs_bdev *d) {
   if (d->last_fence) {
+    if (vkGetFenceStatus(d->dev, d->last_fence) == VK_NOT_READY) d->cnt.waits++;
     VkResult r = vkWaitForFences(d->dev, 1, &d->last_fence, VK_TRUE, UINT64_MAX);
     if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
     d->last_fence = VK_NULL_HANDLE;

@@ -5,6 +5,8 @@ const gs_backend_host *vkb_host;
 
 static gs_status sync_dev(gs_bdev *d) { return vkb_wait_all(d); }
 
+static void counters(gs_bdev *d, gs_bcounters *out) { *out = d->cnt; }
+
 static const gs_backend_iface iface = {
     .abi_version = GS_BACKEND_ABI_VERSION,
     .struct_size = sizeof(gs_backend_iface),
@@ -23,6 +25,7 @@ static const gs_backend_iface iface = {
     .prog_run = vkb_prog_run,
     .prog_free = vkb_prog_free,
     .sync = sync_dev,
+    .counters = counters,
 };
 
 GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) {

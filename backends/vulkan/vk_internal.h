@@ -72,6 +72,7 @@ struct gs_bdev {
   uint32_t wg;      /* 1-D work-group size, a power of two */
   uint32_t gemm_ts; /* GEMM threads per tile side */
   uint32_t max_groups[3];
+  gs_bcounters cnt; /* dispatches submitted, fence waits that blocked, bytes copied */
 };
 
 /* One compute dispatch of a compiled launch. */

@@ -135,6 +135,7 @@ gs_status vkb_buf_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, siz
   gs_status s = check_range(b, off, bytes, "buf_write");
   if (s == GS_OK) s = vkb_wait_all(d);
   if (s != GS_OK || bytes == 0) return s;
+  d->cnt.bytes_to_device += bytes;
   if (b->map) {
     memcpy((char *)b->map + off, src, bytes);
     return GS_OK;
@@ -148,6 +149,7 @@ gs_status vkb_buf_read(gs_bdev *d, gs_bbuf *b, size_t off, void *dst, size_t byt
   gs_status s = check_range(b, off, bytes, "buf_read");
   if (s == GS_OK) s = vkb_wait_all(d);
   if (s != GS_OK || bytes == 0) return s;
+  d->cnt.bytes_from_device += bytes;
   if (b->map) {
     memcpy(dst, (const char *)b->map + off, bytes);
     return GS_OK;

@@ -154,9 +154,11 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
 
 gs_status vkb_prog_run(gs_bdev *d, gs_bprog *p) {
   /* A command buffer cannot be pending twice: a rerun waits for the previous run of itself. */
+  if (vkGetFenceStatus(d->dev, p->fence) == VK_NOT_READY) d->cnt.waits++;
   VkResult r = vkWaitForFences(d->dev, 1, &p->fence, VK_TRUE, UINT64_MAX);
   if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
   gs_status s = vkb_submit(d, p->cmd, p->fence);
   if (s != GS_OK) return s;
+  d->cnt.launches += p->n_dispatch;
   return vkb_validation_check("prog_run");
 }

@@ -61,6 +61,17 @@ typedef struct gs_backend_host {
   int threads;
 } gs_backend_host;
 
+/* What an opened device has done since it was opened; the runtime takes differences around a
+ * step. Counted always (a few integer additions per run); seconds only while GESSL_PROFILE is
+ * set, when backends may serialize their work to time it. */
+typedef struct gs_bcounters {
+  uint64_t launches;          /* kernels enqueued; a library call (a CLBlast GEMM) counts as one */
+  uint64_t waits;             /* times the host blocked until the device finished queued work */
+  uint64_t bytes_to_device;   /* buf_write and program set-up uploads */
+  uint64_t bytes_from_device; /* buf_read */
+  double seconds[GS_FAM_COUNT]; /* device time per opcode family (GESSL_PROFILE), else 0 */
+} gs_bcounters;
+
 typedef struct gs_bdev gs_bdev;   /* an opened device */
 typedef struct gs_bprog gs_bprog; /* a compiled program */
 
@@ -99,6 +110,10 @@ typedef struct gs_backend_iface {
   void (*prog_free)(gs_bdev *dev, gs_bprog *prog);
   /* Waits until all queued work is done. */
   gs_status (*sync)(gs_bdev *dev);
+
+  /* Appended members (optional: NULL or beyond struct_size means not provided). */
+  /* The device's counters since open. */
+  void (*counters)(gs_bdev *dev, gs_bcounters *out);
 } gs_backend_iface;
 
 typedef const gs_backend_iface *(*gs_backend_entry_fn)(const gs_backend_host *host);

@@ -142,6 +142,21 @@ GS_API const char *gs_opcode_name(gs_opcode op);
 GS_API const char *gs_unary_name(gs_unary fn);
 GS_API const char *gs_binary_name(gs_binary fn);
 
+/* Opcode families, the granularity at which backends time their work (gs_bcounters). */
+typedef enum gs_opfamily {
+  GS_FAM_GEMM = 0,    /* matmul, dot */
+  GS_FAM_CONV,        /* conv2d and its two backward passes */
+  GS_FAM_POOL,        /* max and average pooling, both passes */
+  GS_FAM_REDUCE,      /* reduce */
+  GS_FAM_ELEMENTWISE, /* fill, unary, binary, axpby and their gradients */
+  GS_FAM_MOVE,        /* expand, permute, slice, insert, gather, scatter, onehot */
+  GS_FAM_OPTIM,       /* sgd, adamw, ema */
+  GS_FAM_COUNT
+} gs_opfamily;
+/* The family of an opcode (nop counts as elementwise), and its name ("gemm"). */
+GS_API gs_opfamily gs_opcode_family(gs_opcode op);
+GS_API const char *gs_opfamily_name(gs_opfamily f);
+
 /* ---- The launch record: what the runtime hands a backend for one kernel call. ---- */
 
 typedef struct gs_bbuf gs_bbuf; /* a backend buffer, opaque to the runtime */

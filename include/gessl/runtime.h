@@ -95,6 +95,13 @@ GS_API const char *gs_device_backend_name(const gs_device *dev);
 GS_API gs_status gs_device_sync(gs_device *dev);
 /* Bytes held in params and programs' plans on this device. */
 GS_API size_t gs_device_bytes_in_use(const gs_device *dev);
+/* The backend's counters since the device opened (backend.h gs_bcounters); all zero when the
+ * backend does not count. */
+GS_API gs_bcounters gs_device_counters(const gs_device *dev);
+/* after - before as one line: "412 launches, 1 waits, 1.5 MB to / 4 B from the device; device
+ * time 612.0 ms: conv 71%, gemm 12%, ..." (the time part only when seconds were measured). */
+GS_API void gs_counters_format(const gs_bcounters *before, const gs_bcounters *after, char *buf,
+                               size_t len);
 
 /* ---- Persistent tensors ---- */
 

@@ -345,6 +345,9 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
   int64_t images0 = r->images, start = r->step;
   double window = 0.0, epoch_t0 = t1;
   int in_window = 0;
+  /* GESSL_PROFILE: the device's counters of every step, as a note. */
+  const char *prof = getenv("GESSL_PROFILE");
+  int profile = prof && *prof && strcmp(prof, "0") != 0;
   while (st == GS_OK && r->step < r->total) {
     if (cfg->stop && *cfg->stop) {
       st = GS_ERR_INTERRUPTED;
@@ -352,7 +355,14 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     }
     r->lr = gs_lr_warmup_cosine(r->step, r->horizon, r->warmup, cfg->lr, cfg->final_lr);
     gs_meta_result mr = {0};
+    gs_bcounters c0 = gs_device_counters(r->dev);
     st = r->meta->step(r->meta_self, &mr);
+    if (st == GS_OK && profile) {
+      gs_bcounters c1 = gs_device_counters(r->dev);
+      char line[512];
+      gs_counters_format(&c0, &c1, line, sizeof line);
+      train_note(r, "step %lld: %s", (long long)r->step + 1, line);
+    }
     if (st != GS_OK) {
       char what[64];
       snprintf(what, sizeof what, "train: step %lld", (long long)r->step + 1);
