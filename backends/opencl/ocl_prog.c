@@ -14,7 +14,7 @@
 #define MAXR 6
 
 /* Per-program scratch matrices of the convolutions. */
-enum { SCR_COL, SCR_T, SCR_W, SCR_PART, SCR_COUNT };
+enum { SCR_COL, SCR_T, SCR_W, SCR_PART, SCR_B, SCR_COUNT };
 
 /* An operand: a runtime buffer, or a scratch matrix (slot >= 0) that exists once compiled. */
 typedef struct opd {
@@ -185,17 +185,58 @@ static void bcast_strides(const gs_shape *in, const gs_shape *out, int *st) {
     if (in->dim[k] == 1 && out->dim[k] != 1) st[k] = 0;
 }
 
+/* Merges adjacent dims that every operand walks as one (stride[k-1] == stride[k] * dim[k]) and
+ * drops dims of 1, so kernels divide less per element; the row-major order of the index space is
+ * unchanged. dims[0..rank), st[op][0..rank); returns the new rank (at least 1), the rest of the
+ * MAXR slots set to dim 1, stride 0. */
+static int collapse(int rank, int *dims, int nops, int st[][MAXR]) {
+  int r = 0;
+  for (int k = 0; k < rank; k++) {
+    if (dims[k] == 1) continue;
+    int merge = r > 0;
+    for (int o = 0; o < nops && merge; o++) merge = st[o][r - 1] == st[o][k] * dims[k];
+    if (merge) {
+      dims[r - 1] *= dims[k];
+      for (int o = 0; o < nops; o++) st[o][r - 1] = st[o][k];
+      continue;
+    }
+    dims[r] = dims[k];
+    for (int o = 0; o < nops; o++) st[o][r] = st[o][k];
+    r++;
+  }
+  if (r == 0) {
+    dims[0] = 1;
+    for (int o = 0; o < nops; o++) st[o][0] = 0;
+    r = 1;
+  }
+  for (int k = r; k < MAXR; k++) {
+    dims[k] = 1;
+    for (int o = 0; o < nops; o++) st[o][k] = 0;
+  }
+  return r;
+}
+
+/* meta: rank, dims, then each operand's strides, collapsed. */
+static gs_status nd_meta(gs_bprog *p, const gs_shape *shape, int nops, const int *const *strides,
+                         size_t *moff) {
+  int dims[MAXR], st[2][MAXR], m[1 + 3 * MAXR] = {0};
+  for (int k = 0; k < shape->rank; k++) {
+    dims[k] = (int)shape->dim[k];
+    for (int o = 0; o < nops; o++) st[o][k] = strides[o][k];
+  }
+  m[0] = collapse(shape->rank, dims, nops, st);
+  for (int k = 0; k < MAXR; k++) {
+    m[1 + k] = dims[k];
+    for (int o = 0; o < nops; o++) m[1 + (1 + o) * MAXR + k] = st[o][k];
+  }
+  return meta_push(p, m, 1 + (size_t)(1 + nops) * MAXR, moff);
+}
+
 static gs_status copy_opd(gs_bdev *dev, gs_bprog *p, opd dst, opd src, const gs_shape *dims,
                           const int *sst, const int *dst_st) {
-  int m[1 + 3 * MAXR] = {0};
-  m[0] = dims->rank;
-  for (int k = 0; k < dims->rank; k++) {
-    m[1 + k] = (int)dims->dim[k];
-    m[1 + MAXR + k] = sst[k];
-    m[1 + 2 * MAXR + k] = dst_st[k];
-  }
+  const int *strides[2] = {sst, dst_st};
   size_t moff = 0, n = (size_t)gs_shape_numel(dims);
-  gs_status st = meta_push(p, m, 1 + 3 * MAXR, &moff);
+  gs_status st = nd_meta(p, dims, 2, strides, &moff);
   if (st != GS_OK) return st;
   ostep *s = NULL;
   ab a;
@@ -298,6 +339,18 @@ static gs_status lower_matmul(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
              B->dim[0] == 1 ? 0 : k * n,
              m * n,
              0.0f};
+  if (tb && !dev->use_clblast) {
+    /* gs_gemm reads B a row at a time: a transposed B is copied transposed first. */
+    size_t nb = (size_t)B->dim[0];
+    gs_shape dims = GS_SHAPE((int64_t)nb, (int64_t)k, (int64_t)n);
+    int sst[MAXR] = {(int)(n * k), 1, (int)k}, dst[MAXR] = {(int)(k * n), (int)n, 1};
+    need_scr(p, SCR_B, nb * k * n);
+    gs_status st = copy_opd(dev, p, o_scr(SCR_B, 0), g.b, &dims, sst, dst);
+    if (st != GS_OK) return st;
+    g.tb = 0;
+    g.b = o_scr(SCR_B, 0);
+    g.ldb = n;
+  }
   return gemm(dev, p, &g);
 }
 
@@ -391,7 +444,7 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
       y.off += n0 * O * npix;
       gdesc g = {0, 0, rows, O, ckk, 1,   o_scr(SCR_COL, 0), o_scr(SCR_W, 0), o_scr(SCR_T, 0), ckk,
                  O, O, 0,    0, 0,   0.0f};
-      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * ckk, moff, cnt)) != GS_OK ||
+      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * C, moff, cnt)) != GS_OK ||
           (st = gemm(dev, p, &g)) != GS_OK)
         return st;
       st = conv_rows(dev, p, y, o_scr(SCR_T, 0), cnt, O, npix, 0);
@@ -436,7 +489,7 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
       r.a.off = np * ks * O;
       r.b.off = np * ks * ckk;
       r.c.off = np * O * ckk;
-      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * ckk, moff, cnt)) != GS_OK ||
+      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * C, moff, cnt)) != GS_OK ||
           (st = conv_rows(dev, p, dy, o_scr(SCR_T, 0), cnt, O, npix, 1)) != GS_OK ||
           (st = gemm(dev, p, &g)) != GS_OK)
         return st;
@@ -502,17 +555,26 @@ static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   const gs_shape *in = &l->in_desc[0].shape, *out = &l->out_desc.shape;
   int ist[MAXR];
   contig_strides(in, ist);
-  int m[1 + 4 * MAXR] = {0};
-  m[0] = in->rank;
+  /* The kept and the reduced index spaces, each collapsed, padded in front to one rank. */
+  int kd[MAXR], kst[1][MAXR], rd[MAXR], rst[1][MAXR];
   size_t count = 1;
-  for (int k = 0; k < MAXR; k++) m[1 + k] = m[1 + 2 * MAXR + k] = 1;
   for (int k = 0; k < in->rank; k++) {
     int red = out->dim[k] == 1 && in->dim[k] != 1;
-    m[1 + k] = (int)out->dim[k];
-    m[1 + MAXR + k] = ist[k];
-    m[1 + 2 * MAXR + k] = red ? (int)in->dim[k] : 1;
-    m[1 + 3 * MAXR + k] = ist[k];
+    kd[k] = (int)out->dim[k];
+    rd[k] = red ? (int)in->dim[k] : 1;
+    kst[0][k] = rst[0][k] = ist[k];
     if (red) count *= (size_t)in->dim[k];
+  }
+  int kr = collapse(in->rank, kd, 1, kst), rr = collapse(in->rank, rd, 1, rst);
+  int rank = kr > rr ? kr : rr;
+  int m[1 + 4 * MAXR] = {0};
+  m[0] = rank;
+  for (int k = 0; k < rank; k++) {
+    int ki = k - (rank - kr), ri = k - (rank - rr);
+    m[1 + k] = ki >= 0 ? kd[ki] : 1;
+    m[1 + MAXR + k] = ki >= 0 ? kst[0][ki] : 0;
+    m[1 + 2 * MAXR + k] = ri >= 0 ? rd[ri] : 1;
+    m[1 + 3 * MAXR + k] = ri >= 0 ? rst[0][ri] : 0;
   }
   size_t moff = 0, nout = (size_t)gs_shape_numel(out);
   gs_status st = meta_push(p, m, 1 + 4 * MAXR, &moff);
@@ -560,17 +622,11 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     return elementwise(dev, p, K_AXPBY, n, r, 3, iv, 1, l->f, 2);
   }
   case GS_OP_BINARY: {
-    int m[1 + 3 * MAXR] = {0};
-    m[0] = os->rank;
     bcast_strides(is0, os, sst);
     bcast_strides(&l->in_desc[1].shape, os, dst);
-    for (int k = 0; k < os->rank; k++) {
-      m[1 + k] = (int)os->dim[k];
-      m[1 + MAXR + k] = sst[k];
-      m[1 + 2 * MAXR + k] = dst[k];
-    }
+    const int *strides[2] = {sst, dst};
     size_t moff = 0;
-    gs_status st = meta_push(p, m, 1 + 3 * MAXR, &moff);
+    gs_status st = nd_meta(p, os, 2, strides, &moff);
     if (st != GS_OK) return st;
     ostep *s = NULL;
     ab a;
@@ -712,7 +768,8 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
     dev->cnt.bytes_to_device += p->nmeta * sizeof(int);
   }
   static const char *const what[SCR_COUNT] = {"im2col scratch", "convolution scratch",
-                                              "transposed filter", "filter-gradient partials"};
+                                              "transposed filter", "filter-gradient partials",
+                                              "transposed matmul operand"};
   for (int k = 0; k < SCR_COUNT; k++)
     if (p->scr_bytes[k] && (st = ocl_new_mem(dev, p->scr_bytes[k], what[k], &p->scr[k])) != GS_OK)
       return st;

@@ -4,8 +4,11 @@
  *
  * Tolerance: |loss_device - loss_cpu| <= 0.01 + 0.01 * |loss_cpu| at every step.
  *
- *   test_follow_cpu DEVICE     (e.g. "opencl:pthread", "vulkan:llvmpipe"; must open, never
- *                               skipped) */
+ *   test_follow_cpu DEVICE [MODEL STEPS BATCH]
+ *     DEVICE  e.g. "opencl:pthread", "vulkan:llvmpipe"; must open, never skipped
+ *     MODEL   convnet (default) or resnet18 (CIFAR stem), at width 0.25; STEPS (12 at most) and
+ *             BATCH default to 12 and 16 */
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -24,6 +27,9 @@ static void on_progress(void *user, const gs_train_progress *p) {
   s->n = (int)p->step;
 }
 
+static const char *model = "convnet";
+static int steps = STEPS, batch = 16;
+
 static gs_status run(const char *backend, seen *s, gs_train_result *res) {
   static const char *names[] = {"proj_hidden_dim", "proj_output_dim", "temperature"};
   static const char *values[] = {"64", "32", "0.5"};
@@ -32,11 +38,11 @@ static gs_status run(const char *backend, seen *s, gs_train_result *res) {
   cfg.backend = backend;
   cfg.data = "synthetic:16x16x3";
   cfg.data_limit = 128;
-  cfg.model = "convnet";
+  cfg.model = model;
   cfg.width = 0.25f;
-  cfg.batch = 16;
+  cfg.batch = batch;
   cfg.epochs = 10;
-  cfg.max_steps = STEPS;
+  cfg.max_steps = steps;
   cfg.lr = 0.1f;
   cfg.warmup_steps = 0;
   cfg.final_lr = 0.1f;
@@ -54,11 +60,20 @@ static gs_status run(const char *backend, seen *s, gs_train_result *res) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: test_follow_cpu DEVICE\n");
+  if (argc != 2 && argc != 5) {
+    fprintf(stderr, "usage: test_follow_cpu DEVICE [MODEL STEPS BATCH]\n");
     return 2;
   }
   const char *dev = argv[1];
+  if (argc == 5) {
+    model = argv[2];
+    steps = atoi(argv[3]);
+    batch = atoi(argv[4]);
+    if (steps < 1 || steps > STEPS || batch < 2) {
+      fprintf(stderr, "test_follow_cpu: STEPS must be 1..%d and BATCH at least 2\n", STEPS);
+      return 2;
+    }
+  }
   seen cpu, vk;
   gs_train_result rc, rv;
   gs_status st = run("cpu", &cpu, &rc);
@@ -67,8 +82,9 @@ int main(int argc, char **argv) {
   CHECKF(st == GS_OK, "%s run: %s", dev, gs_errmsg());
   if (!check_failed_) {
     printf("%s vs %s\n", rv.device, rc.device);
-    CHECK(cpu.n == STEPS && vk.n == STEPS);
-    for (int k = 0; k < STEPS; k++) {
+    printf("%s, batch %d\n", model, batch);
+    CHECK(cpu.n == steps && vk.n == steps);
+    for (int k = 0; k < steps; k++) {
       double a = cpu.loss[k], b = vk.loss[k];
       printf("step %2d  cpu %.6f  %s %.6f  diff %.2e\n", k + 1, a, dev, b, b - a);
       CHECKF(isfinite(b) && fabs(b - a) <= 0.01 + 0.01 * fabs(a), "step %d: %g vs %g", k + 1, b, a);

@@ -5,16 +5,17 @@
  * sub-buffers would need device-specific alignment. */
 #define GS_MAXR 6
 
-/* Offset in a tensor with strides `st` of the element whose row-major index over `dims` is i. */
+/* Offset in a tensor with strides `st` of the element whose row-major index over `dims` is i.
+ * The host merges the dims it can (collapse in ocl_prog.c), as divisions are dear. */
 inline int gs_nd_off(int i, int rank, __global const int *dims, __global const int *st) {
   int off = 0;
-  for (int k = rank - 1; k >= 0; k--) {
+  for (int k = rank - 1; k > 0; k--) {
     int d = dims[k];
     int c = i % d;
     i /= d;
     off += c * st[k];
   }
-  return off;
+  return off + i * st[0];
 }
 
 /* The output positions o, lo <= o <= hi, whose pooling/convolution window

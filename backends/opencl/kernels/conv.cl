@@ -3,21 +3,28 @@
  * products are tall and skinny with every operand dense (see lower_conv in ocl_prog.c).
  * meta: C, H, W, KH, KW, OH, OW, stride_h, stride_w, pad_h, pad_w. */
 
+/* One work-item per (row, channel): the KH x KW window of that channel, contiguous in colT. */
 __kernel void gs_im2col(__global float *col, int colo, __global const float *x, int xo,
                         __global const int *meta, int mo, int nimg) {
   __global const int *m = meta + mo;
   int C = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
   int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int ckk = C * KH * KW, npix = OH * OW;
+  int npix = OH * OW;
   int i = get_global_id(0);
-  if (i >= nimg * npix * ckk) return;
-  int r = i % ckk, q = i / ckk;
+  if (i >= nimg * npix * C) return;
+  int c = i % C, q = i / C;
   int p = q % npix, n = q / npix;
   int ow = p % OW, oh = p / OW;
-  int kw = r % KW, kh = (r / KW) % KH, c = r / (KW * KH);
-  int h = oh * sh - ph + kh, w = ow * sw - pw + kw;
-  col[colo + i] = (h >= 0 && h < H && w >= 0 && w < W) ? x[xo + ((n * C + c) * H + h) * W + w]
-                                                        : 0.0f;
+  __global float *dst = col + colo + i * KH * KW;
+  __global const float *src = x + xo + (n * C + c) * H * W;
+  int h0 = oh * sh - ph, w0 = ow * sw - pw;
+  for (int kh = 0; kh < KH; kh++) {
+    int h = h0 + kh;
+    for (int kw = 0; kw < KW; kw++) {
+      int w = w0 + kw;
+      dst[kh * KW + kw] = (h >= 0 && h < H && w >= 0 && w < W) ? src[h * W + w] : 0.0f;
+    }
+  }
 }
 
 /* dx[n, c, h, w] = sum of the colT entries that im2col copied from (n, c, h, w). */
