@@ -14,7 +14,7 @@
 #define MAXR 6
 
 /* Per-program scratch matrices of the convolutions. */
-enum { SCR_COL, SCR_T, SCR_W, SCR_PART, SCR_B, SCR_COUNT };
+enum { SCR_COL, SCR_T, SCR_W, SCR_PART, SCR_B, SCR_RED, SCR_COUNT };
 
 /* An operand: a runtime buffer, or a scratch matrix (slot >= 0) that exists once compiled. */
 typedef struct opd {
@@ -551,6 +551,31 @@ static gs_status lower_pool(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   return ab_done(&a, kn);
 }
 
+/* Below this many outputs a reduction runs in two stages (see gs_reduce). */
+#define REDUCE_FEW_OUTPUTS 64
+
+static gs_status reduce_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t moff, size_t nout,
+                             size_t count, int kind, size_t parts, size_t divisor) {
+  ostep *s = NULL;
+  ab a = {0};
+  gs_status st = kstep(dev, p, K_REDUCE, nout, &s, &a);
+  if (st != GS_OK) return st;
+  size_t per = (count + parts - 1) / parts, want = 1;
+  while (want < per && want < 256) want *= 2;
+  s->local = pow2_local(dev, K_REDUCE, want);
+  s->global[0] = nout * parts * s->local;
+  a_opd(&a, s, y);
+  a_opd(&a, s, x);
+  a_meta(&a, s, moff);
+  a_int(&a, (int64_t)nout);
+  a_int(&a, (int64_t)count);
+  a_int(&a, kind);
+  a_int(&a, (int64_t)parts);
+  a_int(&a, (int64_t)divisor);
+  a_local(&a, s->local * sizeof(float));
+  return ab_done(&a, K_REDUCE);
+}
+
 static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   const gs_shape *in = &l->in_desc[0].shape, *out = &l->out_desc.shape;
   int ist[MAXR];
@@ -579,21 +604,28 @@ static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   size_t moff = 0, nout = (size_t)gs_shape_numel(out);
   gs_status st = meta_push(p, m, 1 + 4 * MAXR, &moff);
   if (st != GS_OK) return st;
-  ostep *s = NULL;
-  ab a;
-  if ((st = kstep(dev, p, K_REDUCE, nout, &s, &a)) != GS_OK) return st;
-  size_t want = 1;
-  while (want < count && want < 256) want *= 2;
-  s->local = pow2_local(dev, K_REDUCE, want);
-  s->global[0] = nout * s->local;
-  a_ref(&a, l->out);
-  a_ref(&a, l->in[0]);
-  a_meta(&a, s, moff);
-  a_int(&a, (int64_t)nout);
-  a_int(&a, (int64_t)count);
-  a_int(&a, l->i[0]);
-  a_local(&a, s->local * sizeof(float));
-  return ab_done(&a, K_REDUCE);
+  int kind = l->i[0], mean = kind == GS_RED_MEAN;
+  if (nout >= REDUCE_FEW_OUTPUTS)
+    return reduce_step(dev, p, o_ref(l->out), o_ref(l->in[0]), moff, nout, count, kind, 1,
+                       mean ? count : 0);
+  /* Few outputs: parts of at least 4096 elements side by side, then their partial results;
+   * always two launches, so the count does not depend on the reduced length (the batch). */
+  size_t parts = count / 4096;
+  parts = parts < 1 ? 1 : parts > 64 ? 64 : parts;
+  need_scr(p, SCR_RED, nout * parts);
+  int m2[1 + 4 * MAXR] = {0};
+  m2[0] = 1;
+  m2[1] = (int)nout;
+  m2[1 + MAXR] = (int)parts;
+  m2[1 + 2 * MAXR] = (int)parts;
+  m2[1 + 3 * MAXR] = 1;
+  size_t moff2 = 0;
+  if ((st = meta_push(p, m2, 1 + 4 * MAXR, &moff2)) != GS_OK ||
+      (st = reduce_step(dev, p, o_scr(SCR_RED, 0), o_ref(l->in[0]), moff, nout, count, kind, parts,
+                        0)) != GS_OK)
+    return st;
+  return reduce_step(dev, p, o_ref(l->out), o_scr(SCR_RED, 0), moff2, nout, parts, kind, 1,
+                     mean ? count : 0);
 }
 
 static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
@@ -767,9 +799,9 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
     OCL_CHECK(e, "clCreateBuffer (shape table)");
     dev->cnt.bytes_to_device += p->nmeta * sizeof(int);
   }
-  static const char *const what[SCR_COUNT] = {"im2col scratch", "convolution scratch",
-                                              "transposed filter", "filter-gradient partials",
-                                              "transposed matmul operand"};
+  static const char *const what[SCR_COUNT] = {
+      "im2col scratch",           "convolution scratch",       "transposed filter",
+      "filter-gradient partials", "transposed matmul operand", "reduction partials"};
   for (int k = 0; k < SCR_COUNT; k++)
     if (p->scr_bytes[k] && (st = ocl_new_mem(dev, p->scr_bytes[k], what[k], &p->scr[k])) != GS_OK)
       return st;

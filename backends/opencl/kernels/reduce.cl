@@ -1,20 +1,22 @@
-/* Reductions: one work-group per output element, lanes stride over the reduced elements and
- * combine in local memory (the local size is a power of two chosen from the device's limits). */
-
-/* meta: rank, out dims[6], in strides[6], reduced dims[6] (1 where kept), in strides[6].
- * kind follows gs_reduce: 0 sum, 1 mean, 2 max. */
+/* Reductions: `parts` work-groups per output element, each over a contiguous share of the
+ * reduced elements, whose lanes stride over it and combine in local memory (the local size is a
+ * power of two chosen from the device's limits). With parts > 1 the host reduces the partial
+ * results in a second launch, so a long axis with few outputs still fills the device.
+ * meta: rank, out dims[6], in strides[6], reduced dims[6] (1 where kept), in strides[6].
+ * kind 2 takes the maximum, else the sum, divided by `divisor` when it is not 0 (a mean). */
 __kernel void gs_reduce(__global float *y, int yo, __global const float *x, int xo,
                         __global const int *meta, int mo, int nout, int count, int kind,
-                        __local float *part) {
-  int o = get_group_id(0);
+                        int parts, int divisor, __local float *part) {
+  int g = get_group_id(0), o = g / parts, sh = g % parts;
   int lane = get_local_id(0);
   int L = get_local_size(0);
   __global const int *m = meta + mo;
   int rank = m[0];
+  int span = (count + parts - 1) / parts, r1 = min(count, (sh + 1) * span);
   float acc = kind == 2 ? -INFINITY : 0.0f;
   if (o < nout) {
     int base = xo + gs_nd_off(o, rank, m + 1, m + 1 + GS_MAXR);
-    for (int r = lane; r < count; r += L) {
+    for (int r = sh * span + lane; r < r1; r += L) {
       float v = x[base + gs_nd_off(r, rank, m + 1 + 2 * GS_MAXR, m + 1 + 3 * GS_MAXR)];
       acc = kind == 2 ? fmax(acc, v) : acc + v;
     }
@@ -25,7 +27,7 @@ __kernel void gs_reduce(__global float *y, int yo, __global const float *x, int 
     if (lane < s) part[lane] = kind == 2 ? fmax(part[lane], part[lane + s]) : part[lane] + part[lane + s];
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-  if (lane == 0 && o < nout) y[yo + o] = kind == 1 ? part[0] / (float)count : part[0];
+  if (lane == 0 && o < nout) y[yo + g] = divisor ? part[0] / (float)divisor : part[0];
 }
 
 /* y[0] = sum(a * b) with a single work-group. */
