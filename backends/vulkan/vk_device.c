@@ -1,5 +1,5 @@
 /* Opening a device: logical device, compute queue, memory types, command pool, work-group sizes
- * chosen from the limits; submission and waiting. */
+ * chosen from the limits. */
 #include "vk_internal.h"
 
 #include <stdlib.h>
@@ -47,6 +47,7 @@ gs_status vkb_open(int index, gs_bdev **out) {
     return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory opening device %d", index);
   d->index = index;
   d->phys = phys;
+  d->xopen = -1;
   vkGetPhysicalDeviceProperties(phys, &d->props);
   vkGetPhysicalDeviceMemoryProperties(phys, &d->memprops);
   pick_sizes(d);
@@ -127,12 +128,6 @@ gs_status vkb_open(int index, gs_bdev **out) {
     s = vkb_vkfail("vkAllocateCommandBuffers (transfers)", r);
     goto fail;
   }
-  VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO,
-                           .flags = VK_FENCE_CREATE_SIGNALED_BIT};
-  if ((r = vkCreateFence(d->dev, &fci, NULL, &d->xfer_fence)) != VK_SUCCESS) {
-    s = vkb_vkfail("vkCreateFence", r);
-    goto fail;
-  }
   if ((s = vkb_layouts_create(d)) != GS_OK) goto fail;
   vkb_cache_load(d);
   if ((s = vkb_validation_check("open")) != GS_OK) goto fail;
@@ -146,41 +141,14 @@ fail:
 void vkb_close(gs_bdev *d) {
   if (!d) return;
   if (d->dev) {
+    vkb_queue_destroy(d);
     vkDeviceWaitIdle(d->dev);
     vkb_cache_save(d);
     vkb_pipelines_destroy(d);
     vkb_buffer_destroy(d, &d->staging);
-    if (d->xfer_fence) vkDestroyFence(d->dev, d->xfer_fence, NULL);
     if (d->pool) vkDestroyCommandPool(d->dev, d->pool, NULL);
     vkDestroyDevice(d->dev, NULL);
   }
   vkb_instance_ref(-1);
   free(d);
-}
-
-gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence) {
-  VkResult r = vkResetFences(d->dev, 1, &fence);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkResetFences", r);
-  VkSubmitInfo si = {
-      .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
-  r = vkQueueSubmit(d->queue, 1, &si, fence);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkQueueSubmit", r);
-  d->last_fence = fence;
-  return GS_OK;
-}
-
-/* Submissions signal their fences in submission order, so the latest fence covers all work. */
-gs_status vkb_wait_idle(gs_bdev *d) {
-  if (d->last_fence) {
-    if (vkGetFenceStatus(d->dev, d->last_fence) == VK_NOT_READY) d->cnt.waits++;
-    VkResult r = vkWaitForFences(d->dev, 1, &d->last_fence, VK_TRUE, UINT64_MAX);
-    if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
-    d->last_fence = VK_NULL_HANDLE;
-  }
-  return GS_OK;
-}
-
-gs_status vkb_wait_all(gs_bdev *d) {
-  gs_status s = vkb_wait_idle(d);
-  return s != GS_OK ? s : vkb_validation_check("queued work");
 }

@@ -36,12 +36,32 @@ typedef enum vkb_pipe {
   VKB_P_COUNT
 } vkb_pipe;
 
+/* Submissions in flight before the next one waits for the oldest, and transfer batches (staged
+ * host writes) in flight before a write waits for the oldest: bounds on memory, not on speed. */
+#define VKB_RING 128
+#define VKB_XBATCHES 8
+
 struct gs_bbuf {
   VkBuffer buf;
   VkDeviceMemory mem;
   VkDeviceSize size;
   void *map; /* persistent mapping when the buffer lives in host-visible memory */
 };
+
+/* Host writes recorded as copies from a staging buffer, submitted with the next submission. */
+typedef struct vkb_xbatch {
+  VkCommandBuffer cmd;
+  gs_bbuf staging;
+  size_t used;     /* bytes of staging taken */
+  uint64_t serial; /* submission that carried it last (0: none) */
+} vkb_xbatch;
+
+/* Something to destroy once submission `serial` is complete. */
+typedef struct vkb_deferred {
+  void (*destroy)(gs_bdev *, void *);
+  void *obj;
+  uint64_t serial;
+} vkb_deferred;
 
 struct gs_bdev {
   int index;
@@ -57,11 +77,16 @@ struct gs_bdev {
   VkMemoryPropertyFlags buf_flags;
   int unified;
   VkMemoryPropertyFlags staging_flags;
-  gs_bbuf staging; /* grows on demand; unused when unified */
+  gs_bbuf staging; /* reads from unmapped buffers; grows on demand */
   VkCommandPool pool;
-  VkCommandBuffer xfer_cmd;
-  VkFence xfer_fence;
-  VkFence last_fence; /* fence of the latest submission not yet known complete, or NULL */
+  VkCommandBuffer xfer_cmd; /* reads from unmapped buffers */
+  /* vk_queue.c: serials of the latest submission and of the latest known complete. */
+  uint64_t serial, done;
+  VkFence fences[VKB_RING]; /* submission s signals fences[s % VKB_RING] */
+  vkb_xbatch xb[VKB_XBATCHES];
+  int xopen; /* index of the batch recording host writes, or -1 */
+  vkb_deferred *deferred;
+  size_t n_deferred, cap_deferred;
   VkDescriptorSetLayout set_layout;
   VkPipelineLayout pipe_layout;
   VkPipelineCache cache;
@@ -99,11 +124,28 @@ gs_status vkb_vkfail(const char *what, VkResult r);
 /* vk_device.c */
 gs_status vkb_open(int index, gs_bdev **out);
 void vkb_close(gs_bdev *d);
+
+/* vk_queue.c: submission serials, host waits, staged writes, deferred destruction. */
+/* Submits the open transfer batch, if any, then cmd (may be NULL); *serial (may be NULL) gets
+ * the serial that covers both. Waits only when VKB_RING submissions are in flight. */
+gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, uint64_t *serial);
+/* Learns without waiting which submissions are complete. */
+void vkb_poll(gs_bdev *d);
+gs_status vkb_wait_serial(gs_bdev *d, uint64_t serial);
 /* Waits for all submitted work; vkb_wait_all also reports pending validation errors, which
  * vkb_wait_idle leaves for the next call that can return them. */
 gs_status vkb_wait_idle(gs_bdev *d);
 gs_status vkb_wait_all(gs_bdev *d);
-gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, VkFence fence);
+/* 1 when nothing is queued or in flight, learnt without waiting. */
+int vkb_idle(gs_bdev *d);
+/* Queues a host write as a staged copy, in order with earlier and later submissions. */
+gs_status vkb_stage_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, size_t bytes);
+/* Runs destroy(d, obj) once submission `serial` is complete (now if it is). */
+gs_status vkb_defer(gs_bdev *d, void (*destroy)(gs_bdev *, void *), void *obj, uint64_t serial);
+/* The barrier every submitted command buffer starts with: earlier writes before dst. */
+void vkb_barrier_in(VkCommandBuffer cmd, VkPipelineStageFlags dst, VkAccessFlags dst_access);
+/* Waits for everything and destroys the queue's objects (device close). */
+void vkb_queue_destroy(gs_bdev *d);
 
 /* vk_memory.c */
 /* Memory of the first type the buffer accepts that has all of `want`. */

@@ -1,6 +1,6 @@
-/* Buffers and host transfers. On unified devices buffers are mapped and written directly; on
- * others a host-visible staging buffer and a one-shot copy move the data. Either way the host
- * first waits for queued work, which keeps writes in stream order with earlier programs. */
+/* Buffers and host transfers. A write goes straight into a mapped buffer when the device is idle,
+ * and otherwise becomes a staged copy queued in stream order (vk_queue.c): it never waits. A
+ * read waits for the queued work, then copies from the mapping or through a staging buffer. */
 #include "vk_internal.h"
 
 #include <stdlib.h>
@@ -83,12 +83,17 @@ gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
   return vkb_validation_check("buf_alloc");
 }
 
+static void destroy_buf(gs_bdev *d, void *obj) {
+  vkb_buffer_destroy(d, obj);
+  free(obj);
+}
+
 void vkb_buf_free(gs_bdev *d, gs_bbuf *b) {
   if (!b) return;
-  /* A program queued before the free may still read the buffer. */
-  vkb_wait_idle(d);
-  vkb_buffer_destroy(d, b);
-  free(b);
+  /* Work queued before the free (a staged write into it included) may still use the buffer:
+   * it goes once that work is complete. */
+  vkb_submit(d, VK_NULL_HANDLE, NULL);
+  vkb_defer(d, destroy_buf, b, d->serial);
 }
 
 static gs_status check_range(gs_bbuf *b, size_t off, size_t bytes, const char *what) {
@@ -107,55 +112,44 @@ static gs_status staging_reserve(gs_bdev *d, size_t bytes) {
   return vkb_buffer_create(d, sz, d->staging_flags, 1, "staging buffer allocation", &d->staging);
 }
 
-/* Copies src -> dst on the device and waits for it. */
-static gs_status copy_and_wait(gs_bdev *d, VkBuffer src, size_t src_off, VkBuffer dst,
-                               size_t dst_off, size_t bytes) {
-  VkResult r = vkResetCommandBuffer(d->xfer_cmd, 0);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkResetCommandBuffer", r);
-  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                 .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-  if ((r = vkBeginCommandBuffer(d->xfer_cmd, &bi)) != VK_SUCCESS)
-    return vkb_vkfail("vkBeginCommandBuffer", r);
-  vkb_barrier(d->xfer_cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
-              VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
-              VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
-  VkBufferCopy c = {.srcOffset = src_off, .dstOffset = dst_off, .size = bytes};
-  vkCmdCopyBuffer(d->xfer_cmd, src, dst, 1, &c);
-  vkb_barrier(d->xfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
-              VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
-              VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT);
-  if ((r = vkEndCommandBuffer(d->xfer_cmd)) != VK_SUCCESS)
-    return vkb_vkfail("vkEndCommandBuffer", r);
-  gs_status s = vkb_submit(d, d->xfer_cmd, d->xfer_fence);
-  if (s != GS_OK) return s;
-  return vkb_wait_all(d);
-}
-
 gs_status vkb_buf_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, size_t bytes) {
   gs_status s = check_range(b, off, bytes, "buf_write");
-  if (s == GS_OK) s = vkb_wait_all(d);
   if (s != GS_OK || bytes == 0) return s;
   d->cnt.bytes_to_device += bytes;
-  if (b->map) {
+  if (b->map && vkb_idle(d)) {
     memcpy((char *)b->map + off, src, bytes);
     return GS_OK;
   }
-  if ((s = staging_reserve(d, bytes)) != GS_OK) return s;
-  memcpy(d->staging.map, src, bytes);
-  return copy_and_wait(d, d->staging.buf, 0, b->buf, off, bytes);
+  return vkb_stage_write(d, b, off, src, bytes);
 }
 
 gs_status vkb_buf_read(gs_bdev *d, gs_bbuf *b, size_t off, void *dst, size_t bytes) {
   gs_status s = check_range(b, off, bytes, "buf_read");
-  if (s == GS_OK) s = vkb_wait_all(d);
-  if (s != GS_OK || bytes == 0) return s;
+  if (s != GS_OK) return s;
   d->cnt.bytes_from_device += bytes;
-  if (b->map) {
-    memcpy(dst, (const char *)b->map + off, bytes);
+  if (b->map || bytes == 0) {
+    if ((s = vkb_wait_all(d)) != GS_OK) return s;
+    if (bytes) memcpy(dst, (const char *)b->map + off, bytes);
     return GS_OK;
   }
-  if ((s = staging_reserve(d, bytes)) != GS_OK) return s;
-  if ((s = copy_and_wait(d, b->buf, off, d->staging.buf, 0, bytes)) != GS_OK) return s;
+  /* The host waits for the read staging buffer's previous copy before reusing it. */
+  if ((s = vkb_wait_idle(d)) != GS_OK || (s = staging_reserve(d, bytes)) != GS_OK) return s;
+  VkResult r;
+  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                 .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+  if ((r = vkBeginCommandBuffer(d->xfer_cmd, &bi)) != VK_SUCCESS)
+    return vkb_vkfail("vkBeginCommandBuffer (read)", r);
+  vkb_barrier_in(d->xfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
+  VkBufferCopy c = {.srcOffset = off, .dstOffset = 0, .size = bytes};
+  vkCmdCopyBuffer(d->xfer_cmd, b->buf, d->staging.buf, 1, &c);
+  vkb_barrier(d->xfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
+              VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
+  if ((r = vkEndCommandBuffer(d->xfer_cmd)) != VK_SUCCESS)
+    return vkb_vkfail("vkEndCommandBuffer (read)", r);
+  uint64_t serial;
+  if ((s = vkb_submit(d, d->xfer_cmd, &serial)) != GS_OK ||
+      (s = vkb_wait_serial(d, serial)) != GS_OK)
+    return s;
   memcpy(dst, d->staging.map, bytes);
-  return GS_OK;
+  return vkb_validation_check("buf_read");
 }

@@ -1,5 +1,7 @@
 /* A compiled program: every launch planned into a dispatch, descriptor sets allocated and written
- * once, and the whole sequence recorded into one command buffer that each run resubmits. */
+ * once, and the whole sequence recorded into one command buffer that each run resubmits, without
+ * waiting for its previous run (the command buffer may be pending more than once; the barrier
+ * it starts with orders the runs). */
 #include "vk_internal.h"
 
 #include <stdlib.h>
@@ -8,21 +10,20 @@
 struct gs_bprog {
   VkCommandBuffer cmd;
   VkDescriptorPool pool;
-  VkFence fence;
+  uint64_t serial; /* the submission of its latest run */
   size_t n_dispatch;
 };
 
-void vkb_prog_free(gs_bdev *d, gs_bprog *p) {
-  if (!p) return;
-  if (p->fence) {
-    vkWaitForFences(d->dev, 1, &p->fence, VK_TRUE, UINT64_MAX);
-    /* Everything submitted before it is complete too. */
-    if (d->last_fence == p->fence) d->last_fence = VK_NULL_HANDLE;
-    vkDestroyFence(d->dev, p->fence, NULL);
-  }
+static void destroy_prog(gs_bdev *d, void *obj) {
+  gs_bprog *p = obj;
   if (p->cmd) vkFreeCommandBuffers(d->dev, d->pool, 1, &p->cmd);
   if (p->pool) vkDestroyDescriptorPool(d->dev, p->pool, NULL);
   free(p);
+}
+
+void vkb_prog_free(gs_bdev *d, gs_bprog *p) {
+  /* A run still in flight keeps the command buffer and descriptor sets until it ends. */
+  if (p) vkb_defer(d, destroy_prog, p, p->serial);
 }
 
 static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t n) {
@@ -78,18 +79,15 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
     }
   }
 
-  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+  VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                 .flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT};
   if ((r = vkBeginCommandBuffer(p->cmd, &bi)) != VK_SUCCESS) {
     free(sets);
     return vkb_vkfail("vkBeginCommandBuffer", r);
   }
   /* Earlier uploads and programs (host writes, copies, shaders) before the first dispatch. */
-  vkb_barrier(p->cmd,
-              VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
-                  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-              VK_ACCESS_HOST_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT,
-              VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-              VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
+  vkb_barrier_in(p->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                 VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT);
   VkPipeline bound = VK_NULL_HANDLE;
   gs_status s = GS_OK;
   for (size_t i = 0; i < n && s == GS_OK; i++) {
@@ -133,11 +131,6 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
     s = vkb_plan(d, &ls[i], &xs[m], &has);
     if (s == GS_OK && has) m++;
   }
-  VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO,
-                           .flags = VK_FENCE_CREATE_SIGNALED_BIT};
-  VkResult r;
-  if (s == GS_OK && (r = vkCreateFence(d->dev, &fci, NULL, &p->fence)) != VK_SUCCESS)
-    s = vkb_vkfail("vkCreateFence", r);
   if (s == GS_OK) s = record(d, p, xs, m);
   free(xs);
   p->n_dispatch = m;
@@ -145,7 +138,7 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
   /* New pipelines reach the disk now, not only at close: a run that dies still leaves them. */
   if (s == GS_OK) vkb_cache_save(d);
   if (s != GS_OK) {
-    vkb_prog_free(d, p);
+    destroy_prog(d, p);
     return s;
   }
   *out = p;
@@ -153,11 +146,7 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
 }
 
 gs_status vkb_prog_run(gs_bdev *d, gs_bprog *p) {
-  /* A command buffer cannot be pending twice: a rerun waits for the previous run of itself. */
-  if (vkGetFenceStatus(d->dev, p->fence) == VK_NOT_READY) d->cnt.waits++;
-  VkResult r = vkWaitForFences(d->dev, 1, &p->fence, VK_TRUE, UINT64_MAX);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
-  gs_status s = vkb_submit(d, p->cmd, p->fence);
+  gs_status s = vkb_submit(d, p->cmd, &p->serial);
   if (s != GS_OK) return s;
   d->cnt.launches += p->n_dispatch;
   return vkb_validation_check("prog_run");

@@ -513,6 +513,63 @@ static void program_case(be *bk) {
   if (ok) printf("ok   program of 5 dependent launches, 3 runs\n");
 }
 
+/* Host writes and reruns queued behind running work keep stream order: x is rewritten between
+ * runs of acc += x without any wait, then acc must hold the sum of every x. A program and a
+ * buffer freed while a run that uses them is queued must survive until it ends. */
+static void stream_case(be *bk) {
+  const gs_backend_iface *it = bk[1].it;
+  gs_bdev *dev = bk[1].dev;
+  enum { N = 1 << 16, RUNS = 6 };
+  gs_bbuf *x = NULL, *acc = NULL, *tmp = NULL;
+  gs_bprog *p = NULL, *q = NULL;
+  float *h = malloc(N * sizeof *h);
+  int ok = h && it->buf_alloc(dev, N * 4, &x) == GS_OK &&
+           it->buf_alloc(dev, N * 4, &acc) == GS_OK && it->buf_alloc(dev, N * 4, &tmp) == GS_OK;
+  gs_tdesc d = F(GS_SHAPE(N));
+  gs_launch add = {.op = GS_OP_AXPBY,
+                   .n_in = 2,
+                   .in = {{x, 0}, {acc, 0}},
+                   .in_desc = {d, d},
+                   .out = {acc, 0},
+                   .out_desc = d,
+                   .f = {1.0f, 1.0f}};
+  gs_launch copy = {.op = GS_OP_UNARY,
+                    .n_in = 1,
+                    .in = {{acc, 0}},
+                    .in_desc = {d},
+                    .out = {tmp, 0},
+                    .out_desc = d,
+                    .i = {GS_UN_AFFINE},
+                    .f = {-1.0f, 0.0f}};
+  if (ok) ok = it->prog_compile(dev, &add, 1, &p) == GS_OK;
+  if (ok) ok = it->prog_compile(dev, &copy, 1, &q) == GS_OK;
+  for (int i = 0; i < N && ok; i++) h[i] = (float)(i % 7);
+  if (ok) ok = it->buf_write(dev, acc, 0, h, N * 4) == GS_OK;
+  for (int r = 1; r <= RUNS && ok; r++) {
+    for (int i = 0; i < N; i++) h[i] = (float)r;
+    ok = it->buf_write(dev, x, 0, h, N * 4) == GS_OK && it->prog_run(dev, p) == GS_OK;
+    if (ok && r == RUNS / 2) ok = it->prog_run(dev, q) == GS_OK;
+  }
+  if (ok) {
+    it->prog_free(dev, q), q = NULL;
+    it->buf_free(dev, tmp), tmp = NULL;
+    ok = it->buf_read(dev, acc, 0, h, N * 4) == GS_OK;
+  }
+  int bad = -1;
+  for (int i = 0; i < N && ok && bad < 0; i++)
+    if (h[i] != (float)(i % 7 + RUNS * (RUNS + 1) / 2)) bad = i;
+  if (!ok) fprintf(stderr, "stream case: %s\n", last_err);
+  if (bad >= 0) fprintf(stderr, "stream case: acc[%d] = %g\n", bad, h[bad]);
+  CHECKF(ok && bad < 0, "writes and reruns queued without waits keep stream order");
+  if (p) it->prog_free(dev, p);
+  if (q) it->prog_free(dev, q);
+  it->buf_free(dev, x);
+  it->buf_free(dev, acc);
+  it->buf_free(dev, tmp);
+  free(h);
+  if (ok && bad < 0) printf("ok   %d writes and reruns queued without waits\n", RUNS);
+}
+
 static int cache_files(const char *dir) {
   DIR *d = opendir(dir);
   int n = 0;
@@ -551,6 +608,7 @@ int main(int argc, char **argv) {
 
   op_cases(bk);
   program_case(bk);
+  stream_case(bk);
 
   /* Closing saves the pipeline cache; reopening reads it back. */
   unload(&bk[1]);
