@@ -8,10 +8,12 @@
 # gessl/torch of images/s (above 1: gessl faster) and of peak RSS (below 1: gessl smaller).
 #
 # usage: bench/bench-train-vs-torch.sh [-b BUILD_DIR] [-B BASE_BUILD] [-r ROUNDS] [-t THREADS]
-#                                       [-m MODELS]
+#                                       [-m MODELS] [-k BACKEND]
 #   BUILD_DIR  gessl build (default: build)              ROUNDS   default 3
 #   BASE_BUILD another gessl build (an older commit) timed in the same rounds as gessl-base
 #   THREADS    threads for both (default: all cores)      MODELS   default "convnet resnet18"
+#   BACKEND    gessl's --backend for both gessl builds (default cpu; torch stays on the CPU), e.g.
+#              vulkan:llvmpipe with -B to time a backend against an older build of it
 # OMP_WAIT_POLICY and the like are passed through to both (both use libgomp): on a machine
 # shared with other work, OMP_WAIT_POLICY=passive keeps idle workers from spinning.
 # Batch and steps per model: CONVNET_BATCH (128), CONVNET_STEPS (12), RESNET_BATCH (64),
@@ -24,14 +26,16 @@ base=
 rounds=3
 threads=$(nproc)
 models="convnet resnet18"
-while getopts b:B:r:t:m: o; do
+backend=cpu
+while getopts b:B:r:t:m:k: o; do
   case $o in
   b) build=$OPTARG ;;
   B) base=$OPTARG ;;
   r) rounds=$OPTARG ;;
   t) threads=$OPTARG ;;
   m) models=$OPTARG ;;
-  *) sed -n 2,18p "$0" >&2; exit 2 ;;
+  k) backend=$OPTARG ;;
+  *) sed -n 2,20p "$0" >&2; exit 2 ;;
   esac
 done
 gessl=$build/bin/gessl
@@ -60,7 +64,7 @@ run() {
   echo "$label $ips $rss" >>"$tmp/rows"
 }
 
-echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); threads $threads"
+echo "machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); threads $threads; backend $backend"
 echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-(unset)}; load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$tmp/rows"
 for r in $(seq 1 "$rounds"); do
@@ -72,7 +76,7 @@ for r in $(seq 1 "$rounds"); do
     fi
     # gessl's images/s covers every step but not the setup (graph build, compile), so one
     # extra step and an untimed warm-up step for torch keep the two comparable.
-    a="train --data synthetic:32x32x3 --model $m --batch $b --max-steps $((s + 1)) --threads $threads --log-every 1000"
+    a="train --backend $backend --data synthetic:32x32x3 --model $m --batch $b --max-steps $((s + 1)) --threads $threads --log-every 1000"
     # LD_LIBRARY_PATH: a build copied elsewhere still runs its own libgessl.
     run "$m/gessl" env LD_LIBRARY_PATH="$build/lib" "$gessl" $a
     if [ -n "${OPENBLAS_CORETYPE:-}" ]; then
@@ -107,6 +111,11 @@ awk '
           if (a[j] < lo) lo = a[j]; if (a[j] > hi) hi = a[j]
         }
         printf "%-10s %-18s speed %.2f [%.2f..%.2f]  memory %.2f\n", m, k, median(a, c), lo, hi, median(b2, c)
+      }
+      if ((m, "gessl-base") in kinds) {
+        c = n[m, "gessl"]
+        for (j = 1; j <= c; j++) a[j] = ips[m, "gessl", j] / ips[m, "gessl-base", j]
+        printf "%-10s %-18s speed %.2f (images/s of this build over the base build, median of rounds)\n", m, "gessl/gessl-base", median(a, c)
       }
     }
   }' "$tmp/rows"

@@ -34,6 +34,17 @@ static void pick_sizes(gs_bdev *d) {
                     (2u * 4u * ts * ts + 15u * ts) * 4u > lim->maxComputeSharedMemorySize))
     ts /= 2;
   d->gemm_ts = ts;
+  /* gemm_lanes.comp broadcasts A's rows from the lanes of a subgroup: it needs VKB_LANES_RM
+   * lanes and the ballot operations; elsewhere the tiled shader serves. */
+  VkPhysicalDeviceSubgroupProperties sg = {
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+                                    .pNext = &sg};
+  vkGetPhysicalDeviceProperties2(d->phys, &p2);
+  d->gemm_lanes = d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU &&
+                  (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                  (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
+                  sg.subgroupSize >= VKB_LANES_RM && d->wg % sg.subgroupSize == 0;
   for (int i = 0; i < 3; i++) d->max_groups[i] = lim->maxComputeWorkGroupCount[i];
 }
 
@@ -95,10 +106,10 @@ gs_status vkb_open(int index, gs_bdev **out) {
    * where the device shares memory with the host. */
   int shares = d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU ||
                d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU;
-  /* GESSL_VULKAN_STAGING=1 takes the discrete-GPU path (staging copies) on any device, so that
-   * path is tested on lavapipe too. */
+  /* GESSL_VULKAN_STAGING=1 takes the discrete-GPU paths (staging copies, the tiled GEMM shader)
+   * on any device, so they are tested on lavapipe too. */
   const char *staging = getenv("GESSL_VULKAN_STAGING");
-  if (staging && strcmp(staging, "1") == 0) shares = 0;
+  if (staging && strcmp(staging, "1") == 0) shares = d->gemm_lanes = 0;
   d->unified = shares && find_mem_type(&d->memprops, unified) != UINT32_MAX;
   if (d->unified)
     d->buf_flags = unified;

@@ -10,6 +10,8 @@
  * 6 the output. One set layout and one pipeline layout serve every pipeline. */
 #define VKB_BINDINGS 7
 #define VKB_OUT_BINDING 6
+#define VKB_LANES_RM 8  /* rows per invocation of gemm_lanes.comp (its RM) */
+#define VKB_LANES_RN 4  /* columns per invocation of gemm_lanes.comp (its RN) */
 #define VKB_PC_WORDS 32 /* 128 bytes: the push-constant size every device supports */
 
 typedef enum vkb_shader {
@@ -19,6 +21,7 @@ typedef enum vkb_shader {
   VKB_SH_ROWS,
   VKB_SH_POOL,
   VKB_SH_GEMM,
+  VKB_SH_GEMM_LANES,
   VKB_SH_COUNT
 } vkb_shader;
 
@@ -96,6 +99,9 @@ struct gs_bdev {
   VkPipeline pipes[VKB_P_COUNT];
   uint32_t wg;      /* 1-D work-group size, a power of two */
   uint32_t gemm_ts; /* GEMM threads per tile side */
+  /* CPU devices run MATMUL and the convolutions with gemm_lanes.comp (one column per
+   * invocation, VKB_LANES_RM rows) instead of the tiled shader. */
+  int gemm_lanes;
   uint32_t max_groups[3];
   gs_bcounters cnt; /* dispatches submitted, fence waits that blocked, bytes copied */
 };
@@ -167,6 +173,8 @@ void vkb_cache_save(gs_bdev *d);
 void vkb_pipelines_destroy(gs_bdev *d);
 
 /* vk_launch.c: turns a launch into a dispatch (pipeline, push constants, bindings, groups). */
+/* Whether GEMM pipeline p runs gemm_lanes.comp on this device. */
+int vkb_gemm_lanes(const gs_bdev *d, vkb_pipe p);
 int vkb_supports(gs_bdev *d, const gs_launch *l);
 /* *has is set to 0 when the launch needs no dispatch (NOP, empty tensors). */
 gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *out, int *has);

@@ -49,6 +49,16 @@ static int expected_operands(gs_opcode op, expected *e) {
 
 static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
 
+int vkb_gemm_lanes(const gs_bdev *d, vkb_pipe p) {
+  return d->gemm_lanes && (p == VKB_P_GEMM || p == VKB_P_CONV_FWD || p == VKB_P_CONV_BWD_DATA ||
+                           p == VKB_P_CONV_BWD_FILTER);
+}
+
+/* Rows of C one work group of pipeline p covers. */
+static int64_t gemm_rows(const gs_bdev *d, vkb_pipe p) {
+  return vkb_gemm_lanes(d, p) ? VKB_LANES_RM : 4 * (int64_t)d->gemm_ts;
+}
+
 /* Why the launch cannot run here, or NULL. Buffers are checked only when `buffers` is set:
  * supports() may be asked before the runtime has allocated them. */
 static const char *refusal(gs_bdev *d, const gs_launch *l, int buffers, char *buf, size_t len) {
@@ -87,7 +97,7 @@ static const char *refusal(gs_bdev *d, const gs_launch *l, int buffers, char *bu
     break;
   case GS_OP_MATMUL: {
     const gs_shape *o = &l->out_desc.shape;
-    int64_t bm = 4 * (int64_t)d->gemm_ts;
+    int64_t bm = gemm_rows(d, VKB_P_GEMM);
     if (o->rank != 3 || l->in_desc[0].shape.rank != 3 || l->in_desc[1].shape.rank != 3)
       return "matmul operands must be rank 3";
     if (ceil_div(o->dim[1], bm) > (int64_t)d->max_groups[1] || o->dim[0] > d->max_groups[2])
@@ -106,7 +116,10 @@ static const char *refusal(gs_bdev *d, const gs_launch *l, int buffers, char *bu
       int64_t m = l->op == GS_OP_CONV2D_BWD_DATA ? l->out_desc.shape.dim[1]
                   : l->op == GS_OP_CONV2D        ? l->in_desc[1].shape.dim[0]
                                                  : l->out_desc.shape.dim[0];
-      if (ceil_div(m, 4 * (int64_t)d->gemm_ts) > (int64_t)d->max_groups[1])
+      vkb_pipe p = l->op == GS_OP_CONV2D_BWD_DATA ? VKB_P_CONV_BWD_DATA
+                   : l->op == GS_OP_CONV2D        ? VKB_P_CONV_FWD
+                                                  : VKB_P_CONV_BWD_FILTER;
+      if (ceil_div(m, gemm_rows(d, p)) > (int64_t)d->max_groups[1])
         return "too many channels for the dispatch limits";
     }
     break;
@@ -435,8 +448,9 @@ static void plan_gemm(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
   p[0] = (uint32_t)M, p[1] = (uint32_t)N, p[2] = (uint32_t)K, p[3] = (uint32_t)batch;
   p[4] = (uint32_t)a->off, p[5] = (uint32_t)b->off, p[6] = (uint32_t)l->out.off;
   x->bind[0] = a->buf, x->bind[1] = b->buf;
-  int64_t bm = 4 * (int64_t)d->gemm_ts;
-  int64_t gx = ceil_div(N, bm); /* the shader loops over column tiles beyond the limit */
+  int64_t bm = gemm_rows(d, x->pipe);
+  int64_t bn = vkb_gemm_lanes(d, x->pipe) ? (int64_t)d->wg * VKB_LANES_RN : 4 * (int64_t)d->gemm_ts;
+  int64_t gx = ceil_div(N, bn); /* the shader loops over column tiles beyond the limit */
   x->groups[0] = gx > d->max_groups[0] ? d->max_groups[0] : (uint32_t)gx;
   x->groups[1] = (uint32_t)ceil_div(M, bm);
   x->groups[2] = (uint32_t)batch;

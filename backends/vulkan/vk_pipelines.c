@@ -4,6 +4,7 @@
 
 #include "elementwise.h"
 #include "gemm.h"
+#include "gemm_lanes.h"
 #include "pool.h"
 #include "reduce.h"
 #include "rows.h"
@@ -25,6 +26,7 @@ static const struct {
     [VKB_SH_ROWS] = {vkb_spv_rows, sizeof vkb_spv_rows, "rows"},
     [VKB_SH_POOL] = {vkb_spv_pool, sizeof vkb_spv_pool, "pool"},
     [VKB_SH_GEMM] = {vkb_spv_gemm, sizeof vkb_spv_gemm, "gemm"},
+    [VKB_SH_GEMM_LANES] = {vkb_spv_gemm_lanes, sizeof vkb_spv_gemm_lanes, "gemm_lanes"},
 };
 
 static const struct {
@@ -74,6 +76,7 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
     return GS_OK;
   }
   vkb_shader sh = pipes[p].shader;
+  if (sh == VKB_SH_GEMM && vkb_gemm_lanes(d, p)) sh = VKB_SH_GEMM_LANES;
   VkResult r;
   if (!d->modules[sh]) {
     VkShaderModuleCreateInfo mci = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
@@ -85,12 +88,11 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
                             shaders[sh].name, vkb_result_str(r));
   }
   uint32_t spec[2] = {sh == VKB_SH_GEMM ? d->gemm_ts : d->wg, pipes[p].mode};
+  int two = sh == VKB_SH_GEMM || sh == VKB_SH_GEMM_LANES;
   VkSpecializationMapEntry me[2] = {{.constantID = 0, .offset = 0, .size = 4},
                                     {.constantID = 1, .offset = 4, .size = 4}};
-  VkSpecializationInfo si = {.mapEntryCount = sh == VKB_SH_GEMM ? 2 : 1,
-                             .pMapEntries = me,
-                             .dataSize = sizeof spec,
-                             .pData = spec};
+  VkSpecializationInfo si = {
+      .mapEntryCount = two ? 2 : 1, .pMapEntries = me, .dataSize = sizeof spec, .pData = spec};
   VkComputePipelineCreateInfo ci = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
