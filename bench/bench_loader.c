@@ -23,7 +23,7 @@ static double loader_rate(int threads, int batches) {
   gs_dataset *ds = gs_dataset_open("synthetic:32x32x3", GS_SPLIT_TRAIN, NULL);
   if (!ds) return -1;
   gs_loader_options o = {.batch = 256, .threads = threads, .seed = 1, .drop_last = 1};
-  o.recipe = gs_aug_recipe_for("simclr", 32, 2);
+  o.recipe = gs_aug_recipe_make(NULL, 32, 2);
   gs_loader *l = gs_loader_new(ds, &o);
   if (!l) {
     gs_dataset_close(ds);

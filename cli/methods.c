@@ -50,7 +50,9 @@ int cli_methods(int argc, char **argv) {
   printf("methods (--method)\n");
   for (int k = 0; k < gs_runtime_method_count(rt); k++) {
     const gs_method_iface *m = gs_runtime_method_at(rt, k);
-    printf("  %-12s %s (%d views)\n", m->name, m->summary ? m->summary : "", m->n_views);
+    gs_aug_recipe r; /* the view count at the declared defaults */
+    int views = gs_method_views(m, NULL, 32, &r) == GS_OK ? r.n_views : 0;
+    printf("  %-12s %s (%d views)\n", m->name, m->summary ? m->summary : "", views);
     print_hparams(m->hparams, m->n_hparams);
   }
   if (gs_runtime_method_count(rt) == 0) printf("  (none found)\n");

@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "commands.h"
-#include "gessl/data.h"
+#include "gessl/method.h"
+#include "gessl/runtime.h"
 
 static const char usage[] =
     "usage: gessl preview --data SPEC --out FILE.png [options]\n"
@@ -19,8 +20,8 @@ static const char usage[] =
     "  --data SPEC     data set: fashion-mnist, idx:DIR, cifar10:DIR, cifar100:DIR,\n"
     "                  folder:DIR, synthetic or synthetic:HxWxC (required)\n"
     "  --out FILE      PNG file to write (required)\n"
-    "  --method NAME   augmentation recipe of this method: simclr, mocov2, simsiam, byol,\n"
-    "                  barlowtwins, vicreg, swav, dino (default simclr)\n"
+    "  --method NAME   augmentation recipe of this method plugin, as it trains ('gessl\n"
+    "                  methods' lists them; default simclr)\n"
     "  --count N       images (rows), 1..64 (default 8)\n"
     "  --views N       views per image, 1..8; beyond 2 are multi-crop's small crops (default 2)\n"
     "  --seed N        augmentation seed, an unsigned integer (default 0)\n"
@@ -157,7 +158,21 @@ int gs_cli_preview(int argc, char **argv) {
   const int H = gs_dataset_height(ds), W = gs_dataset_width(ds), C = gs_dataset_channels(ds);
   int count = (int)(o.count < gs_dataset_size(ds) ? o.count : gs_dataset_size(ds));
   int size = o.size ? (int)o.size : (H > W ? H : W);
-  gs_aug_recipe r = gs_aug_recipe_for(o.method, size, (int)o.views);
+  /* The method's own recipe (its views member, default settings); views beyond its count are
+   * generic multi-crop local crops. */
+  gs_aug_recipe r, extra = gs_aug_recipe_make(NULL, size, (int)o.views);
+  gs_runtime_options ropt = {NULL, 1, NULL};
+  gs_runtime *rt = gs_runtime_open(&ropt);
+  const gs_method_iface *m = rt ? gs_runtime_method(rt, o.method) : NULL;
+  if (!m || gs_method_views(m, NULL, size, &r) != GS_OK) {
+    fprintf(stderr, "gessl preview: --method %s: %s\n", o.method, gs_errmsg());
+    gs_runtime_close(rt);
+    gs_dataset_close(ds);
+    return 2;
+  }
+  gs_runtime_close(rt);
+  for (int v = r.n_views; v < (int)o.views; v++) r.views[v] = extra.views[v];
+  r.n_views = (int)o.views;
   int cell = H > W ? H : W;
   for (int v = 0; v < r.n_views; v++)
     if (r.views[v].size > cell) cell = r.views[v].size;

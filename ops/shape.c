@@ -6,16 +6,9 @@
 #include "grad_rules.h"
 #include "ops_impl.h"
 
-static int same_shape(const gs_shape *a, const gs_shape *b) {
-  if (a->rank != b->rank) return 0;
-  for (int k = 0; k < a->rank; k++)
-    if (a->dim[k] != b->dim[k]) return 0;
-  return 1;
-}
-
 struct gs_node *gs_op_alias(gs_graph *g, struct gs_node *x, gs_shape shape) {
   if (!gs_graph_check(g, "reshape", &x, 1)) return NULL;
-  if (same_shape(&x->desc.shape, &shape)) return x;
+  if (gs_shape_eq(&x->desc.shape, &shape)) return x;
   if (gs_shape_numel(&x->desc.shape) != gs_shape_numel(&shape)) {
     char bx[GS_SHAPE_BUF], bs[GS_SHAPE_BUF];
     return gs_graph_fail(g, GS_ERR_SHAPE, "reshape: element count differs: x %s shape %s",

@@ -30,9 +30,7 @@ static struct gs_node *scalar1(gs_graph *g, const char *op, const char *what, st
 static int same_param_shape(gs_graph *g, const char *op, const char *what, gs_param *w,
                             gs_param *st) {
   gs_shape a = gs_param_shape(w), b = gs_param_shape(st);
-  int same = a.rank == b.rank;
-  for (int k = 0; same && k < a.rank; k++) same = a.dim[k] == b.dim[k];
-  if (same) return 1;
+  if (gs_shape_eq(&a, &b)) return 1;
   char ba[GS_SHAPE_BUF], bb[GS_SHAPE_BUF];
   gs_graph_fail(g, GS_ERR_SHAPE, "%s: %s %s does not match param '%s' %s", op, what,
                 gs_op_shp(&b, bb), gs_param_name(w), gs_op_shp(&a, ba));
@@ -75,6 +73,17 @@ gs_tensor *gs_ema_update(gs_graph *g, gs_param *target, gs_tensor *online, gs_te
                            scalar1(g, "ema_update", "m", m)};
   if (!in[0] || !in[1] || !in[2]) return NULL;
   return sink(g, GS_OP_EMA, target, in, 3);
+}
+
+gs_status gs_ema_update_set(gs_graph *g, const gs_pset *target, const gs_pset *online,
+                            gs_tensor *m) {
+  int n = gs_pset_count(online);
+  if (g && gs_graph_status(g) == GS_OK && gs_pset_count(target) != n)
+    gs_graph_fail(g, GS_ERR_SHAPE, "ema_update: a target set of %d params for %d online ones",
+                  gs_pset_count(target), n);
+  for (int k = 0; k < n && gs_graph_status(g) == GS_OK; k++)
+    gs_ema_update(g, gs_pset_get(target, k), gs_param_ref(g, gs_pset_get(online, k)), m);
+  return gs_graph_status(g);
 }
 
 gs_tensor *gs_sgd_update(gs_graph *g, gs_param *w, gs_tensor *grad, gs_param *momentum_buf,

@@ -31,13 +31,6 @@ static gs_grad_rule rule_for(const struct gs_node *y) {
   }
 }
 
-static int same_shape(const gs_shape *a, const gs_shape *b) {
-  if (a->rank != b->rank) return 0;
-  for (int k = 0; k < a->rank; k++)
-    if (a->dim[k] != b->dim[k]) return 0;
-  return 1;
-}
-
 static gs_status graph_status(gs_graph *g) {
   if (g->status != GS_OK) gs_fail(g->status, "%s", g->err);
   return g->status;
@@ -107,7 +100,7 @@ gs_status gs_grad(gs_graph *g, gs_tensor *loss, gs_tensor *const *params, int n,
     for (int k = 0; k < y->n_in; k++) {
       struct gs_node *x = y->in[k];
       if (!want[k] || !dx[k]) continue;
-      if (!same_shape(&dx[k]->desc.shape, &x->desc.shape)) {
+      if (!gs_shape_eq(&dx[k]->desc.shape, &x->desc.shape)) {
         char b1[GS_SHAPE_BUF], b2[GS_SHAPE_BUF];
         gs_graph_fail(g, GS_ERR_SHAPE, "grad: rule for %s gave %s for input %d of shape %s",
                       y->kind == GS_NODE_OP ? gs_opcode_name(y->op) : "alias/concat",

@@ -124,7 +124,8 @@ static gs_status assign_storage(cctx *c) {
       prog_input *in = &prog->inputs[prog->n_inputs];
       if (!(in->name = strdup(n->name ? n->name : "")))
         return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
-      in->key = n;
+      in->key.graph = g->serial;
+      in->key.node = n->id;
       in->bytes = value_bytes(n);
       cn->input = prog->n_inputs++;
       continue;
@@ -304,8 +305,7 @@ static gs_status alloc_buffers(cctx *c, const size_t *sizes, int n_arenas) {
   }
   for (int k = 0; k < prog->n_inputs; k++) {
     prog_input *in = &prog->inputs[k];
-    const struct gs_node *n = in->key;
-    if (!c->cn[n->id].needed) continue;
+    if (!c->cn[in->key.node].needed) continue;
     if (cap && in->bytes > cap)
       return gs_fail(GS_ERR_NOMEM,
                      "compile: input '%s' of %zu bytes exceeds the largest single allocation of %s "
@@ -375,6 +375,7 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   if ((st = build_launches(&c, ls, n_launch)) != GS_OK) goto fail;
   c.prog->n_launches = n_launch;
   if ((st = dev->iface->prog_compile(dev->bdev, ls, n_launch, &c.prog->bprog)) != GS_OK) goto fail;
+  rt_count_compile(dev);
   c.prog->outputs = calloc((size_t)(n_outputs ? n_outputs : 1), sizeof *c.prog->outputs);
   if (!c.prog->outputs) {
     st = gs_fail(GS_ERR_NOMEM, "compile: out of memory");
@@ -382,7 +383,8 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   }
   for (int k = 0; k < n_outputs; k++) {
     prog_output *o = &c.prog->outputs[c.prog->n_outputs++];
-    o->key = outputs[k];
+    o->key.graph = g->serial;
+    o->key.node = outputs[k]->id;
     o->ref = ref_of(&c, outputs[k]->id);
     o->bytes = value_bytes(outputs[k]);
   }

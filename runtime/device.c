@@ -164,6 +164,7 @@ gs_device *gs_device_open(gs_runtime *rt, const char *spec) {
 void gs_device_close(gs_device *dev) {
   if (!dev) return;
   while (dev->programs) gs_program_free(dev->programs);
+  rt_pset_cache_free(dev);
   while (dev->params) gs_param_free(dev->params);
   dev->iface->close(dev->bdev);
   free(dev);
@@ -226,6 +227,14 @@ void gs_counters_format(const gs_bcounters *a, const gs_bcounters *b, char *buf,
   }
 }
 
+void rt_count_compile(gs_device *dev) {
+  __atomic_add_fetch(&dev->rt->compiles, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t gs_runtime_compile_count(const gs_runtime *rt) {
+  return rt ? __atomic_load_n(&rt->compiles, __ATOMIC_RELAXED) : 0;
+}
+
 gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n) {
   if (n == 0) return GS_OK;
   for (size_t k = 0; k < n; k++)
@@ -235,6 +244,7 @@ gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n) {
   gs_bprog *p = NULL;
   gs_status st = dev->iface->prog_compile(dev->bdev, launches, n, &p);
   if (st != GS_OK) return st;
+  rt_count_compile(dev);
   st = dev->iface->prog_run(dev->bdev, p);
   /* The program is freed right away, so it must have finished. */
   gs_status st2 = dev->iface->sync(dev->bdev);

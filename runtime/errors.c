@@ -54,6 +54,13 @@ const char *gs_status_name(gs_status s) {
   return "unknown status";
 }
 
+int gs_shape_eq(const gs_shape *a, const gs_shape *b) {
+  if (a->rank != b->rank) return 0;
+  for (int k = 0; k < a->rank; k++)
+    if (a->dim[k] != b->dim[k]) return 0;
+  return 1;
+}
+
 char *gs_shape_str(const gs_shape *s, char *buf, size_t len) {
   if (!buf || len == 0) return buf;
   size_t at = 0;

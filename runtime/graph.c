@@ -1,6 +1,7 @@
 /* Graph storage, sticky errors and leaves. The ops themselves live in ops/. */
 #include "graph_impl.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,18 +9,46 @@
 
 #include "gessl/runtime.h"
 
+/* Node structs are recycled through a process-wide free list instead of going back to malloc. A
+ * program knows its inputs and outputs by (graph serial, node index), and a caller may still name
+ * a node of a freed graph as a key; its memory stays readable, and its serial (kept after the
+ * free, replaced when the struct is reused) tells the original from a new node at its address. */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct gs_node *pool;
+
+static struct gs_node *node_alloc(void) {
+  pthread_mutex_lock(&pool_lock);
+  struct gs_node *n = pool;
+  if (n) pool = n->pool_next;
+  pthread_mutex_unlock(&pool_lock);
+  if (n) memset(n, 0, sizeof *n);
+  return n ? n : calloc(1, sizeof *n);
+}
+
 gs_graph *gs_graph_new(void) {
+  static uint64_t next_serial;
   gs_graph *g = calloc(1, sizeof *g);
   if (!g) gs_fail(GS_ERR_NOMEM, "gs_graph_new: out of memory");
+  if (g) g->serial = __atomic_add_fetch(&next_serial, 1, __ATOMIC_RELAXED);
   return g;
 }
 
 void gs_graph_free(gs_graph *g) {
   if (!g) return;
-  for (int k = 0; k < g->n; k++) {
-    free(g->nodes[k]->name);
-    free(g->nodes[k]);
+  /* Last node first onto the list, so a graph built next reuses the same addresses in the same
+   * order (which the stale-key test relies on to mean something). */
+  pthread_mutex_lock(&pool_lock);
+  for (int k = g->n - 1; k >= 0; k--) {
+    struct gs_node *n = g->nodes[k];
+    free(n->name);
+    free(n->in);
+    n->name = NULL;
+    n->in = NULL;
+    n->graph = NULL;
+    n->pool_next = pool;
+    pool = n;
   }
+  pthread_mutex_unlock(&pool_lock);
   free(g->nodes);
   free(g);
 }
@@ -63,17 +92,22 @@ struct gs_node *gs_node_new(gs_graph *g, gs_node_kind kind, gs_opcode op, gs_dty
     g->nodes = nodes;
     g->cap = cap;
   }
-  /* Inputs are stored right after the node so one free releases both. */
-  struct gs_node *n = calloc(1, sizeof *n + (size_t)n_in * sizeof(struct gs_node *));
+  struct gs_node *n = node_alloc();
   if (!n) return gs_graph_fail(g, GS_ERR_NOMEM, "graph: out of memory");
+  n->in = n_in ? malloc((size_t)n_in * sizeof *n->in) : NULL;
+  if (n_in && !n->in) {
+    n->pool_next = NULL;
+    free(n);
+    return gs_graph_fail(g, GS_ERR_NOMEM, "graph: out of memory");
+  }
   n->graph = g;
+  n->serial = g->serial;
   n->id = g->n;
   n->kind = kind;
   n->op = op;
   n->desc.dtype = dtype;
   n->desc.shape = shape;
   n->n_in = n_in;
-  n->in = (struct gs_node **)(n + 1);
   for (int k = 0; k < n_in; k++) n->in[k] = in[k];
   g->nodes[g->n++] = n;
   return n;
@@ -100,15 +134,21 @@ gs_tensor *gs_input(gs_graph *g, const char *name, gs_dtype dtype, gs_shape shap
   if (dtype != GS_F32 && dtype != GS_I32)
     return gs_graph_fail(g, GS_ERR_INVALID, "input '%s': unknown dtype %d", name, (int)dtype);
   if (!shape_ok(g, "input", shape)) return NULL;
-  for (int k = 0; k < g->n; k++)
-    if (g->nodes[k]->kind == GS_NODE_INPUT && strcmp(g->nodes[k]->name, name) == 0)
-      return gs_graph_fail(g, GS_ERR_INVALID, "input: name '%s' used twice", name);
+  if (gs_graph_input(g, name))
+    return gs_graph_fail(g, GS_ERR_INVALID, "input: name '%s' used twice", name);
   struct gs_node *n = gs_node_new(g, GS_NODE_INPUT, GS_OP_NOP, dtype, shape, NULL, 0);
   if (!n) return NULL;
   n->name = strdup(name);
   if (!n->name) return gs_graph_fail(g, GS_ERR_NOMEM, "input: out of memory");
   n->no_grad = 0;
   return n;
+}
+
+gs_tensor *gs_graph_input(const gs_graph *g, const char *name) {
+  for (int k = 0; g && name && k < g->n; k++)
+    if (g->nodes[k]->kind == GS_NODE_INPUT && strcmp(g->nodes[k]->name, name) == 0)
+      return g->nodes[k];
+  return NULL;
 }
 
 gs_tensor *gs_param_ref(gs_graph *g, gs_param *p) {

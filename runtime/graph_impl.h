@@ -14,13 +14,15 @@ typedef enum gs_node_kind {
 } gs_node_kind;
 
 struct gs_node {
-  gs_graph *graph;
-  int id; /* index in graph->nodes; creation order is a topological order */
+  gs_graph *graph; /* NULL once the graph is freed */
+  uint64_t serial; /* the serial of the graph that made it, kept after the graph is freed */
+  struct gs_node *pool_next; /* graph.c's free list */
+  int id;                    /* index in graph->nodes; creation order is a topological order */
   gs_node_kind kind;
   gs_opcode op;  /* GS_NODE_OP only */
   gs_tdesc desc; /* dtype and shape of the value */
   int n_in;
-  struct gs_node **in; /* n_in inputs, allocated with the node */
+  struct gs_node **in; /* n_in inputs */
   int32_t i[GS_LAUNCH_MAX_I];
   float f[GS_LAUNCH_MAX_F];
   gs_param *param;      /* PARAM: the tensor; sink: the tensor written in place */
@@ -30,6 +32,7 @@ struct gs_node {
 };
 
 struct gs_graph {
+  uint64_t serial; /* unique in the process: programs name their inputs and outputs by it */
   struct gs_node **nodes;
   int n, cap;
   gs_status status;

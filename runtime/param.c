@@ -10,6 +10,8 @@ struct gs_bbuf *gs_param_bbuf(const gs_param *p) {
   return p ? p->buf : NULL;
 }
 
+static gs_status fill(gs_param *p, float value, int cached);
+
 gs_param *gs_param_new(gs_device *dev, const char *name, gs_shape shape, int trainable) {
   char sb[96];
   if (!dev || !name) {
@@ -50,7 +52,7 @@ gs_param *gs_param_new(gs_device *dev, const char *name, gs_shape shape, int tra
   if (dev->params) dev->params->prev = p;
   dev->params = p;
   dev->param_bytes += p->bytes;
-  if (gs_param_fill(p, 0.0f) != GS_OK) {
+  if (fill(p, 0.0f, 0) != GS_OK) {
     gs_param_free(p);
     return NULL;
   }
@@ -66,6 +68,7 @@ void gs_param_free(gs_param *p) {
     dev->params = p->next;
   if (p->next) p->next->prev = p->prev;
   dev->param_bytes -= p->bytes;
+  rt_pset_forget(dev, p);
   dev->iface->buf_free(dev->bdev, p->buf);
   free(p->name);
   free(p);
@@ -92,8 +95,8 @@ gs_status gs_param_read(gs_param *p, float *dst) {
   return p->dev->iface->buf_read(p->dev->bdev, p->buf, 0, dst, p->bytes);
 }
 
-gs_status gs_param_fill(gs_param *p, float value) {
-  if (!p) return gs_fail(GS_ERR_INVALID, "gs_param_fill: no param");
+/* A new param's zero fill runs once, through a throw-away program; later fills are cached. */
+static gs_status fill(gs_param *p, float value, int cached) {
   gs_launch l;
   memset(&l, 0, sizeof l);
   l.op = GS_OP_FILL;
@@ -101,7 +104,9 @@ gs_status gs_param_fill(gs_param *p, float value) {
   l.out_desc.dtype = GS_F32;
   l.out_desc.shape = p->shape;
   l.f[0] = value;
-  if (p->dev->iface->supports(p->dev->bdev, &l)) return rt_run_launches(p->dev, &l, 1);
+  if (p->dev->iface->supports(p->dev->bdev, &l))
+    return cached ? rt_pset_run(p->dev, RT_PS_FILL, &p, 1, value, 0.0f, NULL, "gs_param_fill")
+                  : rt_run_launches(p->dev, &l, 1);
   /* A backend without FILL still gets its params initialised, through the host. */
   size_t n = p->bytes / 4;
   float *tmp = malloc(p->bytes);
@@ -110,4 +115,9 @@ gs_status gs_param_fill(gs_param *p, float value) {
   gs_status st = gs_param_write(p, tmp);
   free(tmp);
   return st;
+}
+
+gs_status gs_param_fill(gs_param *p, float value) {
+  if (!p) return gs_fail(GS_ERR_INVALID, "gs_param_fill: no param");
+  return fill(p, value, 1);
 }

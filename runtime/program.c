@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "graph_impl.h"
 #include "program_impl.h"
 
 void rt_program_link(gs_device *dev, struct gs_program *prog) {
@@ -48,6 +49,10 @@ void gs_program_free(gs_program *prog) {
   free(prog);
 }
 
+static int same_node(prog_key key, const gs_tensor *t) {
+  return t->serial == key.graph && t->id == key.node;
+}
+
 static gs_status feed_at(gs_program *prog, const prog_input *in, const void *data) {
   if (!data) return gs_fail(GS_ERR_INVALID, "feed '%s': no data", in->name);
   if (!in->buf) return GS_OK; /* dropped: nothing reads it */
@@ -57,7 +62,7 @@ static gs_status feed_at(gs_program *prog, const prog_input *in, const void *dat
 gs_status gs_program_feed(gs_program *prog, const gs_tensor *input, const void *data) {
   if (!prog || !input) return gs_fail(GS_ERR_INVALID, "gs_program_feed: no program or input");
   for (int k = 0; k < prog->n_inputs; k++)
-    if (prog->inputs[k].key == (const void *)input) return feed_at(prog, &prog->inputs[k], data);
+    if (same_node(prog->inputs[k].key, input)) return feed_at(prog, &prog->inputs[k], data);
   return gs_fail(GS_ERR_INVALID, "gs_program_feed: the tensor is not an input of the graph this "
                                  "program was compiled from");
 }
@@ -85,7 +90,7 @@ gs_status gs_program_fetch(gs_program *prog, const gs_tensor *out, void *dst) {
   if (!prog || !out || !dst) return gs_fail(GS_ERR_INVALID, "gs_program_fetch: NULL argument");
   for (int k = 0; k < prog->n_outputs; k++) {
     const prog_output *o = &prog->outputs[k];
-    if (o->key == (const void *)out)
+    if (same_node(o->key, out))
       return prog->dev->iface->buf_read(prog->dev->bdev, o->ref.buf, o->ref.off * 4, dst, o->bytes);
   }
   return gs_fail(GS_ERR_INVALID, "gs_program_fetch: the tensor is not an output of the program");

@@ -1,6 +1,6 @@
-/* Parameter sets and their device-side arithmetic. Each call lowers to one small program of
- * FILL / AXPBY / INSERT / DOT launches over every param of the set, run once; the values never
- * leave the device except the per-param dot products, which the host sums in double. */
+/* Parameter sets, and the checks in front of their device-side arithmetic (pset_ops.c): the
+ * values never leave the device except the per-param dot products, which the host sums in
+ * double. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,13 +63,6 @@ void gs_pset_free_params(gs_pset *s) {
   gs_pset_free(s);
 }
 
-static int same_shape(const gs_shape *a, const gs_shape *b) {
-  if (a->rank != b->rank) return 0;
-  for (int k = 0; k < a->rank; k++)
-    if (a->dim[k] != b->dim[k]) return 0;
-  return 1;
-}
-
 /* Checks that a and b (b may be NULL) are non-empty-compatible sets on one device. */
 static gs_status check_sets(const char *op, const gs_pset *a, const gs_pset *b) {
   if (!a) return gs_fail(GS_ERR_INVALID, "%s: no parameter set", op);
@@ -80,7 +73,7 @@ static gs_status check_sets(const char *op, const gs_pset *a, const gs_pset *b) 
     if (a->p[k]->dev != dev || (b && b->p[k]->dev != dev))
       return gs_fail(GS_ERR_INVALID, "%s: params '%s' and '%s' live on different devices", op,
                      a->p[0]->name, a->p[k]->dev != dev ? a->p[k]->name : b->p[k]->name);
-    if (b && !same_shape(&a->p[k]->shape, &b->p[k]->shape)) {
+    if (b && !gs_shape_eq(&a->p[k]->shape, &b->p[k]->shape)) {
       char sa[96], sb[96];
       return gs_fail(GS_ERR_SHAPE, "%s: param %d '%s' %s does not match '%s' %s", op, k,
                      a->p[k]->name, gs_shape_str(&a->p[k]->shape, sa, sizeof sa), b->p[k]->name,
@@ -90,125 +83,52 @@ static gs_status check_sets(const char *op, const gs_pset *a, const gs_pset *b) 
   return GS_OK;
 }
 
-static gs_tdesc desc_of(const gs_param *p) {
-  gs_tdesc d = {GS_F32, p->shape};
-  return d;
-}
-
-/* One launch per param: op over (x[k], y[k]) written into out[k]. */
-typedef enum { K_FILL, K_COPY, K_AXPBY } kind;
-
-static gs_status elementwise(const char *name, kind kd, const gs_pset *out, const gs_pset *x,
-                             const gs_pset *y, float a, float b) {
+/* ops = out's params, then x's, then y's, as rt_pset_run wants them. */
+static gs_status run(const char *name, rt_pset_kind kind, const gs_pset *out, const gs_pset *x,
+                     const gs_pset *y, float a, float b, double *dot) {
   gs_status st = check_sets(name, out, x);
   if (st != GS_OK) return st;
   if (y && (st = check_sets(name, out, y)) != GS_OK) return st;
   if (out->n <= 0) return GS_OK;
-  if (x && x->n && x->p[0]->dev != out->p[0]->dev)
+  if ((x && x->n && x->p[0]->dev != out->p[0]->dev) ||
+      (y && y->n && y->p[0]->dev != out->p[0]->dev))
     return gs_fail(GS_ERR_INVALID, "%s: the sets live on different devices", name);
-  gs_launch *l = calloc((size_t)out->n, sizeof *l);
-  if (!l) return gs_fail(GS_ERR_NOMEM, "%s: out of memory", name);
-  for (int k = 0; k < out->n; k++) {
-    gs_param *o = out->p[k];
-    l[k].out.buf = o->buf;
-    l[k].out_desc = desc_of(o);
-    switch (kd) {
-    case K_FILL:
-      l[k].op = GS_OP_FILL;
-      l[k].f[0] = a;
-      break;
-    case K_COPY:
-      /* INSERT at offset 0 copies exactly, where 1*x + 0*y would turn an Inf in y into NaN. */
-      l[k].op = GS_OP_INSERT;
-      l[k].n_in = 1;
-      l[k].in[0].buf = x->p[k]->buf;
-      l[k].in_desc[0] = desc_of(x->p[k]);
-      break;
-    case K_AXPBY:
-      l[k].op = GS_OP_AXPBY;
-      l[k].n_in = 2;
-      l[k].in[0].buf = x->p[k]->buf;
-      l[k].in_desc[0] = desc_of(x->p[k]);
-      l[k].in[1].buf = (y ? y->p[k] : x->p[k])->buf;
-      l[k].in_desc[1] = desc_of(y ? y->p[k] : x->p[k]);
-      l[k].f[0] = a;
-      l[k].f[1] = b;
-      break;
-    }
-    if (kd == K_COPY && x->p[k] == o) l[k].op = GS_OP_NOP;
-  }
-  /* Copies of a param onto itself are dropped rather than sent as overlapping INSERTs. */
-  int m = 0;
-  for (int k = 0; k < out->n; k++)
-    if (l[k].op != GS_OP_NOP) l[m++] = l[k];
-  st = rt_run_launches(out->p[0]->dev, l, (size_t)m);
-  free(l);
+  int n = out->n;
+  gs_param **ops = malloc((size_t)n * 3 * sizeof *ops);
+  if (!ops) return gs_fail(GS_ERR_NOMEM, "%s: out of memory", name);
+  memcpy(ops, out->p, (size_t)n * sizeof *ops);
+  if (x) memcpy(ops + n, x->p, (size_t)n * sizeof *ops);
+  if (y) memcpy(ops + 2 * n, y->p, (size_t)n * sizeof *ops);
+  st = rt_pset_run(out->p[0]->dev, kind, ops, n, a, b, dot, name);
+  free(ops);
   return st;
 }
 
 gs_status gs_pset_copy(const gs_pset *dst, const gs_pset *src) {
-  return elementwise("pset_copy", K_COPY, dst, src, NULL, 0, 0);
+  return run("pset_copy", RT_PS_COPY, dst, src, NULL, 0, 0, NULL);
 }
 
 gs_status gs_pset_axpy(const gs_pset *y, float a, const gs_pset *x) {
-  return elementwise("pset_axpy", K_AXPBY, y, x, y, a, 1.0f);
+  return run("pset_axpy", RT_PS_AXPY, y, x, NULL, a, 1.0f, NULL);
 }
 
 gs_status gs_pset_axpby(const gs_pset *y, float a, const gs_pset *x, float b) {
-  return elementwise("pset_axpby", K_AXPBY, y, x, y, a, b);
+  return run("pset_axpby", RT_PS_AXPBY, y, x, y, a, b, NULL);
 }
 
 gs_status gs_pset_scale(const gs_pset *x, float a) {
-  /* a*x + 0*x: the second operand must not be garbage, so it is x itself. */
-  return elementwise("pset_scale", K_AXPBY, x, x, x, a, 0.0f);
+  return run("pset_scale", RT_PS_SCALE, x, NULL, NULL, a, 0.0f, NULL);
 }
 
 gs_status gs_pset_fill(const gs_pset *x, float v) {
-  return elementwise("pset_fill", K_FILL, x, NULL, NULL, v, 0);
+  return run("pset_fill", RT_PS_FILL, x, NULL, NULL, v, 0, NULL);
 }
 
 gs_status gs_pset_dot(const gs_pset *a, const gs_pset *b, double *out) {
   if (out) *out = 0;
-  gs_status st = check_sets("pset_dot", a, b);
-  if (st != GS_OK) return st;
   if (!out) return gs_fail(GS_ERR_INVALID, "pset_dot: no result pointer");
-  if (a->n <= 0) return GS_OK;
-  gs_device *dev = a->p[0]->dev;
-  if (b->n && b->p[0]->dev != dev)
-    return gs_fail(GS_ERR_INVALID, "pset_dot: the sets live on different devices");
-  size_t bytes = (size_t)a->n * 4;
-  gs_bbuf *res = NULL;
-  gs_launch *l = calloc((size_t)a->n, sizeof *l);
-  float *host = malloc(bytes);
-  if (!l || !host) {
-    st = gs_fail(GS_ERR_NOMEM, "pset_dot: out of memory");
-    goto done;
-  }
-  if ((st = dev->iface->buf_alloc(dev->bdev, bytes, &res)) != GS_OK) goto done;
-  for (int k = 0; k < a->n; k++) {
-    l[k].op = GS_OP_DOT;
-    l[k].n_in = 2;
-    l[k].in[0].buf = a->p[k]->buf;
-    l[k].in_desc[0] = desc_of(a->p[k]);
-    l[k].in[1].buf = b->p[k]->buf;
-    l[k].in_desc[1] = desc_of(b->p[k]);
-    l[k].out.buf = res;
-    l[k].out.off = (size_t)k;
-    l[k].out_desc.dtype = GS_F32;
-    l[k].out_desc.shape = GS_SHAPE(1);
-  }
-  if ((st = rt_run_launches(dev, l, (size_t)a->n)) != GS_OK) goto done;
-  if ((st = dev->iface->buf_read(dev->bdev, res, 0, host, bytes)) != GS_OK) goto done;
-  double sum = 0;
-  for (int k = 0; k < a->n; k++) sum += (double)host[k];
-  *out = sum;
-done:
-  if (res) dev->iface->buf_free(dev->bdev, res);
-  free(host);
-  free(l);
-  return st;
+  return run("pset_dot", RT_PS_DOT, a, b, NULL, 0, 0, out);
 }
-
 gs_status gs_pset_norm(const gs_pset *a, double *out) {
   double d = 0;
   gs_status st = gs_pset_dot(a, a, &d);

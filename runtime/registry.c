@@ -104,6 +104,35 @@ static void list_names(char *buf, size_t len, const char *const *names, int n) {
   if (n == 0) snprintf(buf, len, "none");
 }
 
+gs_status gs_method_views(const gs_method_iface *m, const double *hp, int size,
+                          gs_aug_recipe *out) {
+  if (!m || !out) return gs_fail(GS_ERR_INVALID, "gs_method_views: no method or output");
+  memset(out, 0, sizeof *out);
+  gs_status st = GS_OK;
+  double *dflt = NULL; /* no values given: the declared defaults */
+  if (!hp && m->n_hparams > 0) {
+    if (!(dflt = malloc((size_t)m->n_hparams * sizeof *dflt)))
+      return gs_fail(GS_ERR_NOMEM, "method %s: out of memory", m->name);
+    for (int k = 0; k < m->n_hparams; k++) dflt[k] = m->hparams[k].def;
+    hp = dflt;
+  }
+  if (GS_METHOD_HAS(m, views) && m->views) {
+    st = m->views(hp, size, out);
+  } else {
+    int n = m->n_views < 1 ? 2 : m->n_views;
+    if (hp && GS_METHOD_HAS(m, views_for) && m->views_for) n = m->views_for(hp);
+    if (n >= 1 && n <= GS_MAX_VIEWS)
+      *out = gs_aug_recipe_make(NULL, size, n);
+    else
+      out->n_views = n;
+  }
+  if (st == GS_OK && (out->n_views < 1 || out->n_views > GS_MAX_VIEWS))
+    st = gs_fail(GS_ERR_INVALID, "method %s: %d views, must be 1..%d", m->name, out->n_views,
+                 GS_MAX_VIEWS);
+  free(dflt);
+  return st;
+}
+
 const struct gs_method_iface *gs_runtime_method(const gs_runtime *rt, const char *name) {
   if (!rt || !name) {
     gs_fail(GS_ERR_INVALID, "gs_runtime_method: no runtime or name");

@@ -39,6 +39,7 @@ struct gs_runtime {
   int n_metas;
   char *cache_dir;
   int threads;
+  uint64_t compiles; /* backend programs compiled, by every device (gs_runtime_compile_count) */
 };
 
 struct gs_program;
@@ -69,14 +70,39 @@ struct gs_device {
   struct gs_program *programs; /* owned, freed at close */
   size_t param_bytes;
   size_t program_bytes;
+  struct rt_pset_prog *pset_progs; /* the parameter-set arithmetic's cached programs */
+  int n_pset_progs;
+  uint64_t pset_tick;
 };
 
 /* Probes backend `be` once; later calls return the cached result. */
 gs_status rt_backend_probe(rt_backend *be);
 
-/* Runs launches[0..n) once on dev through a throwaway program and waits for them. Used by the
- * parameter-set arithmetic, where each call is small and rare next to a training step. */
+/* Runs launches[0..n) once on dev through a throwaway program and waits for them: the zero fill
+ * of a new param, which happens once per param. */
 gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n);
+
+/* Counts one backend prog_compile on dev's runtime. */
+void rt_count_compile(gs_device *dev);
+
+/* The parameter-set arithmetic (pset_ops.c) over n params per operand: ops holds out[0..n), then
+ * x[0..n) and y[0..n) as the kind uses them. Compiled once per (kind, params, fill value) and
+ * cached on the device; a and b are the scalars (FILL: a is the value); DOT waits and writes the
+ * sum of out[k].x[k] into *dot. */
+typedef enum rt_pset_kind {
+  RT_PS_COPY,  /* out = x */
+  RT_PS_FILL,  /* out = a */
+  RT_PS_AXPY,  /* out += a*x */
+  RT_PS_AXPBY, /* out = a*x + b*y */
+  RT_PS_SCALE, /* out *= a */
+  RT_PS_DOT    /* *dot = sum(out . x) */
+} rt_pset_kind;
+typedef struct rt_pset_prog rt_pset_prog;
+gs_status rt_pset_run(gs_device *dev, rt_pset_kind kind, gs_param *const *ops, int n, float a,
+                      float b, double *dot, const char *what);
+/* Drops the cached programs that name p (before p's buffer is freed). */
+void rt_pset_forget(gs_device *dev, const gs_param *p);
+void rt_pset_cache_free(gs_device *dev);
 
 /* Removes a program from its device's list (program.c <-> device.c). */
 void rt_program_unlink(struct gs_program *prog);

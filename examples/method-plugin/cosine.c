@@ -82,6 +82,13 @@ static gs_status cosine_build_loss(void *self, gs_graph *g, gs_tensor *const *vi
   return GS_OK;
 }
 
+/* Two views of SimCLR's augmentation recipe (gs_aug_style has the other published ones). */
+static gs_status cosine_views(const double *hp, int size, gs_aug_recipe *out) {
+  (void)hp;
+  *out = gs_aug_recipe_make(NULL, size, 2);
+  return GS_OK;
+}
+
 static const gs_method_iface cosine_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -89,7 +96,6 @@ static const gs_method_iface cosine_iface = {
     .summary = "example: view invariance by cosine similarity, a variance hinge against collapse",
     .hparams = cosine_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = cosine_create,
     .destroy = cosine_destroy,
     .params = cosine_params,
@@ -97,6 +103,7 @@ static const gs_method_iface cosine_iface = {
     .build_loss = cosine_build_loss,
     .feed = NULL,       /* no scheduled inputs */
     .after_step = NULL, /* no EMA teacher or queue */
+    .views = cosine_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &cosine_iface; }

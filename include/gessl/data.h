@@ -69,10 +69,23 @@ typedef struct gs_aug_recipe {
   gs_view_config views[GS_MAX_VIEWS];
 } gs_aug_recipe;
 
-/* The usual recipe for a method ("simclr", "byol" (asymmetric blur/solarize), "dino" (multi-crop),
- * ...; unknown names get SimCLR's) for images of `size` pixels and `n_views` views (2, or more for
- * multi-crop: the extra ones are small crops). */
-GS_API gs_aug_recipe gs_aug_recipe_for(const char *method, int size, int n_views);
+/* What sets the published recipes apart; zero is SimCLR's recipe. */
+typedef struct gs_aug_style {
+  /* BYOL's pair (BYOL, Barlow Twins, VICReg, DINO): view 0 always blurred, view 1 rarely
+   * blurred but solarised, weaker saturation jitter. */
+  int asymmetric;
+  /* Blur every view with probability 0.5 (MoCo v2, SimSiam); always so above 64 pixels. */
+  int blur;
+  /* Multi-crop: smallest area fraction of the two global views (DINO 0.4, SwAV 0.14; 0: the
+   * single-crop default) and largest of the local crops (0: 0.4). */
+  float global_crop_min;
+  float local_crop_max;
+} gs_aug_style;
+
+/* The recipe of `n_views` views (1..GS_MAX_VIEWS; from index 2 on multi-crop's small local
+ * crops) of images of `size` pixels in the given style (NULL: SimCLR's). What a method's `views`
+ * member returns (method.h). */
+GS_API gs_aug_recipe gs_aug_recipe_make(const gs_aug_style *style, int size, int n_views);
 
 /* View `view` of sample i as the loader makes it for (seed, epoch): out holds C*v->size*v->size
  * floats, CHW, normalised. The same numbers whatever thread calls it (previews and tests). */

@@ -135,8 +135,8 @@ typedef struct gs_sigma_options {
   int image_size;    /* views' size (0: the data set's own) */
   int threads;       /* augmentation threads (0: the loader's default) */
   gs_step_info step; /* handed to the method's feed hook (zeros are fine) */
-  /* The method's hyperparameter values, when its view count depends on them (multi-crop:
-   * method ABI 2's views_for); NULL: the method's fixed n_views. */
+  /* The method's hyperparameter values, which its views member reads (multi-crop's count of
+   * local crops); NULL: its declared defaults. */
   const double *method_hp;
 } gs_sigma_options;
 

@@ -24,6 +24,7 @@ extern "C" {
 typedef struct gs_graph gs_graph;
 typedef struct gs_node gs_tensor;
 typedef struct gs_param gs_param; /* a persistent tensor on a device (runtime.h) */
+typedef struct gs_pset gs_pset;   /* an ordered list of params (runtime.h) */
 
 GS_API gs_graph *gs_graph_new(void);
 GS_API void gs_graph_free(gs_graph *g);
@@ -36,6 +37,9 @@ GS_API const char *gs_graph_error(const gs_graph *g);
 
 /* A value fed before each run (gs_program_feed). `name` is copied. */
 GS_API gs_tensor *gs_input(gs_graph *g, const char *name, gs_dtype dtype, gs_shape shape);
+/* The input of g called `name`, NULL if none: a service that adds inputs to graphs it did not
+ * build (the optimizer's learning rate) finds its own again without keeping graph pointers. */
+GS_API gs_tensor *gs_graph_input(const gs_graph *g, const char *name);
 /* The persistent tensor p as a node. Trainable params receive gradients through gs_grad. */
 GS_API gs_tensor *gs_param_ref(gs_graph *g, gs_param *p);
 /* A tensor of the given shape filled with `value`. */
@@ -146,6 +150,10 @@ GS_API gs_tensor *gs_detach(gs_graph *g, gs_tensor *x);
 GS_API gs_tensor *gs_assign(gs_graph *g, gs_param *dst, gs_tensor *value);
 /* target := m*target + (1-m)*online; m is a [1] tensor (fed or computed). */
 GS_API gs_tensor *gs_ema_update(gs_graph *g, gs_param *target, gs_tensor *online, gs_tensor *m);
+/* gs_ema_update of every param of `target` from the matching one of `online` (a teacher from its
+ * student: same count, same shapes). Errors are recorded in g; returns gs_graph_status(g). */
+GS_API gs_status gs_ema_update_set(gs_graph *g, const gs_pset *target, const gs_pset *online,
+                                   gs_tensor *m);
 
 /* ---- Autodiff ---- */
 /* Appends the backward pass of the scalar `loss` (numel 1) and stores in grads[k] the gradient

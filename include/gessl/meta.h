@@ -9,7 +9,7 @@
  * Versioning as in backend.h. The host struct (gs_meta_host) is always built by the runtime the
  * plugins ship with, so members appended to it that the host fills and a plugin only reads do
  * not change GS_META_ABI_VERSION: after version 2, view_shapes (multi-crop: views of more than
- * one size). */
+ * one size) and run (feed and run in one call). */
 #ifndef GESSL_META_H
 #define GESSL_META_H
 
@@ -63,16 +63,31 @@ typedef struct gs_meta_host {
 
   /* ---- Appended after version 2 (host-filled; see the note at the top). */
   /* [N, C, H_v, W_v] of view v, n_views of them: with multi-crop, views from index 2 on are
-   * smaller local crops (gs_method_iface.views_for). next_batch and fresh_views hand view v in
+   * smaller local crops (gs_method_iface.views). next_batch and fresh_views hand view v in
    * its own shape. NULL: every view is view_shape. A meta-optimizer that needs one shape for all
    * views refuses views of different sizes. */
   const gs_shape *view_shapes;
+  /* Runs a program built from build_loss and/or add_update: feeds the method's and the
+   * optimizer's inputs of the current step, then queues the run (gs_program_run). What a
+   * meta-optimizer calls instead of feed_method + feed_update + gs_program_run; those two remain
+   * for plugins built before it. */
+  gs_status (*run)(void *host, gs_program *prog);
 } gs_meta_host;
 
+#define GS_META_MAX_FIGURES 4
+
+/* A figure of the step the meta-optimizer reports by name; the training loop writes it into
+ * the step's log.jsonl line under "meta_<name>". */
+typedef struct gs_meta_figure {
+  const char *name; /* static string: "kl", "v_norm" */
+  double value;
+} gs_meta_figure;
+
 typedef struct gs_meta_result {
-  double loss;     /* the method's loss, averaged over the batches of the step */
-  int batches;     /* batches consumed */
-  double extra[4]; /* meta-specific figures (GeSSL: KL, ||v||, ...) */
+  double loss; /* the method's loss, averaged over the batches of the step */
+  int batches; /* batches consumed */
+  int n_figures;
+  gs_meta_figure figures[GS_META_MAX_FIGURES]; /* GeSSL: inner_loss, kl, v_norm */
 } gs_meta_result;
 
 typedef struct gs_meta_iface {

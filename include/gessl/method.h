@@ -11,12 +11,14 @@
  * comment says NULL means.
  *
  * History: 1 the first table; 2 appended views_for (multi-crop: a view count that depends on the
- * hyperparameters). */
+ * hyperparameters); 3 appended views (the count and the augmentation recipe in one member; a
+ * version 3 host reads n_views and views_for only from tables without it). */
 #ifndef GESSL_METHOD_H
 #define GESSL_METHOD_H
 
 #include <stddef.h>
 
+#include "data.h"
 #include "hparams.h"
 #include "model.h"
 
@@ -24,7 +26,7 @@
 extern "C" {
 #endif
 
-#define GS_METHOD_ABI_VERSION 2
+#define GS_METHOD_ABI_VERSION 3
 #define GS_METHOD_ENTRY_SYMBOL "gessl_method_entry"
 
 /* What the host hands a method when creating it. Valid for the method's lifetime. */
@@ -59,7 +61,7 @@ typedef struct gs_method_iface {
   const char *summary;  /* one line for `gessl methods` */
   const gs_hparam_decl *hparams;
   int n_hparams;
-  int n_views; /* augmented views per image (2; more with multi-crop) */
+  int n_views; /* versions 1 and 2: views per image (version 3: `views` instead; 0) */
 
   gs_status (*create)(const gs_method_ctx *ctx, void **self);
   void (*destroy)(void *self);
@@ -86,6 +88,14 @@ typedef struct gs_method_iface {
    * before create and hands build_loss that many views; views from index 2 on may be smaller
    * (local crops), build_loss reads their shapes. NULL: n_views. */
   int (*views_for)(const double *hp);
+
+  /* ---- ABI version 3 ---- */
+  /* The views build_loss takes, for these hyperparameter values (declaration order, as
+   * gs_method_ctx.hp) and images of `size` pixels: their count (out->n_views, 1..GS_MAX_VIEWS)
+   * and each one's augmentation (gs_aug_recipe_make gives the published recipes). Views from
+   * index 2 on may be smaller (multi-crop's local crops); build_loss reads their shapes. NULL:
+   * two views with SimCLR's recipe. */
+  gs_status (*views)(const double *hp, int size, gs_aug_recipe *out);
 } gs_method_iface;
 
 /* Whether method table m is long enough to hold `member` (members after version 1). */
@@ -93,6 +103,12 @@ typedef struct gs_method_iface {
   ((m)->struct_size >= offsetof(gs_method_iface, member) + sizeof((m)->member))
 
 typedef const gs_method_iface *(*gs_method_entry_fn)(void);
+
+/* The views of method m for hp and images of `size` pixels, as the host asks for them: the
+ * views member, or for a version 1 or 2 table n_views (views_for) views of SimCLR's recipe.
+ * GS_ERR_INVALID naming the method when the count is outside 1..GS_MAX_VIEWS. */
+GS_API gs_status gs_method_views(const gs_method_iface *m, const double *hp, int size,
+                                 gs_aug_recipe *out);
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,13 @@ GS_API const gs_pset *gs_model_params(const gs_model *m); /* trainable */
 GS_API const gs_pset *gs_model_state(const gs_model *m);  /* running statistics */
 GS_API const char *gs_model_arch(const gs_model *m);
 
+/* Seeded initial values for the params a method makes itself (prototypes, last layers, queues),
+ * the same on every platform: a splitmix64 stream whose state starts at `seed`. Uniform:
+ * U(-bound, bound), PyTorch's Linear default with bound 1/sqrt(fan_in). Normal: N(0, std^2) by
+ * Box-Muller pairs (the cosine, then the sine value). */
+GS_API gs_status gs_param_init_uniform(gs_param *p, double bound, uint64_t seed);
+GS_API gs_status gs_param_init_normal(gs_param *p, double std, uint64_t seed);
+
 /* A multi-layer perceptron head: Linear(-BN-ReLU) layers. dims[0] is the input width,
  * dims[n-1] the output; hidden layers get BN+ReLU; the last layer gets BN when last_bn (affine
  * unless last_bn_affine is 0) and never ReLU. Params named prefix.0.weight, ... */

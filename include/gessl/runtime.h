@@ -27,7 +27,6 @@ extern "C" {
 typedef struct gs_runtime gs_runtime;
 typedef struct gs_device gs_device;
 typedef struct gs_program gs_program;
-typedef struct gs_pset gs_pset;
 
 /* ---- Runtime and plugins ---- */
 
@@ -102,6 +101,10 @@ GS_API gs_bcounters gs_device_counters(const gs_device *dev);
  * time 612.0 ms: conv 71%, gemm 12%, ..." (the time part only when seconds were measured). */
 GS_API void gs_counters_format(const gs_bcounters *before, const gs_bcounters *after, char *buf,
                                size_t len);
+/* Backend programs compiled so far by every device of rt: graph programs, the parameter-set
+ * arithmetic's cached programs and new params' one-time fills. Steady-state training compiles
+ * nothing, so this stays flat after the first step. */
+GS_API uint64_t gs_runtime_compile_count(const gs_runtime *rt);
 
 /* ---- Persistent tensors ---- */
 

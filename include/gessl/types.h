@@ -71,6 +71,8 @@ static inline int64_t gs_shape_numel(const gs_shape *s) {
   return n;
 }
 
+/* 1 when a and b have the same rank and dims, else 0. */
+GS_API int gs_shape_eq(const gs_shape *a, const gs_shape *b);
 /* Writes "[2, 3, 4]" into buf; returns buf. */
 GS_API char *gs_shape_str(const gs_shape *s, char *buf, size_t len);
 

@@ -250,34 +250,31 @@ static gs_view_config base_view(int size, float jitter_sat) {
   return v;
 }
 
-static int has_prefix(const char *s, const char *p) { return !strncmp(s, p, strlen(p)); }
-
-gs_aug_recipe gs_aug_recipe_for(const char *method, int size, int n_views) {
+gs_aug_recipe gs_aug_recipe_make(const gs_aug_style *style, int size, int n_views) {
+  static const gs_aug_style simclr;
+  const gs_aug_style *st = style ? style : &simclr;
   gs_aug_recipe r;
   memset(&r, 0, sizeof r);
-  if (!method) method = "simclr";
   if (size < 1) size = 32;
   if (n_views < 1) n_views = 2;
   if (n_views > GS_MAX_VIEWS) n_views = GS_MAX_VIEWS;
   r.n_views = n_views;
-  int asym = has_prefix(method, "byol") || has_prefix(method, "barlow") ||
-             has_prefix(method, "vicreg") || has_prefix(method, "dino");
-  int multicrop = has_prefix(method, "dino") || has_prefix(method, "swav");
-  int blur_always = has_prefix(method, "moco") || has_prefix(method, "simsiam") || size > 64;
+  float local_max = st->local_crop_max > 0 ? st->local_crop_max : 0.4f;
   for (int k = 0; k < n_views; k++) {
-    gs_view_config v = base_view(size, asym ? 0.2f : 0.4f);
-    if (asym) { /* BYOL: one view always blurred, the other rarely blurred but solarised */
+    gs_view_config v = base_view(size, st->asymmetric ? 0.2f : 0.4f);
+    if (st->asymmetric) { /* BYOL: one view always blurred, the other rarely blurred but solarised
+                           */
       v.blur_p = k == 0 ? 1.0f : 0.1f;
       v.solarize_p = k == 0 ? 0.0f : 0.2f;
     } else {
-      v.blur_p = blur_always ? 0.5f : 0.0f;
+      v.blur_p = st->blur || size > 64 ? 0.5f : 0.0f;
     }
-    if (multicrop && k < 2) v.crop_scale_min = has_prefix(method, "swav") ? 0.14f : 0.4f;
+    if (st->global_crop_min > 0 && k < 2) v.crop_scale_min = st->global_crop_min;
     if (k >= 2) { /* extra views are multi-crop's small local crops */
       int small = (size * 96 + 112) / 224;
       v.size = small < 8 ? (size < 8 ? size : 8) : small;
       v.crop_scale_min = 0.05f;
-      v.crop_scale_max = has_prefix(method, "swav") ? 0.14f : 0.4f;
+      v.crop_scale_max = local_max;
       v.blur_p = 0.5f;
       v.solarize_p = 0.0f;
     }

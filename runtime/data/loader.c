@@ -117,8 +117,7 @@ gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt) {
   if (o.threads <= 0) o.threads = 2;
   if (o.threads > 64) o.threads = 64;
   if (o.prefetch <= 0) o.prefetch = 4;
-  if (o.recipe.n_views == 0)
-    o.recipe = gs_aug_recipe_for("simclr", im->h > im->w ? im->h : im->w, 2);
+  if (o.recipe.n_views == 0) o.recipe = gs_aug_recipe_make(NULL, im->h > im->w ? im->h : im->w, 2);
   if (o.batch <= 0 || o.recipe.n_views < 0 || o.recipe.n_views > GS_MAX_VIEWS) {
     gs_fail(GS_ERR_INVALID, "loader for %s: bad batch size %d or view count %d",
             gs_dataset_name(ds), o.batch, o.recipe.n_views);

@@ -68,9 +68,7 @@ static gs_status load_param(gs_safetensors *st, const char *path, gs_param *p, c
                    "model or method?)",
                    path, name, whose);
   gs_shape want = gs_param_shape(p), got = gs_st_shape(st, i);
-  int same = want.rank == got.rank;
-  for (int k = 0; same && k < want.rank; k++) same = want.dim[k] == got.dim[k];
-  if (!same) {
+  if (!gs_shape_eq(&want, &got)) {
     char a[96], b[96];
     return gs_fail(GS_ERR_SHAPE, "%s: tensor \"%s\" is %s, %s needs %s", path, name,
                    gs_shape_str(&got, a, sizeof a), whose, gs_shape_str(&want, b, sizeof b));

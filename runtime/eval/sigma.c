@@ -111,19 +111,15 @@ gs_status gs_sigma_measure(gs_device *dev, const gs_method_iface *method, void *
                    gs_dataset_name(ds));
   int size = o.image_size > 0 ? o.image_size : gs_dataset_height(ds);
   int c = gs_dataset_channels(ds), mc = gs_model_in_channels(backbone);
-  int n_views = method->n_views < 2 ? 2 : method->n_views;
-  if (o.method_hp && GS_METHOD_HAS(method, views_for) && method->views_for)
-    n_views = method->views_for(o.method_hp);
-  if (n_views > GS_MAX_VIEWS)
-    return gs_fail(GS_ERR_INVALID, "sigma: method %s has %d views, at most %d", method->name,
-                   n_views, GS_MAX_VIEWS);
-
   gs_loader_options lo = {0};
+  gs_status vst = gs_method_views(method, o.method_hp, size, &lo.recipe);
+  if (vst != GS_OK) return eval_wrap(vst, "sigma");
+  int n_views = lo.recipe.n_views < 2 ? 2 : lo.recipe.n_views;
+  if (lo.recipe.n_views < 2) lo.recipe = gs_aug_recipe_make(NULL, size, 2);
   lo.batch = n;
   lo.threads = o.threads;
   lo.seed = o.seed;
   lo.drop_last = 1;
-  lo.recipe = gs_aug_recipe_for(method->name, size, n_views);
   gs_loader *loader = gs_loader_new(ds, &lo);
   if (!loader) return eval_wrap(GS_ERR_INVALID, "sigma: data loader");
 

@@ -1,6 +1,8 @@
 /* Seeded initialisation: splitmix64 streams keyed by tensor name, Box-Muller normals. */
 #include "init.h"
 
+#include "gessl/model.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +50,39 @@ gs_status gs_init_kaiming_out(gs_param *p, int64_t fan_out, uint64_t seed, const
 
 gs_status gs_init_uniform_fill(gs_param *p, double bound, uint64_t seed, const char *key) {
   return fill_with(p, seed, key, 0, bound);
+}
+
+/* The values of gs_param_init_uniform / _normal, written into p. */
+static gs_status fill_raw(gs_param *p, uint64_t seed, int normal, double a) {
+  gs_shape s = gs_param_shape(p);
+  int64_t n = gs_shape_numel(&s);
+  float *v = malloc((size_t)n * sizeof *v);
+  if (!v) return gs_fail(GS_ERR_NOMEM, "init %s: out of memory", gs_param_name(p));
+  uint64_t x = seed;
+  for (int64_t i = 0; i < n; i += normal ? 2 : 1) {
+    if (!normal) {
+      v[i] = (float)(a * (2.0 * ((double)(splitmix(&x) >> 11) * 0x1.0p-53) - 1.0));
+      continue;
+    }
+    double u1 = ((double)(splitmix(&x) >> 11) + 1.0) / 9007199254740993.0; /* never 0 */
+    double u2 = (double)(splitmix(&x) >> 11) * 0x1.0p-53;
+    double r = sqrt(-2.0 * log(u1));
+    v[i] = (float)(a * r * cos(6.283185307179586 * u2));
+    if (i + 1 < n) v[i + 1] = (float)(a * r * sin(6.283185307179586 * u2));
+  }
+  gs_status st = gs_param_write(p, v);
+  free(v);
+  return st;
+}
+
+gs_status gs_param_init_uniform(gs_param *p, double bound, uint64_t seed) {
+  if (!p) return gs_fail(GS_ERR_INVALID, "gs_param_init_uniform: no param");
+  return fill_raw(p, seed, 0, bound);
+}
+
+gs_status gs_param_init_normal(gs_param *p, double std, uint64_t seed) {
+  if (!p) return gs_fail(GS_ERR_INVALID, "gs_param_init_normal: no param");
+  return fill_raw(p, seed, 1, std);
 }
 
 gs_param *gs_init_param(gs_device *dev, const char *prefix, const char *name, gs_shape shape,

@@ -249,9 +249,7 @@ gs_status train_checkpoint_load(train_run *r) {
       break;
     }
     gs_shape want = gs_param_shape(l.p[k]), have = gs_st_shape(s, idx[k]);
-    int same = want.rank == have.rank;
-    for (int d = 0; same && d < want.rank; d++) same = want.dim[d] == have.dim[d];
-    if (!same) {
+    if (!gs_shape_eq(&want, &have)) {
       char a[96], b[96];
       st = gs_fail(GS_ERR_SHAPE, "%s: tensor '%s' has shape %s, the model needs %s", path, name,
                    gs_shape_str(&have, a, sizeof a), gs_shape_str(&want, b, sizeof b));

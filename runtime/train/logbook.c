@@ -126,7 +126,9 @@ void train_log_close(train_run *r) {
   r->log = NULL;
 }
 
-gs_status train_log_step(train_run *r, double loss, double images_per_s, double collapse_std) {
+gs_status train_log_step(train_run *r, const gs_meta_result *mr, double images_per_s,
+                         double collapse_std) {
+  double loss = mr->loss;
   cJSON *o = cJSON_CreateObject();
   if (!o) return gs_fail(GS_ERR_NOMEM, "log.jsonl: out of memory");
   cJSON_AddStringToObject(o, "type", "step");
@@ -136,6 +138,11 @@ gs_status train_log_step(train_run *r, double loss, double images_per_s, double 
   cJSON_AddNumberToObject(o, "lr", (double)r->lr);
   cJSON_AddNumberToObject(o, "images_per_s", round(images_per_s * 10.0) / 10.0);
   add_num(o, "collapse_std", collapse_std);
+  for (int k = 0; k < mr->n_figures && k < GS_META_MAX_FIGURES; k++) {
+    char key[80];
+    snprintf(key, sizeof key, "meta_%s", mr->figures[k].name ? mr->figures[k].name : "?");
+    add_num(o, key, mr->figures[k].value);
+  }
   gs_status st = put_line(r, o);
   double x = (double)r->step / (double)r->steps_per_epoch;
   curve_add(&r->c_loss, x, loss);

@@ -87,22 +87,15 @@ static gs_status host_fresh_views(void *host, const float *const **views) {
 
 static gs_status host_add_update(void *host, gs_graph *g, gs_tensor *const *grads, float lr_scale) {
   train_run *r = host;
-  int k = 0;
-  while (k < r->n_upd && r->upd[k].g != g) k++;
-  if (k == r->n_upd) {
-    if (r->n_upd == TRAIN_MAX_UPDATE_GRAPHS)
-      return gs_fail(GS_ERR_INVALID, "train: updates added to more than %d graphs",
-                     TRAIN_MAX_UPDATE_GRAPHS);
-    r->upd[k].g = g;
-    r->upd[k].lr = gs_input(g, "train.lr", GS_F32, GS_SHAPE(1));
-    r->upd[k].t = gs_input(g, "train.t", GS_F32, GS_SHAPE(1));
-    r->n_upd++;
-  }
-  gs_tensor *lr = r->upd[k].lr;
+  /* The graph's own inputs, found by name: a graph freed and another made at its address would
+   * otherwise be handed the first one's nodes. */
+  gs_tensor *lr = gs_graph_input(g, "train.lr"), *t = gs_graph_input(g, "train.t");
+  if (!lr) lr = gs_input(g, "train.lr", GS_F32, GS_SHAPE(1));
+  if (!t) t = gs_input(g, "train.t", GS_F32, GS_SHAPE(1));
   if (lr_scale != 1.0f) lr = gs_scale(g, lr, lr_scale);
   if (gs_graph_status(g) != GS_OK)
     return gs_fail(gs_graph_status(g), "train: optimizer update: %s", gs_graph_error(g));
-  return gs_optimizer_add_updates(r->opt, g, grads, lr, r->upd[k].t);
+  return gs_optimizer_add_updates(r->opt, g, grads, lr, t);
 }
 
 static gs_status host_feed_update(void *host, gs_program *prog) {
@@ -113,6 +106,12 @@ static gs_status host_feed_update(void *host, gs_program *prog) {
   if (st == GS_OK && gs_program_has_input(prog, "train.t"))
     st = gs_program_feed_name(prog, "train.t", &t);
   return st;
+}
+
+static gs_status host_run(void *host, gs_program *prog) {
+  gs_status st = host_feed_method(host, prog);
+  if (st == GS_OK) st = host_feed_update(host, prog);
+  return st == GS_OK ? gs_program_run(prog) : st;
 }
 
 static gs_status host_after_step(void *host) {
@@ -143,4 +142,5 @@ void train_host_init(train_run *r) {
   r->host.after_step = host_after_step;
   r->host.log = host_log;
   r->host.fresh_views = host_fresh_views;
+  r->host.run = host_run;
 }

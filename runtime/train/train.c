@@ -147,18 +147,14 @@ static gs_status set_up(train_run *r) {
   if (gs_dataset_size(r->ds) < c->batch)
     return gs_fail(GS_ERR_INVALID, "--batch %d: larger than the data set (%lld images)", c->batch,
                    (long long)gs_dataset_size(r->ds));
-  int n_views = r->method->n_views < 1 ? 2 : r->method->n_views;
-  if (GS_METHOD_HAS(r->method, views_for) && r->method->views_for)
-    n_views = r->method->views_for(r->method_hp);
-  if (n_views < 1 || n_views > GS_MAX_VIEWS)
-    return gs_fail(GS_ERR_INVALID, "method %s: %d views, must be 1..%d", r->method->name, n_views,
-                   GS_MAX_VIEWS);
   gs_loader_options lopt = {0};
+  st = gs_method_views(r->method, r->method_hp, size, &lopt.recipe);
+  if (st != GS_OK) return st;
+  int n_views = lopt.recipe.n_views;
   lopt.batch = c->batch;
   lopt.threads = c->data_threads;
   lopt.seed = c->seed;
   lopt.drop_last = 1;
-  lopt.recipe = gs_aug_recipe_for(r->method->name, size, n_views);
   r->recipe = lopt.recipe;
   /* Multi-crop: each view keeps the recipe's size (local crops are smaller), and the
    * meta-optimizer builds one input per view in that shape. */
@@ -389,7 +385,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     if (log_step) {
       double cstd = NAN;
       train_check_collapse(r, &cstd);
-      if (r->dir && (st = train_log_step(r, mr.loss, ips, cstd)) != GS_OK) {
+      if (r->dir && (st = train_log_step(r, &mr, ips, cstd)) != GS_OK) {
         st = write_failed(r, st);
         break;
       }

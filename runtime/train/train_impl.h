@@ -7,8 +7,6 @@
 #include "gessl/data.h"
 #include "gessl/train.h"
 
-enum { TRAIN_MAX_UPDATE_GRAPHS = 16 };
-
 /* Points of the curves: per logged step (x in epochs) and per epoch. Grown on demand. */
 typedef struct train_curve {
   double *x, *y;
@@ -62,14 +60,6 @@ typedef struct train_run {
    * can read it for the collapse check without an extra output fetch. */
   gs_param *embed_probe;
 
-  /* The lr/t inputs added to each graph that holds updates (add_update may be called for several
-   * graphs, and more than once per graph). */
-  struct {
-    gs_graph *g;
-    gs_tensor *lr, *t;
-  } upd[TRAIN_MAX_UPDATE_GRAPHS];
-  int n_upd;
-
   /* Log and curves. */
   FILE *log;
   train_curve c_loss, c_lr, c_epoch_loss, c_knn, c_sigma;
@@ -118,7 +108,8 @@ gs_status train_checkpoint_load(train_run *r);
 gs_status train_log_open(train_run *r, int resume);
 void train_log_close(train_run *r);
 /* Appends to log.jsonl; GS_ERR_IO (disk full, quota) ends the run. */
-gs_status train_log_step(train_run *r, double loss, double images_per_s, double collapse_std);
+gs_status train_log_step(train_run *r, const gs_meta_result *mr, double images_per_s,
+                         double collapse_std);
 gs_status train_log_epoch(train_run *r, const gs_train_epoch *e);
 gs_status train_log_event(train_run *r, const char *event, const char *detail);
 gs_status train_plot(train_run *r);

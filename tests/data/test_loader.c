@@ -60,7 +60,8 @@ int main(void) {
   CHECK(gs_dataset_size(ds) == N && gs_dataset_classes(ds) == 10 && gs_dataset_channels(ds) == 3);
 
   gs_loader_options o = {.batch = B, .threads = 1, .seed = 42, .drop_last = 0, .prefetch = 2};
-  o.recipe = gs_aug_recipe_for("dino", 16, 3); /* two global views, one small local crop */
+  static const gs_aug_style dino = {.asymmetric = 1, .global_crop_min = 0.4f};
+  o.recipe = gs_aug_recipe_make(&dino, 16, 3); /* two global views, one small local crop */
   CHECK(o.recipe.n_views == 3 && o.recipe.views[2].size < 16);
   const int64_t bpe = (N + B - 1) / B, nb = 2 * bpe + 3;
 
@@ -172,12 +173,13 @@ int main(void) {
     free(r2);
   }
 
-  /* Recipes: BYOL is asymmetric, SimCLR symmetric, unknown names get SimCLR's. */
+  /* Recipes: BYOL's style is asymmetric, SimCLR's (the zero style, and NULL) symmetric. */
+  static const gs_aug_style byol = {.asymmetric = 1}, zero = {0};
   {
-    gs_aug_recipe b = gs_aug_recipe_for("byol", 32, 2);
+    gs_aug_recipe b = gs_aug_recipe_make(&byol, 32, 2);
     CHECK(b.n_views == 2 && b.views[0].blur_p == 1.0f && b.views[0].solarize_p == 0.0f);
     CHECK(b.views[1].blur_p == 0.1f && b.views[1].solarize_p == 0.2f);
-    gs_aug_recipe s = gs_aug_recipe_for("simclr", 32, 2), u = gs_aug_recipe_for("xyz", 32, 2);
+    gs_aug_recipe s = gs_aug_recipe_make(NULL, 32, 2), u = gs_aug_recipe_make(&zero, 32, 2);
     CHECK(memcmp(&s.views[0], &s.views[1], sizeof s.views[0]) == 0);
     CHECK(memcmp(&s, &u, sizeof s) == 0);
     CHECK(s.views[0].size == 32 && s.views[0].flip_p == 0.5f && s.views[0].jitter_p == 0.8f);
@@ -187,7 +189,7 @@ int main(void) {
   {
     gs_dataset *g = gs_dataset_open("synthetic:12x12x1", GS_SPLIT_TEST, &dopt);
     CHECK(g && gs_dataset_channels(g) == 1);
-    gs_view_config v = gs_aug_recipe_for("byol", 12, 2).views[1];
+    gs_view_config v = gs_aug_recipe_make(&byol, 12, 2).views[1];
     v.jitter_p = 1.0f;
     v.gray_p = 1.0f;
     float out[144];

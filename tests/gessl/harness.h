@@ -32,11 +32,6 @@ typedef struct th {
   gs_optimizer *opt;
   gs_optim_config opt_cfg;
   float lr;
-  struct {
-    gs_graph *g;
-    gs_tensor *lr, *t;
-  } upd[8];
-  int n_upd;
   double hp[16];
 } th;
 
@@ -65,17 +60,11 @@ static gs_status th_next_batch(void *host, const float *const **views) {
 
 static gs_status th_add_update(void *host, gs_graph *g, gs_tensor *const *grads, float lr_scale) {
   th *t = host;
-  int k = 0;
-  while (k < t->n_upd && t->upd[k].g != g) k++;
-  if (k == t->n_upd) {
-    t->upd[k].g = g;
-    t->upd[k].lr = gs_input(g, "train.lr", GS_F32, GS_SHAPE(1));
-    t->upd[k].t = gs_input(g, "train.t", GS_F32, GS_SHAPE(1));
-    t->n_upd++;
-  }
-  gs_tensor *lr = t->upd[k].lr;
+  gs_tensor *lr = gs_graph_input(g, "train.lr"), *step = gs_graph_input(g, "train.t");
+  if (!lr) lr = gs_input(g, "train.lr", GS_F32, GS_SHAPE(1));
+  if (!step) step = gs_input(g, "train.t", GS_F32, GS_SHAPE(1));
   if (lr_scale != 1.0f) lr = gs_scale(g, lr, lr_scale);
-  return gs_optimizer_add_updates(t->opt, g, grads, lr, t->upd[k].t);
+  return gs_optimizer_add_updates(t->opt, g, grads, lr, step);
 }
 
 static gs_status th_feed_update(void *host, gs_program *prog) {
@@ -86,6 +75,12 @@ static gs_status th_feed_update(void *host, gs_program *prog) {
   if (st == GS_OK && gs_program_has_input(prog, "train.t"))
     st = gs_program_feed_name(prog, "train.t", &one);
   return st;
+}
+
+static gs_status th_run(void *host, gs_program *prog) {
+  gs_status st = th_feed_method(host, prog);
+  if (st == GS_OK) st = th_feed_update(host, prog);
+  return st == GS_OK ? gs_program_run(prog) : st;
 }
 
 static gs_status th_after_step(void *host) {
@@ -146,6 +141,7 @@ static int th_open(th *t, const char *spec, gs_shape view_shape, int n_batches, 
   t->host.feed_update = th_feed_update;
   t->host.after_step = th_after_step;
   t->host.log = th_log;
+  t->host.run = th_run;
   t->host.state = t->state;
   t->opt_cfg = gs_optim_defaults(GS_OPT_SGD);
   t->lr = 0.1f;
@@ -156,7 +152,6 @@ static int th_open(th *t, const char *spec, gs_shape view_shape, int n_batches, 
 static void th_new_optimizer(th *t) {
   if (t->opt) gs_optimizer_free(t->opt);
   t->opt = gs_optimizer_new(&t->opt_cfg, t->params);
-  t->n_upd = 0;
   t->next = 0;
 }
 

@@ -147,8 +147,9 @@ static void two_tasks(setup *s, const gs_meta_iface *gessl) {
   th_set(t, gessl, "gradient", 0);
   reset(s);
   CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
-  CHECKF(isfinite(r.loss) && isfinite(r.extra[1]) && r.extra[1] >= 0, "loss %g KL %g", r.loss,
-         r.extra[1]);
+  CHECKF(r.n_figures == 3 && !strcmp(r.figures[1].name, "kl"), "%d figures", r.n_figures);
+  CHECKF(isfinite(r.loss) && isfinite(r.figures[1].value) && r.figures[1].value >= 0,
+         "loss %g KL %g", r.loss, r.figures[1].value);
   expect_same("full GeSSL M=2: running statistics", t->state, s_expect, 1e-5);
   double scale = 0;
   CHECKF(th_max_diff(t->params, expect, &scale) > 1e-6, "full GeSSL equals the plain step");

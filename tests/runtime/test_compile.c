@@ -182,6 +182,41 @@ static void test_alloc_limit(gs_device *dev) {
   gs_graph_free(g);
 }
 
+/* A program outlives its graph. Another graph, allocated after the first is freed (often at the
+ * same addresses), has tensors that are not the program's inputs or outputs: feeding or fetching
+ * them is refused rather than served from the dead graph's slots. Feeding by name still works. */
+static void test_stale_graph(gs_device *dev) {
+  gs_graph *g1 = gs_graph_new();
+  gs_tensor *x1 = gs_input(g1, "x", GS_F32, GS_SHAPE(4));
+  gs_tensor *y1 = gs_scale(g1, x1, 3.0f);
+  gs_program *p = gs_compile(dev, g1, &y1, 1);
+  CHECKF(p != NULL, "%s", gs_errmsg());
+  const void *old_x = x1, *old_y = y1, *old_g = g1;
+  gs_graph_free(g1);
+  gs_graph *g2 = gs_graph_new();
+  gs_tensor *x2 = gs_input(g2, "x", GS_F32, GS_SHAPE(4));
+  gs_tensor *y2 = gs_scale(g2, x2, 3.0f);
+  printf("stale graph: addresses %s\n",
+         (const void *)g2 == old_g && (const void *)x2 == old_x && (const void *)y2 == old_y
+             ? "reused"
+             : "not reused");
+  float in[4] = {1, 2, 3, 4}, out[4] = {0};
+  if (p) {
+    CHECK(gs_program_feed(p, x2, in) == GS_ERR_INVALID);
+    CHECK(gs_program_fetch(p, y2, out) == GS_ERR_INVALID);
+    CHECK(gs_program_feed_name(p, "x", in) == GS_OK && gs_program_run(p) == GS_OK);
+  }
+  gs_program *q = gs_compile(dev, g2, &y2, 1);
+  CHECKF(q != NULL, "%s", gs_errmsg());
+  if (q) {
+    CHECK(gs_program_feed(q, x2, in) == GS_OK && gs_program_run(q) == GS_OK);
+    CHECK(gs_program_fetch(q, y2, out) == GS_OK && out[3] == 12.0f);
+  }
+  gs_program_free(q);
+  gs_program_free(p);
+  gs_graph_free(g2);
+}
+
 int main(int argc, char **argv) {
   gs_runtime_options opt = {GESSL_TESTPLUG_DIR, 1, NULL};
   gs_runtime *rt = gs_runtime_open(&opt);
@@ -197,6 +232,7 @@ int main(int argc, char **argv) {
     test_alias_concat(dev);
     test_errors(dev);
     test_alloc_limit(dev);
+    test_stale_graph(dev);
     /* A program left open is freed with its device. */
     gs_graph *g = gs_graph_new();
     gs_tensor *x = gs_input(g, "x", GS_F32, GS_SHAPE(5));

@@ -85,6 +85,34 @@ static void run(gs_runtime *rt, const char *spec) {
   CHECK(gs_param_fill(a0, -2.0f) == GS_OK);
   CHECK(gs_param_read(a0, r0) == GS_OK && r0[N0 - 1] == -2.0f);
 
+  /* Compiled once, run many times: the same operations with other scalars compile nothing. */
+  uint64_t before = gs_runtime_compile_count(rt);
+  CHECK(gs_pset_axpy(A, 0.25f, B) == GS_OK && gs_pset_axpy(A, -0.25f, B) == GS_OK);
+  CHECK(gs_pset_scale(B, 0.5f) == GS_OK && gs_pset_scale(B, 2.0f) == GS_OK);
+  CHECK(gs_pset_axpby(B, 1.0f, A, 0.0f) == GS_OK && gs_pset_dot(A, B, &d) == GS_OK);
+  CHECK(gs_pset_copy(A, Z) == GS_OK && gs_pset_fill(A, 1.5f) == GS_OK);
+  CHECK(gs_param_fill(a0, -2.0f) == GS_OK);
+  CHECKF(gs_runtime_compile_count(rt) == before, "%llu programs compiled by repeated calls",
+         (unsigned long long)(gs_runtime_compile_count(rt) - before));
+  read_all(A, r0, r1);
+  CHECK(r0[0] == -2.0f && r1[0] == 1.5f);
+  read_all(B, r0, r1);
+  CHECK(r0[0] == -2.0f && r1[0] == 1.5f); /* B = 1*A + 0*B */
+
+  /* A param freed and another made (perhaps at the same address) is not served a program that
+   * names the old one's buffer. */
+  for (int round = 0; round < 3; round++) {
+    gs_param *t = gs_param_new(dev, "t", GS_SHAPE(N0), 0);
+    gs_pset *T = gs_pset_new();
+    gs_pset_add(T, t);
+    gs_pset_add(T, a1);
+    CHECK(gs_pset_fill(T, (float)round) == GS_OK && gs_pset_axpy(T, 1.0f, A) == GS_OK);
+    CHECK(gs_param_read(t, r0) == GS_OK);
+    CHECKF(r0[N0 - 1] == (float)round - 2.0f, "round %d: %g", round, r0[N0 - 1]);
+    gs_pset_free(T);
+    gs_param_free(t);
+  }
+
   /* Mismatched sets are refused with the shapes named. */
   gs_pset *C = gs_pset_new();
   gs_param *c0 = gs_param_new(dev, "c0", GS_SHAPE(N0 + 1), 0);

@@ -143,6 +143,7 @@ static gs_status settings(gessl *s) {
 }
 
 static gs_status gessl_create(const gs_meta_host *host, void **self) {
+  if (!host->run) return gs_fail(GS_ERR_INVALID, "meta gessl: the host has no run service");
   gessl *s = calloc(1, sizeof *s);
   if (!s) return gs_fail(GS_ERR_NOMEM, "meta gessl: out of memory");
   s->host = host;
@@ -179,11 +180,8 @@ static gs_status upload(gs_param *const *dst, int n, const float *const *views) 
   return st;
 }
 
-/* Runs a program at the current params after feeding the method's inputs. */
-static gs_status run(gessl *s, gessl_prog *p) {
-  gs_status st = s->host->feed_method(s->host->host, p->prog);
-  return st == GS_OK ? gs_program_run(p->prog) : st;
-}
+/* Runs a program at the current params with the step's inputs fed. */
+static gs_status run(gessl *s, gessl_prog *p) { return s->host->run(s->host->host, p->prog); }
 
 /* Inner SGD steps on the current params: params -= alpha * grad L_ssl, `n` times. The first
  * pass's loss goes to *loss0 when non-NULL. */
@@ -267,8 +265,7 @@ static gs_status gessl_step(void *self, gs_meta_result *res) {
     vnorm += f.vnorm;
   }
   if (st == GS_OK && s->M > 1) st = gs_pset_scale(s->acc, 1.0f / (float)s->M);
-  if (st == GS_OK) st = h->feed_update(h->host, s->p_update.prog);
-  if (st == GS_OK) st = gs_program_run(s->p_update.prog);
+  if (st == GS_OK) st = h->run(h->host, s->p_update.prog);
   if (st == GS_OK) st = h->after_step(h->host);
   if (st != GS_OK) {
     /* Leave theta as it was at the start of the step rather than at a perturbed point. */
@@ -283,9 +280,10 @@ static gs_status gessl_step(void *self, gs_meta_result *res) {
   memset(res, 0, sizeof *res);
   res->loss = loss / s->M;
   res->batches = s->M;
-  res->extra[0] = task_ssl / s->M;
-  res->extra[1] = kl / s->M;
-  res->extra[2] = vnorm / s->M;
+  res->figures[0] = (gs_meta_figure){"inner_loss", task_ssl / s->M};
+  res->figures[1] = (gs_meta_figure){"kl", kl / s->M};
+  res->figures[2] = (gs_meta_figure){"v_norm", vnorm / s->M};
+  res->n_figures = 3;
   return GS_OK;
 }
 

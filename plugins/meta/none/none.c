@@ -66,6 +66,7 @@ static gs_status build(meta_none *m) {
 }
 
 static gs_status none_create(const gs_meta_host *host, void **self) {
+  if (!host->run) return gs_fail(GS_ERR_INVALID, "meta none: the host has no run service");
   meta_none *m = calloc(1, sizeof *m);
   if (!m) return gs_fail(GS_ERR_NOMEM, "meta none: out of memory");
   m->host = host;
@@ -88,9 +89,7 @@ static gs_status none_step(void *self, gs_meta_result *res) {
   if (st != GS_OK) return st;
   for (int v = 0; v < m->n_views && st == GS_OK; v++)
     st = gs_program_feed(m->prog, m->views[v], views[v]);
-  if (st == GS_OK) st = h->feed_method(h->host, m->prog);
-  if (st == GS_OK) st = h->feed_update(h->host, m->prog);
-  if (st == GS_OK) st = gs_program_run(m->prog);
+  if (st == GS_OK) st = h->run(h->host, m->prog);
   float loss = 0.0f;
   if (st == GS_OK) st = gs_program_fetch(m->prog, m->loss, &loss);
   if (st == GS_OK) st = h->after_step(h->host);

@@ -97,6 +97,14 @@ static gs_status bt_build_loss(void *self, gs_graph *g, gs_tensor *const *views,
   return GS_OK;
 }
 
+/* Barlow Twins: BYOL's asymmetric pair. */
+static gs_status barlowtwins_views(const double *hp, int size, gs_aug_recipe *out) {
+  (void)hp;
+  static const gs_aug_style style = {.asymmetric = 1};
+  *out = gs_aug_recipe_make(&style, size, 2);
+  return GS_OK;
+}
+
 static const gs_method_iface bt_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -104,7 +112,6 @@ static const gs_method_iface bt_iface = {
     .summary = "Barlow Twins: cross-correlation of batch-normalised embeddings towards identity",
     .hparams = bt_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = bt_create,
     .destroy = bt_destroy,
     .params = bt_params,
@@ -112,6 +119,7 @@ static const gs_method_iface bt_iface = {
     .build_loss = bt_build_loss,
     .feed = NULL,
     .after_step = NULL,
+    .views = barlowtwins_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &bt_iface; }

@@ -48,18 +48,12 @@ static void byol_destroy(void *self) {
   free(b);
 }
 
-/* EMA sinks from each param of `online` into the matching one of `target`. */
-static void add_ema(gs_graph *g, const gs_pset *target, const gs_pset *online, gs_tensor *m) {
-  for (int k = 0; k < gs_pset_count(online); k++)
-    gs_ema_update(g, gs_pset_get(target, k), gs_param_ref(g, gs_pset_get(online, k)), m);
-}
-
 static gs_status build_ema(byol *b) {
   gs_graph *g = gs_graph_new();
   if (!g) return gs_fail(GS_ERR_NOMEM, "byol: out of memory");
   gs_tensor *m = gs_input(g, BYOL_M_INPUT, GS_F32, GS_SHAPE(1));
-  add_ema(g, gs_model_params(b->target), gs_model_params(b->backbone), m);
-  add_ema(g, gs_mlp_params(b->target_projector), gs_mlp_params(b->projector), m);
+  gs_ema_update_set(g, gs_model_params(b->target), gs_model_params(b->backbone), m);
+  gs_ema_update_set(g, gs_mlp_params(b->target_projector), gs_mlp_params(b->projector), m);
   if (gs_graph_status(g) != GS_OK) {
     gs_status st = gs_fail(gs_graph_status(g), "byol: target update: %s", gs_graph_error(g));
     gs_graph_free(g);
@@ -164,6 +158,14 @@ static gs_status byol_after_step(void *self, const gs_step_info *info) {
   return st == GS_OK ? GS_OK : gs_fail_context(st, "byol: target update");
 }
 
+/* BYOL's asymmetric pair: one view always blurred, the other solarised. */
+static gs_status byol_views(const double *hp, int size, gs_aug_recipe *out) {
+  (void)hp;
+  static const gs_aug_style style = {.asymmetric = 1};
+  *out = gs_aug_recipe_make(&style, size, 2);
+  return GS_OK;
+}
+
 static const gs_method_iface byol_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -171,7 +173,6 @@ static const gs_method_iface byol_iface = {
     .summary = "BYOL: online predictor regresses an EMA target's projection of the other view",
     .hparams = byol_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = byol_create,
     .destroy = byol_destroy,
     .params = byol_params,
@@ -179,6 +180,7 @@ static const gs_method_iface byol_iface = {
     .build_loss = byol_build_loss,
     .feed = NULL,
     .after_step = byol_after_step,
+    .views = byol_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &byol_iface; }

@@ -9,7 +9,7 @@
  *   P_g = softmax((t_g - c) / tau_t)  (detached),   log Q_v = log_softmax(s_v / tau_s)
  *   loss = mean over the pairs (g, v != g) of mean_n -sum_k P_g[n,k] log Q_v[n,k].
  * Views beyond the first two (multi-crop's local crops, local_crops of them: the table's
- * views_for asks the host for 2 + local_crops views) go through the student only; views of one
+ * views member asks the host for 2 + local_crops views) go through the student only; views of one
  * size are batched together. tau_t rises linearly from warmup_teacher_temp to teacher_temp over
  * the first warmup_teacher_temp_frac of the run, fed each step as the input "dino.teacher_temp".
  * The centre c follows the mean teacher output: the loss program saves the batch mean with an
@@ -89,13 +89,6 @@ static void head_free(dino_head *h) {
   gs_mlp_free(h->mlp);
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 /* prefix "head" -> head.0.weight ... (MLP), head.last_layer.weight [K, bottleneck], initialised as
  * PyTorch's Linear, U(-1/sqrt(in), 1/sqrt(in)). */
 static gs_status head_new(dino_head *h, gs_device *dev, const char *prefix, const int64_t *dims,
@@ -110,14 +103,7 @@ static gs_status head_new(dino_head *h, gs_device *dev, const char *prefix, cons
   if (!h->last || !h->params) return gs_fail_context(GS_ERR_NOMEM, "dino: %s", name);
   gs_status st = gs_pset_extend(h->params, gs_mlp_params(h->mlp));
   if (st == GS_OK) st = gs_pset_add(h->params, h->last);
-  float *w = malloc((size_t)(k * in) * sizeof *w);
-  if (!w) return gs_fail(GS_ERR_NOMEM, "dino: out of memory for %s", name);
-  double bound = 1.0 / sqrt((double)in);
-  uint64_t s = seed ^ 0xd1a0ull;
-  for (int64_t i = 0; i < k * in; i++)
-    w[i] = (float)(bound * (2.0 * ((double)(splitmix64(&s) >> 11) / 9007199254740992.0) - 1.0));
-  if (st == GS_OK) st = gs_param_write(h->last, w);
-  free(w);
+  if (st == GS_OK) st = gs_param_init_uniform(h->last, 1.0 / sqrt((double)in), seed ^ 0xd1a0ull);
   return st;
 }
 
@@ -141,17 +127,12 @@ static void dino_destroy(void *self) {
   free(d);
 }
 
-static void add_ema(gs_graph *g, const gs_pset *target, const gs_pset *online, gs_tensor *mt) {
-  for (int k = 0; k < gs_pset_count(online); k++)
-    gs_ema_update(g, gs_pset_get(target, k), gs_param_ref(g, gs_pset_get(online, k)), mt);
-}
-
 static gs_status build_after(dino *d) {
   gs_graph *g = gs_graph_new();
   if (!g) return gs_fail(GS_ERR_NOMEM, "dino: out of memory");
   gs_tensor *mt = gs_input(g, DINO_M_INPUT, GS_F32, GS_SHAPE(1));
-  add_ema(g, gs_model_params(d->teacher), gs_model_params(d->backbone), mt);
-  add_ema(g, d->teacher_head.params, d->student_head.params, mt);
+  gs_ema_update_set(g, gs_model_params(d->teacher), gs_model_params(d->backbone), mt);
+  gs_ema_update_set(g, d->teacher_head.params, d->student_head.params, mt);
   gs_tensor *mc = gs_fill(g, GS_SHAPE(1), (float)d->hp[HP_CENTER_MOMENTUM]);
   gs_ema_update(g, d->center, gs_param_ref(g, d->batch_center), mc);
   if (gs_graph_status(g) != GS_OK) {
@@ -213,13 +194,6 @@ static gs_status dino_state(void *self, gs_pset *out) {
   return st;
 }
 
-static int same_shape(gs_shape a, gs_shape b) {
-  if (a.rank != b.rank) return 0;
-  for (int k = 0; k < a.rank; k++)
-    if (a.dim[k] != b.dim[k]) return 0;
-  return 1;
-}
-
 enum { MAX_VIEWS = 16 };
 
 static gs_status dino_build_loss(void *self, gs_graph *g, gs_tensor *const *views, int n_views,
@@ -229,7 +203,7 @@ static gs_status dino_build_loss(void *self, gs_graph *g, gs_tensor *const *view
   if (n_views < want || n_views > MAX_VIEWS)
     return gs_fail(GS_ERR_INVALID,
                    "dino: local_crops=%d needs %d views (at most %d), got %d (a host that does "
-                   "not ask views_for gives 2)",
+                   "not ask the views member gives 2)",
                    want - 2, want, MAX_VIEWS, n_views);
   int64_t n = gs_tensor_dim(views[0], 0);
   float inv_ts = 1.0f / (float)d->hp[HP_STUDENT_TEMP];
@@ -254,7 +228,8 @@ static gs_status dino_build_loss(void *self, gs_graph *g, gs_tensor *const *view
   logq[1] = gs_slice(g, ls, 0, n, n);
   for (int v = 2; v < n_views;) {
     int e = v + 1;
-    while (e < n_views && same_shape(gs_tensor_shape(views[e]), gs_tensor_shape(views[v]))) e++;
+    gs_shape sv = gs_tensor_shape(views[v]), se;
+    while (e < n_views && (se = gs_tensor_shape(views[e]), gs_shape_eq(&se, &sv))) e++;
     gs_tensor *xl = gs_concat(g, views + v, e - v, 0);
     gs_tensor *sl =
         head_forward(&d->student_head, g, gs_model_forward(d->backbone, g, xl, 1), NULL);
@@ -309,7 +284,13 @@ static gs_status dino_after_step(void *self, const gs_step_info *info) {
   return st == GS_OK ? GS_OK : gs_fail_context(st, "dino: teacher and centre update");
 }
 
-static int dino_views_for(const double *hp) { return 2 + (int)hp[HP_LOCAL_CROPS]; }
+/* Two global views (BYOL's asymmetric pair, crops of 40% and more) and local_crops small ones. */
+static gs_status dino_views(const double *hp, int size, gs_aug_recipe *out) {
+  static const gs_aug_style style = {
+      .asymmetric = 1, .global_crop_min = 0.4f, .local_crop_max = 0.4f};
+  *out = gs_aug_recipe_make(&style, size, 2 + (int)hp[HP_LOCAL_CROPS]);
+  return GS_OK;
+}
 
 static const gs_method_iface dino_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
@@ -318,7 +299,6 @@ static const gs_method_iface dino_iface = {
     .summary = "DINO: student matches a centred, sharpened EMA teacher over prototypes",
     .hparams = dino_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = dino_create,
     .destroy = dino_destroy,
     .params = dino_params,
@@ -326,7 +306,7 @@ static const gs_method_iface dino_iface = {
     .build_loss = dino_build_loss,
     .feed = dino_feed,
     .after_step = dino_after_step,
-    .views_for = dino_views_for,
+    .views = dino_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &dino_iface; }

@@ -72,13 +72,6 @@ static void mocov2_destroy(void *self) {
   free(m);
 }
 
-static uint64_t splitmix64(uint64_t *s) {
-  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 /* The queue starts as random unit vectors (as the reference implementation), so the first
  * batches have negatives before any key was pushed. */
 static gs_status init_queue(mocov2 *m, int64_t k, int64_t d, uint64_t seed) {
@@ -86,28 +79,17 @@ static gs_status init_queue(mocov2 *m, int64_t k, int64_t d, uint64_t seed) {
   if (!q)
     return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory for a %lld x %lld queue", (long long)k,
                    (long long)d);
-  uint64_t s = seed;
-  for (int64_t i = 0; i < k * d; i += 2) {
-    double u1 = ((double)(splitmix64(&s) >> 11) + 1.0) / 9007199254740993.0;
-    double u2 = (double)(splitmix64(&s) >> 11) / 9007199254740992.0;
-    double r = sqrt(-2.0 * log(u1));
-    q[i] = (float)(r * cos(6.283185307179586 * u2));
-    if (i + 1 < k * d) q[i + 1] = (float)(r * sin(6.283185307179586 * u2));
-  }
-  for (int64_t i = 0; i < k; i++) {
+  gs_status st = gs_param_init_normal(m->queue, 1.0, seed);
+  if (st == GS_OK) st = gs_param_read(m->queue, q);
+  for (int64_t i = 0; i < k && st == GS_OK; i++) {
     double n2 = 0.0;
     for (int64_t j = 0; j < d; j++) n2 += (double)q[i * d + j] * q[i * d + j];
     float inv = n2 > 0 ? (float)(1.0 / sqrt(n2)) : 0.0f;
     for (int64_t j = 0; j < d; j++) q[i * d + j] *= inv;
   }
-  gs_status st = gs_param_write(m->queue, q);
+  if (st == GS_OK) st = gs_param_write(m->queue, q);
   free(q);
   return st;
-}
-
-static void add_ema(gs_graph *g, const gs_pset *target, const gs_pset *online, gs_tensor *mt) {
-  for (int k = 0; k < gs_pset_count(online); k++)
-    gs_ema_update(g, gs_pset_get(target, k), gs_param_ref(g, gs_pset_get(online, k)), mt);
 }
 
 /* The after-step program: momentum update of the key encoder, then the queue push. */
@@ -115,8 +97,8 @@ static gs_status build_after(mocov2 *m, int64_t k, int64_t rows) {
   gs_graph *g = gs_graph_new();
   if (!g) return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory");
   gs_tensor *mt = gs_input(g, MOCO_M_INPUT, GS_F32, GS_SHAPE(1));
-  add_ema(g, gs_model_params(m->key_net), gs_model_params(m->backbone), mt);
-  add_ema(g, gs_mlp_params(m->key_projector), gs_mlp_params(m->projector), mt);
+  gs_ema_update_set(g, gs_model_params(m->key_net), gs_model_params(m->backbone), mt);
+  gs_ema_update_set(g, gs_mlp_params(m->key_projector), gs_mlp_params(m->projector), mt);
   gs_tensor *keys = gs_param_ref(g, m->keys), *next = keys;
   if (k > rows) {
     gs_tensor *parts[2] = {keys, gs_slice(g, gs_param_ref(g, m->queue), 0, 0, k - rows)};
@@ -241,6 +223,14 @@ static gs_status mocov2_after_step(void *self, const gs_step_info *info) {
   return st == GS_OK ? GS_OK : gs_fail_context(st, "mocov2: momentum update and queue push");
 }
 
+/* MoCo v2: SimCLR's recipe with blur on every view. */
+static gs_status mocov2_views(const double *hp, int size, gs_aug_recipe *out) {
+  (void)hp;
+  static const gs_aug_style style = {.blur = 1};
+  *out = gs_aug_recipe_make(&style, size, 2);
+  return GS_OK;
+}
+
 static const gs_method_iface mocov2_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -248,7 +238,6 @@ static const gs_method_iface mocov2_iface = {
     .summary = "MoCo v2: InfoNCE against a momentum encoder's keys and a queue of negatives",
     .hparams = mocov2_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = mocov2_create,
     .destroy = mocov2_destroy,
     .params = mocov2_params,
@@ -256,6 +245,7 @@ static const gs_method_iface mocov2_iface = {
     .build_loss = mocov2_build_loss,
     .feed = NULL,
     .after_step = mocov2_after_step,
+    .views = mocov2_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &mocov2_iface; }

@@ -141,6 +141,13 @@ static gs_status simclr_build_loss(void *self, gs_graph *g, gs_tensor *const *vi
   return GS_OK;
 }
 
+/* SimCLR's recipe. */
+static gs_status simclr_views(const double *hp, int size, gs_aug_recipe *out) {
+  (void)hp;
+  *out = gs_aug_recipe_make(NULL, size, 2);
+  return GS_OK;
+}
+
 static const gs_method_iface simclr_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -148,7 +155,6 @@ static const gs_method_iface simclr_iface = {
     .summary = "SimCLR: NT-Xent contrastive loss over the 2N views of a batch",
     .hparams = simclr_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = simclr_create,
     .destroy = simclr_destroy,
     .params = simclr_params,
@@ -156,6 +162,7 @@ static const gs_method_iface simclr_iface = {
     .build_loss = simclr_build_loss,
     .feed = NULL,
     .after_step = NULL,
+    .views = simclr_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &simclr_iface; }

@@ -96,6 +96,14 @@ static gs_status simsiam_build_loss(void *self, gs_graph *g, gs_tensor *const *v
   return GS_OK;
 }
 
+/* SimSiam: MoCo v2's recipe. */
+static gs_status simsiam_views(const double *hp, int size, gs_aug_recipe *out) {
+  (void)hp;
+  static const gs_aug_style style = {.blur = 1};
+  *out = gs_aug_recipe_make(&style, size, 2);
+  return GS_OK;
+}
+
 static const gs_method_iface simsiam_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -103,7 +111,6 @@ static const gs_method_iface simsiam_iface = {
     .summary = "SimSiam: predictor regresses the other view's projection, stop-gradient, no EMA",
     .hparams = simsiam_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = simsiam_create,
     .destroy = simsiam_destroy,
     .params = simsiam_params,
@@ -111,6 +118,7 @@ static const gs_method_iface simsiam_iface = {
     .build_loss = simsiam_build_loss,
     .feed = NULL,
     .after_step = NULL,
+    .views = simsiam_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &simsiam_iface; }

@@ -81,26 +81,9 @@ static void swav_destroy(void *self) {
   free(s);
 }
 
-/* splitmix64: the prototypes' initial values from the run's seed. */
-static uint64_t next_u64(uint64_t *x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
 /* PyTorch's default Linear init, U(-1/sqrt(D), 1/sqrt(D)); normalised right after. */
 static gs_status init_prototypes(swav *s, uint64_t seed) {
-  int64_t k = gs_param_shape(s->prototypes).dim[0], d = s->dim;
-  float *w = malloc((size_t)(k * d) * sizeof *w);
-  if (!w) return gs_fail(GS_ERR_NOMEM, "swav: out of memory");
-  uint64_t x = seed ^ 0x5a5a7e57ull;
-  double bound = 1.0 / sqrt((double)d);
-  for (int64_t i = 0; i < k * d; i++)
-    w[i] = (float)(((double)(next_u64(&x) >> 11) * 0x1.0p-53 * 2.0 - 1.0) * bound);
-  gs_status st = gs_param_write(s->prototypes, w);
-  free(w);
-  return st;
+  return gs_param_init_uniform(s->prototypes, 1.0 / sqrt((double)s->dim), seed ^ 0x5a5a7e57ull);
 }
 
 /* The programs after_step runs: prototypes := rows / ||rows||, and the queue shift. */
@@ -228,7 +211,7 @@ static gs_status swav_build_loss(void *self, gs_graph *g, gs_tensor *const *view
   if (n_views != want)
     return gs_fail(GS_ERR_INVALID,
                    "swav: local_crops=%d needs %d views, got %d (a host that does not ask "
-                   "views_for gives 2)",
+                   "the views member gives 2)",
                    s->local_crops, want, n_views);
   int64_t n = gs_tensor_dim(views[0], 0);
   gs_tensor *x = gs_concat(g, views, 2, 0);
@@ -278,7 +261,12 @@ static gs_status swav_after_step(void *self, const gs_step_info *info) {
   return st;
 }
 
-static int swav_views_for(const double *hp) { return 2 + (int)hp[HP_LOCAL_CROPS]; }
+/* Two global views (crops of 14% and more) and local_crops small ones of at most 14%. */
+static gs_status swav_views(const double *hp, int size, gs_aug_recipe *out) {
+  static const gs_aug_style style = {.global_crop_min = 0.14f, .local_crop_max = 0.14f};
+  *out = gs_aug_recipe_make(&style, size, 2 + (int)hp[HP_LOCAL_CROPS]);
+  return GS_OK;
+}
 
 static const gs_method_iface swav_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
@@ -287,7 +275,6 @@ static const gs_method_iface swav_iface = {
     .summary = "SwAV: swapped prediction of Sinkhorn-Knopp cluster assignments over prototypes",
     .hparams = swav_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = swav_create,
     .destroy = swav_destroy,
     .params = swav_params,
@@ -295,7 +282,7 @@ static const gs_method_iface swav_iface = {
     .build_loss = swav_build_loss,
     .feed = NULL,
     .after_step = swav_after_step,
-    .views_for = swav_views_for,
+    .views = swav_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &swav_iface; }

@@ -105,6 +105,14 @@ static gs_status vicreg_build_loss(void *self, gs_graph *g, gs_tensor *const *vi
   return GS_OK;
 }
 
+/* VICReg: BYOL's asymmetric pair. */
+static gs_status vicreg_views(const double *hp, int size, gs_aug_recipe *out) {
+  (void)hp;
+  static const gs_aug_style style = {.asymmetric = 1};
+  *out = gs_aug_recipe_make(&style, size, 2);
+  return GS_OK;
+}
+
 static const gs_method_iface vicreg_iface = {
     .abi_version = GS_METHOD_ABI_VERSION,
     .struct_size = sizeof(gs_method_iface),
@@ -112,7 +120,6 @@ static const gs_method_iface vicreg_iface = {
     .summary = "VICReg: invariance, variance hinge and covariance decorrelation of embeddings",
     .hparams = vicreg_hparams,
     .n_hparams = HP_COUNT,
-    .n_views = 2,
     .create = vicreg_create,
     .destroy = vicreg_destroy,
     .params = vicreg_params,
@@ -120,6 +127,7 @@ static const gs_method_iface vicreg_iface = {
     .build_loss = vicreg_build_loss,
     .feed = NULL,
     .after_step = NULL,
+    .views = vicreg_views,
 };
 
 GS_API const gs_method_iface *gessl_method_entry(void) { return &vicreg_iface; }
