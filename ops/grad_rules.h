@@ -8,7 +8,7 @@
 #ifndef GESSL_GRAD_RULES_H
 #define GESSL_GRAD_RULES_H
 
-#include "graph_impl.h"
+#include "graph/graph_impl.h"
 
 typedef int (*gs_grad_rule)(gs_graph *g, struct gs_node *y, struct gs_node *dy, const char *want,
                             struct gs_node **dx);

@@ -6,7 +6,7 @@
 #ifndef GESSL_OPS_IMPL_H
 #define GESSL_OPS_IMPL_H
 
-#include "graph_impl.h"
+#include "graph/graph_impl.h"
 
 /* Formats a shape into a caller buffer for messages: SHP(t, buf). */
 #define GS_SHAPE_BUF 96

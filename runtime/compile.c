@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_impl.h"
+#include "graph/graph_impl.h"
 #include "plan.h"
 #include "program_impl.h"
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_impl.h"
+#include "graph/graph_impl.h"
 #include "rt_impl.h"
 
 struct gs_bbuf *gs_param_bbuf(const gs_param *p) {

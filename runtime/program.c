@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "graph_impl.h"
+#include "graph/graph_impl.h"
 #include "program_impl.h"
 
 void rt_program_link(gs_device *dev, struct gs_program *prog) {

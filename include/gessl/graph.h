@@ -32,6 +32,10 @@ GS_API void gs_graph_free(gs_graph *g);
 GS_API gs_status gs_graph_status(const gs_graph *g);
 /* The first error's message ("" if none). */
 GS_API const char *gs_graph_error(const gs_graph *g);
+/* Records the first error of g ("<op>: <reason>") and returns NULL, for
+ * `return gs_graph_fail(...)` in a builder of one's own (a model, a method's head). Later errors
+ * are ignored so the message names the root cause. */
+GS_API gs_tensor *gs_graph_fail(gs_graph *g, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
 
 /* ---- Leaves ---- */
 

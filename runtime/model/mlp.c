@@ -4,7 +4,6 @@
 #include <stdlib.h>
 
 #include "gessl/model.h"
-#include "graph_impl.h"
 #include "layers.h"
 
 typedef struct mlp_layer {

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "gessl/model.h"
-#include "graph_impl.h"
 #include "layers.h"
 
 enum { CONVNET_CONVS = 4, RESNET_MAX_BLOCKS = 16 };

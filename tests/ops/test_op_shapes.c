@@ -221,7 +221,7 @@ static void test_result_shapes(void) {
 
 /* Every GS_NODE_OP node the builders make is launch-ready: BINARY/EXPAND/REDUCE operands have
  * the output's rank, MATMUL operands are rank 3, and no op node is rank 0. */
-#include "graph_impl.h"
+#include "graph/graph_impl.h"
 static void test_launch_ready(void) {
   gs_graph *g = gs_graph_new();
   gs_tensor *x = gs_input(g, "x", GS_F32, GS_SHAPE(4, 3));

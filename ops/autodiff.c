@@ -1,12 +1,12 @@
 /* Reverse-mode differentiation. Node creation order is a topological order, so one backward
  * sweep over the nodes that existed when gs_grad was called visits every node after all of its
- * consumers. The per-op rules live beside each op family (ops/grad_rules.h). */
+ * consumers. The per-op rules live beside each op family (grad_rules.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "grad_rules.h"
-#include "graph_impl.h"
+#include "graph/graph_impl.h"
 #include "ops_impl.h"
 
 static gs_grad_rule rule_for(const struct gs_node *y) {

@@ -1,4 +1,5 @@
-/* Graph storage, sticky errors and leaves. The ops themselves live in ops/. */
+/* Graph storage, sticky errors and leaves: the core that ops/ builds on. It includes nothing from
+ * ops/; the ops, their gradient rules and autodiff (ops/) include this folder's graph_impl.h. */
 #include "graph_impl.h"
 
 #include <pthread.h>

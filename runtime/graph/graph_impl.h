@@ -44,9 +44,6 @@ struct gs_graph {
  * input is NULL (no new message: the failure that produced the NULL was recorded already). */
 struct gs_node *gs_node_new(gs_graph *g, gs_node_kind kind, gs_opcode op, gs_dtype dtype,
                             gs_shape shape, struct gs_node *const *in, int n_in);
-/* Records the first error of g ("<op>: <reason>") and returns NULL, for `return gs_graph_fail(..)`
- * in builders. Later errors are ignored so the message names the root cause. */
-struct gs_node *gs_graph_fail(gs_graph *g, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
 /* True if g is usable and every one of the n operands is non-NULL and belongs to g. Records an
  * error naming `op` if an operand belongs to another graph. */
 int gs_graph_check(gs_graph *g, const char *op, struct gs_node *const *xs, int n);
