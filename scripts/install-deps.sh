@@ -6,6 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 packages=(
   build-essential cmake pkg-config git
   libopenblas-dev                                   # CPU backend: cblas sgemm
+  libdnnl-dev                                       # CPU backend: oneDNN convolutions (optional)
   ocl-icd-opencl-dev opencl-headers libclblast-dev  # OpenCL backend: ICD loader, CLBlast
   pocl-opencl-icd mesa-opencl-icd clinfo            # OpenCL drivers on CPUs: PoCL, Mesa rusticl
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools vulkan-validationlayers  # Vulkan: lavapipe

@@ -47,16 +47,22 @@ static void cpu_model_name(char *out, size_t len) {
   fclose(f);
 }
 
+/* Device 0 is the CPU with every fast path; where oneDNN is built in, device 1
+ * ("cpu-reference") is the same CPU on the plain im2col + OpenBLAS path, the reference the fast
+ * one is checked against (gessl conform, the conformance tests). */
+static int cpu_devices(void) { return cpu_dnnl_enabled() ? 2 : 1; }
+
 static gs_status cpu_probe(int *n, char *why, size_t why_len) {
-  *n = 1;
+  *n = cpu_devices();
   if (why && why_len) why[0] = 0;
   return GS_OK;
 }
 
 static gs_status cpu_device_info(int index, gs_device_info *info) {
-  if (index != 0) return cpu_fail(GS_ERR_INVALID, "device %d: there is only device 0", index);
+  if (index < 0 || index >= cpu_devices())
+    return cpu_fail(GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
   memset(info, 0, sizeof *info);
-  snprintf(info->name, sizeof info->name, "cpu");
+  snprintf(info->name, sizeof info->name, "%s", index ? "cpu-reference" : "cpu");
   cpu_model_name(info->vendor, sizeof info->vendor);
   /* The core names the kernels in use (OPENBLAS_CORETYPE can force one). */
   snprintf(info->driver, sizeof info->driver, "%s, core %s", openblas_get_config(),
@@ -66,8 +72,16 @@ static gs_status cpu_device_info(int index, gs_device_info *info) {
 #else
   const char *omp = "serial";
 #endif
-  snprintf(info->extra, sizeof info->extra, "%d cores, %d threads, %s", cpu_cores(), cpu_nthreads,
-           omp);
+  char isa[96], note[200];
+  cpu_isa_describe(isa, sizeof isa);
+  cpu_isa_note(note, sizeof note);
+  const char *path = !cpu_dnnl_enabled() ? ""
+                     : index             ? "; reference path: im2col + OpenBLAS"
+                                         : "; convolutions on oneDNN";
+  /* A long note is cut rather than dropped. */
+  if (snprintf(info->extra, sizeof info->extra, "%d cores, %d threads, %s, %s%s%s%s", cpu_cores(),
+               cpu_nthreads, omp, isa, path, *note ? "; " : "", note) >= (int)sizeof info->extra)
+    info->extra[sizeof info->extra - 1] = 0;
   info->type = GS_DEVICE_CPU;
   long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
   info->memory_bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
@@ -77,16 +91,25 @@ static gs_status cpu_device_info(int index, gs_device_info *info) {
 }
 
 static gs_status cpu_open(int index, gs_bdev **out) {
-  if (index != 0) return cpu_fail(GS_ERR_INVALID, "device %d: there is only device 0", index);
+  if (index < 0 || index >= cpu_devices())
+    return cpu_fail(GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
   gs_bdev *d = calloc(1, sizeof *d);
   if (!d) return cpu_fail(GS_ERR_NOMEM, "open: out of memory");
   d->threads = cpu_nthreads;
+  d->dnnl = index == 0 ? cpu_dnnl_ctx_new() : NULL;
+  char note[200];
+  cpu_isa_note(note, sizeof note);
+  if (cpu_blas_weak && cpu_host && cpu_host->warn) cpu_host->warn("%s", note);
   cpu_blas_single();
   *out = d;
   return GS_OK;
 }
 
-static void cpu_close(gs_bdev *dev) { free(dev); }
+static void cpu_close(gs_bdev *dev) {
+  if (!dev) return;
+  cpu_dnnl_ctx_free(dev->dnnl);
+  free(dev);
+}
 
 static int cpu_supports(gs_bdev *dev, const gs_launch *l) {
   char why[256];
@@ -135,40 +158,56 @@ static gs_status cpu_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst,
   return GS_OK;
 }
 
+static void prog_release(gs_bprog *p) {
+  for (size_t k = 0; k < p->n; k++) cpu_dnnl_op_free(p->steps[k].dnnl);
+  free(p->prof);
+  free(p->ws);
+  free(p->steps);
+  free(p);
+}
+
 static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n,
                                   gs_bprog **out) {
   gs_bprog *p = calloc(1, sizeof *p);
   if (!p) return cpu_fail(GS_ERR_NOMEM, "compile: out of memory");
   p->n = n;
+  p->dnnl = dev->dnnl;
   p->steps = n ? calloc(n, sizeof *p->steps) : NULL;
   if (n && !p->steps) {
     free(p);
     return cpu_fail(GS_ERR_NOMEM, "compile: out of memory for %zu launches", n);
   }
+  size_t ws_bytes = 0;
   for (size_t k = 0; k < n; k++) {
     const gs_launch *l = &launches[k];
     char why[256];
     if (!cpu_check_launch(l, why, sizeof why) || !cpu_check_bounds(l, why, sizeof why)) {
-      free(p->steps);
-      free(p);
+      prog_release(p);
       return cpu_fail(GS_ERR_INVALID, "compile: launch %zu (%s): %s", k, gs_opcode_name(l->op),
                       why);
     }
-    p->steps[k].l = *l;
+    cpu_step *s = &p->steps[k];
+    s->l = *l;
     if (l->op == GS_OP_CONV2D || l->op == GS_OP_CONV2D_BWD_DATA ||
         l->op == GS_OP_CONV2D_BWD_FILTER) {
-      cpu_conv_make_plan(l, &p->steps[k].conv);
-      if (p->steps[k].conv.ws_floats > p->ws_floats) p->ws_floats = p->steps[k].conv.ws_floats;
+      size_t need;
+      s->dnnl = cpu_dnnl_conv_plan(p->dnnl, l);
+      if (s->dnnl) {
+        need = cpu_dnnl_op_ws_bytes(s->dnnl);
+      } else {
+        cpu_conv_make_plan(l, &s->conv);
+        need = s->conv.ws_floats * sizeof(float);
+      }
+      if (need > ws_bytes) ws_bytes = need;
     }
   }
   if (cpu_profile_enabled()) p->prof = n ? calloc(n, sizeof *p->prof) : NULL;
-  if (p->ws_floats) {
-    size_t bytes = (p->ws_floats * sizeof(float) + 63) / 64 * 64;
+  if (ws_bytes) {
+    size_t bytes = (ws_bytes + 63) / 64 * 64;
+    p->ws_floats = bytes / sizeof(float);
     p->ws = aligned_alloc(64, bytes);
     if (!p->ws) {
-      free(p->prof);
-      free(p->steps);
-      free(p);
+      prog_release(p);
       return cpu_fail(GS_ERR_NOMEM, "compile: convolution workspace of %zu bytes: out of memory",
                       bytes);
     }
@@ -177,8 +216,10 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
   return GS_OK;
 }
 
-static void cpu_run_step(const cpu_step *s, float *ws) {
+/* 0 when oneDNN failed (reported by the caller). */
+static int cpu_run_step(const gs_bprog *p, const cpu_step *s, float *ws) {
   const gs_launch *l = &s->l;
+  if (s->dnnl) return cpu_dnnl_run(p->dnnl, s->dnnl, ws);
   switch (l->op) {
   case GS_OP_NOP: break;
   case GS_OP_FILL: cpu_fill(l); break;
@@ -208,6 +249,12 @@ static void cpu_run_step(const cpu_step *s, float *ws) {
   case GS_OP_EMA: cpu_ema(l); break;
   case GS_OP_COUNT: break;
   }
+  return 1;
+}
+
+static gs_status step_failed(const gs_bprog *p, size_t k) {
+  return cpu_fail(GS_ERR_BACKEND, "run: launch %zu (%s): oneDNN failed", k,
+                  gs_opcode_name(p->steps[k].l.op));
 }
 
 static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
@@ -215,25 +262,24 @@ static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
   if (prog->prof) {
     for (size_t k = 0; k < prog->n; k++) {
       double t0 = cpu_now();
-      cpu_run_step(&prog->steps[k], prog->ws);
+      int ok = cpu_run_step(prog, &prog->steps[k], prog->ws);
       double t = cpu_now() - t0;
       prog->prof[k] += t;
       dev->cnt.seconds[gs_opcode_family(prog->steps[k].l.op)] += t;
+      if (!ok) return step_failed(prog, k);
     }
     prog->runs++;
     return GS_OK;
   }
-  for (size_t k = 0; k < prog->n; k++) cpu_run_step(&prog->steps[k], prog->ws);
+  for (size_t k = 0; k < prog->n; k++)
+    if (!cpu_run_step(prog, &prog->steps[k], prog->ws)) return step_failed(prog, k);
   return GS_OK;
 }
 
 static void cpu_prog_free(gs_bdev *dev, gs_bprog *prog) {
   if (!prog) return;
   cpu_profile_report(prog);
-  free(prog->prof);
-  free(prog->ws);
-  free(prog->steps);
-  free(prog);
+  prog_release(prog);
 }
 
 static gs_status cpu_sync(gs_bdev *dev) {
@@ -269,5 +315,6 @@ GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) 
   int t = host && host->threads > 0 ? host->threads : cpu_cores();
   cpu_nthreads = t;
   cpu_blas_single();
+  cpu_isa_init();
   return &cpu_iface;
 }

@@ -17,9 +17,16 @@ struct gs_bbuf {
   void *data; /* 64-byte aligned */
 };
 
+/* The oneDNN fast path (cpu_dnnl.c): a context per opened device, a planned primitive per
+ * convolution launch. Without oneDNN at build time, or with GESSL_CPU_DNNL=0, no context is made
+ * and every launch takes the plain OpenBLAS path. */
+typedef struct cpu_dnnl_ctx cpu_dnnl_ctx;
+typedef struct cpu_dnnl_op cpu_dnnl_op;
+
 struct gs_bdev {
   int threads;
   gs_bcounters cnt; /* launches run, reads as waits (the host's sync points), bytes copied */
+  cpu_dnnl_ctx *dnnl; /* NULL: plain path only */
 };
 
 /* Per-launch plan made at compile time for convolutions: how many images share one GEMM. */
@@ -34,6 +41,7 @@ typedef struct cpu_conv_plan {
 typedef struct cpu_step {
   gs_launch l;
   cpu_conv_plan conv;
+  cpu_dnnl_op *dnnl; /* the oneDNN primitive running this launch, else NULL */
 } cpu_step;
 
 struct gs_bprog {
@@ -41,6 +49,7 @@ struct gs_bprog {
   cpu_step *steps;
   float *ws; /* one workspace for the whole program, sized for its hungriest launch */
   size_t ws_floats;
+  cpu_dnnl_ctx *dnnl;
   double *prof; /* GESSL_PROFILE: seconds per launch summed over runs, else NULL */
   long runs;
 };
@@ -51,6 +60,37 @@ extern const gs_backend_host *cpu_host;
 extern int cpu_nthreads;
 
 gs_status cpu_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
+
+#ifdef GESSL_HAVE_DNNL
+/* Whether the oneDNN path is on: built in, and GESSL_CPU_DNNL is not 0 (read once). */
+int cpu_dnnl_enabled(void);
+cpu_dnnl_ctx *cpu_dnnl_ctx_new(void);
+void cpu_dnnl_ctx_free(cpu_dnnl_ctx *c);
+/* The primitive for a CONV2D* launch, or NULL when oneDNN does not take it. */
+cpu_dnnl_op *cpu_dnnl_conv_plan(cpu_dnnl_ctx *c, const gs_launch *l);
+/* Workspace bytes the launch needs (scratchpad and staged layouts). */
+size_t cpu_dnnl_op_ws_bytes(const cpu_dnnl_op *op);
+/* Runs the launch; 0 when oneDNN reported a failure. */
+int cpu_dnnl_run(cpu_dnnl_ctx *c, const cpu_dnnl_op *op, void *ws);
+void cpu_dnnl_op_free(cpu_dnnl_op *op);
+#else
+static inline int cpu_dnnl_enabled(void) { return 0; }
+static inline cpu_dnnl_ctx *cpu_dnnl_ctx_new(void) { return NULL; }
+static inline void cpu_dnnl_ctx_free(cpu_dnnl_ctx *c) { (void)c; }
+static inline cpu_dnnl_op *cpu_dnnl_conv_plan(cpu_dnnl_ctx *c, const gs_launch *l) {
+  (void)c, (void)l;
+  return NULL;
+}
+static inline size_t cpu_dnnl_op_ws_bytes(const cpu_dnnl_op *op) {
+  (void)op;
+  return 0;
+}
+static inline int cpu_dnnl_run(cpu_dnnl_ctx *c, const cpu_dnnl_op *op, void *ws) {
+  (void)c, (void)op, (void)ws;
+  return 0;
+}
+static inline void cpu_dnnl_op_free(cpu_dnnl_op *op) { (void)op; }
+#endif
 
 /* Parallel loops: OpenMP when available, with a size gate so tiny launches stay serial. */
 #define CPU_PRAGMA_(x) _Pragma(#x)
@@ -115,6 +155,16 @@ void cpu_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, i
 /* The same on the calling thread only (inside a parallel region). */
 void cpu_gemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+/* cpu_isa.c: set once at entry: OpenBLAS chose kernels below the CPU's AVX2/AVX-512, so GEMMs take
+ * oneDNN's sgemm where it is built in. */
+extern int cpu_blas_weak;
+void cpu_isa_init(void);
+/* "" when OpenBLAS's core suits the CPU, else a sentence saying what it chose and what that
+ * means. */
+void cpu_isa_note(char *out, size_t len);
+/* The CPU's ISA and, with oneDNN, its version and the kernels it dispatches. */
+void cpu_isa_describe(char *out, size_t len);
+
 /* Puts OpenBLAS in single-threaded mode if someone in the process changed it. */
 void cpu_blas_single(void);
 

@@ -12,6 +12,10 @@
 #include <cblas.h>
 #include <string.h>
 
+#ifdef GESSL_HAVE_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
 /* Below this many flops a GEMM runs on the calling thread: splitting costs more than it gains. */
 #define CPU_GEMM_SPLIT_FLOPS 4e6
 
@@ -21,6 +25,15 @@ void cpu_blas_single(void) {
 
 void cpu_gemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+#ifdef GESSL_HAVE_DNNL
+  /* OpenBLAS's generic kernels on an AVX2/AVX-512 machine (cpu_isa.c): oneDNN's sgemm picks its
+   * kernels from the feature flags. Called inside the backend's parallel regions, it runs on the
+   * calling thread as OpenBLAS does. */
+  if (cpu_blas_weak && cpu_dnnl_enabled() &&
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc) ==
+          dnnl_success)
+    return;
+#endif
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               (blasint)M, (blasint)N, (blasint)K, 1.0f, A, (blasint)lda, B, (blasint)ldb, beta, C,
               (blasint)ldc);

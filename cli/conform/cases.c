@@ -284,8 +284,14 @@ static void conv_cases(cf_list *L) {
                                 {2, 3, 9, 7, 4, 3, 3, 2, 2, 0, 0},
                                 {3, 5, 5, 7, 3, 1, 1, 1, 1, 0, 0},
                                 {1, 2, 11, 5, 3, 3, 2, 2, 1, 1, 0},
-                                {2, 1, 13, 13, 2, 5, 5, 3, 3, 2, 2}};
-  for (int i = 0; i < 5; i++) {
+                                {2, 1, 13, 13, 2, 5, 5, 3, 3, 2, 2},
+                                /* Channel counts that make the CPU backend's oneDNN path stage
+                                 * through blocked layouts (8/16 channels a block), with a
+                                 * partial block and a strided 1x1 shortcut. */
+                                {2, 16, 6, 6, 32, 3, 3, 1, 1, 1, 1},
+                                {3, 16, 7, 7, 24, 3, 3, 2, 2, 1, 1},
+                                {2, 32, 8, 8, 16, 1, 1, 2, 2, 0, 0}};
+  for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
     const convspec *s = &cs[i];
     int64_t oh = (s->h + 2 * s->ph - s->kh) / s->sh + 1,
             ow = (s->w + 2 * s->pw - s->kw) / s->sw + 1;

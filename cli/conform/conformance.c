@@ -20,6 +20,7 @@ typedef struct cf_backend {
   void *dl;
   const gs_backend_iface *b;
   gs_bdev *dev;
+  int index; /* the device opened */
   char label[320];
 } cf_backend;
 
@@ -55,8 +56,10 @@ static int ci_contains(const char *hay, const char *needle) {
   return n == 0;
 }
 
-/* Loads a plugin and opens the device named by `sel` (index or name/vendor substring). */
-static int open_backend(const char *path, const char *sel, cf_backend *be, FILE *out) {
+/* Loads a plugin and opens the device named by `sel` (index or name/vendor substring); with no
+ * `sel`, a device named "*-reference" when `reference` is set, else device 0. */
+static int open_backend(const char *path, const char *sel, int reference, cf_backend *be,
+                        FILE *out) {
   memset(be, 0, sizeof *be);
   be->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!be->dl) {
@@ -82,6 +85,8 @@ static int open_backend(const char *path, const char *sel, cf_backend *be, FILE 
   long idx = sel && *sel ? strtol(sel, &end, 10) : 0;
   if (!sel || !*sel || (end && *end == 0)) {
     pick = (int)idx;
+    for (int i = 0; i < n && reference && (!sel || !*sel); i++)
+      if (be->b->device_info(i, &info) == GS_OK && ci_contains(info.name, "-reference")) pick = i;
     if (pick < 0 || pick >= n) {
       fprintf(out, "%s: device index %ld out of range (%d devices)\n", be->b->name, idx, n);
       return -1;
@@ -113,6 +118,7 @@ static int open_backend(const char *path, const char *sel, cf_backend *be, FILE 
     return -1;
   }
   snprintf(be->label, sizeof be->label, "%s:%d %s | %s", be->b->name, pick, info.name, info.driver);
+  be->index = pick;
   return 0;
 }
 
@@ -491,13 +497,20 @@ static int list_has(const char *list, const char *name) {
 int gs_conform_run(const gs_conform_opts *o, FILE *out) {
   cf_backend ref, dut;
   g_host.cache_dir = getenv("GESSL_CACHE_DIR");
-  if (open_backend(o->ref_path, "0", &ref, out) != 0) {
+  if (open_backend(o->ref_path, o->ref_device, 1, &ref, out) != 0) {
     fprintf(out, "0 passed, 1 failed\n");
     return -1;
   }
-  if (open_backend(o->backend_path, o->device, &dut, out) != 0) {
+  if (open_backend(o->backend_path, o->device, 0, &dut, out) != 0) {
     close_backend(&ref);
     fprintf(out, "0 passed, 1 failed\n");
+    return -1;
+  }
+  if (ref.b == dut.b && ref.index == dut.index) {
+    fprintf(out, "%s: the device under test is the reference itself\n0 passed, 1 failed\n",
+            dut.label);
+    close_backend(&dut);
+    close_backend(&ref);
     return -1;
   }
   fprintf(out, "reference: %s\nunder test: %s\n", ref.label, dut.label);

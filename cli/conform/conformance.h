@@ -13,6 +13,9 @@
 
 typedef struct gs_conform_opts {
   const char *ref_path;     /* reference plugin, e.g. build/lib/gessl/libgessl-cpu.so */
+  const char *ref_device;   /* reference device as `device` below; NULL = the reference plugin's
+                               "*-reference" device where it lists one (the CPU backend's plain
+                               path beside its fast one), else device 0 */
   const char *backend_path; /* plugin under test */
   const char *device;       /* device under test: index, or case-insensitive substring of its
                                name, vendor, driver or extra text; NULL = device 0 */

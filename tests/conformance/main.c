@@ -1,7 +1,7 @@
 /* gessl-conformance: checks one backend's device against the reference backend, launch by launch.
  *
- *   gessl-conformance --ref PATH --backend PATH [--device N|NAME] [--ops LIST] [--seed N]
- *                     [--runs N]
+ *   gessl-conformance --ref PATH [--ref-device N|NAME] --backend PATH [--device N|NAME]
+ *                     [--ops LIST] [--seed N] [--runs N]
  *
  * Exit status: 0 when every case passes, 1 when any fails, 2 on bad usage or when a plugin or the
  * device cannot be opened. */
@@ -12,8 +12,8 @@
 #include "conformance.h"
 
 static int usage(void) {
-  fprintf(stderr, "usage: gessl-conformance --ref PATH --backend PATH [--device N|NAME] "
-                  "[--ops op1,op2] [--seed N] [--runs N]\n");
+  fprintf(stderr, "usage: gessl-conformance --ref PATH [--ref-device N|NAME] --backend PATH "
+                  "[--device N|NAME] [--ops op1,op2] [--seed N] [--runs N]\n");
   return 2;
 }
 
@@ -27,6 +27,8 @@ int main(int argc, char **argv) {
     if (!v) return usage();
     if (!strcmp(a, "--ref"))
       o.ref_path = v;
+    else if (!strcmp(a, "--ref-device"))
+      o.ref_device = v;
     else if (!strcmp(a, "--backend"))
       o.backend_path = v;
     else if (!strcmp(a, "--device"))
