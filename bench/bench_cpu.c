@@ -8,6 +8,7 @@
  * launch is compiled once and timed through prog_run.
  *
  *   gessl-bench-cpu [--quick] [--batch N] [--reps N] [--threads N] [--plugin PATH]
+ *   gessl-bench-cpu --peak [--reps N] [--threads N]   best fp32 GEMM rate, one line
  *
  * Each figure is the best of --reps timed rounds after one warm-up round; a round times every
  * figure of a layer once, so load from elsewhere falls on all of them alike. */
@@ -185,6 +186,31 @@ static void time_layer(const layer *ly, int batch, int reps, double *best) {
   free(ha), free(hb), free(hc);
 }
 
+/* The machine's best fp32 GEMM rate: a large square product, raw OpenBLAS (own thread pool) and
+ * the plugin's MATMUL (which may take oneDNN's sgemm), best of `reps` each. */
+static void peak(int reps) {
+  const int n = 2048;
+  size_t nn = (size_t)n * n;
+  float *ha = host_buf(nn, 1), *hb = host_buf(nn, 2), *hc = host_buf(nn, 3);
+  gs_bbuf *ma = dev_buf(nn, 1), *mb = dev_buf(nn, 2), *mc = dev_buf(nn, 3);
+  gs_launch l = launch(GS_OP_MATMUL);
+  l.in[0] = (gs_bref){ma, 0}, l.in[1] = (gs_bref){mb, 0}, l.out = (gs_bref){mc, 0};
+  l.in_desc[0].shape = l.in_desc[1].shape = l.out_desc.shape = GS_SHAPE(1, n, n);
+  gs_bprog *p = compile(&l);
+  double bs = 1e30, bm = 1e30;
+  for (int r = 0; r <= reps; r++) {
+    double ts = time_sgemm(n, n, n, ha, hb, hc), tm = time_prog(p);
+    if (r > 0 && ts < bs) bs = ts;
+    if (r > 0 && tm < bm) bm = tm;
+  }
+  double fl = 2.0 * n * n * (double)n;
+  printf("peak fp32 GEMM %dx%dx%d: %.1f GFLOP/s (OpenBLAS sgemm %.1f, plugin matmul %.1f)\n", n, n,
+         n, fl / (bs < bm ? bs : bm) * 1e-9, fl / bs * 1e-9, fl / bm * 1e-9);
+  B->prog_free(dev, p);
+  B->buf_free(dev, ma), B->buf_free(dev, mb), B->buf_free(dev, mc);
+  free(ha), free(hb), free(hc);
+}
+
 /* The plugin beside the executable (../lib/gessl), else the one this program was built with. */
 static void default_plugin(char *out, size_t len) {
   char exe[PATH_MAX];
@@ -199,8 +225,9 @@ static void default_plugin(char *out, size_t len) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: gessl-bench-cpu [--quick] [--batch N] [--reps N] [--threads N] "
-             "[--plugin PATH]\n"
+             "[--plugin PATH] [--peak]\n"
              "  --quick      batch 32, one timed run per figure\n"
+             "  --peak       only the best fp32 GEMM rate (2048^3, sgemm and plugin matmul)\n"
              "  --batch N    images per batch (default 128)\n"
              "  --reps N     timed runs per figure, the best is reported (default 5)\n"
              "  --threads N  threads for the plugin and for sgemm (default: all cores)\n"
@@ -208,7 +235,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
-  int batch = 128, reps = 5, threads = 0;
+  int batch = 128, reps = 5, threads = 0, only_peak = 0;
   char plugin[PATH_MAX];
   default_plugin(plugin, sizeof plugin);
   for (int i = 1; i < argc; i++) {
@@ -216,6 +243,8 @@ int main(int argc, char **argv) {
     int more = i + 1 < argc;
     if (strcmp(a, "--quick") == 0) {
       batch = 32, reps = 1;
+    } else if (strcmp(a, "--peak") == 0) {
+      only_peak = 1;
     } else if (strcmp(a, "--batch") == 0 && more) {
       batch = atoi(argv[++i]);
     } else if (strcmp(a, "--reps") == 0 && more) {
@@ -257,6 +286,11 @@ int main(int argc, char **argv) {
   /* Raw sgemm runs OpenBLAS's own pool with as many threads as the plugin uses. */
   int nthreads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
   sgemm_threads = nthreads;
+  if (only_peak) {
+    peak(reps);
+    B->close(dev);
+    return 0;
+  }
   printf("gessl-bench-cpu: batch %d, best of %d, %d threads\n", batch, reps, nthreads);
   printf("device: %s (%s), %s\n\n", info.vendor, info.extra, info.driver);
   printf("%-20s %5s %7s %5s | %8s %8s %6s | %8s %8s %8s %8s %6s\n", "layer", "M", "N", "K", "sgemm",

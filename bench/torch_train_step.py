@@ -3,9 +3,13 @@
 
 Builds the same networks gessl builds (runtime/model/, plugins/methods/simclr/) in plain
 torch.nn, times --steps SGD-momentum steps on random 32x32x3 batches (two views per image,
-both through the backbone as one batch of 2N, as gessl does) and prints one line:
+both through the backbone as one batch of 2N, as gessl does) and prints two lines:
 
     torch <model> batch B threads T: S steps in X s  Y images/s  peak RSS Z MiB
+    model forward GFLOP per view: F
+
+F counts the multiply-adds (x2) of the convolutions and linear layers, so a step's useful work is
+3 x F x 2B (forward, two backward passes; two views per image).
 
 images/s counts images (not views) per second of the timed steps, as `gessl train` does; the
 first --warmup steps are left out of the timing. Peak RSS is the process's, read at the end.
@@ -28,9 +32,9 @@ class ConvNet(nn.Module):
     """Three blocks conv3x3 (no bias) -> BN -> ReLU -> maxpool 2 (32/64/128 channels), then
     conv3x3 to 256 -> BN -> ReLU -> global average pool: gessl's 'convnet'."""
 
-    def __init__(self):
+    def __init__(self, cin=3):
         super().__init__()
-        layers, cin = [], 3
+        layers = []
         for k, c in enumerate((32, 64, 128, 256)):
             layers += [conv3x3(cin, c), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
             if k < 3:
@@ -65,9 +69,9 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """torchvision's ResNet-18 with the CIFAR stem (3x3/1 conv, no max-pool), no fc."""
 
-    def __init__(self):
+    def __init__(self, cin=3):
         super().__init__()
-        self.conv1 = conv3x3(3, 64)
+        self.conv1 = conv3x3(cin, 64)
         self.bn1 = nn.BatchNorm2d(64)
         blocks, cin = [], 64
         for k, c in enumerate((64, 128, 256, 512)):
@@ -93,6 +97,26 @@ def nt_xent(z, temperature):
     return F.cross_entropy(sim, partner)
 
 
+def forward_gflop(net, x):
+    """2 x multiply-adds of every convolution and linear layer in one forward pass of x."""
+    total = [0]
+
+    def conv(m, _, out):
+        k = m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+        total[0] += 2 * out.numel() * k
+
+    def linear(m, _, out):
+        total[0] += 2 * out.numel() * m.in_features
+
+    hooks = [m.register_forward_hook(conv) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    hooks += [m.register_forward_hook(linear) for m in net.modules() if isinstance(m, nn.Linear)]
+    with torch.no_grad():
+        net(x)
+    for hk in hooks:
+        hk.remove()
+    return total[0] * 1e-9
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", choices=("convnet", "resnet18"), default="convnet")
@@ -100,6 +124,7 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="timed steps")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     ap.add_argument("--threads", type=int, default=0, help="0: all cores")
+    ap.add_argument("--image", default="32x32x3", help="HxWxC of the random views")
     ap.add_argument("--proj-hidden", type=int, default=2048)
     ap.add_argument("--proj-out", type=int, default=256)
     ap.add_argument("--temperature", type=float, default=0.2)
@@ -110,7 +135,8 @@ def main():
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    backbone = ConvNet() if a.model == "convnet" else ResNet18()
+    h, w, c = (int(v) for v in a.image.split("x"))
+    backbone = ConvNet(c) if a.model == "convnet" else ResNet18(c)
     projector = nn.Sequential(nn.Linear(backbone.feat_dim, a.proj_hidden, bias=False),
                               nn.BatchNorm1d(a.proj_hidden), nn.ReLU(inplace=True),
                               nn.Linear(a.proj_hidden, a.proj_out))
@@ -119,7 +145,8 @@ def main():
 
     # Fresh random views each step, made outside the timed region: the peer's loader is free.
     gen = torch.Generator().manual_seed(1)
-    batches = [torch.rand(2 * a.batch, 3, 32, 32, generator=gen) for _ in range(2)]
+    batches = [torch.rand(2 * a.batch, c, h, w, generator=gen) for _ in range(2)]
+    gflop = forward_gflop(net, torch.rand(2, c, h, w, generator=gen)) / 2
 
     def step(x):
         opt.zero_grad(set_to_none=True)
@@ -138,6 +165,7 @@ def main():
     print(f"torch {a.model} batch {a.batch} threads {torch.get_num_threads()}: "
           f"{a.steps} steps in {dt:.2f} s  {a.steps * a.batch / dt:.1f} images/s  "
           f"peak RSS {rss_mib:.0f} MiB  loss {loss:.4f}")
+    print(f"model forward GFLOP per view: {gflop:.4f}")
     return 0
 
 
