@@ -97,6 +97,7 @@ static gs_status cpu_open(int index, gs_bdev **out) {
   if (!d) return cpu_fail(GS_ERR_NOMEM, "open: out of memory");
   d->threads = cpu_nthreads;
   d->dnnl = index == 0 ? cpu_dnnl_ctx_new() : NULL;
+  d->fuse = index == 0 && cpu_dnnl_enabled();
   char note[200];
   cpu_isa_note(note, sizeof note);
   if (cpu_blas_weak && cpu_host && cpu_host->warn) cpu_host->warn("%s", note);
@@ -201,6 +202,7 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
       if (need > ws_bytes) ws_bytes = need;
     }
   }
+  if (dev->fuse) cpu_fuse_plan(p->steps, n);
   if (cpu_profile_enabled()) p->prof = n ? calloc(n, sizeof *p->prof) : NULL;
   if (ws_bytes) {
     size_t bytes = (ws_bytes + 63) / 64 * 64;
@@ -220,6 +222,10 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
 static int cpu_run_step(const gs_bprog *p, const cpu_step *s, float *ws) {
   const gs_launch *l = &s->l;
   if (s->dnnl) return cpu_dnnl_run(p->dnnl, s->dnnl, ws);
+  if (s->fuse) {
+    cpu_fused_scale_shift(s);
+    return 1;
+  }
   switch (l->op) {
   case GS_OP_NOP: break;
   case GS_OP_FILL: cpu_fill(l); break;
@@ -260,7 +266,7 @@ static gs_status step_failed(const gs_bprog *p, size_t k) {
 static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
   dev->cnt.launches += prog->n;
   if (prog->prof) {
-    for (size_t k = 0; k < prog->n; k++) {
+    for (size_t k = 0; k < prog->n; k += 1 + (size_t)prog->steps[k].fuse) {
       double t0 = cpu_now();
       int ok = cpu_run_step(prog, &prog->steps[k], prog->ws);
       double t = cpu_now() - t0;
@@ -271,7 +277,7 @@ static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
     prog->runs++;
     return GS_OK;
   }
-  for (size_t k = 0; k < prog->n; k++)
+  for (size_t k = 0; k < prog->n; k += 1 + (size_t)prog->steps[k].fuse)
     if (!cpu_run_step(prog, &prog->steps[k], prog->ws)) return step_failed(prog, k);
   return GS_OK;
 }

@@ -27,6 +27,7 @@ struct gs_bdev {
   int threads;
   gs_bcounters cnt; /* launches run, reads as waits (the host's sync points), bytes copied */
   cpu_dnnl_ctx *dnnl; /* NULL: plain path only */
+  int fuse;           /* fuse launch sequences at compile (cpu_fuse.c); not on the reference */
 };
 
 /* Per-launch plan made at compile time for convolutions: how many images share one GEMM. */
@@ -42,6 +43,7 @@ typedef struct cpu_step {
   gs_launch l;
   cpu_conv_plan conv;
   cpu_dnnl_op *dnnl; /* the oneDNN primitive running this launch, else NULL */
+  int fuse;          /* > 0: this step also runs the next `fuse` launches (cpu_fuse.c) */
 } cpu_step;
 
 struct gs_bprog {
@@ -119,6 +121,11 @@ void cpu_profile_report(const gs_bprog *p);
 int cpu_check_launch(const gs_launch *l, char *why, size_t why_len);
 /* Every operand's window lies inside its buffer. */
 int cpu_check_bounds(const gs_launch *l, char *why, size_t why_len);
+
+/* Marks fusable launch sequences in a compiled program (cpu_fuse.c), and the fused kernel:
+ * per-channel scale (BINARY mul), shift (BINARY add), optionally ReLU, in one pass. */
+void cpu_fuse_plan(cpu_step *steps, size_t n);
+void cpu_fused_scale_shift(const cpu_step *s);
 
 /* Kernels, one per opcode family. */
 void cpu_fill(const gs_launch *l);

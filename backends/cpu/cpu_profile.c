@@ -28,7 +28,12 @@ double cpu_now(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void key_name(const gs_launch *l, char *out, size_t len) {
+static void key_name(const cpu_step *s, char *out, size_t len) {
+  const gs_launch *l = &s->l;
+  if (s->fuse) {
+    snprintf(out, len, "fused.scale_shift%s", s->fuse > 1 ? "_relu" : "");
+    return;
+  }
   switch (l->op) {
   case GS_OP_UNARY:
   case GS_OP_UNARY_BWD:
@@ -75,21 +80,30 @@ void cpu_profile_report(const gs_bprog *p) {
     free(idx);
     return;
   }
-  size_t nr = 0;
+  size_t nr = 0, absorbed = 0, runs_of = 0;
   for (size_t k = 0; k < p->n; k++) {
     char name[48];
-    key_name(&p->steps[k].l, name, sizeof name);
+    idx[k] = k;
+    /* Launches a fused step ran are not launches of their own. */
+    if (absorbed) {
+      absorbed--;
+      continue;
+    }
+    absorbed = (size_t)p->steps[k].fuse;
+    runs_of++;
+    key_name(&p->steps[k], name, sizeof name);
     size_t j = 0;
     while (j < nr && strcmp(rows[j].name, name) != 0) j++;
     if (j == nr) snprintf(rows[nr++].name, sizeof rows[0].name, "%s", name);
     rows[j].s += p->prof[k];
     rows[j].calls++;
     total += p->prof[k];
-    idx[k] = k;
   }
   qsort(rows, nr, sizeof *rows, by_time);
-  fprintf(stderr, "gessl cpu profile: program of %zu launches, %ld runs, %.1f ms %s per run\n",
-          p->n, p->runs, 1e3 * total / (double)p->runs,
+  fprintf(stderr,
+          "gessl cpu profile: program of %zu launches (%zu after fusion), %ld runs, %.1f ms %s "
+          "per run\n",
+          p->n, runs_of, p->runs, 1e3 * total / (double)p->runs,
           use_cpu_clock > 0 ? "process CPU time" : "wall time");
   for (size_t j = 0; j < nr && rows[j].s > 0.002 * total; j++)
     fprintf(stderr, "  %-22s %8.2f ms/run %5.1f%%  %4ld launches\n", rows[j].name,
@@ -107,7 +121,7 @@ void cpu_profile_report(const gs_bprog *p) {
   for (size_t j = 0; j < top; j++) {
     const gs_launch *l = &p->steps[idx[j]].l;
     char name[48], si[64], so[64];
-    key_name(l, name, sizeof name);
+    key_name(&p->steps[idx[j]], name, sizeof name);
     shape_str(&l->in_desc[0], si, sizeof si);
     shape_str(&l->out_desc, so, sizeof so);
     fprintf(stderr, "  #%-5zu %-22s %7.2f ms  in0 %s out %s\n", idx[j], name,
@@ -118,7 +132,7 @@ void cpu_profile_report(const gs_bprog *p) {
     for (size_t k = 0; k < p->n; k++) {
       const gs_launch *l = &p->steps[k].l;
       char name[48], si[64], s1[64], so[64];
-      key_name(l, name, sizeof name);
+      key_name(&p->steps[k], name, sizeof name);
       shape_str(&l->in_desc[0], si, sizeof si);
       shape_str(&l->in_desc[1], s1, sizeof s1);
       shape_str(&l->out_desc, so, sizeof so);

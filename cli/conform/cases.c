@@ -437,7 +437,7 @@ static gs_launch *launch(cf_chain *ch, gs_opcode op, int outt, int n_in, const i
 }
 
 int cf_make_chains(cf_chain **chains) {
-  cf_chain *v = calloc(2, sizeof *v);
+  cf_chain *v = calloc(4, sizeof *v);
   if (!v) return -1;
   /* A small MLP-like chain: matmul -> relu -> column sums -> broadcast subtract -> dot, then an
    * in-place update of a tensor an earlier launch read (write after read). */
@@ -486,6 +486,34 @@ int cf_make_chains(cf_chain **chains) {
   l->i[0] = l->i[1] = l->i[2] = l->i[3] = 1;
   l = launch(ch, GS_OP_SGD, w, 4, (int[]){w, dw, mom, lr});
   l->f[0] = 0.9f;
+
+  /* Batch norm's apply: per-channel scale, shift, ReLU (the CPU backend fuses these into one
+   * pass; every intermediate must still be written). */
+  ch = &v[2];
+  snprintf(ch->label, sizeof ch->label, "mul>add>relu per channel");
+  ch->bound = B_EXACT;
+  X = tensor(ch, (gs_shape)GS_SHAPE(3, 5, 4, 6), 1, CF_UNIFORM, -1, 1);
+  S = tensor(ch, (gs_shape)GS_SHAPE(1, 5, 1, 1), 1, CF_UNIFORM, -2, 2);
+  int B = tensor(ch, (gs_shape)GS_SHAPE(1, 5, 1, 1), 1, CF_UNIFORM, -1, 1);
+  int T = tensor(ch, (gs_shape)GS_SHAPE(3, 5, 4, 6), 0, CF_UNIFORM, 0, 0);
+  int U = tensor(ch, (gs_shape)GS_SHAPE(3, 5, 4, 6), 0, CF_UNIFORM, 0, 0);
+  R = tensor(ch, (gs_shape)GS_SHAPE(3, 5, 4, 6), 0, CF_UNIFORM, 0, 0);
+  launch(ch, GS_OP_BINARY, T, 2, (int[]){X, S})->i[0] = GS_BIN_MUL;
+  launch(ch, GS_OP_BINARY, U, 2, (int[]){T, B})->i[0] = GS_BIN_ADD;
+  launch(ch, GS_OP_UNARY, R, 1, (int[]){U})->i[0] = GS_UN_RELU;
+
+  /* The same on [N, C] rows, shift in place, then a launch other than ReLU. */
+  ch = &v[3];
+  snprintf(ch->label, sizeof ch->label, "mul>add-in-place>square per channel [N, C]");
+  ch->bound = B_EXACT;
+  X = tensor(ch, (gs_shape)GS_SHAPE(7, 9), 1, CF_UNIFORM, -1, 1);
+  S = tensor(ch, (gs_shape)GS_SHAPE(1, 9), 1, CF_UNIFORM, -2, 2);
+  B = tensor(ch, (gs_shape)GS_SHAPE(1, 9), 1, CF_UNIFORM, -1, 1);
+  T = tensor(ch, (gs_shape)GS_SHAPE(7, 9), 0, CF_UNIFORM, 0, 0);
+  R = tensor(ch, (gs_shape)GS_SHAPE(7, 9), 0, CF_UNIFORM, 0, 0);
+  launch(ch, GS_OP_BINARY, T, 2, (int[]){X, S})->i[0] = GS_BIN_MUL;
+  launch(ch, GS_OP_BINARY, T, 2, (int[]){T, B})->i[0] = GS_BIN_ADD;
+  launch(ch, GS_OP_UNARY, R, 1, (int[]){T})->i[0] = GS_UN_SQUARE;
   *chains = v;
-  return 2;
+  return 4;
 }
