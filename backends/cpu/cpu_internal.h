@@ -25,7 +25,7 @@ typedef struct cpu_dnnl_op cpu_dnnl_op;
 
 struct gs_bdev {
   int threads;
-  gs_bcounters cnt; /* launches run, reads as waits (the host's sync points), bytes copied */
+  gs_bcounters cnt;   /* launches run, reads as waits (the host's sync points), bytes copied */
   cpu_dnnl_ctx *dnnl; /* NULL: plain path only */
   int fuse;           /* fuse launch sequences at compile (cpu_fuse.c); not on the reference */
 };
