@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "gessl/eval.h"
 #include "gessl/io.h"
+#include "gessl/train.h"
 
 static const char *const eval_help =
     "usage: gessl eval --checkpoint RUN [OPTIONS]\n"
@@ -22,8 +23,14 @@ static const char *const eval_help =
     "options:\n"
     "  --checkpoint RUN     run directory written by 'gessl train --out RUN'\n"
     "  --data SPEC          data set (default: the one the run trained on); its train split is\n"
-    "                       the kNN bank and linear-probe training set, its test split (or the\n"
-    "                       last 20% of train when it has none) is what is scored\n"
+    "                       the kNN bank and linear-probe training set, its test split is what\n"
+    "                       is scored (a labelled folder: the images held out of training)\n"
+    "  --test-data SPEC     score on this data set instead (a folder with the same class\n"
+    "                       folders); --data is then the bank whole (default: the run's)\n"
+    "  --holdout X          fraction of each class held out where the data set has no test\n"
+    "                       split, 0..0.9 (default: the run's, else 0.2; 0: none)\n"
+    "  --split-seed N       seed of that split (default: the run's, else 0)\n"
+    "  --image-size N       resolution of the features (default: the run's)\n"
     "  --knn                weighted kNN, k = 200, T = 0.1, cosine (InstDisc), top-1 and top-5\n"
     "  --linear             linear probe on cached features: SGD momentum 0.9, cosine schedule\n"
     "  --fewshot            5-way 1-shot and 5-shot episodes, nearest cosine centroid, 95% CI\n"
@@ -45,10 +52,10 @@ static const char *const eval_help =
 
 static cli_opt_kind eval_opt(const char *n) {
   static const char *const flags[] = {"--help", "--knn", "--linear", "--fewshot", "--sigma"};
-  static const char *const values[] = {"--checkpoint",  "--data",     "--transfer",
-                                       "--backend",     "--threads",  "--limit",
-                                       "--test-limit",  "--episodes", "--sigma-size",
-                                       "--sigma-tasks", "--seed",     "--linear-epochs"};
+  static const char *const values[] = {
+      "--checkpoint", "--data",     "--transfer",   "--backend",     "--threads", "--limit",
+      "--test-limit", "--episodes", "--sigma-size", "--sigma-tasks", "--seed",    "--linear-epochs",
+      "--test-data",  "--holdout",  "--split-seed", "--image-size"};
   for (size_t k = 0; k < sizeof flags / sizeof *flags; k++)
     if (!strcmp(n, flags[k])) return CLI_OPT_FLAG;
   for (size_t k = 0; k < sizeof values / sizeof *values; k++)
@@ -57,10 +64,13 @@ static cli_opt_kind eval_opt(const char *n) {
 }
 
 typedef struct eval_opts {
-  const char *dir, *data, *transfer, *backend;
+  const char *dir, *data, *transfer, *backend, *test_data;
   int knn, linear, fewshot, sigma;
-  long long threads, limit, test_limit, epochs, episodes, sigma_size, sigma_tasks;
-  uint64_t seed;
+  long long threads, limit, test_limit, epochs, episodes, sigma_size, sigma_tasks, image_size;
+  uint64_t seed, split_seed;
+  double holdout; /* < 0: not given */
+  int has_split_seed;
+  gs_train_settings run; /* the run's settings (config.json) */
 } eval_opts;
 
 /* ---- A growing JSON text (the CLI does not link cJSON) ---- */
@@ -128,9 +138,9 @@ static double now_s(void) {
 /* ---- One data set's probes ---- */
 
 typedef struct split_feats {
-  gs_dataset *train, *test; /* test NULL: held out from train */
+  gs_dataset *train, *test; /* test NULL: unlabelled, nothing to score */
   gs_features ftr, fte;
-  char test_note[64];
+  char test_note[160];
 } split_feats;
 
 static void split_close(split_feats *s) {
@@ -150,37 +160,73 @@ static int fail(const char *what) {
   return CLI_FAIL;
 }
 
-static int open_split(const char *spec, const eval_opts *o, split_feats *s) {
+/* A setting of the run's config.json, or NULL. */
+static const char *run_setting(const eval_opts *o, const char *key) {
+  for (int k = 0; k < o->run.n; k++)
+    if (!strcmp(o->run.keys[k], key)) return o->run.values[k];
+  return NULL;
+}
+
+/* The bank (train split) and what is scored: spec's test split (a labelled folder's held-out
+ * images, split as in training) or, with test_spec, that data set labelled like the bank. */
+static int open_split(const char *spec, const char *test_spec, const eval_opts *o, int size,
+                      split_feats *s) {
   memset(s, 0, sizeof *s);
   gs_dataset_options dopt = {0};
   dopt.limit = o->limit;
+  dopt.image_size = size;
+  dopt.holdout = test_spec || !(o->holdout > 0) ? -1.0f : (float)o->holdout;
+  dopt.split_seed = o->split_seed;
   s->train = gs_dataset_open(spec, GS_SPLIT_TRAIN, &dopt);
   if (!s->train) return fail(spec);
   dopt.limit = o->test_limit;
-  s->test = gs_dataset_open(spec, GS_SPLIT_TEST, &dopt);
-  snprintf(s->test_note, sizeof s->test_note, "test split");
-  if (!s->test) {
-    if (gs_dataset_size(s->train) < 10) return fail(spec);
-    snprintf(s->test_note, sizeof s->test_note, "last 20%% of train (no test split)");
-  }
+  if (test_spec) dopt.classes_of = s->train;
+  s->test = gs_dataset_open(test_spec ? test_spec : spec, GS_SPLIT_TEST, &dopt);
+  if (!s->test && (test_spec || gs_dataset_classes(s->train) > 0))
+    return fail(test_spec ? test_spec : spec);
+  float held = gs_dataset_holdout(s->train);
+  if (test_spec)
+    snprintf(s->test_note, sizeof s->test_note, "%s", test_spec);
+  else if (!s->test)
+    snprintf(s->test_note, sizeof s->test_note, "none (unlabelled)");
+  else if (held > 0)
+    snprintf(s->test_note, sizeof s->test_note,
+             "%.0f%% of each class held out (split seed %llu, %lld images)", 100.0 * held,
+             (unsigned long long)o->split_seed, (long long)gs_dataset_size(s->test));
+  else
+    snprintf(s->test_note, sizeof s->test_note, "test split");
   return CLI_OK;
+}
+
+/* A test class the bank has no example of cannot be scored: refuse it by name. */
+static int check_bank(const char *spec, const split_feats *s, int limited) {
+  int nc = s->ftr.classes > s->fte.classes ? s->ftr.classes : s->fte.classes;
+  if (nc < 1) return CLI_OK;
+  int64_t *count = calloc((size_t)nc, sizeof(int64_t));
+  if (!count) return fail("out of memory");
+  for (int64_t i = 0; i < s->ftr.n; i++)
+    if (s->ftr.labels[i] >= 0 && s->ftr.labels[i] < nc) count[s->ftr.labels[i]]++;
+  int missing = -1;
+  for (int64_t i = 0; i < s->fte.n && missing < 0; i++) {
+    int32_t c = s->fte.labels[i];
+    if (c >= 0 && c < nc && count[c] == 0) missing = c;
+  }
+  free(count);
+  if (missing < 0) return CLI_OK;
+  const char *name = gs_dataset_class_name(s->train, missing);
+  fprintf(stderr,
+          "gessl eval: %s: test class %d%s%s%s has no example in the bank (%lld train images%s)\n",
+          spec, missing, name ? " ('" : "", name ? name : "", name ? "')" : "", (long long)s->ftr.n,
+          limited ? ", cut by --limit" : "");
+  return CLI_FAIL;
 }
 
 static int extract_split_(gs_device *dev, gs_model *m, int size, split_feats *s) {
   gs_feat_options fo = {0};
   fo.image_size = size;
-  if (s->test) {
-    if (gs_extract_features(dev, m, s->train, &fo, &s->ftr) != GS_OK ||
-        gs_extract_features(dev, m, s->test, &fo, &s->fte) != GS_OK)
-      return fail("features");
-    return CLI_OK;
-  }
-  int64_t n = gs_dataset_size(s->train), held = n / 5;
-  fo.limit = n - held;
   if (gs_extract_features(dev, m, s->train, &fo, &s->ftr) != GS_OK) return fail("features");
-  fo.start = n - held;
-  fo.limit = held;
-  if (gs_extract_features(dev, m, s->train, &fo, &s->fte) != GS_OK) return fail("features");
+  if (s->test && gs_extract_features(dev, m, s->test, &fo, &s->fte) != GS_OK)
+    return fail("features");
   return CLI_OK;
 }
 
@@ -194,10 +240,11 @@ static int extract_split(gs_device *dev, gs_model *m, int size, split_feats *s) 
 }
 
 static int probes(gs_device *dev, const eval_opts *o, const char *spec, split_feats *s, jbuf *j) {
-  if (s->ftr.classes < 1) {
+  if (s->ftr.classes < 1 || !s->test) {
     printf("  %-22s %-16s (unlabelled: no probes)\n", "-", spec);
     return CLI_OK;
   }
+  if ((o->knn || o->linear) && check_bank(spec, s, o->limit > 0) != CLI_OK) return CLI_FAIL;
   if (o->knn) {
     gs_knn_result r;
     double t0 = now_s();
@@ -299,11 +346,15 @@ static int run_eval(gs_runtime *rt, const eval_opts *o) {
   }
   split_feats main_s = {0}, tr_s = {0};
   jbuf j = {0};
-  if (rc == CLI_OK) rc = open_split(spec, o, &main_s);
-  if (rc == CLI_OK && o->transfer) rc = open_split(o->transfer, o, &tr_s);
-  int size = info && info->image_size > 0 ? info->image_size
-             : main_s.train               ? gs_dataset_height(main_s.train)
-                                          : 0;
+  const char *test_spec = o->test_data;
+  const char *run_test = run_setting(o, "test-data");
+  if (!test_spec && !o->data && run_test && *run_test) test_spec = run_test;
+  int size = o->image_size > 0              ? (int)o->image_size
+             : info && info->image_size > 0 ? info->image_size
+                                            : 0;
+  if (rc == CLI_OK) rc = open_split(spec, test_spec, o, size, &main_s);
+  if (rc == CLI_OK && o->transfer) rc = open_split(o->transfer, NULL, o, size, &tr_s);
+  if (size == 0 && main_s.train) size = gs_dataset_height(main_s.train);
   if (rc == CLI_OK) {
     printf("eval %s: %s (%lld-d features) trained with %s, on %s: %s\n", o->dir, info->model,
            (long long)info->feat_dim, info->method, gs_device_backend_name(dev),
@@ -323,6 +374,12 @@ static int run_eval(gs_runtime *rt, const eval_opts *o) {
     jstr(&j, gs_device_get_info(dev)->name);
     jprintf(&j, ",\"seed\":%llu,\"data\":", (unsigned long long)o->seed);
     jstr(&j, spec);
+    jprintf(&j, ",\"test_data\":");
+    jstr(&j, test_spec ? test_spec : "");
+    jprintf(&j, ",\"holdout\":");
+    jnum(&j, gs_dataset_holdout(main_s.train));
+    jprintf(&j, ",\"split_seed\":\"%llu\",\"test\":", (unsigned long long)o->split_seed);
+    jstr(&j, main_s.test_note);
   }
   int any_probe = o->knn || o->linear || o->fewshot;
   if (rc == CLI_OK && any_probe) rc = extract_split(dev, gs_eval_run_model(run), size, &main_s);
@@ -376,6 +433,7 @@ static int run_eval(gs_runtime *rt, const eval_opts *o) {
 int gs_cli_eval(int argc, char **argv) {
   eval_opts o = {0};
   o.backend = "cpu";
+  o.holdout = -1;
   o.epochs = 100;
   o.episodes = 600;
   o.sigma_size = 128;
@@ -419,15 +477,36 @@ int gs_cli_eval(int argc, char **argv) {
       rc = cli_parse_int("eval", opt, val, 1, 1 << 20, &o.sigma_tasks);
     } else if (!strcmp(opt, "--seed")) {
       rc = cli_parse_u64("eval", opt, val, &o.seed);
+    } else if (!strcmp(opt, "--test-data")) {
+      o.test_data = val;
+    } else if (!strcmp(opt, "--holdout")) {
+      rc = cli_parse_float("eval", opt, val, 0, 0.9, &o.holdout);
+    } else if (!strcmp(opt, "--split-seed")) {
+      rc = cli_parse_u64("eval", opt, val, &o.split_seed);
+      o.has_split_seed = 1;
+    } else if (!strcmp(opt, "--image-size")) {
+      rc = cli_parse_int("eval", opt, val, 4, 4096, &o.image_size);
     }
   }
   if (rc == CLI_OK) rc = a.err;
   if (rc == CLI_OK && (!o.dir || !*o.dir)) rc = cli_usage_error("eval", "--checkpoint RUN needed");
   if (rc != CLI_OK) return rc;
   if (!o.knn && !o.linear && !o.fewshot && !o.sigma) o.knn = o.linear = o.fewshot = o.sigma = 1;
+  /* The held-out split is the run's own unless overridden: its settings say which. */
+  char cfg[4200];
+  snprintf(cfg, sizeof cfg, "%s/config.json", o.dir);
+  if (gs_train_settings_read(cfg, &o.run) != GS_OK) memset(&o.run, 0, sizeof o.run);
+  const char *v = run_setting(&o, "holdout");
+  if (o.holdout < 0) o.holdout = v ? atof(v) : 0.2;
+  v = run_setting(&o, "split-seed");
+  if (!o.has_split_seed && v) o.split_seed = strtoull(v, NULL, 10);
   gs_runtime *rt = cli_runtime("eval", (int)o.threads);
-  if (!rt) return CLI_FAIL;
+  if (!rt) {
+    gs_train_settings_free(&o.run);
+    return CLI_FAIL;
+  }
   rc = run_eval(rt, &o);
+  gs_train_settings_free(&o.run);
   gs_runtime_close(rt);
   return rc;
 }

@@ -23,12 +23,22 @@ typedef struct gs_dataset_options {
   int64_t limit;      /* use only the first `limit` samples (0: all) */
   int64_t max_pixels; /* PNG decompression-bomb guard: width*height limit (0: 8192*8192) */
   uint64_t seed;      /* synthetic data */
+  /* A labelled data set without a test split (a folder of class folders) is split here: each
+   * class's images are held out with this fraction (seeded by split_seed), so every class with two
+   * or more images is in both parts and the two never share an image. 0: 0.2; negative: no split
+   * (train and test are each the whole folder: for test images kept elsewhere, --test-data). */
+  float holdout;
+  uint64_t split_seed;
+  /* Number the classes as this data set does, by class name (a --test-data folder labelled like
+   * the training folder). A class it lacks is refused, naming it. NULL: the data set's own. */
+  const gs_dataset *classes_of;
 } gs_dataset_options;
 
 /* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "idx:DIR", "cifar10:DIR",
  * "cifar100:DIR", "folder:DIR" (root/<class>/NAME.png, or a flat folder of PNGs: unlabelled),
- * "synthetic" or "synthetic:HxWxC". NULL opt = defaults. A split the format lacks (a folder has
- * no test split) is an error naming the data set. */
+ * "synthetic" or "synthetic:HxWxC". NULL opt = defaults. A labelled folder's test split is held
+ * out of its train split (holdout above); an unlabelled folder has no test split: asking for it is
+ * an error naming the data set. */
 GS_API gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_options *opt);
 GS_API void gs_dataset_close(gs_dataset *ds);
 GS_API int64_t gs_dataset_size(const gs_dataset *ds);
@@ -37,6 +47,11 @@ GS_API int gs_dataset_width(const gs_dataset *ds);
 GS_API int gs_dataset_channels(const gs_dataset *ds);
 GS_API int gs_dataset_classes(const gs_dataset *ds); /* 0 when unlabelled */
 GS_API const char *gs_dataset_name(const gs_dataset *ds);
+/* Name of class k (a folder's sub-folder name), NULL when the format names no classes. */
+GS_API const char *gs_dataset_class_name(const gs_dataset *ds, int k);
+/* Fraction of each class held out of the train split to make the test split: 0 when the data set
+ * has a test split of its own or was not split. */
+GS_API float gs_dataset_holdout(const gs_dataset *ds);
 /* Copies sample i's pixels (H*W*C bytes, HWC) and its label (-1 when unlabelled). */
 GS_API gs_status gs_dataset_get(const gs_dataset *ds, int64_t i, uint8_t *pixels, int32_t *label);
 /* Samples [start, start+n) as normalised floats NCHW (the un-augmented input used by evaluation),

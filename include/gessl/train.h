@@ -104,6 +104,14 @@ typedef struct gs_train_config {
   int monitor_knn; /* kNN accuracy and sigma on the held-out split every E epochs (0: never) */
   /* Called at the end of every epoch. May be NULL. */
   void (*epoch_end)(void *user, const gs_train_epoch *e);
+
+  /* ---- Own images (data.h gs_dataset_options). ---- */
+  int image_size;        /* training resolution of data sets without a fixed size (0: 32) */
+  float holdout;         /* fraction of each class held out where the data has no test split;
+                            0: no split (train on everything) */
+  uint64_t split_seed;   /* seed of that split */
+  const char *test_data; /* a separate test data set for the monitors (NULL: the held-out split);
+                            the training data is then not split */
 } gs_train_config;
 
 typedef struct gs_train_result {

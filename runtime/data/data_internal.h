@@ -23,6 +23,11 @@ void gs_images_free(gs_images *im);
 /* Appends src to dst (shapes must agree; dst may be empty) and frees src. */
 gs_status gs_images_append(gs_images *dst, gs_images *src, const char *name);
 
+/* Keeps the train part (want_test 0) or the held-out test part (1) of a labelled store, split per
+ * class by `frac` and `seed` (split.c), in a seeded shuffled order. Unlabelled: unchanged. */
+gs_status gs_images_holdout(gs_images *im, int want_test, float frac, uint64_t seed,
+                            const char *name);
+
 /* ---- parsers: bytes in, gs_images out; `name` names the input in error messages ---- */
 
 /* Inflates gzip data, refusing outputs over max_out bytes. *out is malloc'd (caller frees). */

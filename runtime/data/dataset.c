@@ -16,10 +16,13 @@ struct gs_dataset {
   char name[256];
   gs_images im;
   float mean[4], std[4];
+  char **class_names; /* im.classes names, or NULL */
+  float holdout;
 };
 
 /* Implemented in folder.c and synthetic.c. */
-gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_images *im);
+gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_images *im,
+                         char ***class_names);
 gs_status gs_synthetic_make(const char *spec, gs_split split, const gs_dataset_options *opt,
                             gs_images *im);
 
@@ -157,6 +160,47 @@ static void set_norm(gs_dataset *ds, const char *known) {
   }
 }
 
+/* Relabels ds with ref's class numbers, matching class names (numbers where neither names its
+ * classes), so a test folder scores against a bank labelled by another folder. */
+static gs_status renumber_classes(gs_dataset *ds, const gs_dataset *ref) {
+  if (!ds->im.labels) return GS_OK;
+  int nc = ds->im.classes, nref = gs_dataset_classes(ref);
+  if (!ds->class_names || !ref->class_names) {
+    if (nc > nref)
+      return gs_fail(GS_ERR_INVALID,
+                     "test data %s has %d classes but %s has %d: test classes %d.. have no "
+                     "example in the bank",
+                     ds->name, nc, ref->name, nref, nref);
+    return GS_OK;
+  }
+  int map[4096];
+  if (nc > (int)(sizeof map / sizeof *map))
+    return gs_fail(GS_ERR_INVALID, "test data %s: %d classes, at most 4096", ds->name, nc);
+  for (int k = 0; k < nc; k++) {
+    map[k] = -1;
+    for (int j = 0; j < nref && map[k] < 0; j++)
+      if (!strcmp(ds->class_names[k], ref->class_names[j])) map[k] = j;
+    if (map[k] < 0)
+      return gs_fail(GS_ERR_INVALID,
+                     "test class '%s' of %s is not a class of %s: the bank has no example of it",
+                     ds->class_names[k], ds->name, ref->name);
+  }
+  for (int64_t i = 0; i < ds->im.n; i++) ds->im.labels[i] = map[ds->im.labels[i]];
+  char **names = calloc((size_t)nref, sizeof(char *));
+  if (!names) return gs_fail(GS_ERR_NOMEM, "test data %s: out of memory", ds->name);
+  for (int j = 0; j < nref; j++)
+    if (!(names[j] = strdup(ref->class_names[j]))) {
+      for (int q = 0; q < j; q++) free(names[q]);
+      free(names);
+      return gs_fail(GS_ERR_NOMEM, "test data %s: out of memory", ds->name);
+    }
+  for (int k = 0; k < nc; k++) free(ds->class_names[k]);
+  free(ds->class_names);
+  ds->class_names = names;
+  ds->im.classes = nref;
+  return GS_OK;
+}
+
 gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_options *opt) {
   gs_dataset_options o = {0};
   if (opt) o = *opt;
@@ -192,10 +236,18 @@ gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_o
     known = "cifar100";
     s = open_cifar(spec + 9, split, 1, &ds->im);
   } else if (!strncmp(spec, "folder:", 7)) {
-    if (split != GS_SPLIT_TRAIN)
-      s = gs_fail(GS_ERR_INVALID, "data set %s: an image folder has no test split", spec);
-    else
-      s = gs_folder_load(spec + 7, &o, &ds->im);
+    s = gs_folder_load(spec + 7, &o, &ds->im, &ds->class_names);
+    if (!s && !ds->im.labels && split == GS_SPLIT_TEST)
+      s = gs_fail(GS_ERR_INVALID, "data set %s: an unlabelled image folder has no test split",
+                  spec);
+    if (!s && ds->im.labels && o.holdout >= 0) {
+      ds->holdout = o.holdout > 0 ? o.holdout : 0.2f;
+      if (!(ds->holdout < 1.0f))
+        s = gs_fail(GS_ERR_INVALID, "data set %s: held-out fraction %g must be below 1", spec,
+                    (double)ds->holdout);
+      else
+        s = gs_images_holdout(&ds->im, split == GS_SPLIT_TEST, ds->holdout, o.split_seed, spec);
+    }
   } else if (!strcmp(spec, "synthetic") || !strncmp(spec, "synthetic:", 10)) {
     s = gs_synthetic_make(spec, split, &o, &ds->im);
   } else {
@@ -204,6 +256,7 @@ gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_o
                 "cifar100:DIR, folder:DIR, synthetic or synthetic:HxWxC)",
                 spec);
   }
+  if (!s && o.classes_of) s = renumber_classes(ds, o.classes_of);
   if (s) {
     gs_dataset_close(ds);
     return NULL;
@@ -215,6 +268,8 @@ gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_o
 
 void gs_dataset_close(gs_dataset *ds) {
   if (!ds) return;
+  for (int k = 0; ds->class_names && k < ds->im.classes; k++) free(ds->class_names[k]);
+  free(ds->class_names);
   gs_images_free(&ds->im);
   free(ds);
 }
@@ -226,6 +281,12 @@ int gs_dataset_channels(const gs_dataset *ds) { return ds ? ds->im.c : 0; }
 int gs_dataset_classes(const gs_dataset *ds) { return ds && ds->im.labels ? ds->im.classes : 0; }
 const char *gs_dataset_name(const gs_dataset *ds) { return ds ? ds->name : ""; }
 const gs_images *gs_dataset_images(const gs_dataset *ds) { return &ds->im; }
+float gs_dataset_holdout(const gs_dataset *ds) { return ds ? ds->holdout : 0.0f; }
+
+const char *gs_dataset_class_name(const gs_dataset *ds, int k) {
+  if (!ds || !ds->class_names || k < 0 || k >= ds->im.classes) return NULL;
+  return ds->class_names[k];
+}
 
 gs_status gs_dataset_get(const gs_dataset *ds, int64_t i, uint8_t *pixels, int32_t *label) {
   if (!ds || i < 0 || i >= ds->im.n)

@@ -84,7 +84,8 @@ static gs_status load_png(const char *path, const gs_dataset_options *opt, int s
   return GS_OK;
 }
 
-gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_images *im) {
+gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_images *im,
+                         char ***class_names) {
   const int size = opt->image_size > 0 ? opt->image_size : 32;
   if (size > 4096) return gs_fail(GS_ERR_INVALID, "folder %s: image size %d too large", dir, size);
   names root = {0}, classes = {0};
@@ -144,10 +145,13 @@ gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_imag
       for (size_t p = 0; p < (size_t)total * size * size; p++) im->pixels[p] = im->pixels[3 * p];
       im->c = 1;
     }
+    *class_names = classes.v; /* the names now belong to the caller */
+    classes.v = NULL;
+    classes.n = 0;
   } else {
     gs_images_free(im);
   }
-  for (int k = 0; per_class && k < classes.n; k++) names_free(&per_class[k]);
+  for (int k = 0; per_class && k < ngroups; k++) names_free(&per_class[k]);
   free(per_class);
   names_free(&root);
   names_free(&classes);

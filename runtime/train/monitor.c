@@ -18,9 +18,14 @@
 static gs_status open_held_out(train_run *r) {
   const gs_train_config *c = r->cfg;
   if (!r->knn_test) {
-    gs_dataset_options o = {0};
-    o.seed = c->seed;
-    r->knn_test = gs_dataset_open(c->data, GS_SPLIT_TEST, &o);
+    gs_dataset_options o;
+    train_dataset_options(c, &o);
+    const char *spec = c->data;
+    if (c->test_data && *c->test_data) {
+      spec = c->test_data;
+      o.classes_of = r->ds;
+    }
+    r->knn_test = gs_dataset_open(spec, GS_SPLIT_TEST, &o);
     if (!r->knn_test) {
       char why[768];
       snprintf(why, sizeof why, "%s", gs_errmsg());

@@ -121,6 +121,12 @@ gs_status train_write_config(const train_run *r) {
   cJSON_AddStringToObject(root, "dataset", gs_dataset_name(r->ds));
   cJSON_AddNumberToObject(root, "dataset_size", (double)gs_dataset_size(r->ds));
   cJSON_AddNumberToObject(root, "data_limit", (double)c->data_limit);
+  /* What was held out for testing: 0 when the data set has a test split or test_data is used. */
+  cJSON_AddNumberToObject(root, "holdout", train_float_num(gs_dataset_holdout(r->ds)));
+  char split_seed[32];
+  snprintf(split_seed, sizeof split_seed, "%llu", (unsigned long long)c->split_seed);
+  cJSON_AddStringToObject(root, "split_seed", split_seed);
+  cJSON_AddStringToObject(root, "test_data", c->test_data ? c->test_data : "");
   cJSON_AddNumberToObject(root, "in_channels", gs_dataset_channels(r->ds));
   cJSON_AddNumberToObject(root, "image_size", gs_dataset_height(r->ds));
   cJSON_AddStringToObject(root, "model", c->model);

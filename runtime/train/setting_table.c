@@ -26,6 +26,18 @@ static const gs_train_setting table[] = {
    "cifar10:DIR, cifar100:DIR, folder:DIR"},
   {"data-limit", GS_SETTING_INT64, "N", 0, NO_MAX, NULL, 0, 0, AT(data_limit),
    "use only the first N training images (default 0: all)"},
+  {"image-size", GS_SETTING_INT, "N", 0, 4096, NULL, 0, 0, AT(image_size),
+   "training resolution of folder images (default 0: 32); recorded, and\n"
+   "used by gessl eval"},
+  {"holdout", GS_SETTING_FLOAT, "X", 0, 0.9, NULL, 0, 0, AT(holdout),
+   "fraction of each class held out for testing where the data set has\n"
+   "no test split (a labelled folder), seeded and stratified (default 0.2;\n"
+   "0: none)"},
+  {"split-seed", GS_SETTING_UINT64, "N", 0, 0, NULL, 0, 0, AT(split_seed),
+   "seed of that held-out split (default 0)"},
+  {"test-data", GS_SETTING_STRING, "SPEC", 0, 0, NULL, 0, GS_SETTING_OPTIONAL, AT(test_data),
+   "test images for --monitor-knn and gessl eval from another data set (a\n"
+   "folder with the same class folders); --data is then not split"},
   {"model", GS_SETTING_CHOICE, "NAME", 0, 0, "convnet|resnet18|resnet34", 0, 0, AT(model),
    "convnet | resnet18 | resnet34 (default convnet)"},
   {"width", GS_SETTING_FLOAT, "X", 1e-3, 64, NULL, 0, 0, AT(width),

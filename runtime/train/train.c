@@ -24,6 +24,7 @@ void gs_train_config_init(gs_train_config *cfg) {
   cfg->warmup_steps = -1;
   cfg->weight_decay = -1.0f;
   cfg->log_every = 10;
+  cfg->holdout = 0.2f;
 }
 
 static double now_s(void) {
@@ -120,6 +121,15 @@ static gs_status failed(gs_status st, const char *what) {
   return gs_fail(st, "%s: %s", what, why);
 }
 
+void train_dataset_options(const gs_train_config *c, gs_dataset_options *o) {
+  memset(o, 0, sizeof *o);
+  o->image_size = c->image_size;
+  o->seed = c->seed;
+  /* With test images of their own (--test-data) or --holdout 0, nothing is held out. */
+  o->holdout = (c->test_data && *c->test_data) || !(c->holdout > 0.0f) ? -1.0f : c->holdout;
+  o->split_seed = c->split_seed;
+}
+
 static gs_status set_up(train_run *r) {
   const gs_train_config *c = r->cfg;
   if (!r->rt) {
@@ -139,11 +149,14 @@ static gs_status set_up(train_run *r) {
   if (!r->dev) return failed(GS_ERR_UNAVAILABLE, "--backend");
 
   gs_dataset_options dopt = {0};
+  train_dataset_options(c, &dopt);
   dopt.limit = c->data_limit;
-  dopt.seed = c->seed;
   r->ds = gs_dataset_open(c->data, GS_SPLIT_TRAIN, &dopt);
   if (!r->ds) return failed(GS_ERR_INVALID, "--data");
   int size = gs_dataset_height(r->ds);
+  if (c->image_size > 0 && (size != c->image_size || gs_dataset_width(r->ds) != size))
+    return gs_fail(GS_ERR_INVALID, "--image-size %d: data set %s has a fixed size of %dx%d",
+                   c->image_size, c->data, size, gs_dataset_width(r->ds));
   if (gs_dataset_size(r->ds) < c->batch)
     return gs_fail(GS_ERR_INVALID, "--batch %d: larger than the data set (%lld images)", c->batch,
                    (long long)gs_dataset_size(r->ds));

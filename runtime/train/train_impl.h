@@ -91,6 +91,8 @@ gs_status train_dir_clear(const char *dir);
 /* Removes the temporary files of durable writes that a killed run left in dir (io.h names them
  * .NAME.tmp-PID-SALT), so repeated crashes do not fill the disk. */
 void train_dir_sweep(const char *dir);
+/* The data-set options of the run (size, held-out split), shared by training and monitoring. */
+void train_dataset_options(const gs_train_config *c, gs_dataset_options *o);
 /* Writes DIR/config.json. */
 gs_status train_write_config(const train_run *r);
 

@@ -201,7 +201,9 @@ static void check_labelled(void) {
   for (int k = 0; k < 4; k++) CHECK(write_png(files[k], S, S, PNG_COLOR_TYPE_RGB, 8, 0) == 0);
   char spec[600];
   snprintf(spec, sizeof spec, "folder:%s", fx_path("lab"));
-  gs_dataset *ds = gs_dataset_open(spec, GS_SPLIT_TRAIN, NULL);
+  gs_dataset_options whole = {0};
+  whole.holdout = -1; /* no held-out split: the folder as it is */
+  gs_dataset *ds = gs_dataset_open(spec, GS_SPLIT_TRAIN, &whole);
   CHECKF(ds != NULL, "labelled: %s", gs_errmsg());
   if (!ds) return;
   CHECK(gs_dataset_classes(ds) == 3 && gs_dataset_size(ds) == 4);
@@ -212,6 +214,19 @@ static void check_labelled(void) {
     CHECKF(lab == want[k], "sample %d label %d, expected %d", k, lab, want[k]);
   }
   gs_dataset_close(ds);
+  /* By default one of cat's two images is held out; ant and dog, with one each, stay in train. */
+  ds = gs_dataset_open(spec, GS_SPLIT_TRAIN, NULL);
+  CHECK(ds && gs_dataset_size(ds) == 3 && gs_dataset_classes(ds) == 3);
+  gs_dataset_close(ds);
+  ds = gs_dataset_open(spec, GS_SPLIT_TEST, NULL);
+  CHECK(ds && gs_dataset_size(ds) == 1);
+  if (ds) {
+    gs_dataset_get(ds, 0, NULL, &lab);
+    CHECK(lab == 1);
+  }
+  gs_dataset_close(ds);
+  /* An unlabelled folder has nothing to hold out. */
+  snprintf(spec, sizeof spec, "folder:%s", fx_path("v_rgb8"));
   CHECK(gs_dataset_open(spec, GS_SPLIT_TEST, NULL) == NULL);
   CHECKF(fx_contains(gs_errmsg(), "no test split"), "%s", gs_errmsg());
 }
