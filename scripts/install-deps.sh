@@ -11,6 +11,7 @@ packages=(
   pocl-opencl-icd mesa-opencl-icd clinfo            # OpenCL drivers on CPUs: PoCL, Mesa rusticl
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools vulkan-validationlayers  # Vulkan: lavapipe
   libpng-dev zlib1g-dev libcjson-dev                # data sets, checkpoints, logs
+  libturbojpeg0-dev                                 # JPEG folders (TurboJPEG, DCT-domain scaling)
   dataset-fashion-mnist                             # --data fashion-mnist
   python3 python3-torch                             # golden values, export check
   clang libclang-rt-14-dev                          # libFuzzer targets

@@ -57,7 +57,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 
 stage "fuzz targets over their corpora (libFuzzer + ASan)"
 # Only the fuzz targets: the rest of the tree was built and tested above.
-BUILD_DIR=build-fuzz CC=clang CXX=clang++ TARGETS="fuzz_idx fuzz_cifar fuzz_png fuzz_safetensors" \
+BUILD_DIR=build-fuzz CC=clang CXX=clang++ TARGETS="fuzz_idx fuzz_cifar fuzz_png fuzz_jpeg fuzz_safetensors" \
   bash scripts/build.sh -DGESSL_FUZZ=ON
 run_ctest build-fuzz -L fuzz --timeout 300
 

@@ -1,10 +1,14 @@
 /* gessl — data sets, SSL augmentations and the batch loader.
  *
- * A data set is a read-only collection of 8-bit images of one size (H x W x C, HWC order) with
- * optional integer labels. The loader turns it into batches of augmented views in worker threads,
- * ahead of the training step, deterministically: the view of (seed, epoch, sample, view index) is
- * the same whatever the number of threads. Bad files fail at open with a message naming the file
- * and what is wrong; nothing runs on garbage. */
+ * A data set is a read-only collection of 8-bit images (H x W x C, HWC order) with optional
+ * integer labels. Files of fixed-size formats are decoded at open; a folder of PNGs and JPEGs is
+ * only indexed at open (paths, labels, sizes from the headers) and its images are decoded when
+ * used, at their own size, H x W being the size evaluation resizes them to. The loader turns a
+ * data set into batches of augmented views in worker threads, ahead of the training step,
+ * deterministically: the view of (seed, epoch, sample, view index) is the same whatever the number
+ * of threads. Bad files fail at open with a message naming the file and what is wrong; a folder
+ * image whose header was fine but whose data does not decode is skipped by the loader (see
+ * gs_loader_options). */
 #ifndef GESSL_DATA_H
 #define GESSL_DATA_H
 
@@ -19,9 +23,9 @@ typedef struct gs_dataset gs_dataset;
 typedef enum gs_split { GS_SPLIT_TRAIN = 0, GS_SPLIT_TEST = 1 } gs_split;
 
 typedef struct gs_dataset_options {
-  int image_size;     /* folder data: resize every image to this square size (0: 32) */
+  int image_size;     /* folder data: the square size evaluation resizes images to (0: 32) */
   int64_t limit;      /* use only the first `limit` samples (0: all) */
-  int64_t max_pixels; /* PNG decompression-bomb guard: width*height limit (0: 8192*8192) */
+  int64_t max_pixels; /* PNG/JPEG decompression-bomb guard: width*height limit (0: 8192*8192) */
   uint64_t seed;      /* synthetic data */
   /* A labelled data set without a test split (a folder of class folders) is split here: each
    * class's images are held out with this fraction (seeded by split_seed), so every class with two
@@ -35,7 +39,7 @@ typedef struct gs_dataset_options {
 } gs_dataset_options;
 
 /* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "idx:DIR", "cifar10:DIR",
- * "cifar100:DIR", "folder:DIR" (root/<class>/NAME.png, or a flat folder of PNGs: unlabelled),
+ * "cifar100:DIR", "folder:DIR" (root/<class>/NAME.png|jpg, or a flat folder of them: unlabelled),
  * "synthetic" or "synthetic:HxWxC". NULL opt = defaults. A labelled folder's test split is held
  * out of its train split (holdout above); an unlabelled folder has no test split: asking for it is
  * an error naming the data set. */
@@ -123,6 +127,14 @@ typedef struct gs_loader_options {
   int drop_last; /* drop the last incomplete batch of an epoch (default behaviour of training) */
   int prefetch;  /* ready batches kept ahead (0: 4) */
   gs_aug_recipe recipe;
+  /* Folders are decoded by the workers. An image that fails to decode there is skipped (its place
+   * in the batch goes to the next image that decodes, the same at any thread count) and reported
+   * once through on_bad_image, called in the thread that calls gs_loader_next. gs_loader_next
+   * fails, naming the file, at the first such image when bad_images_fatal is set, else once more
+   * than 1% of the data set has failed. */
+  int bad_images_fatal;
+  void (*on_bad_image)(void *user, const char *message);
+  void *user;
 } gs_loader_options;
 
 typedef struct gs_batch {
@@ -142,6 +154,8 @@ GS_API int64_t gs_loader_batches_per_epoch(const gs_loader *l);
 /* Next batch, across epoch boundaries (reshuffled per epoch from the seed). The arrays stay valid
  * until the next call. */
 GS_API gs_status gs_loader_next(gs_loader *l, gs_batch *out);
+/* Images skipped so far because they failed to decode. */
+GS_API int64_t gs_loader_bad_images(const gs_loader *l);
 /* Continue from (epoch, batch index): the next gs_loader_next returns that batch. For resume. */
 GS_API gs_status gs_loader_seek(gs_loader *l, int64_t epoch, int64_t index);
 

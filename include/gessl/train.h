@@ -112,6 +112,8 @@ typedef struct gs_train_config {
   uint64_t split_seed;   /* seed of that split */
   const char *test_data; /* a separate test data set for the monitors (NULL: the held-out split);
                             the training data is then not split */
+  int bad_images_fail;   /* a folder image that fails to decode stops the run (0: it is skipped
+                            with a warning, and the run stops once over 1% have failed) */
 } gs_train_config;
 
 typedef struct gs_train_result {

@@ -178,13 +178,35 @@ static void gaussian_blur(float *img, float *tmp, int size, int c, float sigma) 
       }
 }
 
+void gs_augment_min_decode(int full_h, int full_w, const gs_view_config *v, gs_rng rng, int *min_h,
+                           int *min_w) {
+  float x0, y0, cw, ch;
+  crop_box(full_h, full_w, v, &rng, &x0, &y0, &cw, &ch);
+  double mh = ceil((double)full_h * v->size / ch), mw = ceil((double)full_w * v->size / cw);
+  *min_h = mh > full_h ? full_h : (int)mh;
+  *min_w = mw > full_w ? full_w : (int)mw;
+}
+
 void gs_augment_image(const uint8_t *src, int h, int w, int c, const gs_view_config *v,
                       const float *mean, const float *std, gs_rng *r, float *out, float *scratch) {
+  gs_augment_image_scaled(src, h, w, h, w, c, v, mean, std, r, out, scratch);
+}
+
+void gs_augment_image_scaled(const uint8_t *src, int h, int w, int full_h, int full_w, int c,
+                             const gs_view_config *v, const float *mean, const float *std,
+                             gs_rng *r, float *out, float *scratch) {
   const int size = v->size;
   const size_t npix = (size_t)size * size;
   float *img = scratch, *tmp = scratch + npix * c;
   float x0, y0, cw, ch;
-  crop_box(h, w, v, r, &x0, &y0, &cw, &ch);
+  crop_box(full_h, full_w, v, r, &x0, &y0, &cw, &ch);
+  if (h != full_h || w != full_w) { /* the box in the decoded image's pixels */
+    float sy = (float)h / (float)full_h, sx = (float)w / (float)full_w;
+    x0 *= sx;
+    cw *= sx;
+    y0 *= sy;
+    ch *= sy;
+  }
   int flip = gs_rng_f(r) < v->flip_p;
   crop_resize(src, h, w, c, x0, y0, cw, ch, flip, size, img);
   if (gs_rng_f(r) < v->jitter_p) colour_jitter(img, npix, c, v, r);
@@ -214,16 +236,21 @@ gs_status gs_augment_sample(const gs_dataset *ds, int64_t i, const gs_view_confi
     return gs_fail(GS_ERR_INVALID, "gs_augment_sample: bad arguments (sample %lld, size %d)",
                    (long long)i, v ? v->size : 0);
   const gs_images *im = gs_dataset_images(ds);
-  float *scratch = malloc(sizeof(float) * gs_augment_scratch(v->size, im->c));
-  if (!scratch) return gs_fail(GS_ERR_NOMEM, "gs_augment_sample: out of memory");
   float mean[4], std[4];
   gs_dataset_norm(ds, mean, std);
-  gs_rng r = gs_rng_make(seed, (uint64_t)epoch, (uint64_t)i, (uint64_t)view);
-  size_t img = (size_t)im->h * im->w * im->c;
-  gs_augment_image(im->pixels + img * (size_t)i, im->h, im->w, im->c, v, mean, std, &r, out,
-                   scratch);
+  float *scratch = malloc(sizeof(float) * gs_augment_scratch(v->size, im->c));
+  if (!scratch) return gs_fail(GS_ERR_NOMEM, "gs_augment_sample: out of memory");
+  gs_status s = GS_OK;
+  if (im->path_at) { /* streamed: decoded from the file, as the loader does */
+    s = gs_stream_view(im, i, v, seed, epoch, view, mean, std, out, scratch);
+  } else {
+    gs_rng r = gs_rng_make(seed, (uint64_t)epoch, (uint64_t)i, (uint64_t)view);
+    size_t img = (size_t)im->h * im->w * im->c;
+    gs_augment_image(im->pixels + img * (size_t)i, im->h, im->w, im->c, v, mean, std, &r, out,
+                     scratch);
+  }
   free(scratch);
-  return GS_OK;
+  return s;
 }
 
 /* ---- recipes ---- */

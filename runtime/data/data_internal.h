@@ -10,18 +10,38 @@
 #include "gessl/data.h"
 #include "gessl/io.h"
 
-/* n images of h x w x c bytes (HWC), labels (-1 when unlabelled; NULL allowed while parsing). */
+/* n images of h x w x c bytes (HWC), labels (-1 when unlabelled; NULL allowed while parsing).
+ * A streamed store (folders) has no pixels: image i is decoded from paths + path_at[i] when used,
+ * at its own size full_h[i] x full_w[i]; h x w is then the size evaluation resizes it to. */
 typedef struct gs_images {
   int64_t n;
   int h, w, c;
   int classes;
   uint8_t *pixels;
   int32_t *labels;
+  char *paths;              /* NUL-terminated paths, one after the other */
+  int64_t *path_at;         /* image i's path starts at paths + path_at[i] */
+  int32_t *full_h, *full_w; /* image i's size in its file */
+  uint8_t *is_jpeg;         /* image i is a JPEG (its decoder can shrink it) */
+  int64_t max_pixels;       /* decompression-bomb guard the decoders apply */
 } gs_images;
 
 void gs_images_free(gs_images *im);
 /* Appends src to dst (shapes must agree; dst may be empty) and frees src. */
 gs_status gs_images_append(gs_images *dst, gs_images *src, const char *name);
+
+/* The views of streamed image i for (seed, epoch): the crops are drawn on its size in the file,
+ * then it is decoded once per decoded size the views need (a JPEG shrinks in its decoder as far as
+ * a view's crop allows; most views share one size), so each view is what gs_augment_sample gives.
+ * views[v] points at c*size*size floats. */
+gs_status gs_stream_views(const gs_images *im, int64_t i, const gs_aug_recipe *recipe,
+                          uint64_t seed, int64_t epoch, const float *mean, const float *std,
+                          float *const *views, float *scratch);
+
+/* One view of streamed image i: what gs_stream_views gives as view `view`. */
+gs_status gs_stream_view(const gs_images *im, int64_t i, const gs_view_config *v, uint64_t seed,
+                         int64_t epoch, int view, const float *mean, const float *std, float *out,
+                         float *scratch);
 
 /* Keeps the train part (want_test 0) or the held-out test part (1) of a labelled store, split per
  * class by `frac` and `seed` (split.c), in a seeded shuffled order. Unlabelled: unchanged. */
@@ -41,15 +61,41 @@ gs_status gs_idx_parse_labels(const uint8_t *buf, size_t len, const char *name, 
 gs_status gs_cifar_parse(const uint8_t *buf, size_t len, const char *name, int cifar100,
                          gs_images *im);
 
-/* A decoded PNG, normalised to 8-bit RGB (alpha dropped, palette and gray expanded). */
+/* A decoded PNG or JPEG, normalised to 8-bit RGB (alpha dropped, palette and gray expanded). */
 typedef struct gs_png_info {
   int width, height;
   int is_color; /* the file had colour (palette or RGB), not only gray */
+  int is_jpeg;  /* set by gs_image_probe */
 } gs_png_info;
 /* Decodes a PNG from memory into *rgb (malloc'd, width*height*3). Refuses images with more than
  * max_pixels pixels before allocating. */
 gs_status gs_png_decode(const uint8_t *buf, size_t len, const char *name, int64_t max_pixels,
                         gs_png_info *info, uint8_t **rgb);
+
+/* 1 when buf starts with the JPEG signature (SOI followed by a marker). */
+int gs_is_jpeg(const uint8_t *buf, size_t len);
+/* The size gs_jpeg_decode gives a w x h JPEG asked for at least min_w x min_h. */
+void gs_jpeg_scaled_size(int w, int h, int min_w, int min_h, int *sw, int *sh);
+/* Decodes a JPEG from memory into *rgb (malloc'd, 8-bit RGB) with the same pixel limit as PNG. The
+ * decoder scales down in the DCT domain by the largest factor (down to 1/8) that keeps the sides at
+ * least min_w x min_h (0, 0: full size); info has the decoded (scaled) size. */
+gs_status gs_jpeg_decode(const uint8_t *buf, size_t len, const char *name, int64_t max_pixels,
+                         int min_w, int min_h, gs_png_info *info, uint8_t **rgb);
+
+/* ---- streamed images (stream.c) ---- */
+
+/* Size and colour from the first bytes of a PNG or JPEG (header only, nothing decoded). */
+gs_status gs_image_probe(const uint8_t *buf, size_t len, const char *name, int64_t max_pixels,
+                         gs_png_info *info);
+gs_status gs_image_probe_file(const char *path, int64_t max_pixels, gs_png_info *info);
+/* Decodes a PNG or JPEG file to 8-bit RGB; JPEGs shrink in the decoder while the result keeps at
+ * least min_w x min_h pixels (0, 0: full size). */
+gs_status gs_image_decode_file(const char *path, int64_t max_pixels, int min_w, int min_h,
+                               gs_png_info *info, uint8_t **rgb);
+/* Image i of a streamed store in its channels (im->c): *px malloc'd, *h x *w. */
+void gs_images_decode_size(const gs_images *im, int64_t i, int min_w, int min_h, int *h, int *w);
+gs_status gs_images_decode(const gs_images *im, int64_t i, int min_w, int min_h, uint8_t **px,
+                           int *h, int *w);
 
 /* Resamples an h x w x c image to oh x ow (bilinear, area-averaging when shrinking). */
 void gs_resize_u8(const uint8_t *src, int h, int w, int c, uint8_t *dst, int oh, int ow);
@@ -94,6 +140,15 @@ size_t gs_augment_scratch(int size, int c);
 /* One augmented view of an 8-bit HWC image, written NCHW-normalised into out (c*size*size). */
 void gs_augment_image(const uint8_t *src, int h, int w, int c, const gs_view_config *v,
                       const float *mean, const float *std, gs_rng *rng, float *out, float *scratch);
+/* The same for an image decoded at h x w from one of full_h x full_w (a JPEG shrunk in its
+ * decoder): the crop is drawn on the full size, so the view does not depend on the decode size. */
+void gs_augment_image_scaled(const uint8_t *src, int h, int w, int full_h, int full_w, int c,
+                             const gs_view_config *v, const float *mean, const float *std,
+                             gs_rng *rng, float *out, float *scratch);
+/* The decoded size view v needs so its crop keeps at least v->size pixels per side: the crop box
+ * drawn from a copy of rng (the view itself draws the same box). */
+void gs_augment_min_decode(int full_h, int full_w, const gs_view_config *v, gs_rng rng, int *min_h,
+                           int *min_w);
 
 /* Access to the image store behind a data set (no copy). */
 const gs_images *gs_dataset_images(const gs_dataset *ds);

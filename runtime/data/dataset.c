@@ -129,6 +129,57 @@ static gs_status open_cifar(const char *dir, gs_split split, int c100, gs_images
   return GS_OK;
 }
 
+/* Image i at the data set's size h x w: a copy, or decoded from its file and resized. */
+static gs_status image_at(const gs_images *im, int64_t i, uint8_t *dst) {
+  size_t img = (size_t)im->h * im->w * im->c;
+  if (!im->path_at) {
+    memcpy(dst, im->pixels + (size_t)i * img, img);
+    return GS_OK;
+  }
+  uint8_t *px;
+  int h, w;
+  gs_status s = gs_images_decode(im, i, im->w, im->h, &px, &h, &w);
+  if (s) return s;
+  gs_resize_u8(px, h, w, im->c, dst, im->h, im->w);
+  free(px);
+  return GS_OK;
+}
+
+/* Mean and std of a streamed store, measured on up to 256 images spread over it at 32x32: opening
+ * must not decode a large folder. Those images are decoded here, so a broken one among them is
+ * refused at open. */
+static gs_status sample_norm(gs_dataset *ds) {
+  const gs_images *im = &ds->im;
+  enum { SAMPLES = 256, S = 32 };
+  int64_t m = im->n < SAMPLES ? im->n : SAMPLES;
+  uint8_t *small = malloc((size_t)S * S * im->c);
+  if (!small) return gs_fail(GS_ERR_NOMEM, "data set %s: out of memory", ds->name);
+  double sum[4] = {0}, sum2[4] = {0};
+  gs_status s = GS_OK;
+  for (int64_t k = 0; k < m && !s; k++) {
+    int64_t i = k * im->n / m;
+    uint8_t *px;
+    int h, w;
+    if ((s = gs_images_decode(im, i, S, S, &px, &h, &w))) break;
+    gs_resize_u8(px, h, w, im->c, small, S, S);
+    free(px);
+    for (int p = 0; p < S * S; p++)
+      for (int c = 0; c < im->c; c++) {
+        double v = small[p * im->c + c] / 255.0;
+        sum[c] += v;
+        sum2[c] += v * v;
+      }
+  }
+  free(small);
+  double npix = (double)m * S * S;
+  for (int c = 0; !s && c < im->c; c++) {
+    double mu = sum[c] / npix, var = sum2[c] / npix - mu * mu;
+    ds->mean[c] = (float)mu;
+    ds->std[c] = var > 1e-6 ? (float)sqrt(var) : 1.0f;
+  }
+  return s;
+}
+
 /* Standard statistics where the data set is well known; measured on the data otherwise. */
 static void set_norm(gs_dataset *ds, const char *known) {
   static const struct {
@@ -262,7 +313,12 @@ gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_o
     return NULL;
   }
   if (o.limit > 0 && o.limit < ds->im.n) ds->im.n = o.limit;
-  set_norm(ds, known);
+  if (!ds->im.path_at) {
+    set_norm(ds, known);
+  } else if (sample_norm(ds) != GS_OK) {
+    gs_dataset_close(ds);
+    return NULL;
+  }
   return ds;
 }
 
@@ -292,10 +348,8 @@ gs_status gs_dataset_get(const gs_dataset *ds, int64_t i, uint8_t *pixels, int32
   if (!ds || i < 0 || i >= ds->im.n)
     return gs_fail(GS_ERR_INVALID, "data set %s: sample %lld out of range 0..%lld",
                    ds ? ds->name : "(null)", (long long)i, ds ? (long long)ds->im.n - 1 : -1LL);
-  size_t img = (size_t)ds->im.h * ds->im.w * ds->im.c;
-  if (pixels) memcpy(pixels, ds->im.pixels + (size_t)i * img, img);
   if (label) *label = ds->im.labels ? ds->im.labels[i] : -1;
-  return GS_OK;
+  return pixels ? image_at(&ds->im, i, pixels) : GS_OK;
 }
 
 gs_status gs_dataset_batch_plain(const gs_dataset *ds, int64_t start, int64_t n, float *out,
@@ -306,8 +360,19 @@ gs_status gs_dataset_batch_plain(const gs_dataset *ds, int64_t start, int64_t n,
                    ds ? (long long)ds->im.n : 0LL);
   const int H = ds->im.h, W = ds->im.w, C = ds->im.c;
   const size_t hw = (size_t)H * W;
+  uint8_t *tmp = ds->im.path_at ? malloc(hw * C) : NULL;
+  if (ds->im.path_at && !tmp) return gs_fail(GS_ERR_NOMEM, "data set %s: out of memory", ds->name);
   for (int64_t k = 0; k < n; k++) {
-    const uint8_t *src = ds->im.pixels + (size_t)(start + k) * hw * C;
+    const uint8_t *src = tmp;
+    if (tmp) {
+      gs_status s = image_at(&ds->im, start + k, tmp);
+      if (s) {
+        free(tmp);
+        return s;
+      }
+    } else {
+      src = ds->im.pixels + (size_t)(start + k) * hw * C;
+    }
     float *dst = out + (size_t)k * hw * C;
     for (int c = 0; c < C; c++) {
       float scale = 1.0f / (255.0f * ds->std[c]), shift = ds->mean[c] / ds->std[c];
@@ -315,6 +380,7 @@ gs_status gs_dataset_batch_plain(const gs_dataset *ds, int64_t start, int64_t n,
     }
     if (labels) labels[k] = ds->im.labels ? ds->im.labels[start + k] : -1;
   }
+  free(tmp);
   return GS_OK;
 }
 

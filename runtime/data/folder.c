@@ -1,16 +1,17 @@
-/* Image folders: root/<class>/NAME.png (classes are the sorted sub-folder names) or a flat folder
- * of PNGs (unlabelled). Every image is decoded and resized at open; a file that is not a PNG, an
- * empty folder or an unreadable one fails with its path. */
+/* Image folders: root/<class>/NAME.png|jpg (classes are the sorted sub-folder names) or a flat
+ * folder of images (unlabelled). Opening indexes the folder: paths, labels, and each image's size
+ * and colour from its header, read by several threads. Nothing is decoded here: the loader's
+ * workers decode images when a batch needs them. A file that is not a PNG or JPEG (or whose header
+ * is bad), an empty folder or an unreadable one fails at open with its path. */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "data_internal.h"
-
-#define MAX_PNG_FILE ((size_t)1 << 30)
 
 typedef struct names {
   char **v;
@@ -68,19 +69,62 @@ static gs_status list_dir(const char *dir, names *files, names *dirs) {
   return s;
 }
 
-static gs_status load_png(const char *path, const gs_dataset_options *opt, int size, uint8_t *dst,
-                          int *is_color) {
-  uint8_t *buf, *rgb;
-  size_t len;
-  gs_status s = gs_read_file(path, MAX_PNG_FILE, &buf, &len);
-  if (s) return s;
-  gs_png_info info;
-  s = gs_png_decode(buf, len, path, opt->max_pixels, &info, &rgb);
-  free(buf);
-  if (s) return s;
-  gs_resize_u8(rgb, info.height, info.width, 3, dst, size, size);
-  free(rgb);
-  *is_color |= info.is_color;
+/* The header probe at open, spread over threads (the work is mostly waiting on the disk). Each
+ * thread takes every T-th image; the first bad file in folder order is the one reported. */
+typedef struct probe_job {
+  gs_images *im;
+  int t, nthreads;
+  int is_color;
+  int64_t bad; /* first failing image of this thread, -1: none */
+  char msg[1024];
+} probe_job;
+
+static void *probe_main(void *arg) {
+  probe_job *j = arg;
+  gs_images *im = j->im;
+  for (int64_t i = j->t; i < im->n; i += j->nthreads) {
+    gs_png_info info;
+    if (gs_image_probe_file(im->paths + im->path_at[i], im->max_pixels, &info) != GS_OK) {
+      j->bad = i;
+      snprintf(j->msg, sizeof j->msg, "%s", gs_errmsg());
+      break;
+    }
+    im->full_h[i] = info.height;
+    im->full_w[i] = info.width;
+    im->is_jpeg[i] = (uint8_t)info.is_jpeg;
+    j->is_color |= info.is_color;
+  }
+  return NULL;
+}
+
+static gs_status probe_all(gs_images *im) {
+  enum { MAX_THREADS = 8 };
+  probe_job jobs[MAX_THREADS];
+  pthread_t th[MAX_THREADS];
+  int nt = im->n < MAX_THREADS ? (int)im->n : MAX_THREADS, started = 0;
+  if (nt < 1) nt = 1;
+  for (int t = 0; t < MAX_THREADS; t++) jobs[t] = (probe_job){im, t, nt, 0, -1, {0}};
+  for (int t = 1; t < nt; t++) {
+    if (pthread_create(&th[t], NULL, probe_main, &jobs[t]) == 0) started |= 1 << t;
+  }
+  probe_main(&jobs[0]);
+  for (int t = 1; t < nt; t++)
+    if (started & (1 << t))
+      pthread_join(th[t], NULL);
+    else
+      probe_main(&jobs[t]); /* no thread to spare: do its share here */
+  int64_t first = -1;
+  const char *msg = "";
+  int is_color = 0;
+  for (int t = 0; t < nt; t++) {
+    is_color |= jobs[t].is_color;
+    if (jobs[t].bad >= 0 && (first < 0 || jobs[t].bad < first)) {
+      first = jobs[t].bad;
+      msg = jobs[t].msg;
+    }
+  }
+  if (first >= 0) return gs_fail(GS_ERR_FORMAT, "%s", msg);
+  im->c = is_color ? 3 : 1; /* an all-gray folder trains on one channel */
   return GS_OK;
 }
 
@@ -110,41 +154,48 @@ gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_imag
     total = root.n;
     if (total == 0)
       s = gs_fail(GS_ERR_FORMAT,
-                  "folder %s holds no images (expected *.png files or class "
+                  "folder %s holds no images (expected PNG or JPEG files or class "
                   "sub-folders of them)",
                   dir);
   }
-  size_t img = (size_t)size * size * 3;
-  if (!s) {
-    im->pixels = malloc(img * (size_t)total);
-    im->labels = classes.n ? malloc(sizeof(int32_t) * (size_t)total) : NULL;
-    if (!im->pixels || (classes.n && !im->labels))
-      s = gs_fail(GS_ERR_NOMEM, "folder %s: cannot hold %lld images of %dx%d", dir,
-                  (long long)total, size, size);
-  }
-  int is_color = 0;
-  int64_t at = 0;
-  char path[8192];
+  /* The index: every path in one block, then labels and sizes per image. */
+  size_t blob = 0, dlen = strlen(dir);
   for (int g = 0; !s && g < ngroups; g++) {
     names *files = classes.n ? &per_class[g] : &root;
-    for (int f = 0; !s && f < files->n; f++, at++) {
-      if (classes.n)
-        snprintf(path, sizeof path, "%s/%s/%s", dir, classes.v[g], files->v[f]);
-      else
-        snprintf(path, sizeof path, "%s/%s", dir, files->v[f]);
-      s = load_png(path, opt, size, im->pixels + img * (size_t)at, &is_color);
+    size_t prefix = dlen + 1 + (classes.n ? strlen(classes.v[g]) + 1 : 0);
+    for (int f = 0; f < files->n; f++) blob += prefix + strlen(files->v[f]) + 1;
+  }
+  if (!s) {
+    im->paths = malloc(blob ? blob : 1);
+    im->path_at = malloc(sizeof(int64_t) * (size_t)total);
+    im->full_h = malloc(sizeof(int32_t) * (size_t)total);
+    im->full_w = malloc(sizeof(int32_t) * (size_t)total);
+    im->is_jpeg = malloc((size_t)total);
+    im->labels = classes.n ? malloc(sizeof(int32_t) * (size_t)total) : NULL;
+    if (!im->paths || !im->path_at || !im->full_h || !im->full_w || !im->is_jpeg ||
+        (classes.n && !im->labels))
+      s = gs_fail(GS_ERR_NOMEM, "folder %s: cannot index %lld images", dir, (long long)total);
+  }
+  int64_t at = 0;
+  size_t pos = 0;
+  for (int g = 0; !s && g < ngroups; g++) {
+    names *files = classes.n ? &per_class[g] : &root;
+    for (int f = 0; f < files->n; f++, at++) {
+      im->path_at[at] = (int64_t)pos;
+      int len = classes.n ? sprintf(im->paths + pos, "%s/%s/%s", dir, classes.v[g], files->v[f])
+                          : sprintf(im->paths + pos, "%s/%s", dir, files->v[f]);
+      pos += (size_t)len + 1;
       if (im->labels) im->labels[at] = g;
     }
   }
   if (!s) {
     im->n = total;
     im->h = im->w = size;
-    im->c = 3;
     im->classes = classes.n;
-    if (!is_color) { /* an all-gray folder trains on one channel */
-      for (size_t p = 0; p < (size_t)total * size * size; p++) im->pixels[p] = im->pixels[3 * p];
-      im->c = 1;
-    }
+    im->max_pixels = opt->max_pixels > 0 ? opt->max_pixels : (int64_t)8192 * 8192;
+    s = probe_all(im);
+  }
+  if (!s) {
     *class_names = classes.v; /* the names now belong to the caller */
     classes.v = NULL;
     classes.n = 0;

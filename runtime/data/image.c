@@ -13,6 +13,11 @@ void gs_images_free(gs_images *im) {
   if (!im) return;
   free(im->pixels);
   free(im->labels);
+  free(im->paths);
+  free(im->path_at);
+  free(im->full_h);
+  free(im->full_w);
+  free(im->is_jpeg);
   memset(im, 0, sizeof *im);
 }
 

@@ -1,9 +1,11 @@
 /* The batch loader: worker threads fill a ring of batch slots ahead of the consumer. Work is
  * handed out in chunks of images, so every thread helps with every batch; what an image becomes
  * depends only on (seed, epoch, sample, view), never on which thread made it. Each epoch's order
- * is a seeded permutation computed per position (no table), which makes seeking free. All memory
- * is allocated in gs_loader_new. */
+ * is a seeded permutation computed per position (no table), which makes seeking free. Streamed
+ * folders are decoded here, per image, by the worker that augments it; a file that fails to decode
+ * is skipped in favour of the next image, which depends only on which files are bad. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +42,50 @@ struct gs_loader {
   int held;     /* the caller still reads batch cons - 1 */
   int busy, paused, stop;
   uint64_t gen; /* bumped by seek: chunks started before it are dropped */
+  /* Images that failed to decode: each reported once, in gs_loader_next's thread. */
+  uint8_t *bad_map; /* one bit per image */
+  int64_t bad_count;
+  char pending[8][512];
+  int npending;
+  int failed; /* the run must stop: fatal_msg says why */
+  char fatal_msg[640];
 };
+
+enum { MAX_SKIP = 64 }; /* images tried in a row before giving up on a batch slot */
+
+/* Records that `sample` failed to decode (msg from the decoder); decides whether the run stops. */
+static void note_bad(gs_loader *l, int64_t sample, const char *msg) {
+  pthread_mutex_lock(&l->mu);
+  if (!(l->bad_map[sample >> 3] & (1u << (sample & 7)))) {
+    l->bad_map[sample >> 3] |= (uint8_t)(1u << (sample & 7));
+    l->bad_count++;
+    if (l->npending < 8) snprintf(l->pending[l->npending++], sizeof l->pending[0], "%s", msg);
+    if (!l->failed && (l->opt.bad_images_fatal || l->bad_count * 100 > l->im->n)) {
+      l->failed = 1;
+      snprintf(l->fatal_msg, sizeof l->fatal_msg, "%s (%lld of %lld images failed to decode%s)",
+               msg, (long long)l->bad_count, (long long)l->im->n,
+               l->opt.bad_images_fatal ? "; --bad-images fail stops at the first" : ", over 1%");
+      pthread_cond_broadcast(&l->ready_cv);
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+/* The views of one streamed image into batch slot j. 0 when it decoded. */
+static int stream_views(gs_loader *l, float *scratch, slot *s, int j, int64_t epoch,
+                        int64_t sample) {
+  float *views[GS_MAX_VIEWS];
+  for (int v = 0; v < l->opt.recipe.n_views; v++) {
+    int size = l->opt.recipe.views[v].size;
+    views[v] = s->views[v] + (size_t)j * l->im->c * size * size;
+  }
+  if (gs_stream_views(l->im, sample, &l->opt.recipe, l->opt.seed, epoch, l->mean, l->std, views,
+                      scratch) != GS_OK) {
+    note_bad(l, sample, gs_errmsg());
+    return -1;
+  }
+  return 0;
+}
 
 static int batch_images(const gs_loader *l, int64_t seq) {
   int64_t idx = seq % l->bpe, n = l->im->n, b = l->opt.batch;
@@ -58,6 +103,14 @@ static void make_images(gs_loader *l, float *scratch, slot *s, int64_t seq, int 
   const size_t img = (size_t)im->h * im->w * im->c;
   for (int j = i0; j < i1; j++) {
     int64_t sample = gs_epoch_order(idx * l->opt.batch + j, im->n, key);
+    if (im->path_at) {
+      int tries = 0;
+      while (stream_views(l, scratch, s, j, epoch, sample) != 0 && ++tries < MAX_SKIP)
+        sample = (sample + 1) % im->n;
+      s->samples[j] = sample;
+      s->labels[j] = im->labels ? im->labels[sample] : -1;
+      continue;
+    }
     s->samples[j] = sample;
     s->labels[j] = im->labels ? im->labels[sample] : -1;
     for (int v = 0; v < l->opt.recipe.n_views; v++) {
@@ -151,6 +204,7 @@ gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt) {
   pthread_mutex_init(&l->mu, NULL);
   pthread_cond_init(&l->work_cv, NULL);
   pthread_cond_init(&l->ready_cv, NULL);
+  if (im->path_at && !(l->bad_map = calloc((size_t)(im->n + 7) / 8, 1))) goto nomem_free;
   l->slots = calloc((size_t)l->nslots, sizeof(slot));
   l->workers = calloc((size_t)o.threads, sizeof(worker));
   if (!l->slots || !l->workers) goto nomem_free;
@@ -207,6 +261,7 @@ void gs_loader_free(gs_loader *l) {
     free(l->slots[k].samples);
   }
   free(l->slots);
+  free(l->bad_map);
   pthread_mutex_destroy(&l->mu);
   pthread_cond_destroy(&l->work_cv);
   pthread_cond_destroy(&l->ready_cv);
@@ -214,6 +269,14 @@ void gs_loader_free(gs_loader *l) {
 }
 
 int64_t gs_loader_batches_per_epoch(const gs_loader *l) { return l ? l->bpe : 0; }
+
+int64_t gs_loader_bad_images(const gs_loader *l) {
+  if (!l) return 0;
+  pthread_mutex_lock((pthread_mutex_t *)&l->mu);
+  int64_t n = l->bad_count;
+  pthread_mutex_unlock((pthread_mutex_t *)&l->mu);
+  return n;
+}
 
 gs_status gs_loader_next(gs_loader *l, gs_batch *out) {
   if (!l || !out) return gs_fail(GS_ERR_INVALID, "gs_loader_next: no loader or no output");
@@ -223,8 +286,23 @@ gs_status gs_loader_next(gs_loader *l, gs_batch *out) {
     pthread_cond_broadcast(&l->work_cv);
   }
   slot *s = &l->slots[l->cons % l->nslots];
-  while (!(s->seq == l->cons && s->n > 0 && s->done == s->n))
+  while (!l->failed && !(s->seq == l->cons && s->n > 0 && s->done == s->n))
     pthread_cond_wait(&l->ready_cv, &l->mu);
+  char pending[8][512];
+  int npending = l->npending;
+  memcpy(pending, l->pending, sizeof pending);
+  l->npending = 0;
+  if (l->failed) {
+    char msg[sizeof l->fatal_msg];
+    memcpy(msg, l->fatal_msg, sizeof msg);
+    pthread_mutex_unlock(&l->mu);
+    return gs_fail(GS_ERR_FORMAT, "%s", msg);
+  }
+  if (npending && l->opt.on_bad_image) { /* reported outside the lock: workers go on */
+    pthread_mutex_unlock(&l->mu);
+    for (int k = 0; k < npending; k++) l->opt.on_bad_image(l->opt.user, pending[k]);
+    pthread_mutex_lock(&l->mu);
+  }
   memset(out, 0, sizeof *out);
   out->n = s->n;
   out->n_views = l->opt.recipe.n_views;

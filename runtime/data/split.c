@@ -18,6 +18,55 @@ static int64_t held_of(int64_t n_c, float frac) {
   return h;
 }
 
+/* Keeps images pick[0..m) of im, in that order (pixels, or the index of a streamed store). */
+static gs_status keep(gs_images *im, const int64_t *pick, int64_t m, const char *name) {
+  const size_t img = im->pixels ? (size_t)im->h * im->w * im->c : 0;
+  uint8_t *px = img ? malloc(img * (size_t)m) : NULL;
+  int32_t *lab = malloc(sizeof(int32_t) * (size_t)m);
+  int64_t *at = im->path_at ? malloc(sizeof(int64_t) * (size_t)m) : NULL;
+  int32_t *fh = im->path_at ? malloc(sizeof(int32_t) * (size_t)m) : NULL;
+  int32_t *fw = im->path_at ? malloc(sizeof(int32_t) * (size_t)m) : NULL;
+  uint8_t *jp = im->path_at ? malloc((size_t)m) : NULL;
+  if ((img && !px) || !lab || (im->path_at && (!at || !fh || !fw || !jp))) {
+    free(jp);
+    free(px);
+    free(lab);
+    free(at);
+    free(fh);
+    free(fw);
+    return gs_fail(GS_ERR_NOMEM, "%s: out of memory for the held-out split", name);
+  }
+  for (int64_t k = 0; k < m; k++) {
+    int64_t i = pick[k];
+    if (px) memcpy(px + img * (size_t)k, im->pixels + img * (size_t)i, img);
+    lab[k] = im->labels[i];
+    if (at) {
+      at[k] = im->path_at[i];
+      fh[k] = im->full_h[i];
+      fw[k] = im->full_w[i];
+      jp[k] = im->is_jpeg[i];
+    }
+  }
+  if (px) {
+    free(im->pixels);
+    im->pixels = px;
+  }
+  free(im->labels);
+  im->labels = lab;
+  if (at) {
+    free(im->path_at);
+    free(im->full_h);
+    free(im->full_w);
+    free(im->is_jpeg);
+    im->is_jpeg = jp;
+    im->path_at = at;
+    im->full_h = fh;
+    im->full_w = fw;
+  }
+  im->n = m;
+  return GS_OK;
+}
+
 gs_status gs_images_holdout(gs_images *im, int want_test, float frac, uint64_t seed,
                             const char *name) {
   if (!im->labels || im->classes < 1 || im->n < 1) return GS_OK;
@@ -59,26 +108,9 @@ gs_status gs_images_holdout(gs_images *im, int want_test, float frac, uint64_t s
     st = gs_fail(GS_ERR_FORMAT, "%s: no class has two images, so nothing can be held out", name);
     goto done;
   }
-  const size_t img = (size_t)im->h * im->w * im->c;
-  uint8_t *px = malloc(img * (size_t)m);
-  int32_t *lab = malloc(sizeof(int32_t) * (size_t)m);
-  if (!px || !lab) {
-    free(px);
-    free(lab);
-    st = gs_fail(GS_ERR_NOMEM, "%s: out of memory for the held-out split", name);
-    goto done;
-  }
   uint64_t order = gs_mix64(seed ^ (want_test ? 0x5e1ec7ull : 0x7a1full));
-  for (int64_t k = 0; k < m; k++) {
-    int64_t i = sel[gs_epoch_order(k, m, order)];
-    memcpy(px + img * (size_t)k, im->pixels + img * (size_t)i, img);
-    lab[k] = im->labels[i];
-  }
-  free(im->pixels);
-  free(im->labels);
-  im->pixels = px;
-  im->labels = lab;
-  im->n = m;
+  for (int64_t k = 0; k < m; k++) members[k] = sel[gs_epoch_order(k, m, order)];
+  st = keep(im, members, m, name);
 done:
   free(start);
   free(members);

@@ -38,6 +38,10 @@ static const gs_train_setting table[] = {
   {"test-data", GS_SETTING_STRING, "SPEC", 0, 0, NULL, 0, GS_SETTING_OPTIONAL, AT(test_data),
    "test images for --monitor-knn and gessl eval from another data set (a\n"
    "folder with the same class folders); --data is then not split"},
+  {"bad-images", GS_SETTING_ENUM, "MODE", 0, 0, "skip|fail", 0, 0, AT(bad_images_fail),
+   "skip | fail: a folder image that fails to decode during training is\n"
+   "skipped with a warning (the run stops once over 1% have) or stops\n"
+   "the run (default skip)"},
   {"model", GS_SETTING_CHOICE, "NAME", 0, 0, "convnet|resnet18|resnet34", 0, 0, AT(model),
    "convnet | resnet18 | resnet34 (default convnet)"},
   {"width", GS_SETTING_FLOAT, "X", 1e-3, 64, NULL, 0, 0, AT(width),

@@ -130,6 +130,17 @@ void train_dataset_options(const gs_train_config *c, gs_dataset_options *o) {
   o->split_seed = c->split_seed;
 }
 
+/* A folder image that failed to decode: one warning naming it, one log.jsonl event with the count.
+ */
+static void on_bad_image(void *user, const char *msg) {
+  train_run *r = user;
+  int64_t n = r->loader ? gs_loader_bad_images(r->loader) : 0;
+  train_note(r, "warning: skipped an image that does not decode: %s", msg);
+  char detail[700];
+  snprintf(detail, sizeof detail, "%s (%lld skipped so far)", msg, (long long)n);
+  train_log_event(r, "bad_image", detail);
+}
+
 static gs_status set_up(train_run *r) {
   const gs_train_config *c = r->cfg;
   if (!r->rt) {
@@ -168,6 +179,9 @@ static gs_status set_up(train_run *r) {
   lopt.threads = c->data_threads;
   lopt.seed = c->seed;
   lopt.drop_last = 1;
+  lopt.bad_images_fatal = c->bad_images_fail;
+  lopt.on_bad_image = on_bad_image;
+  lopt.user = r;
   r->recipe = lopt.recipe;
   /* Multi-crop: each view keeps the recipe's size (local crops are smaller), and the
    * meta-optimizer builds one input per view in that shape. */

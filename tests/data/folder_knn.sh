@@ -2,7 +2,8 @@
 # A labelled folder of PNGs made from Fashion-MNIST: a brief training run holds out part of every
 # class (recorded in config.json), gessl eval scores kNN on exactly those images (recorded in
 # eval.json) and lands well above chance (10%); --test-data scores another folder numbered by
-# class name, and a test class the bank lacks is refused by name.
+# class name, and a test class the bank lacks is refused by name. A broken file mid-run is skipped
+# with a warning and logged, or stops the run with --bad-images fail.
 # Usage: folder_knn.sh GESSL MAKE_FOLDER WORKDIR
 gessl=$1
 make_folder=$2
@@ -53,6 +54,31 @@ cp "$work/more/bag/00069.png" "$work/other/zebra/"
 rc=$?
 if [ $rc -eq 1 ] && grep -q "zebra" "$work/eval3.err"; then ok; else
   bad "unknown test class: status $rc, $(cat "$work/eval3.err")"; fi
+
+# A file that fails to decode mid-run (its header is fine): skipped with a warning naming it and a
+# bad_image event in log.jsonl; with --bad-images fail the run stops on it. The statistics at
+# open decode every n/256-th image, so the broken one is chosen among the others.
+flat="$work/flat"
+mkdir -p "$flat"
+i=0
+for f in "$work"/fm/*/000[0-2]*.png; do
+  [ $i -lt 300 ] || break
+  cp "$f" "$flat/$(printf %05d $i).png"
+  i=$((i + 1))
+done
+victim=$(awk 'BEGIN { n = 300; for (k = 0; k < 256; k++) s[int(k * n / 256)] = 1;
+  for (i = 1; i < n; i++) if (!(i in s)) { printf "%05d", i; exit } }')
+head -c 60 "$flat/$victim.png" >"$flat/cut" && mv "$flat/cut" "$flat/$victim.png"
+if "$gessl" train --data "folder:$flat" --batch 30 --epochs 1 --threads 2 --out "$work/run2" \
+  >"$work/train2.log" 2>&1; then ok; else bad "training past a broken image"; cat "$work/train2.log"; fi
+if grep -q "warning: skipped.*$victim.png" "$work/train2.log"; then ok; else
+  bad "no warning naming $victim.png"; fi
+if grep -q '"bad_image"' "$work/run2/log.jsonl"; then ok; else bad "log.jsonl lacks bad_image"; fi
+"$gessl" train --data "folder:$flat" --batch 30 --epochs 1 --threads 2 --bad-images fail \
+  >"$work/train3.log" 2>&1
+rc=$?
+if [ $rc -eq 1 ] && grep -q "$victim.png" "$work/train3.log"; then ok; else
+  bad "--bad-images fail: status $rc"; cat "$work/train3.log"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -237,7 +237,7 @@ static void test_png_bad(void) {
   fx_write("classes/one/a.png", file, n);
   fx_write("classes/one/b.jpg", "\xff\xd8\xff\xe0", 4);
   refuses("non-PNG in a class", spec("folder", "classes"), GS_SPLIT_TRAIN, NULL,
-          "classes/one/b.jpg", "not a PNG");
+          "classes/one/b.jpg", "JPEG");
   /* Empty folder and empty class folder. */
   fx_mkdir("empty");
   refuses("empty folder", spec("folder", "empty"), GS_SPLIT_TRAIN, NULL, "empty", "no images");
