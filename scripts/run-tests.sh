@@ -57,9 +57,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 
 stage "fuzz targets over their corpora (libFuzzer + ASan)"
 # Only the fuzz targets: the rest of the tree was built and tested above.
-BUILD_DIR=build-fuzz CC=clang CXX=clang++ TARGETS="fuzz_idx fuzz_cifar fuzz_png fuzz_jpeg fuzz_safetensors" \
+# Each target fuzzes for 30 s (GESSL_FUZZ_SECONDS), two at a time.
+BUILD_DIR=build-fuzz CC=clang CXX=clang++ \
+  TARGETS="fuzz_idx fuzz_cifar fuzz_png fuzz_jpeg fuzz_safetensors fuzz_settings fuzz_state fuzz_set" \
   bash scripts/build.sh -DGESSL_FUZZ=ON
-run_ctest build-fuzz -L fuzz --timeout 300
+run_ctest build-fuzz -j"$jobs" -L fuzz --timeout 300
 
 stage "all stages passed"
 echo "tests: $passed passed, $failed failed"

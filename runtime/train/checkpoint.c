@@ -269,43 +269,22 @@ gs_status train_checkpoint_load(train_run *r) {
   gs_st_close(s);
 
   /* state.json must describe this checkpoint, or an older one when the metadata holds the
-   * counters (a crash between the two renames). */
+   * counters (a crash between the two renames); none at all is a crash before the first one. */
   uint8_t *text = NULL;
-  cJSON *js = NULL;
-  double elapsed = m_el, esum = m_esum, en = (double)m_en;
   size_t text_len = 0;
-  int stale = 0;
+  train_state ts = {0, m_el, m_esum, m_en};
   if (st == GS_OK) {
-    /* No state.json at all: a crash before the first one was renamed into place. */
     gs_status rs = gs_read_file(spath, 64u << 20, &text, &text_len);
     if (rs != GS_OK && in_meta && access(spath, F_OK) != 0 && errno == ENOENT)
-      stale = 1;
-    else
+      ts.stale = 1;
+    else if (rs != GS_OK)
       st = rs;
+    else
+      st = train_state_parse((const char *)text, text_len, spath, path, step, in_meta, &ts);
   }
-  if (st == GS_OK && !stale) {
-    js = cJSON_Parse((const char *)text);
-    const cJSON *jstep = cJSON_GetObjectItemCaseSensitive(js, "step");
-    const cJSON *jel = cJSON_GetObjectItemCaseSensitive(js, "elapsed_s");
-    const cJSON *jes = cJSON_GetObjectItemCaseSensitive(js, "epoch_loss_sum");
-    const cJSON *jen = cJSON_GetObjectItemCaseSensitive(js, "epoch_loss_steps");
-    if (!cJSON_IsObject(js) || !cJSON_IsNumber(jstep))
-      st = gs_fail(GS_ERR_FORMAT, "%s: not a gessl state file (no step)", spath);
-    else if ((int64_t)jstep->valuedouble < step && in_meta)
-      stale = 1;
-    else if ((int64_t)jstep->valuedouble != step)
-      st = gs_fail(GS_ERR_FORMAT, "%s: step %lld, but %s holds step %" PRId64, spath,
-                   (long long)jstep->valuedouble, path, step);
-    else if (!in_meta) {
-      if (cJSON_IsNumber(jel)) elapsed = jel->valuedouble;
-      if (cJSON_IsNumber(jes) && cJSON_IsNumber(jen)) {
-        esum = jes->valuedouble;
-        en = jen->valuedouble;
-      }
-    }
-  }
-  cJSON_Delete(js);
   free(text);
+  double elapsed = ts.elapsed, esum = ts.loss_sum, en = (double)ts.loss_steps;
+  int stale = ts.stale;
   if (st == GS_OK && step > r->total)
     st = gs_fail(GS_ERR_INVALID,
                  "--resume: the checkpoint is at step %" PRId64

@@ -93,6 +93,17 @@ gs_status train_dir_clear(const char *dir);
 void train_dir_sweep(const char *dir);
 /* The data-set options of the run (size, held-out split), shared by training and monitoring. */
 void train_dataset_options(const gs_train_config *c, gs_dataset_options *o);
+/* What a resume takes from state.json (state_json.c). */
+typedef struct train_state {
+  int stale; /* older than the checkpoint: rewrite it */
+  double elapsed, loss_sum;
+  int64_t loss_steps;
+} train_state;
+/* Checks state.json's text (len bytes) against the checkpoint ckpt at `step`; with in_meta (the
+ * checkpoint's metadata holds the counters) an older state.json is stale, not an error. Fills
+ * out's counters from the text only when the metadata lacks them. */
+gs_status train_state_parse(const char *text, size_t len, const char *spath, const char *ckpt,
+                            int64_t step, int in_meta, train_state *out);
 /* Writes DIR/config.json. */
 gs_status train_write_config(const train_run *r);
 
