@@ -1,35 +1,15 @@
-/* What the backend benchmarks share: a host for plugins opened by path with dlopen (as the
- * runtime opens them), a monotonic clock, and the timing of one launch on fresh buffers. */
+/* What the backend benchmarks share: a backend plugin opened by path through the runtime (its
+ * own runtime each, so one plugin can be opened twice), a monotonic clock, and the timing of one
+ * launch on fresh buffers. */
 #ifndef GESSL_BENCH_BACKEND_H
 #define GESSL_BENCH_BACKEND_H
 
-#include <dlfcn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "gessl/backend.h"
-
-static gs_status bench_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
-static gs_status bench_fail(gs_status s, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  return s;
-}
-static void bench_warn(const char *fmt, ...) GS_PRINTF(1, 2);
-static void bench_warn(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
-static gs_backend_host bench_host = {GS_BACKEND_ABI_VERSION, bench_fail, bench_warn, NULL, 0};
+#include "gessl/runtime.h"
 
 static double now(void) {
   struct timespec t;
@@ -38,25 +18,29 @@ static double now(void) {
 }
 
 typedef struct be {
+  gs_runtime *rt;
   const gs_backend_iface *b;
+  gs_backend *ctx;
   gs_bdev *dev;
   char name[128]; /* "opencl: pthread-..." */
 } be;
 
 /* Opens the first device of the plugin at `path` whose name contains `sel` (any when NULL). */
 static int open_be(const char *path, const char *sel, be *out) {
-  void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!dl) return fprintf(stderr, "%s\n", dlerror()), -1;
-  gs_backend_entry_fn e = (gs_backend_entry_fn)dlsym(dl, GS_BACKEND_ENTRY_SYMBOL);
-  out->b = e ? e(&bench_host) : NULL;
+  gs_runtime_options o = {.plugin_path = path};
+  out->rt = gs_runtime_open(&o);
+  int i = out->rt ? gs_runtime_backend_from(out->rt, path) : -1;
+  if (i < 0) return fprintf(stderr, "%s\n", gs_errmsg()), -1;
+  out->b = gs_runtime_backend(out->rt, i);
+  out->ctx = gs_runtime_backend_context(out->rt, i);
   int n = 0;
   char why[256];
-  if (!out->b || out->b->probe(&n, why, sizeof why) != GS_OK) return -1;
-  for (int i = 0; i < n; i++) {
+  if (out->b->probe(out->ctx, &n, why, sizeof why) != GS_OK) return -1;
+  for (int k = 0; k < n; k++) {
     gs_device_info inf;
-    if (out->b->device_info(i, &inf) == GS_OK && (!sel || strstr(inf.name, sel))) {
+    if (out->b->device_info(out->ctx, k, &inf) == GS_OK && (!sel || strstr(inf.name, sel))) {
       snprintf(out->name, sizeof out->name, "%s: %.100s", out->b->name, inf.name);
-      return out->b->open(i, &out->dev) == GS_OK ? 0 : -1;
+      return out->b->open(out->ctx, k, &out->dev) == GS_OK ? 0 : -1;
     }
   }
   return -1;

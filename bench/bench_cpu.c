@@ -13,8 +13,7 @@
  * Each figure is the best of --reps timed rounds after one warm-up round; a round times every
  * figure of a layer once, so load from elsewhere falls on all of them alike. */
 #include <cblas.h>
-#include <dlfcn.h>
-#include <gessl/backend.h>
+#include <gessl/runtime.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -50,17 +49,6 @@ static double now(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-
-static gs_status host_fail(gs_status s, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "gessl-bench-cpu: ");
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  return s;
-}
-static void host_warn(const char *fmt, ...) { (void)fmt; }
 
 static void fill_random(float *p, size_t n, unsigned seed) {
   uint32_t s = seed * 2654435761u + 1;
@@ -267,22 +255,19 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  void *h = dlopen(plugin, RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    fprintf(stderr, "gessl-bench-cpu: cannot load %s: %s\n", plugin, dlerror());
-    return 1;
-  }
-  gs_backend_entry_fn entry = (gs_backend_entry_fn)(uintptr_t)dlsym(h, GS_BACKEND_ENTRY_SYMBOL);
-  static gs_backend_host host;
-  host.abi_version = GS_BACKEND_ABI_VERSION, host.fail = host_fail, host.warn = host_warn;
-  host.threads = threads;
-  B = entry ? entry(&host) : NULL;
-  if (!B || B->abi_version != GS_BACKEND_ABI_VERSION || B->open(0, &dev) != GS_OK) {
-    fprintf(stderr, "gessl-bench-cpu: %s is not a working CPU backend plugin\n", plugin);
+  gs_runtime_options o = {.plugin_path = plugin, .threads = threads};
+  gs_runtime *rt = gs_runtime_open(&o);
+  int bi = rt ? gs_runtime_backend_from(rt, plugin) : -1;
+  B = bi >= 0 ? gs_runtime_backend(rt, bi) : NULL;
+  gs_backend *ctx = bi >= 0 ? gs_runtime_backend_context(rt, bi) : NULL;
+  if (!B || strcmp(B->name, "cpu") != 0 || B->open(ctx, 0, &dev) != GS_OK) {
+    fprintf(stderr, "gessl-bench-cpu: %s is not a working CPU backend plugin: %s\n", plugin,
+            gs_errmsg());
+    gs_runtime_close(rt);
     return 1;
   }
   gs_device_info info;
-  B->device_info(0, &info);
+  B->device_info(ctx, 0, &info);
   /* Raw sgemm runs OpenBLAS's own pool with as many threads as the plugin uses. */
   int nthreads = threads > 0 ? threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
   sgemm_threads = nthreads;
@@ -320,5 +305,6 @@ int main(int argc, char **argv) {
   printf("\nmatmul / sgemm:            %.2f (target >= 0.90)\n", gm / gs);
   printf("conv fwd+bwd / sgemm:      %.2f (target >= 0.60)\n", gc / gs);
   B->close(dev);
+  gs_runtime_close(rt);
   return 0;
 }

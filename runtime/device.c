@@ -151,7 +151,7 @@ gs_device *gs_device_open(gs_runtime *rt, const char *spec) {
   dev->info = be->infos[index];
   dev->index = index;
   gs_fail(GS_OK, "%s", "");
-  if (be->iface->open(index, &dev->bdev) != GS_OK || !dev->bdev) {
+  if (be->iface->open(be->ctx, index, &dev->bdev) != GS_OK || !dev->bdev) {
     char why[1024];
     snprintf(why, sizeof why, "%s", *gs_errmsg() ? gs_errmsg() : "open failed");
     free(dev);
@@ -186,9 +186,7 @@ size_t gs_device_bytes_in_use(const gs_device *dev) {
 gs_bcounters gs_device_counters(const gs_device *dev) {
   gs_bcounters c;
   memset(&c, 0, sizeof c);
-  if (dev && dev->iface->struct_size >= offsetof(gs_backend_iface, counters) + sizeof(void *) &&
-      dev->iface->counters)
-    dev->iface->counters(dev->bdev, &c);
+  if (dev && GS_HAS(dev->iface, counters)) dev->iface->counters(dev->bdev, &c);
   return c;
 }
 

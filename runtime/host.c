@@ -1,12 +1,9 @@
-/* The services the runtime lends each backend (gs_backend_host): error reporting, warnings
- * prefixed with the backend's name, and the cache directory.
- *
- * gs_backend_host.warn takes no context argument, so each backend gets its own trampoline
- * function bound to a slot that holds its name. Slots are keyed by name and shared by every
- * runtime in the process, so reopening a runtime reuses them. */
+/* The services the runtime lends each backend context (gs_backend_host): error reporting,
+ * warnings prefixed with the backend's name, and the cache directory. Each rt_backend embeds its
+ * own host table, so a callback finds its backend from the table it is called with. */
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,69 +11,39 @@
 
 #include "host_impl.h"
 
-#define WARN_SLOTS 16
-static char warn_names[WARN_SLOTS][64];
-static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static void vwarn(const char *name, const char *fmt, va_list ap) {
-  char msg[1024];
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  fprintf(stderr, "gessl: %s: warning: %s\n", name, msg);
+static const rt_backend *backend_of(const gs_backend_host *host) {
+  return (const rt_backend *)(const void *)((const char *)host - offsetof(rt_backend, host));
 }
 
-#define WARN_FN(k)                                                                                 \
-  static void warn_##k(const char *fmt, ...) GS_PRINTF(1, 2);                                      \
-  static void warn_##k(const char *fmt, ...) {                                                     \
-    va_list ap;                                                                                    \
-    va_start(ap, fmt);                                                                             \
-    vwarn(warn_names[k], fmt, ap);                                                                 \
-    va_end(ap);                                                                                    \
-  }
-WARN_FN(0)
-WARN_FN(1)
-WARN_FN(2)
-WARN_FN(3)
-WARN_FN(4)
-WARN_FN(5)
-WARN_FN(6)
-WARN_FN(7)
-WARN_FN(8)
-WARN_FN(9)
-WARN_FN(10)
-WARN_FN(11)
-WARN_FN(12)
-WARN_FN(13)
-WARN_FN(14)
-WARN_FN(15)
-
-static void warn_any(const char *fmt, ...) GS_PRINTF(1, 2);
-static void warn_any(const char *fmt, ...) {
+static gs_status host_fail(const gs_backend_host *host, gs_status s, const char *fmt, ...)
+    GS_PRINTF(3, 4);
+static gs_status host_fail(const gs_backend_host *host, gs_status s, const char *fmt, ...) {
+  (void)host;
+  char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vwarn("backend", fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  return gs_fail(s, "%s", msg);
 }
 
-static void (*const warn_fns[WARN_SLOTS])(const char *, ...) = {
-    warn_0, warn_1, warn_2,  warn_3,  warn_4,  warn_5,  warn_6,  warn_7,
-    warn_8, warn_9, warn_10, warn_11, warn_12, warn_13, warn_14, warn_15};
+static void host_warn(const gs_backend_host *host, const char *fmt, ...) GS_PRINTF(2, 3);
+static void host_warn(const gs_backend_host *host, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "gessl: %s: warning: %s\n", backend_of(host)->iface->name, msg);
+}
 
-rt_warn_fn rt_warn_for(const char *name) {
-  rt_warn_fn fn = warn_any;
-  pthread_mutex_lock(&warn_lock);
-  for (int k = 0; k < WARN_SLOTS; k++) {
-    if (warn_names[k][0] == 0) {
-      snprintf(warn_names[k], sizeof warn_names[k], "%s", name);
-      fn = warn_fns[k];
-      break;
-    }
-    if (strcmp(warn_names[k], name) == 0) {
-      fn = warn_fns[k];
-      break;
-    }
-  }
-  pthread_mutex_unlock(&warn_lock);
-  return fn;
+void rt_host_init(rt_backend *be, const gs_runtime *rt) {
+  be->host.abi_version = GS_BACKEND_ABI_VERSION;
+  be->host.struct_size = sizeof be->host;
+  be->host.fail = host_fail;
+  be->host.warn = host_warn;
+  be->host.cache_dir = rt->cache_dir;
+  be->host.threads = rt->threads;
 }
 
 static int mkdir_p(const char *path) {

@@ -4,10 +4,9 @@
 
 #include "rt_impl.h"
 
-typedef void (*rt_warn_fn)(const char *fmt, ...);
-
-/* A warn function that prefixes messages with `name` (one per backend name). */
-rt_warn_fn rt_warn_for(const char *name);
+/* Fills be->host for a backend of rt whose iface is set: fail records for gs_errmsg(), warn
+ * prints to stderr prefixed with the backend's name. */
+void rt_host_init(rt_backend *be, const gs_runtime *rt);
 /* The cache directory to use (requested, else $GESSL_CACHE_DIR, $XDG_CACHE_HOME/gessl,
  * ~/.cache/gessl), created if missing; NULL (with a warning on stderr) when it cannot be.
  * Caller frees. */

@@ -20,8 +20,8 @@
 #define GESSL_PLUGIN_INSTALL_DIR "/usr/local/lib/gessl"
 #endif
 
-/* The smallest table each ABI version 1 plugin must provide: every member up to the last one
- * version 1 defines. Later members are optional, so an old plugin's smaller struct still loads. */
+/* The smallest table each plugin must provide: every member up to the last one of the oldest
+ * version loaded. Later members are optional, so an old plugin's smaller struct still loads. */
 #define BACKEND_MIN_SIZE (offsetof(gs_backend_iface, sync) + sizeof(void *))
 #define METHOD_MIN_SIZE (offsetof(gs_method_iface, after_step) + sizeof(void *))
 #define META_MIN_SIZE (offsetof(gs_meta_iface, extra_bytes) + sizeof(void *))
@@ -104,6 +104,8 @@ static const rt_plugin *find_loaded(const gs_runtime *rt, const char *name) {
 static const char *backend_missing_fn(const gs_backend_iface *b) {
 #define NEED(f)                                                                                    \
   if (!b->f) return #f
+  NEED(create);
+  NEED(destroy);
   NEED(probe);
   NEED(device_info);
   NEED(open);
@@ -122,63 +124,47 @@ static const char *backend_missing_fn(const gs_backend_iface *b) {
 }
 
 static int load_backend(gs_runtime *rt, const char *path, void *h, gs_backend_entry_fn entry) {
-  rt_backend *be = calloc(1, sizeof *be);
-  if (!be) return -1;
-  /* The name is not known before the entry runs; the warn slot is bound to the file name's
-   * stem first and rebound once the table gives the real name. */
-  const char *base = strrchr(path, '/');
-  base = base ? base + 1 : path;
-  char stem[64];
-  snprintf(stem, sizeof stem, "%.*s", (int)strcspn(base + strlen("libgessl-"), "."),
-           base + strlen("libgessl-"));
-  be->host.abi_version = GS_BACKEND_ABI_VERSION;
-  be->host.fail = gs_fail;
-  be->host.warn = rt_warn_for(stem);
-  be->host.cache_dir = rt->cache_dir;
-  be->host.threads = rt->threads;
-  gs_fail(GS_OK, "%s", ""); /* so a NULL return's reason is the plugin's own message, if any */
-  const gs_backend_iface *b = entry(&be->host);
+  const gs_backend_iface *b = entry();
   const char *missing;
-  int rc;
-  if (!b) {
+  if (!b) return refuse(rt, path, h, "backend entry returned NULL");
+  /* Members are only ever appended, so every version from the oldest this runtime still calls
+   * is understood: callers test GS_HAS before using a newer member. A newer plugin may rely on
+   * host services this runtime lacks, so it is refused. */
+  if (b->abi_version < GS_BACKEND_ABI_MIN || b->abi_version > GS_BACKEND_ABI_VERSION)
+    return refuse(rt, path, h, "backend ABI version %u, this runtime understands %u to %u",
+                  (unsigned)b->abi_version, (unsigned)GS_BACKEND_ABI_MIN,
+                  (unsigned)GS_BACKEND_ABI_VERSION);
+  if (b->struct_size < BACKEND_MIN_SIZE)
+    return refuse(rt, path, h,
+                  "backend table of %u bytes is smaller than the %zu of ABI version %u",
+                  (unsigned)b->struct_size, (size_t)BACKEND_MIN_SIZE, (unsigned)GS_BACKEND_ABI_MIN);
+  if (!b->name || !*b->name) return refuse(rt, path, h, "backend has no name");
+  if ((missing = backend_missing_fn(b)))
+    return refuse(rt, path, h, "backend '%s' lacks the required function %s", b->name, missing);
+  if (find_loaded(rt, b->name))
+    return refuse(rt, path, h, "backend '%s' is shadowed by %s", b->name,
+                  find_loaded(rt, b->name)->path);
+  rt_backend *be = calloc(1, sizeof *be);
+  rt_backend **v = be ? realloc(rt->backends, (size_t)(rt->n_backends + 1) * sizeof *v) : NULL;
+  if (!v) return free(be), dlclose(h), -1;
+  rt->backends = v;
+  be->iface = b;
+  rt_host_init(be, rt);
+  gs_fail(GS_OK, "%s", ""); /* so a failure's reason is the plugin's own message, if any */
+  if (b->create(&be->host, &be->ctx) != GS_OK || !be->ctx) {
     const char *msg = gs_errmsg();
-    rc =
-        refuse(rt, path, h, "backend entry returned NULL (init failed%s%s)", *msg ? ": " : "", msg);
-  } else if (b->abi_version != GS_BACKEND_ABI_VERSION) {
-    rc = refuse(rt, path, h, "backend ABI version %u, this runtime needs %u",
-                (unsigned)b->abi_version, (unsigned)GS_BACKEND_ABI_VERSION);
-  } else if (b->struct_size < BACKEND_MIN_SIZE) {
-    rc = refuse(rt, path, h, "backend table of %u bytes is smaller than the %zu of ABI version %u",
-                (unsigned)b->struct_size, (size_t)BACKEND_MIN_SIZE,
-                (unsigned)GS_BACKEND_ABI_VERSION);
-  } else if (!b->name || !*b->name) {
-    rc = refuse(rt, path, h, "backend has no name");
-  } else if ((missing = backend_missing_fn(b))) {
-    rc = refuse(rt, path, h, "backend '%s' lacks the required function %s", b->name, missing);
-  } else if (find_loaded(rt, b->name)) {
-    rc = refuse(rt, path, h, "backend '%s' is shadowed by %s", b->name,
-                find_loaded(rt, b->name)->path);
-  } else {
-    rt_backend **v = realloc(rt->backends, (size_t)(rt->n_backends + 1) * sizeof *v);
-    if (!v) {
-      free(be);
-      dlclose(h);
-      return -1;
-    }
-    rt->backends = v;
-    be->iface = b;
-    be->host.warn = rt_warn_for(b->name);
-    if (add_plugin(rt, path, b->name, GS_PLUGIN_BACKEND, "", h) != 0) {
-      free(be);
-      dlclose(h);
-      return -1;
-    }
-    be->path = rt->plugins[rt->n_plugins - 1].path;
-    rt->backends[rt->n_backends++] = be;
-    return 0;
+    free(be);
+    return refuse(rt, path, h, "backend '%s' failed to start%s%s", b->name, *msg ? ": " : "", msg);
   }
-  free(be);
-  return rc;
+  if (add_plugin(rt, path, b->name, GS_PLUGIN_BACKEND, "", h) != 0) {
+    b->destroy(be->ctx);
+    free(be);
+    dlclose(h);
+    return -1;
+  }
+  be->path = rt->plugins[rt->n_plugins - 1].path;
+  rt->backends[rt->n_backends++] = be;
+  return 0;
 }
 
 static int load_method(gs_runtime *rt, const char *path, void *h, gs_method_entry_fn entry) {
@@ -433,6 +419,7 @@ gs_runtime *gs_runtime_open(const gs_runtime_options *opt) {
 void gs_runtime_close(gs_runtime *rt) {
   if (!rt) return;
   for (int k = 0; k < rt->n_backends; k++) {
+    rt->backends[k]->iface->destroy(rt->backends[k]->ctx);
     free(rt->backends[k]->infos);
     free(rt->backends[k]);
   }

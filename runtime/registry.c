@@ -26,6 +26,23 @@ const gs_backend_iface *gs_runtime_backend(const gs_runtime *rt, int i) {
   return rt->backends[i]->iface;
 }
 
+gs_backend *gs_runtime_backend_context(const gs_runtime *rt, int i) {
+  if (!rt || i < 0 || i >= rt->n_backends) return NULL;
+  return rt->backends[i]->ctx;
+}
+
+int gs_runtime_backend_from(const gs_runtime *rt, const char *path) {
+  for (int k = 0; rt && path && k < rt->n_plugins; k++) {
+    const rt_plugin *p = &rt->plugins[k];
+    if (strcmp(p->path, path) != 0) continue;
+    if (p->kind == GS_PLUGIN_REFUSED) return gs_fail(GS_ERR_PLUGIN, "%s", p->why), -1;
+    for (int i = 0; i < rt->n_backends; i++)
+      if (rt->backends[i]->path == p->path) return i;
+    return gs_fail(GS_ERR_PLUGIN, "%s: not a backend plugin", path), -1;
+  }
+  return gs_fail(GS_ERR_PLUGIN, "%s: no plugin loaded from this file", path ? path : "(null)"), -1;
+}
+
 gs_status rt_backend_probe(rt_backend *be) {
   if (be->probed) {
     if (be->probe_status != GS_OK) gs_fail(be->probe_status, "%s", be->probe_why);
@@ -35,7 +52,7 @@ gs_status rt_backend_probe(rt_backend *be) {
   int n = 0;
   char why[256] = "";
   gs_fail(GS_OK, "%s", "");
-  gs_status st = be->iface->probe(&n, why, sizeof why);
+  gs_status st = be->iface->probe(be->ctx, &n, why, sizeof why);
   why[sizeof why - 1] = 0;
   if (st != GS_OK) {
     const char *msg = *why ? why : gs_errmsg();
@@ -56,7 +73,7 @@ gs_status rt_backend_probe(rt_backend *be) {
   }
   for (int k = 0; k < n; k++) {
     gs_device_info *d = &be->infos[k];
-    if (be->iface->device_info(k, d) != GS_OK) {
+    if (be->iface->device_info(be->ctx, k, d) != GS_OK) {
       memset(d, 0, sizeof *d);
       snprintf(d->name, sizeof d->name, "device %d", k);
       snprintf(d->why, sizeof d->why, "%s", *gs_errmsg() ? gs_errmsg() : "device_info failed");

@@ -16,10 +16,11 @@ typedef struct rt_plugin {
   void *handle;
 } rt_plugin;
 
-/* A loaded backend: its table, the host services lent to it, and the cached probe. */
+/* A loaded backend: its table, the host services lent to it, its context, the cached probe. */
 typedef struct rt_backend {
   const gs_backend_iface *iface;
-  gs_backend_host host; /* must stay put: the plugin may keep the pointer */
+  gs_backend_host host; /* must stay put: the context keeps the pointer */
+  gs_backend *ctx;      /* made by iface->create for this runtime */
   const char *path;
   int probed;
   gs_status probe_status;

@@ -10,17 +10,21 @@
 #include <string.h>
 #include <unistd.h>
 
-const gs_backend_host *cpu_host;
-int cpu_nthreads = 1;
+_Thread_local int cpu_nthreads = 1;
 
-gs_status cpu_fail(gs_status s, const char *fmt, ...) {
+/* The context: what the host lent, and the thread count every device of it uses. */
+struct gs_backend {
+  const gs_backend_host *host;
+  int threads;
+};
+
+gs_status cpu_fail(const gs_backend *be, gs_status s, const char *fmt, ...) {
   char msg[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (cpu_host && cpu_host->fail) return cpu_host->fail(s, "cpu: %s", msg);
-  return s;
+  return be->host->fail(be->host, s, "cpu: %s", msg);
 }
 
 static int cpu_cores(void) {
@@ -52,15 +56,16 @@ static void cpu_model_name(char *out, size_t len) {
  * one is checked against (gessl conform, the conformance tests). */
 static int cpu_devices(void) { return cpu_dnnl_enabled() ? 2 : 1; }
 
-static gs_status cpu_probe(int *n, char *why, size_t why_len) {
+static gs_status cpu_probe(gs_backend *be, int *n, char *why, size_t why_len) {
+  (void)be;
   *n = cpu_devices();
   if (why && why_len) why[0] = 0;
   return GS_OK;
 }
 
-static gs_status cpu_device_info(int index, gs_device_info *info) {
+static gs_status cpu_device_info(gs_backend *be, int index, gs_device_info *info) {
   if (index < 0 || index >= cpu_devices())
-    return cpu_fail(GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
+    return cpu_fail(be, GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
   memset(info, 0, sizeof *info);
   snprintf(info->name, sizeof info->name, "%s", index ? "cpu-reference" : "cpu");
   cpu_model_name(info->vendor, sizeof info->vendor);
@@ -80,7 +85,7 @@ static gs_status cpu_device_info(int index, gs_device_info *info) {
                                          : "; convolutions on oneDNN";
   /* A long note is cut rather than dropped. */
   if (snprintf(info->extra, sizeof info->extra, "%d cores, %d threads, %s, %s%s%s%s", cpu_cores(),
-               cpu_nthreads, omp, isa, path, *note ? "; " : "", note) >= (int)sizeof info->extra)
+               be->threads, omp, isa, path, *note ? "; " : "", note) >= (int)sizeof info->extra)
     info->extra[sizeof info->extra - 1] = 0;
   info->type = GS_DEVICE_CPU;
   long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
@@ -90,17 +95,20 @@ static gs_status cpu_device_info(int index, gs_device_info *info) {
   return GS_OK;
 }
 
-static gs_status cpu_open(int index, gs_bdev **out) {
+static gs_status cpu_open(gs_backend *be, int index, gs_bdev **out) {
   if (index < 0 || index >= cpu_devices())
-    return cpu_fail(GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
+    return cpu_fail(be, GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
   gs_bdev *d = calloc(1, sizeof *d);
-  if (!d) return cpu_fail(GS_ERR_NOMEM, "open: out of memory");
-  d->threads = cpu_nthreads;
+  if (!d) return cpu_fail(be, GS_ERR_NOMEM, "open: out of memory");
+  d->be = be;
+  d->threads = be->threads;
   d->dnnl = index == 0 ? cpu_dnnl_ctx_new() : NULL;
   d->fuse = index == 0 && cpu_dnnl_enabled();
-  char note[200];
-  cpu_isa_note(note, sizeof note);
-  if (cpu_blas_weak && cpu_host && cpu_host->warn) cpu_host->warn("%s", note);
+  if (cpu_blas_weak() && be->host->warn) {
+    char note[200];
+    cpu_isa_note(note, sizeof note);
+    be->host->warn(be->host, "%s", note);
+  }
   cpu_blas_single();
   *out = d;
   return GS_OK;
@@ -124,7 +132,7 @@ static gs_status cpu_buf_alloc(gs_bdev *dev, size_t bytes, gs_bbuf **out) {
   void *p = b && rounded >= bytes ? aligned_alloc(64, rounded) : NULL;
   if (!p) {
     free(b);
-    return cpu_fail(GS_ERR_NOMEM, "buffer of %zu bytes: out of memory", bytes);
+    return cpu_fail(dev->be, GS_ERR_NOMEM, "buffer of %zu bytes: out of memory", bytes);
   }
   b->bytes = bytes;
   b->data = p;
@@ -141,8 +149,8 @@ static void cpu_buf_free(gs_bdev *dev, gs_bbuf *buf) {
 static gs_status cpu_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src,
                                size_t bytes) {
   if (off > buf->bytes || bytes > buf->bytes - off)
-    return cpu_fail(GS_ERR_INVALID, "buf_write: %zu bytes at %zu past a %zu-byte buffer", bytes,
-                    off, buf->bytes);
+    return cpu_fail(dev->be, GS_ERR_INVALID, "buf_write: %zu bytes at %zu past a %zu-byte buffer",
+                    bytes, off, buf->bytes);
   if (bytes) memcpy((char *)buf->data + off, src, bytes);
   dev->cnt.bytes_to_device += bytes;
   return GS_OK;
@@ -150,8 +158,8 @@ static gs_status cpu_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const voi
 
 static gs_status cpu_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes) {
   if (off > buf->bytes || bytes > buf->bytes - off)
-    return cpu_fail(GS_ERR_INVALID, "buf_read: %zu bytes at %zu past a %zu-byte buffer", bytes, off,
-                    buf->bytes);
+    return cpu_fail(dev->be, GS_ERR_INVALID, "buf_read: %zu bytes at %zu past a %zu-byte buffer",
+                    bytes, off, buf->bytes);
   if (bytes) memcpy(dst, (const char *)buf->data + off, bytes);
   /* Work runs synchronously here; a read still counts where other backends wait. */
   dev->cnt.waits++;
@@ -169,14 +177,15 @@ static void prog_release(gs_bprog *p) {
 
 static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n,
                                   gs_bprog **out) {
+  cpu_nthreads = dev->threads;
   gs_bprog *p = calloc(1, sizeof *p);
-  if (!p) return cpu_fail(GS_ERR_NOMEM, "compile: out of memory");
+  if (!p) return cpu_fail(dev->be, GS_ERR_NOMEM, "compile: out of memory");
   p->n = n;
   p->dnnl = dev->dnnl;
   p->steps = n ? calloc(n, sizeof *p->steps) : NULL;
   if (n && !p->steps) {
     free(p);
-    return cpu_fail(GS_ERR_NOMEM, "compile: out of memory for %zu launches", n);
+    return cpu_fail(dev->be, GS_ERR_NOMEM, "compile: out of memory for %zu launches", n);
   }
   size_t ws_bytes = 0;
   for (size_t k = 0; k < n; k++) {
@@ -184,8 +193,8 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
     char why[256];
     if (!cpu_check_launch(l, why, sizeof why) || !cpu_check_bounds(l, why, sizeof why)) {
       prog_release(p);
-      return cpu_fail(GS_ERR_INVALID, "compile: launch %zu (%s): %s", k, gs_opcode_name(l->op),
-                      why);
+      return cpu_fail(dev->be, GS_ERR_INVALID, "compile: launch %zu (%s): %s", k,
+                      gs_opcode_name(l->op), why);
     }
     cpu_step *s = &p->steps[k];
     s->l = *l;
@@ -210,8 +219,8 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
     p->ws = aligned_alloc(64, bytes);
     if (!p->ws) {
       prog_release(p);
-      return cpu_fail(GS_ERR_NOMEM, "compile: convolution workspace of %zu bytes: out of memory",
-                      bytes);
+      return cpu_fail(dev->be, GS_ERR_NOMEM,
+                      "compile: convolution workspace of %zu bytes: out of memory", bytes);
     }
   }
   *out = p;
@@ -258,13 +267,14 @@ static int cpu_run_step(const gs_bprog *p, const cpu_step *s, float *ws) {
   return 1;
 }
 
-static gs_status step_failed(const gs_bprog *p, size_t k) {
-  return cpu_fail(GS_ERR_BACKEND, "run: launch %zu (%s): oneDNN failed", k,
+static gs_status step_failed(const gs_bdev *dev, const gs_bprog *p, size_t k) {
+  return cpu_fail(dev->be, GS_ERR_BACKEND, "run: launch %zu (%s): oneDNN failed", k,
                   gs_opcode_name(p->steps[k].l.op));
 }
 
 static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
   dev->cnt.launches += prog->n;
+  cpu_nthreads = dev->threads;
   if (prog->prof) {
     for (size_t k = 0; k < prog->n; k += 1 + (size_t)prog->steps[k].fuse) {
       double t0 = cpu_now();
@@ -272,13 +282,13 @@ static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
       double t = cpu_now() - t0;
       prog->prof[k] += t;
       dev->cnt.seconds[gs_opcode_family(prog->steps[k].l.op)] += t;
-      if (!ok) return step_failed(prog, k);
+      if (!ok) return step_failed(dev, prog, k);
     }
     prog->runs++;
     return GS_OK;
   }
   for (size_t k = 0; k < prog->n; k += 1 + (size_t)prog->steps[k].fuse)
-    if (!cpu_run_step(prog, &prog->steps[k], prog->ws)) return step_failed(prog, k);
+    if (!cpu_run_step(prog, &prog->steps[k], prog->ws)) return step_failed(dev, prog, k);
   return GS_OK;
 }
 
@@ -295,11 +305,25 @@ static gs_status cpu_sync(gs_bdev *dev) {
 
 static void cpu_counters(gs_bdev *dev, gs_bcounters *out) { *out = dev->cnt; }
 
+static gs_status cpu_create(const gs_backend_host *host, gs_backend **out) {
+  gs_backend *be = calloc(1, sizeof *be);
+  if (!be) return host->fail(host, GS_ERR_NOMEM, "cpu: out of memory");
+  be->host = host;
+  be->threads = host->threads > 0 ? host->threads : cpu_cores();
+  cpu_blas_single();
+  *out = be;
+  return GS_OK;
+}
+
+static void cpu_destroy(gs_backend *be) { free(be); }
+
 static const gs_backend_iface cpu_iface = {
     .abi_version = GS_BACKEND_ABI_VERSION,
     .struct_size = sizeof(gs_backend_iface),
     .name = "cpu",
     .version = "0.1.0",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
     .probe = cpu_probe,
     .device_info = cpu_device_info,
     .open = cpu_open,
@@ -316,11 +340,4 @@ static const gs_backend_iface cpu_iface = {
     .counters = cpu_counters,
 };
 
-GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) {
-  cpu_host = host;
-  int t = host && host->threads > 0 ? host->threads : cpu_cores();
-  cpu_nthreads = t;
-  cpu_blas_single();
-  cpu_isa_init();
-  return &cpu_iface;
-}
+GS_API const gs_backend_iface *gessl_backend_entry(void) { return &cpu_iface; }

@@ -43,12 +43,8 @@ struct cpu_dnnl_ctx {
 };
 
 int cpu_dnnl_enabled(void) {
-  static int on = -1;
-  if (on < 0) {
-    const char *e = getenv("GESSL_CPU_DNNL");
-    on = !(e && strcmp(e, "0") == 0);
-  }
-  return on;
+  const char *e = getenv("GESSL_CPU_DNNL");
+  return !(e && strcmp(e, "0") == 0);
 }
 
 /* omp_get_max_threads() set to the backend's count for the duration of a oneDNN call. */

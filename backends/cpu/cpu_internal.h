@@ -24,6 +24,7 @@ typedef struct cpu_dnnl_ctx cpu_dnnl_ctx;
 typedef struct cpu_dnnl_op cpu_dnnl_op;
 
 struct gs_bdev {
+  gs_backend *be;
   int threads;
   gs_bcounters cnt;   /* launches run, reads as waits (the host's sync points), bytes copied */
   cpu_dnnl_ctx *dnnl; /* NULL: plain path only */
@@ -56,12 +57,13 @@ struct gs_bprog {
   long runs;
 };
 
-/* The host services handed over at entry (fail, warn). */
-extern const gs_backend_host *cpu_host;
-/* Threads used by every parallel loop and by OpenBLAS. */
-extern int cpu_nthreads;
+/* Threads used by every parallel loop of the calling thread's current call: set from the device
+ * (gs_bdev.threads) on entry to prog_compile and prog_run, so kernels need no context argument
+ * and two devices with different thread counts never see each other's. */
+extern _Thread_local int cpu_nthreads;
 
-gs_status cpu_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
+/* Reports a failure through the context's host, prefixed "cpu: ". */
+gs_status cpu_fail(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
 
 #ifdef GESSL_HAVE_DNNL
 /* Whether the oneDNN path is on: built in, and GESSL_CPU_DNNL is not 0 (read once). */
@@ -162,10 +164,10 @@ void cpu_gemm(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, i
 /* The same on the calling thread only (inside a parallel region). */
 void cpu_gemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-/* cpu_isa.c: set once at entry: OpenBLAS chose kernels below the CPU's AVX2/AVX-512, so GEMMs take
- * oneDNN's sgemm where it is built in. */
-extern int cpu_blas_weak;
-void cpu_isa_init(void);
+/* cpu_isa.c: OpenBLAS chose kernels below the CPU's AVX2/AVX-512, so GEMMs take oneDNN's sgemm
+ * where it is built in. A fact of the process (CPUID, the loaded OpenBLAS), computed on each call
+ * so the plugin keeps no state outside its contexts. */
+int cpu_blas_weak(void);
 /* "" when OpenBLAS's core suits the CPU, else a sentence saying what it chose and what that
  * means. */
 void cpu_isa_note(char *out, size_t len);

@@ -68,13 +68,13 @@ static int core_isa(const char *core) {
   return -1;
 }
 
-int cpu_blas_weak = 0;
-
-void cpu_isa_init(void) {
-  int have = cpu_isa(), used = core_isa(openblas_get_corename());
+int cpu_blas_weak(void) {
+  int have = cpu_isa();
+  if (have < ISA_AVX2) return 0;
+  int used = core_isa(openblas_get_corename());
   /* AVX2 kernels on an AVX-512 machine run at about half its peak but are not the trap this
    * guards against; anything below AVX2 on an AVX2 machine is. */
-  cpu_blas_weak = used >= 0 && have >= ISA_AVX2 && used < ISA_AVX2;
+  return used >= 0 && used < ISA_AVX2;
 }
 
 void cpu_isa_note(char *out, size_t len) {
@@ -84,7 +84,7 @@ void cpu_isa_note(char *out, size_t len) {
     snprintf(out, len, "%s", "");
     return;
   }
-  if (cpu_blas_weak) {
+  if (cpu_blas_weak()) {
 #ifdef GESSL_HAVE_DNNL
     snprintf(out, len,
              "OpenBLAS chose its %s core (%s kernels) on this %s CPU: GEMMs run through oneDNN "

@@ -29,7 +29,7 @@ void cpu_gemm_serial(int ta, int tb, int64_t M, int64_t N, int64_t K, const floa
   /* OpenBLAS's generic kernels on an AVX2/AVX-512 machine (cpu_isa.c): oneDNN's sgemm picks its
    * kernels from the feature flags. Called inside the backend's parallel regions, it runs on the
    * calling thread as OpenBLAS does. */
-  if (cpu_blas_weak && cpu_dnnl_enabled() &&
+  if (cpu_blas_weak() && cpu_dnnl_enabled() &&
       dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc) ==
           dnnl_success)
     return;

@@ -16,15 +16,14 @@ int cpu_profile_enabled(void) {
 
 /* GESSL_PROFILE=cpu (or 2cpu) times launches in process CPU time instead of wall time: on a
  * machine shared with other work, wall time mostly measures the other work. */
-static int use_cpu_clock = -1;
+static int use_cpu_clock(void) {
+  const char *e = getenv("GESSL_PROFILE");
+  return e && strstr(e, "cpu") != NULL;
+}
 
 double cpu_now(void) {
-  if (use_cpu_clock < 0) {
-    const char *e = getenv("GESSL_PROFILE");
-    use_cpu_clock = e && strstr(e, "cpu") != NULL;
-  }
   struct timespec ts;
-  clock_gettime(use_cpu_clock ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+  clock_gettime(use_cpu_clock() ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -104,7 +103,7 @@ void cpu_profile_report(const gs_bprog *p) {
           "gessl cpu profile: program of %zu launches (%zu after fusion), %ld runs, %.1f ms %s "
           "per run\n",
           p->n, runs_of, p->runs, 1e3 * total / (double)p->runs,
-          use_cpu_clock > 0 ? "process CPU time" : "wall time");
+          use_cpu_clock() ? "process CPU time" : "wall time");
   for (size_t j = 0; j < nr && rows[j].s > 0.002 * total; j++)
     fprintf(stderr, "  %-22s %8.2f ms/run %5.1f%%  %4ld launches\n", rows[j].name,
             1e3 * rows[j].s / (double)p->runs, 100.0 * rows[j].s / total, rows[j].calls);

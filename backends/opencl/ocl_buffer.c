@@ -9,21 +9,23 @@
 gs_status ocl_new_mem(gs_bdev *dev, size_t bytes, const char *what, cl_mem *out) {
   size_t n = bytes < 4 ? 4 : (bytes + 3) & ~(size_t)3;
   if (dev->max_alloc && n > dev->max_alloc)
-    return ocl_host->fail(GS_ERR_NOMEM,
-                          "opencl: %s of %zu bytes exceeds the largest allocation of %s "
-                          "(CL_DEVICE_MAX_MEM_ALLOC_SIZE = %llu bytes)",
-                          what, bytes, dev->name, (unsigned long long)dev->max_alloc);
+    return ocl_failf(dev->be, GS_ERR_NOMEM,
+                     "opencl: %s of %zu bytes exceeds the largest allocation of %s "
+                     "(CL_DEVICE_MAX_MEM_ALLOC_SIZE = %llu bytes)",
+                     what, bytes, dev->name, (unsigned long long)dev->max_alloc);
   cl_int e;
   cl_mem m = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, n, NULL, &e);
   if (e != CL_SUCCESS)
-    return ocl_host->fail(GS_ERR_NOMEM, "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)",
-                          what, bytes, dev->name, ocl_err_name(e), (int)e);
+    return ocl_failf(dev->be, GS_ERR_NOMEM,
+                     "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)", what, bytes,
+                     dev->name, ocl_err_name(e), (int)e);
   const cl_uint zero = 0;
   e = clEnqueueFillBuffer(dev->queue, m, &zero, sizeof zero, 0, n, 0, NULL, NULL);
   if (e != CL_SUCCESS) {
     clReleaseMemObject(m);
-    return ocl_host->fail(GS_ERR_NOMEM, "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)",
-                          what, bytes, dev->name, ocl_err_name(e), (int)e);
+    return ocl_failf(dev->be, GS_ERR_NOMEM,
+                     "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)", what, bytes,
+                     dev->name, ocl_err_name(e), (int)e);
   }
   *out = m;
   return GS_OK;
@@ -31,7 +33,7 @@ gs_status ocl_new_mem(gs_bdev *dev, size_t bytes, const char *what, cl_mem *out)
 
 gs_status ocl_buf_alloc(gs_bdev *dev, size_t bytes, gs_bbuf **out) {
   gs_bbuf *b = calloc(1, sizeof *b);
-  if (!b) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!b) return ocl_failf(dev->be, GS_ERR_NOMEM, "opencl: out of host memory");
   gs_status s = ocl_new_mem(dev, bytes, "buffer", &b->mem);
   if (s != GS_OK) {
     free(b);
@@ -49,11 +51,12 @@ void ocl_buf_free(gs_bdev *dev, gs_bbuf *buf) {
   free(buf);
 }
 
-static gs_status check_range(const gs_bbuf *buf, size_t off, size_t bytes, const char *what) {
+static gs_status check_range(const gs_bdev *dev, const gs_bbuf *buf, size_t off, size_t bytes,
+                             const char *what) {
   if (!buf || off > buf->bytes || bytes > buf->bytes - off)
-    return ocl_host->fail(GS_ERR_INVALID,
-                          "opencl: %s of %zu bytes at offset %zu outside a buffer of %zu bytes",
-                          what, bytes, off, buf ? buf->bytes : (size_t)0);
+    return ocl_failf(dev->be, GS_ERR_INVALID,
+                     "opencl: %s of %zu bytes at offset %zu outside a buffer of %zu bytes", what,
+                     bytes, off, buf ? buf->bytes : (size_t)0);
   return GS_OK;
 }
 
@@ -67,7 +70,7 @@ static void CL_CALLBACK free_copy(cl_event ev, cl_int status, void *copy) {
  * work queued before the write (a blocking write on an in-order queue would): the bytes are
  * copied on the host and written from the copy, which the write's completion frees. */
 gs_status ocl_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src, size_t bytes) {
-  gs_status s = check_range(buf, off, bytes, "write");
+  gs_status s = check_range(dev, buf, off, bytes, "write");
   if (s != GS_OK || bytes == 0) return s;
   dev->cnt.bytes_to_device += bytes;
   void *copy = malloc(bytes);
@@ -89,21 +92,23 @@ gs_status ocl_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src,
   }
   free(copy);
   dev->cnt.waits++;
-  OCL_CHECK(clEnqueueWriteBuffer(dev->queue, buf->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL),
+  OCL_CHECK(dev->be,
+            clEnqueueWriteBuffer(dev->queue, buf->mem, CL_TRUE, off, bytes, src, 0, NULL, NULL),
             "clEnqueueWriteBuffer");
   return GS_OK;
 }
 
 gs_status ocl_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes) {
-  gs_status s = check_range(buf, off, bytes, "read");
+  gs_status s = check_range(dev, buf, off, bytes, "read");
   if (s != GS_OK) return s;
   dev->cnt.waits++;
   dev->cnt.bytes_from_device += bytes;
   if (bytes == 0) {
-    OCL_CHECK(clFinish(dev->queue), "clFinish");
+    OCL_CHECK(dev->be, clFinish(dev->queue), "clFinish");
     return GS_OK;
   }
-  OCL_CHECK(clEnqueueReadBuffer(dev->queue, buf->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL),
+  OCL_CHECK(dev->be,
+            clEnqueueReadBuffer(dev->queue, buf->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL),
             "clEnqueueReadBuffer (or a kernel queued before it)");
   return GS_OK;
 }

@@ -17,13 +17,10 @@ extern const size_t gs_ocl_kernel_source_len;
 
 static const char k_options[] = "-cl-std=CL1.2";
 static const char k_magic[8] = {'G', 'S', 'O', 'C', 'L', 'B', 'I', '1'};
-static int g_cache_off; /* set after the first failed write */
-static int g_source_builds;
-
-/* Programs compiled from source in this process; tests use it to prove a warm cache compiles
+/* Programs compiled from source by a context; tests use it to prove a warm cache compiles
  * nothing. */
-GS_API int gessl_opencl_source_builds(void);
-int gessl_opencl_source_builds(void) { return g_source_builds; }
+GS_API int gessl_opencl_source_builds(const gs_backend *be);
+int gessl_opencl_source_builds(const gs_backend *be) { return be->source_builds; }
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
   const unsigned char *b = p;
@@ -37,8 +34,8 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
 /* 128-bit key as 32 hex digits: two FNV-1a streams with different seeds. */
 static void cache_key(gs_bdev *dev, char out[33]) {
   char dname[256] = "", dver[256] = "", pver[256] = "";
-  ocl_str_info(dev->device, CL_DEVICE_NAME, dname, sizeof dname);
-  ocl_str_info(dev->device, CL_DRIVER_VERSION, dver, sizeof dver);
+  ocl_str_info(dev->be, dev->device, CL_DEVICE_NAME, dname, sizeof dname);
+  ocl_str_info(dev->be, dev->device, CL_DRIVER_VERSION, dver, sizeof dver);
   ocl_plat_str(dev->platform, CL_PLATFORM_VERSION, pver, sizeof pver);
   const void *parts[] = {gs_ocl_kernel_source, k_options, dname, dver, pver};
   size_t lens[] = {gs_ocl_kernel_source_len, sizeof k_options, strlen(dname) + 1, strlen(dver) + 1,
@@ -60,8 +57,8 @@ static gs_status build_log_fail(gs_bdev *dev, cl_int e) {
       clGetProgramBuildInfo(dev->program, dev->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) !=
           CL_SUCCESS)
     log[0] = 0;
-  gs_status s = ocl_host->fail(GS_ERR_BACKEND, "opencl: kernel build failed on %s: %s (%d): %s",
-                               dev->name, ocl_err_name(e), (int)e, log ? log : "(no build log)");
+  gs_status s = ocl_failf(dev->be, GS_ERR_BACKEND, "opencl: kernel build failed on %s: %s (%d): %s",
+                          dev->name, ocl_err_name(e), (int)e, log ? log : "(no build log)");
   free(log);
   return s;
 }
@@ -98,10 +95,10 @@ static int cache_load(gs_bdev *dev, const char *path) {
   return 1;
 }
 
-static void cache_warn_off(const char *dir, const char *why) {
-  if (!g_cache_off && ocl_host->warn)
-    ocl_host->warn("kernel cache off: cannot write in %s: %s", dir, why);
-  g_cache_off = 1;
+static void cache_warn_off(gs_backend *be, const char *dir, const char *why) {
+  if (!be->cache_off)
+    be->host->warn(be->host, "kernel cache off: cannot write in %s: %s", dir, why);
+  be->cache_off = 1;
 }
 
 static void cache_store(gs_bdev *dev, const char *dir, const char *path) {
@@ -121,7 +118,7 @@ static void cache_store(gs_bdev *dev, const char *dir, const char *path) {
   snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
   FILE *f = fopen(tmp, "wb");
   if (!f) {
-    cache_warn_off(dir, strerror(errno));
+    cache_warn_off(dev->be, dir, strerror(errno));
     free(bin);
     return;
   }
@@ -131,15 +128,15 @@ static void cache_store(gs_bdev *dev, const char *dir, const char *path) {
   ok = (fclose(f) == 0) && ok;
   free(bin);
   if (!ok || rename(tmp, path) != 0) {
-    cache_warn_off(dir, ok ? strerror(errno) : "write failed");
+    cache_warn_off(dev->be, dir, ok ? strerror(errno) : "write failed");
     remove(tmp);
   }
 }
 
 gs_status ocl_build_program(gs_bdev *dev) {
-  const char *dir = ocl_host->cache_dir;
+  const char *dir = dev->be->host->cache_dir;
   char path[4096] = "";
-  if (dir && *dir && !g_cache_off) {
+  if (dir && *dir && !dev->be->cache_off) {
     char key[33];
     cache_key(dev, key);
     snprintf(path, sizeof path, "%s/opencl-%s.bin", dir, key);
@@ -149,11 +146,11 @@ gs_status ocl_build_program(gs_bdev *dev) {
   size_t len = gs_ocl_kernel_source_len;
   cl_int e;
   dev->program = clCreateProgramWithSource(dev->ctx, 1, &src, &len, &e);
-  OCL_CHECK(e, "clCreateProgramWithSource");
+  OCL_CHECK(dev->be, e, "clCreateProgramWithSource");
   dev->source_builds++;
-  g_source_builds++;
+  dev->be->source_builds++;
   e = clBuildProgram(dev->program, 1, &dev->device, k_options, NULL, NULL);
   if (e != CL_SUCCESS) return build_log_fail(dev, e);
-  if (path[0] && !g_cache_off) cache_store(dev, dir, path);
+  if (path[0] && !dev->be->cache_off) cache_store(dev, dir, path);
   return GS_OK;
 }

@@ -7,22 +7,18 @@
 
 #include "ocl_internal.h"
 
-#define OCL_MAX_DEVICES 64
-
-static ocl_devrec g_devs[OCL_MAX_DEVICES];
-static int g_ndev = -1;
-
-gs_status ocl_str_info(cl_device_id d, cl_device_info what, char *buf, size_t len) {
+gs_status ocl_str_info(const gs_backend *be, cl_device_id d, cl_device_info what, char *buf,
+                       size_t len) {
   /* Queried at full size and truncated here: drivers reject a short buffer. */
   size_t need = 0;
   buf[0] = 0;
-  OCL_CHECK(clGetDeviceInfo(d, what, 0, NULL, &need), "clGetDeviceInfo");
+  OCL_CHECK(be, clGetDeviceInfo(d, what, 0, NULL, &need), "clGetDeviceInfo");
   char *tmp = malloc(need + 1);
-  if (!tmp) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!tmp) return ocl_failf(be, GS_ERR_NOMEM, "opencl: out of host memory");
   cl_int e = clGetDeviceInfo(d, what, need, tmp, NULL);
   if (e != CL_SUCCESS) {
     free(tmp);
-    return ocl_fail(e, "clGetDeviceInfo");
+    return ocl_fail(be, e, "clGetDeviceInfo");
   }
   tmp[need] = 0;
   snprintf(buf, len, "%s", tmp);
@@ -44,22 +40,22 @@ void ocl_plat_str(cl_platform_id p, cl_platform_info what, char *buf, size_t len
   free(tmp);
 }
 
-gs_status ocl_probe(int *n, char *why, size_t why_len) {
+gs_status ocl_probe(gs_backend *be, int *n, char *why, size_t why_len) {
   cl_uint np = 0;
   cl_int e = clGetPlatformIDs(0, NULL, &np);
   *n = 0;
-  g_ndev = 0;
+  be->ndev = 0;
   if (e == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (e == CL_SUCCESS && np == 0)) {
     if (why) snprintf(why, why_len, "no OpenCL platform");
-    return ocl_host->fail(GS_ERR_UNAVAILABLE, "opencl: no OpenCL platform");
+    return ocl_failf(be, GS_ERR_UNAVAILABLE, "opencl: no OpenCL platform");
   }
-  OCL_CHECK(e, "clGetPlatformIDs");
+  OCL_CHECK(be, e, "clGetPlatformIDs");
   cl_platform_id *plats = calloc(np, sizeof *plats);
-  if (!plats) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!plats) return ocl_failf(be, GS_ERR_NOMEM, "opencl: out of host memory");
   e = clGetPlatformIDs(np, plats, NULL);
   if (e != CL_SUCCESS) {
     free(plats);
-    return ocl_fail(e, "clGetPlatformIDs");
+    return ocl_fail(be, e, "clGetPlatformIDs");
   }
   int empty = 0;
   for (cl_uint p = 0; p < np; p++) {
@@ -75,42 +71,43 @@ gs_status ocl_probe(int *n, char *why, size_t why_len) {
       empty++;
       continue;
     }
-    for (cl_uint d = 0; d < nd && g_ndev < OCL_MAX_DEVICES; d++)
-      g_devs[g_ndev++] = (ocl_devrec){plats[p], ids[d]};
+    for (cl_uint d = 0; d < nd && be->ndev < OCL_MAX_DEVICES; d++)
+      be->devs[be->ndev++] = (ocl_devrec){plats[p], ids[d]};
   }
   free(plats);
-  *n = g_ndev;
-  if (g_ndev == 0 && why)
+  *n = be->ndev;
+  if (be->ndev == 0 && why)
     snprintf(why, why_len, "no OpenCL device (%u platform%s without devices)", np,
              np == 1 ? "" : "s");
   (void)empty;
   return GS_OK;
 }
 
-gs_status ocl_lookup(int index, ocl_devrec *rec) {
-  if (g_ndev < 0) {
+gs_status ocl_lookup(gs_backend *be, int index, ocl_devrec *rec) {
+  if (be->ndev < 0) {
     int n;
     char why[256];
-    gs_status s = ocl_probe(&n, why, sizeof why);
+    gs_status s = ocl_probe(be, &n, why, sizeof why);
     if (s != GS_OK) return s;
   }
-  if (index < 0 || index >= g_ndev)
-    return ocl_host->fail(GS_ERR_INVALID, "opencl: no device %d (%d found)", index, g_ndev);
-  *rec = g_devs[index];
+  if (index < 0 || index >= be->ndev)
+    return ocl_failf(be, GS_ERR_INVALID, "opencl: no device %d (%d found)", index, be->ndev);
+  *rec = be->devs[index];
   return GS_OK;
 }
 
-gs_status ocl_device_info(int index, gs_device_info *info) {
+gs_status ocl_device_info(gs_backend *be, int index, gs_device_info *info) {
   ocl_devrec r = {0};
-  gs_status s = ocl_lookup(index, &r);
+  gs_status s = ocl_lookup(be, index, &r);
   if (s != GS_OK) return s;
   memset(info, 0, sizeof *info);
   char drv[48], ver[72], clc[48], pname[64];
-  if ((s = ocl_str_info(r.device, CL_DEVICE_NAME, info->name, sizeof info->name)) != GS_OK ||
-      (s = ocl_str_info(r.device, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor)) != GS_OK ||
-      (s = ocl_str_info(r.device, CL_DRIVER_VERSION, drv, sizeof drv)) != GS_OK ||
-      (s = ocl_str_info(r.device, CL_DEVICE_VERSION, ver, sizeof ver)) != GS_OK ||
-      (s = ocl_str_info(r.device, CL_DEVICE_OPENCL_C_VERSION, clc, sizeof clc)) != GS_OK)
+  if ((s = ocl_str_info(be, r.device, CL_DEVICE_NAME, info->name, sizeof info->name)) != GS_OK ||
+      (s = ocl_str_info(be, r.device, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor)) !=
+          GS_OK ||
+      (s = ocl_str_info(be, r.device, CL_DRIVER_VERSION, drv, sizeof drv)) != GS_OK ||
+      (s = ocl_str_info(be, r.device, CL_DEVICE_VERSION, ver, sizeof ver)) != GS_OK ||
+      (s = ocl_str_info(be, r.device, CL_DEVICE_OPENCL_C_VERSION, clc, sizeof clc)) != GS_OK)
     return s;
   ocl_plat_str(r.platform, CL_PLATFORM_NAME, pname, sizeof pname);
   cl_device_type type = 0;
@@ -118,20 +115,21 @@ gs_status ocl_device_info(int index, gs_device_info *info) {
   cl_uint cus = 0;
   size_t wg = 0;
   cl_bool avail = CL_FALSE, compiler = CL_FALSE;
-  OCL_CHECK(clGetDeviceInfo(r.device, CL_DEVICE_TYPE, sizeof type, &type, NULL), "clGetDeviceInfo");
-  OCL_CHECK(clGetDeviceInfo(r.device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof gmem, &gmem, NULL),
+  OCL_CHECK(be, clGetDeviceInfo(r.device, CL_DEVICE_TYPE, sizeof type, &type, NULL),
+            "clGetDeviceInfo");
+  OCL_CHECK(be, clGetDeviceInfo(r.device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof gmem, &gmem, NULL),
             "clGetDeviceInfo");
   OCL_CHECK(
-      clGetDeviceInfo(r.device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc, &maxalloc, NULL),
+      be, clGetDeviceInfo(r.device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc, &maxalloc, NULL),
       "clGetDeviceInfo");
-  OCL_CHECK(clGetDeviceInfo(r.device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, NULL),
+  OCL_CHECK(be, clGetDeviceInfo(r.device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cus, &cus, NULL),
             "clGetDeviceInfo");
-  OCL_CHECK(clGetDeviceInfo(r.device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL),
+  OCL_CHECK(be, clGetDeviceInfo(r.device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL),
             "clGetDeviceInfo");
-  OCL_CHECK(clGetDeviceInfo(r.device, CL_DEVICE_AVAILABLE, sizeof avail, &avail, NULL),
+  OCL_CHECK(be, clGetDeviceInfo(r.device, CL_DEVICE_AVAILABLE, sizeof avail, &avail, NULL),
             "clGetDeviceInfo");
   OCL_CHECK(
-      clGetDeviceInfo(r.device, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL),
+      be, clGetDeviceInfo(r.device, CL_DEVICE_COMPILER_AVAILABLE, sizeof compiler, &compiler, NULL),
       "clGetDeviceInfo");
   snprintf(info->driver, sizeof info->driver, "%s, driver %s", ver, drv);
   snprintf(info->extra, sizeof info->extra, "platform %s; %s; %u compute units; max work-group %zu",

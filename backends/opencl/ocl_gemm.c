@@ -7,12 +7,14 @@
 
 #include "ocl_internal.h"
 
-static gs_status clblast_fail(CLBlastStatusCode c, const char *what, const ocl_gemm *g) {
-  return ocl_host->fail(c == CLBlastTempBufferAllocFailure || c == CLBlastInsufficientMemoryTemp
-                            ? GS_ERR_NOMEM
-                            : GS_ERR_BACKEND,
-                        "opencl: %s (m=%zu n=%zu k=%zu ta=%d tb=%d) failed: CLBlast status %d",
-                        what, g->m, g->n, g->k, g->ta, g->tb, (int)c);
+static gs_status clblast_fail(const gs_bdev *dev, CLBlastStatusCode c, const char *what,
+                              const ocl_gemm *g) {
+  return ocl_failf(dev->be,
+                   c == CLBlastTempBufferAllocFailure || c == CLBlastInsufficientMemoryTemp
+                       ? GS_ERR_NOMEM
+                       : GS_ERR_BACKEND,
+                   "opencl: %s (m=%zu n=%zu k=%zu ta=%d tb=%d) failed: CLBlast status %d", what,
+                   g->m, g->n, g->k, g->ta, g->tb, (int)c);
 }
 
 gs_status ocl_gemm_temp_size(gs_bdev *dev, const ocl_gemm *g, size_t *bytes) {
@@ -22,7 +24,7 @@ gs_status ocl_gemm_temp_size(gs_bdev *dev, const ocl_gemm *g, size_t *bytes) {
       CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
       g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, g->aoff, g->lda, g->boff,
       g->ldb, g->coff, g->ldc, &dev->queue, bytes);
-  if (c != CLBlastSuccess) return clblast_fail(c, "CLBlastSGemmTempBufferSize", g);
+  if (c != CLBlastSuccess) return clblast_fail(dev, c, "CLBlastSGemmTempBufferSize", g);
   return GS_OK;
 }
 
@@ -33,13 +35,13 @@ gs_status ocl_gemm_run(gs_bdev *dev, const ocl_gemm *g, cl_mem temp) {
         g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, 1.0f, g->a, g->aoff,
         g->lda, g->sa, g->b, g->boff, g->ldb, g->sb, g->beta, g->c, g->coff, g->ldc, g->sc,
         g->batch, &dev->queue, NULL);
-    if (c != CLBlastSuccess) return clblast_fail(c, "CLBlastSgemmStridedBatched", g);
+    if (c != CLBlastSuccess) return clblast_fail(dev, c, "CLBlastSgemmStridedBatched", g);
     return GS_OK;
   }
   CLBlastStatusCode c = CLBlastSgemmWithTempBuffer(
       CLBlastLayoutRowMajor, g->ta ? CLBlastTransposeYes : CLBlastTransposeNo,
       g->tb ? CLBlastTransposeYes : CLBlastTransposeNo, g->m, g->n, g->k, 1.0f, g->a, g->aoff,
       g->lda, g->b, g->boff, g->ldb, g->beta, g->c, g->coff, g->ldc, &dev->queue, NULL, temp);
-  if (c != CLBlastSuccess) return clblast_fail(c, "CLBlastSgemmWithTempBuffer", g);
+  if (c != CLBlastSuccess) return clblast_fail(dev, c, "CLBlastSgemmWithTempBuffer", g);
   return GS_OK;
 }

@@ -8,9 +8,6 @@
 
 #include "gessl/backend.h"
 
-/* Services of the runtime, set once by the entry point. */
-extern const gs_backend_host *ocl_host;
-
 /* Every kernel of the embedded program; index = enum value. */
 typedef enum ocl_kname {
   K_FILL,
@@ -45,7 +42,19 @@ typedef struct ocl_devrec {
   cl_device_id device;
 } ocl_devrec;
 
+#define OCL_MAX_DEVICES 64
+
+/* The plugin's context: what the host lent, the devices probe found, the binary cache state. */
+struct gs_backend {
+  const gs_backend_host *host;
+  ocl_devrec devs[OCL_MAX_DEVICES];
+  int ndev;          /* -1 before probe */
+  int cache_off;     /* set after the first failed cache write */
+  int source_builds; /* programs compiled from source by this context */
+};
+
 struct gs_bdev {
+  gs_backend *be;
   cl_platform_id platform;
   cl_device_id device;
   cl_context ctx;
@@ -69,18 +78,21 @@ struct gs_bbuf {
 
 /* Error helpers: the message names the call and the OpenCL error. */
 const char *ocl_err_name(cl_int e);
-gs_status ocl_fail(cl_int e, const char *what);
-#define OCL_CHECK(call, what)                                                                      \
+gs_status ocl_fail(const gs_backend *be, cl_int e, const char *what);
+/* Records a failure through the context's host. */
+gs_status ocl_failf(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
+#define OCL_CHECK(be, call, what)                                                                  \
   do {                                                                                             \
     cl_int e_ = (call);                                                                            \
-    if (e_ != CL_SUCCESS) return ocl_fail(e_, what);                                               \
+    if (e_ != CL_SUCCESS) return ocl_fail(be, e_, what);                                           \
   } while (0)
 
 /* Device enumeration (ocl_device.c). */
-gs_status ocl_probe(int *n, char *why, size_t why_len);
-gs_status ocl_device_info(int index, gs_device_info *info);
-gs_status ocl_lookup(int index, ocl_devrec *rec);
-gs_status ocl_str_info(cl_device_id d, cl_device_info what, char *buf, size_t len);
+gs_status ocl_probe(gs_backend *be, int *n, char *why, size_t why_len);
+gs_status ocl_device_info(gs_backend *be, int index, gs_device_info *info);
+gs_status ocl_lookup(gs_backend *be, int index, ocl_devrec *rec);
+gs_status ocl_str_info(const gs_backend *be, cl_device_id d, cl_device_info what, char *buf,
+                       size_t len);
 void ocl_plat_str(cl_platform_id p, cl_platform_info what, char *buf, size_t len);
 
 /* Builds the embedded program for dev, through the binary cache (ocl_cache.c). */

@@ -6,8 +6,6 @@
 
 #include "ocl_internal.h"
 
-const gs_backend_host *ocl_host;
-
 const char *const ocl_kernel_names[K_COUNT] = {
     [K_FILL] = "gs_fill",
     [K_UNARY] = "gs_unary",
@@ -49,7 +47,7 @@ static gs_status query_kernels(gs_bdev *dev) {
   for (int k = 0; k < K_COUNT; k++) {
     cl_int e;
     cl_kernel kn = clCreateKernel(dev->program, ocl_kernel_names[k], &e);
-    OCL_CHECK(e, "clCreateKernel");
+    OCL_CHECK(dev->be, e, "clCreateKernel");
     size_t mult = 1;
     e = clGetKernelWorkGroupInfo(kn, dev->device, CL_KERNEL_WORK_GROUP_SIZE,
                                  sizeof dev->kernel_wg[k], &dev->kernel_wg[k], NULL);
@@ -57,28 +55,30 @@ static gs_status query_kernels(gs_bdev *dev) {
       e = clGetKernelWorkGroupInfo(kn, dev->device, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
                                    sizeof mult, &mult, NULL);
     clReleaseKernel(kn);
-    OCL_CHECK(e, "clGetKernelWorkGroupInfo");
+    OCL_CHECK(dev->be, e, "clGetKernelWorkGroupInfo");
     if (k == K_FILL) dev->wg_multiple = mult;
   }
   return GS_OK;
 }
 
-static gs_status ocl_open(int index, gs_bdev **out) {
+static gs_status ocl_open(gs_backend *be, int index, gs_bdev **out) {
   ocl_devrec r = {0};
-  gs_status s = ocl_lookup(index, &r);
+  gs_status s = ocl_lookup(be, index, &r);
   if (s != GS_OK) return s;
   gs_bdev *dev = calloc(1, sizeof *dev);
-  if (!dev) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!dev) return ocl_failf(be, GS_ERR_NOMEM, "opencl: out of host memory");
+  dev->be = be;
   dev->platform = r.platform;
   dev->device = r.device;
   cl_ulong lmem = 0, maxalloc = 0;
   cl_int e;
-  if ((s = ocl_str_info(r.device, CL_DEVICE_NAME, dev->name, sizeof dev->name)) != GS_OK) goto fail;
+  if ((s = ocl_str_info(be, r.device, CL_DEVICE_NAME, dev->name, sizeof dev->name)) != GS_OK)
+    goto fail;
   e = clGetDeviceInfo(r.device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL);
   if (e == CL_SUCCESS)
     e = clGetDeviceInfo(r.device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc, &maxalloc, NULL);
   if (e != CL_SUCCESS) {
-    s = ocl_fail(e, "clGetDeviceInfo");
+    s = ocl_fail(be, e, "clGetDeviceInfo");
     goto fail;
   }
   const char *prof = getenv("GESSL_PROFILE");
@@ -95,12 +95,12 @@ static gs_status ocl_open(int index, gs_bdev **out) {
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)r.platform, 0};
   dev->ctx = clCreateContext(props, 1, &r.device, NULL, NULL, &e);
   if (e != CL_SUCCESS) {
-    s = ocl_fail(e, "clCreateContext");
+    s = ocl_fail(be, e, "clCreateContext");
     goto fail;
   }
   dev->queue = clCreateCommandQueue(dev->ctx, r.device, 0, &e); /* in order */
   if (e != CL_SUCCESS) {
-    s = ocl_fail(e, "clCreateCommandQueue");
+    s = ocl_fail(be, e, "clCreateCommandQueue");
     goto fail;
   }
   if ((s = ocl_build_program(dev)) != GS_OK || (s = query_kernels(dev)) != GS_OK) goto fail;
@@ -113,11 +113,22 @@ fail:
 
 static gs_status ocl_sync(gs_bdev *dev) {
   dev->cnt.waits++;
-  OCL_CHECK(clFinish(dev->queue), "clFinish");
+  OCL_CHECK(dev->be, clFinish(dev->queue), "clFinish");
   return GS_OK;
 }
 
 static void ocl_counters(gs_bdev *dev, gs_bcounters *out) { *out = dev->cnt; }
+
+static gs_status ocl_create(const gs_backend_host *host, gs_backend **out) {
+  gs_backend *be = calloc(1, sizeof *be);
+  if (!be) return host->fail(host, GS_ERR_NOMEM, "opencl: out of host memory");
+  be->host = host;
+  be->ndev = -1;
+  *out = be;
+  return GS_OK;
+}
+
+static void ocl_destroy(gs_backend *be) { free(be); }
 
 double ocl_now(void) {
   struct timespec ts;
@@ -130,6 +141,8 @@ static const gs_backend_iface ocl_iface = {
     .struct_size = sizeof(gs_backend_iface),
     .name = "opencl",
     .version = "0.1.0 (OpenCL 1.2 kernels, CLBlast GEMM)",
+    .create = ocl_create,
+    .destroy = ocl_destroy,
     .probe = ocl_probe,
     .device_info = ocl_device_info,
     .open = ocl_open,
@@ -146,9 +159,5 @@ static const gs_backend_iface ocl_iface = {
     .counters = ocl_counters,
 };
 
-GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host);
-const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) {
-  if (!host || host->abi_version != GS_BACKEND_ABI_VERSION || !host->fail) return NULL;
-  ocl_host = host;
-  return &ocl_iface;
-}
+GS_API const gs_backend_iface *gessl_backend_entry(void);
+const gs_backend_iface *gessl_backend_entry(void) { return &ocl_iface; }

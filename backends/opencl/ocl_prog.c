@@ -38,6 +38,7 @@ typedef struct ostep {
 } ostep;
 
 struct gs_bprog {
+  const gs_backend *be;
   ostep *steps;
   size_t n, cap;
   int *meta;
@@ -54,6 +55,7 @@ static void need_scr(gs_bprog *p, int slot, size_t floats) {
 
 /* ---- argument binding: the first failing clSetKernelArg is remembered ---- */
 typedef struct ab {
+  const gs_backend *be;
   cl_kernel k;
   cl_uint i;
   cl_int e;
@@ -101,7 +103,7 @@ static gs_status ab_done(const ab *a, ocl_kname k) {
   if (a->e) {
     char what[96];
     snprintf(what, sizeof what, "clSetKernelArg(%s, %u)", ocl_kernel_names[k], a->i - 1);
-    return ocl_fail(a->e, what);
+    return ocl_fail(a->be, a->e, what);
   }
   return GS_OK;
 }
@@ -112,7 +114,7 @@ static gs_status new_step(gs_bdev *dev, gs_bprog *p, ostep **out) {
   if (p->n == p->cap) {
     size_t cap = p->cap ? 2 * p->cap : 8;
     ostep *s = realloc(p->steps, cap * sizeof *s);
-    if (!s) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+    if (!s) return ocl_failf(dev->be, GS_ERR_NOMEM, "opencl: out of host memory");
     p->steps = s;
     p->cap = cap;
   }
@@ -133,14 +135,14 @@ static gs_status kstep(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t items, os
   cl_int e;
   s->k = clCreateKernel(dev->program, ocl_kernel_names[kn], &e);
   s->kn = kn;
-  OCL_CHECK(e, "clCreateKernel");
+  OCL_CHECK(dev->be, e, "clCreateKernel");
   size_t local = dev->kernel_wg[kn] < 256 ? dev->kernel_wg[kn] : 256;
   if (dev->wg_multiple > 1 && local > dev->wg_multiple) local -= local % dev->wg_multiple;
   if (local == 0) local = 1;
   if (items == 0) items = 1;
   s->local = local;
   s->global[0] = (items + local - 1) / local * local;
-  *a = (ab){s->k, 0, CL_SUCCESS};
+  *a = (ab){dev->be, s->k, 0, CL_SUCCESS};
   *out = s;
   return GS_OK;
 }
@@ -159,7 +161,7 @@ static gs_status meta_push(gs_bprog *p, const int *v, size_t n, size_t *off) {
     size_t cap = p->metacap ? p->metacap : 64;
     while (cap < p->nmeta + n) cap *= 2;
     int *m = realloc(p->meta, cap * sizeof *m);
-    if (!m) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+    if (!m) return ocl_failf(p->be, GS_ERR_NOMEM, "opencl: out of host memory");
     p->meta = m;
     p->metacap = cap;
   }
@@ -764,7 +766,7 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   }
   case GS_OP_COUNT: break;
   }
-  return ocl_host->fail(GS_ERR_UNSUPPORTED, "opencl: opcode %d is not supported", (int)l->op);
+  return ocl_failf(dev->be, GS_ERR_UNSUPPORTED, "opencl: opcode %d is not supported", (int)l->op);
 }
 
 /* ---- public entry points ---- */
@@ -796,7 +798,7 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
     cl_int e;
     p->meta_mem = clCreateBuffer(dev->ctx, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR,
                                  p->nmeta * sizeof(int), p->meta, &e);
-    OCL_CHECK(e, "clCreateBuffer (shape table)");
+    OCL_CHECK(dev->be, e, "clCreateBuffer (shape table)");
     dev->cnt.bytes_to_device += p->nmeta * sizeof(int);
   }
   static const char *const what[SCR_COUNT] = {
@@ -818,10 +820,11 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
       continue;
     }
     if (s->meta_arg >= 0)
-      OCL_CHECK(clSetKernelArg(s->k, (cl_uint)s->meta_arg, sizeof(cl_mem), &p->meta_mem),
+      OCL_CHECK(dev->be, clSetKernelArg(s->k, (cl_uint)s->meta_arg, sizeof(cl_mem), &p->meta_mem),
                 "clSetKernelArg (shape table)");
     for (int j = 0; j < s->nscr; j++)
       OCL_CHECK(
+          dev->be,
           clSetKernelArg(s->k, (cl_uint)s->scr_arg[j], sizeof(cl_mem), &p->scr[s->scr_slot[j]]),
           "clSetKernelArg (scratch)");
   }
@@ -832,13 +835,14 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
 
 gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs_bprog **out) {
   gs_bprog *p = calloc(1, sizeof *p);
-  if (!p) return ocl_host->fail(GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!p) return ocl_failf(dev->be, GS_ERR_NOMEM, "opencl: out of host memory");
+  p->be = dev->be;
   gs_status st = GS_OK;
   for (size_t i = 0; i < n && st == GS_OK; i++) {
     const gs_launch *l = &launches[i];
     if (!ocl_supports(dev, l))
-      st = ocl_host->fail(GS_ERR_UNSUPPORTED, "opencl: launch %zu (%s) is not supported", i,
-                          gs_opcode_name(l->op));
+      st = ocl_failf(dev->be, GS_ERR_UNSUPPORTED, "opencl: launch %zu (%s) is not supported", i,
+                     gs_opcode_name(l->op));
     else {
       size_t first = p->n;
       st = lower(dev, p, l);
@@ -856,7 +860,7 @@ gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs
 
 gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *p) {
   dev->cnt.launches += p->n;
-  if (dev->profile) OCL_CHECK(clFinish(dev->queue), "clFinish");
+  if (dev->profile) OCL_CHECK(dev->be, clFinish(dev->queue), "clFinish");
   for (size_t i = 0; i < p->n; i++) {
     const ostep *s = &p->steps[i];
     gs_status st;
@@ -866,18 +870,18 @@ gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *p) {
     } else {
       cl_int e = clEnqueueNDRangeKernel(dev->queue, s->k, s->dims, NULL, s->global,
                                         s->dims == 1 ? &s->local : NULL, 0, NULL, NULL);
-      st = e == CL_SUCCESS ? GS_OK : ocl_fail(e, "clEnqueueNDRangeKernel");
+      st = e == CL_SUCCESS ? GS_OK : ocl_fail(dev->be, e, "clEnqueueNDRangeKernel");
     }
     if (st != GS_OK) return st;
     if (dev->profile) {
-      OCL_CHECK(clFinish(dev->queue), "clFinish");
+      OCL_CHECK(dev->be, clFinish(dev->queue), "clFinish");
       double t = ocl_now() - t0;
       dev->cnt.seconds[s->fam] += t;
       p->steps[i].seconds += t;
     }
   }
   /* Hand the work to the device now; the host waits only in buf_read or sync. */
-  OCL_CHECK(clFlush(dev->queue), "clFlush");
+  OCL_CHECK(dev->be, clFlush(dev->queue), "clFlush");
   return GS_OK;
 }
 

@@ -48,21 +48,19 @@ static void pick_sizes(gs_bdev *d) {
   for (int i = 0; i < 3; i++) d->max_groups[i] = lim->maxComputeWorkGroupCount[i];
 }
 
-gs_status vkb_open(int index, gs_bdev **out) {
-  *out = NULL;
+gs_status vkb_open(gs_backend *be, int index, gs_bdev **out) {
   VkPhysicalDevice phys;
-  gs_status s = vkb_physical(index, &phys);
+  gs_status s = vkb_physical(be, index, &phys);
   if (s != GS_OK) return s;
   gs_bdev *d = calloc(1, sizeof *d);
-  if (!d)
-    return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory opening device %d", index);
+  if (!d) return vkb_fail(be, GS_ERR_NOMEM, "vulkan: out of host memory opening device %d", index);
+  d->be = be;
   d->index = index;
   d->phys = phys;
   d->xopen = -1;
   vkGetPhysicalDeviceProperties(phys, &d->props);
   vkGetPhysicalDeviceMemoryProperties(phys, &d->memprops);
   pick_sizes(d);
-  vkb_instance_ref(+1);
 
   /* Prefer a compute-only family (the async compute queue on GPUs), else any with compute. */
   uint32_t nq = 0;
@@ -79,7 +77,7 @@ gs_status vkb_open(int index, gs_bdev **out) {
   for (uint32_t i = 0; i < nq && d->qfam == UINT32_MAX; i++)
     if (q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->qfam = i;
   if (d->qfam == UINT32_MAX) {
-    s = vkb_host->fail(GS_ERR_UNAVAILABLE, "vulkan: %s has no compute queue", d->props.deviceName);
+    s = vkb_fail(d->be, GS_ERR_UNAVAILABLE, "vulkan: %s has no compute queue", d->props.deviceName);
     goto fail;
   }
   float prio = 1.0f;
@@ -92,7 +90,7 @@ gs_status vkb_open(int index, gs_bdev **out) {
                             .pQueueCreateInfos = &qci};
   VkResult r = vkCreateDevice(phys, &dci, NULL, &d->dev);
   if (r != VK_SUCCESS) {
-    s = vkb_vkfail("vkCreateDevice", r);
+    s = vkb_vkfail(d->be, "vkCreateDevice", r);
     goto fail;
   }
   vkGetDeviceQueue(d->dev, d->qfam, 0, &d->queue);
@@ -119,8 +117,8 @@ gs_status vkb_open(int index, gs_bdev **out) {
     d->buf_flags = 0;
   d->staging_flags = host;
   if (!d->unified && find_mem_type(&d->memprops, host) == UINT32_MAX) {
-    s = vkb_host->fail(GS_ERR_UNAVAILABLE, "vulkan: %s offers no usable memory type",
-                       d->props.deviceName);
+    s = vkb_fail(d->be, GS_ERR_UNAVAILABLE, "vulkan: %s offers no usable memory type",
+                 d->props.deviceName);
     goto fail;
   }
 
@@ -128,7 +126,7 @@ gs_status vkb_open(int index, gs_bdev **out) {
                                  .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
                                  .queueFamilyIndex = d->qfam};
   if ((r = vkCreateCommandPool(d->dev, &pci, NULL, &d->pool)) != VK_SUCCESS) {
-    s = vkb_vkfail("vkCreateCommandPool", r);
+    s = vkb_vkfail(d->be, "vkCreateCommandPool", r);
     goto fail;
   }
   VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
@@ -136,12 +134,12 @@ gs_status vkb_open(int index, gs_bdev **out) {
                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                      .commandBufferCount = 1};
   if ((r = vkAllocateCommandBuffers(d->dev, &cai, &d->xfer_cmd)) != VK_SUCCESS) {
-    s = vkb_vkfail("vkAllocateCommandBuffers (transfers)", r);
+    s = vkb_vkfail(d->be, "vkAllocateCommandBuffers (transfers)", r);
     goto fail;
   }
   if ((s = vkb_layouts_create(d)) != GS_OK) goto fail;
   vkb_cache_load(d);
-  if ((s = vkb_validation_check("open")) != GS_OK) goto fail;
+  if ((s = vkb_validation_check(d->be, "open")) != GS_OK) goto fail;
   *out = d;
   return GS_OK;
 fail:
@@ -160,6 +158,5 @@ void vkb_close(gs_bdev *d) {
     if (d->pool) vkDestroyCommandPool(d->dev, d->pool, NULL);
     vkDestroyDevice(d->dev, NULL);
   }
-  vkb_instance_ref(-1);
   free(d);
 }

@@ -1,8 +1,6 @@
 /* The plugin's one exported symbol and its function table. */
 #include "vk_internal.h"
 
-const gs_backend_host *vkb_host;
-
 static gs_status sync_dev(gs_bdev *d) { return vkb_wait_all(d); }
 
 static void counters(gs_bdev *d, gs_bcounters *out) { *out = d->cnt; }
@@ -12,6 +10,8 @@ static const gs_backend_iface iface = {
     .struct_size = sizeof(gs_backend_iface),
     .name = "vulkan",
     .version = "0.1 (Vulkan 1.1, GLSL compute)",
+    .create = vkb_create,
+    .destroy = vkb_destroy,
     .probe = vkb_probe,
     .device_info = vkb_device_info,
     .open = vkb_open,
@@ -28,8 +28,4 @@ static const gs_backend_iface iface = {
     .counters = counters,
 };
 
-GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *host) {
-  if (!host || host->abi_version != GS_BACKEND_ABI_VERSION) return NULL;
-  vkb_host = host;
-  return &iface;
-}
+GS_API const gs_backend_iface *gessl_backend_entry(void) { return &iface; }

@@ -1,5 +1,6 @@
-/* The process-wide Vulkan instance, the list of physical devices, and the optional validation
- * layer whose errors become gessl errors. */
+/* The plugin's context: its Vulkan instance, the list of physical devices, and the optional
+ * validation layer whose errors become gessl errors. Each context has its own instance, so two
+ * runtimes in one process never share one. */
 #include "vk_internal.h"
 
 #include <pthread.h>
@@ -16,7 +17,9 @@ typedef struct vkb_physdev {
   gs_device_info info;
 } vkb_physdev;
 
-static struct {
+struct gs_backend {
+  const gs_backend_host *host;
+  pthread_mutex_t lock; /* probe */
   int probed;
   gs_status probe_status;
   char probe_why[256];
@@ -25,13 +28,22 @@ static struct {
   int validation;
   int n;
   vkb_physdev devs[VKB_MAX_DEVICES];
-  int open_devices;
-} g;
+  /* Validation errors since the last check; the messenger may call from driver threads. */
+  atomic_int val_errors;
+  pthread_mutex_t val_lock;
+  char val_first[512];
+};
 
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
-static atomic_int g_val_errors;
-static pthread_mutex_t g_val_lock = PTHREAD_MUTEX_INITIALIZER;
-static char g_val_first[512];
+gs_status vkb_fail(const gs_backend *be, gs_status s, const char *fmt, ...) {
+  char msg[2048];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return be->host->fail(be->host, s, "%s", msg);
+}
+
+const char *vkb_cache_dir(const gs_backend *be) { return be->host->cache_dir; }
 
 const char *vkb_result_str(VkResult r) {
   switch (r) {
@@ -57,10 +69,10 @@ const char *vkb_result_str(VkResult r) {
   }
 }
 
-gs_status vkb_vkfail(const char *what, VkResult r) {
+gs_status vkb_vkfail(const gs_backend *be, const char *what, VkResult r) {
   gs_status s = GS_ERR_BACKEND;
   if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) s = GS_ERR_NOMEM;
-  return vkb_host->fail(s, "vulkan: %s failed: %s (%d)", what, vkb_result_str(r), (int)r);
+  return vkb_fail(be, s, "vulkan: %s failed: %s (%d)", what, vkb_result_str(r), (int)r);
 }
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
@@ -68,28 +80,28 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug(VkDebugUtilsMessageSeverityFlagBi
                                                const VkDebugUtilsMessengerCallbackDataEXT *data,
                                                void *user) {
   (void)type;
-  (void)user;
+  gs_backend *be = user;
   const char *msg = data && data->pMessage ? data->pMessage : "(no message)";
   int err = (sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) != 0;
   fprintf(stderr, "gessl vulkan validation %s: %s\n", err ? "error" : "warning", msg);
   if (err) {
-    pthread_mutex_lock(&g_val_lock);
-    if (atomic_load(&g_val_errors) == 0) snprintf(g_val_first, sizeof g_val_first, "%s", msg);
-    atomic_fetch_add(&g_val_errors, 1);
-    pthread_mutex_unlock(&g_val_lock);
+    pthread_mutex_lock(&be->val_lock);
+    if (atomic_load(&be->val_errors) == 0) snprintf(be->val_first, sizeof be->val_first, "%s", msg);
+    atomic_fetch_add(&be->val_errors, 1);
+    pthread_mutex_unlock(&be->val_lock);
   }
   return VK_FALSE;
 }
 
-gs_status vkb_validation_check(const char *where) {
-  if (atomic_load(&g_val_errors) == 0) return GS_OK;
+gs_status vkb_validation_check(gs_backend *be, const char *where) {
+  if (atomic_load(&be->val_errors) == 0) return GS_OK;
   char first[512];
-  pthread_mutex_lock(&g_val_lock);
-  int n = atomic_exchange(&g_val_errors, 0);
-  snprintf(first, sizeof first, "%s", g_val_first);
-  pthread_mutex_unlock(&g_val_lock);
-  return vkb_host->fail(GS_ERR_BACKEND, "vulkan: %d validation error(s) by %s; first: %s", n, where,
-                        first);
+  pthread_mutex_lock(&be->val_lock);
+  int n = atomic_exchange(&be->val_errors, 0);
+  snprintf(first, sizeof first, "%s", be->val_first);
+  pthread_mutex_unlock(&be->val_lock);
+  return vkb_fail(be, GS_ERR_BACKEND, "vulkan: %d validation error(s) by %s; first: %s", n, where,
+                  first);
 }
 
 static int has_layer(const char *name) {
@@ -200,29 +212,29 @@ static void describe(VkPhysicalDevice phys, gs_device_info *info) {
 }
 
 /* Probe failures are kept as text so that every later probe can report them again. */
-static gs_status probe_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
-static gs_status probe_fail(gs_status s, const char *fmt, ...) {
+static gs_status probe_fail(gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
+static gs_status probe_fail(gs_backend *be, gs_status s, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(g.probe_why, sizeof g.probe_why, fmt, ap);
+  vsnprintf(be->probe_why, sizeof be->probe_why, fmt, ap);
   va_end(ap);
   return s;
 }
 
-static gs_status do_probe(void) {
+static gs_status do_probe(gs_backend *be) {
   uint32_t api = VK_API_VERSION_1_0;
   VkResult r = vkEnumerateInstanceVersion(&api);
   if (r != VK_SUCCESS || api < VK_API_VERSION_1_1)
-    return probe_fail(GS_ERR_UNAVAILABLE,
+    return probe_fail(be, GS_ERR_UNAVAILABLE,
                       "no Vulkan device: the Vulkan loader supports only %u.%u, 1.1 is needed",
                       VK_API_VERSION_MAJOR(api), VK_API_VERSION_MINOR(api));
   const char *env = getenv("GESSL_VULKAN_VALIDATION");
-  g.validation = env && strcmp(env, "1") == 0;
+  be->validation = env && strcmp(env, "1") == 0;
   const char *layers[1] = {"VK_LAYER_KHRONOS_validation"};
   const char *exts[2] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME,
                          VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME};
-  if (g.validation && !has_layer(layers[0]))
-    return probe_fail(GS_ERR_UNAVAILABLE,
+  if (be->validation && !has_layer(layers[0]))
+    return probe_fail(be, GS_ERR_UNAVAILABLE,
                       "vulkan: GESSL_VULKAN_VALIDATION=1 but VK_LAYER_KHRONOS_validation is not "
                       "installed (Debian: vulkan-validationlayers)");
   VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
@@ -236,7 +248,8 @@ static gs_status do_probe(void) {
       .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
                      VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                      VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-      .pfnUserCallback = on_debug};
+      .pfnUserCallback = on_debug,
+      .pUserData = be};
   /* Synchronization validation too: it checks the barriers between dependent dispatches. */
   VkValidationFeatureEnableEXT enable[1] = {
       VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT};
@@ -245,105 +258,114 @@ static gs_status do_probe(void) {
                                       .enabledValidationFeatureCount = 1,
                                       .pEnabledValidationFeatures = enable};
   VkInstanceCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-                             .pNext = g.validation ? &features : NULL,
+                             .pNext = be->validation ? &features : NULL,
                              .pApplicationInfo = &app,
-                             .enabledLayerCount = g.validation ? 1 : 0,
+                             .enabledLayerCount = be->validation ? 1 : 0,
                              .ppEnabledLayerNames = layers,
-                             .enabledExtensionCount = g.validation ? 2 : 0,
+                             .enabledExtensionCount = be->validation ? 2 : 0,
                              .ppEnabledExtensionNames = exts};
-  r = vkCreateInstance(&ci, NULL, &g.instance);
+  r = vkCreateInstance(&ci, NULL, &be->instance);
   if (r != VK_SUCCESS)
-    return probe_fail(GS_ERR_UNAVAILABLE, "no Vulkan device: vkCreateInstance failed: %s%s",
+    return probe_fail(be, GS_ERR_UNAVAILABLE, "no Vulkan device: vkCreateInstance failed: %s%s",
                       vkb_result_str(r),
                       r == VK_ERROR_INCOMPATIBLE_DRIVER ? " (no Vulkan driver installed)" : "");
-  if (g.validation) {
+  if (be->validation) {
     PFN_vkCreateDebugUtilsMessengerEXT create =
         (PFN_vkCreateDebugUtilsMessengerEXT)(void *)vkGetInstanceProcAddr(
-            g.instance, "vkCreateDebugUtilsMessengerEXT");
-    if (!create || (r = create(g.instance, &dbg, NULL, &g.messenger)) != VK_SUCCESS)
-      vkb_host->warn("vulkan: cannot install the validation messenger (%s)",
+            be->instance, "vkCreateDebugUtilsMessengerEXT");
+    if (!create || (r = create(be->instance, &dbg, NULL, &be->messenger)) != VK_SUCCESS)
+      be->host->warn(be->host, "vulkan: cannot install the validation messenger (%s)",
                      create ? vkb_result_str(r) : "vkCreateDebugUtilsMessengerEXT missing");
   }
   uint32_t n = 0;
-  r = vkEnumeratePhysicalDevices(g.instance, &n, NULL);
+  r = vkEnumeratePhysicalDevices(be->instance, &n, NULL);
   if (r != VK_SUCCESS)
-    return probe_fail(GS_ERR_UNAVAILABLE, "no Vulkan device: vkEnumeratePhysicalDevices failed: %s",
-                      vkb_result_str(r));
+    return probe_fail(be, GS_ERR_UNAVAILABLE,
+                      "no Vulkan device: vkEnumeratePhysicalDevices failed: %s", vkb_result_str(r));
   if (n == 0)
-    return probe_fail(GS_ERR_UNAVAILABLE,
+    return probe_fail(be, GS_ERR_UNAVAILABLE,
                       "no Vulkan device: the loader found no physical device (no driver "
                       "installed, or VK_ICD_FILENAMES points nowhere)");
   VkPhysicalDevice phys[VKB_MAX_DEVICES];
   if (n > VKB_MAX_DEVICES) n = VKB_MAX_DEVICES;
-  r = vkEnumeratePhysicalDevices(g.instance, &n, phys);
+  r = vkEnumeratePhysicalDevices(be->instance, &n, phys);
   if (r != VK_SUCCESS && r != VK_INCOMPLETE)
-    return probe_fail(GS_ERR_UNAVAILABLE, "no Vulkan device: vkEnumeratePhysicalDevices failed: %s",
-                      vkb_result_str(r));
+    return probe_fail(be, GS_ERR_UNAVAILABLE,
+                      "no Vulkan device: vkEnumeratePhysicalDevices failed: %s", vkb_result_str(r));
   for (uint32_t i = 0; i < n; i++) {
     vkb_physdev pd = {.phys = phys[i]};
     describe(phys[i], &pd.info);
     /* Insertion sort by preference keeps the loader's order among equals. */
-    int j = g.n;
-    while (j > 0 && type_rank(g.devs[j - 1].info.type) > type_rank(pd.info.type)) {
-      g.devs[j] = g.devs[j - 1];
+    int j = be->n;
+    while (j > 0 && type_rank(be->devs[j - 1].info.type) > type_rank(pd.info.type)) {
+      be->devs[j] = be->devs[j - 1];
       j--;
     }
-    g.devs[j] = pd;
-    g.n++;
+    be->devs[j] = pd;
+    be->n++;
   }
   return GS_OK;
 }
 
-gs_status vkb_probe(int *n, char *why, size_t why_len) {
-  pthread_mutex_lock(&g_lock);
-  if (!g.probed) {
-    g.probed = 1;
-    g.probe_status = do_probe();
-    if (g.probe_status != GS_OK) g.n = 0;
+gs_status vkb_probe(gs_backend *be, int *n, char *why, size_t why_len) {
+  pthread_mutex_lock(&be->lock);
+  if (!be->probed) {
+    be->probed = 1;
+    be->probe_status = do_probe(be);
+    if (be->probe_status != GS_OK) be->n = 0;
   }
-  gs_status s = g.probe_status;
-  *n = g.n;
-  pthread_mutex_unlock(&g_lock);
+  gs_status s = be->probe_status;
+  *n = be->n;
+  pthread_mutex_unlock(&be->lock);
   if (s != GS_OK) {
-    if (why && why_len) snprintf(why, why_len, "%s", g.probe_why);
-    return vkb_host->fail(s, "%s", g.probe_why);
+    if (why && why_len) snprintf(why, why_len, "%s", be->probe_why);
+    return vkb_fail(be, s, "%s", be->probe_why);
   }
   if (why && why_len) why[0] = 0;
   return GS_OK;
 }
 
-gs_status vkb_device_info(int index, gs_device_info *info) {
-  if (index < 0 || index >= g.n)
-    return vkb_host->fail(GS_ERR_INVALID, "vulkan: no device %d (%d found)", index, g.n);
-  *info = g.devs[index].info;
+gs_status vkb_device_info(gs_backend *be, int index, gs_device_info *info) {
+  if (index < 0 || index >= be->n)
+    return vkb_fail(be, GS_ERR_INVALID, "vulkan: no device %d (%d found)", index, be->n);
+  *info = be->devs[index].info;
   return GS_OK;
 }
 
-gs_status vkb_physical(int index, VkPhysicalDevice *out) {
-  if (index < 0 || index >= g.n)
-    return vkb_host->fail(GS_ERR_INVALID, "vulkan: no device %d (%d found)", index, g.n);
-  if (!g.devs[index].info.available)
-    return vkb_host->fail(GS_ERR_UNAVAILABLE, "vulkan: device %d (%s) cannot be used: %s", index,
-                          g.devs[index].info.name, g.devs[index].info.why);
-  *out = g.devs[index].phys;
+gs_status vkb_physical(gs_backend *be, int index, VkPhysicalDevice *out) {
+  if (index < 0 || index >= be->n)
+    return vkb_fail(be, GS_ERR_INVALID, "vulkan: no device %d (%d found)", index, be->n);
+  if (!be->devs[index].info.available)
+    return vkb_fail(be, GS_ERR_UNAVAILABLE, "vulkan: device %d (%s) cannot be used: %s", index,
+                    be->devs[index].info.name, be->devs[index].info.why);
+  *out = be->devs[index].phys;
   return GS_OK;
 }
 
-void vkb_instance_ref(int delta) {
-  pthread_mutex_lock(&g_lock);
-  g.open_devices += delta;
-  pthread_mutex_unlock(&g_lock);
+gs_status vkb_create(const gs_backend_host *host, gs_backend **out) {
+  gs_backend *be = calloc(1, sizeof *be);
+  if (!be) return host->fail(host, GS_ERR_NOMEM, "vulkan: out of host memory");
+  be->host = host;
+  pthread_mutex_init(&be->lock, NULL);
+  pthread_mutex_init(&be->val_lock, NULL);
+  atomic_init(&be->val_errors, 0);
+  *out = be;
+  return GS_OK;
 }
 
-/* At unload, the instance goes too (the validation layer then reports leaked objects). */
-__attribute__((destructor)) static void vkb_instance_fini(void) {
-  if (!g.instance || g.open_devices > 0) return;
-  if (g.messenger) {
-    PFN_vkDestroyDebugUtilsMessengerEXT destroy =
-        (PFN_vkDestroyDebugUtilsMessengerEXT)(void *)vkGetInstanceProcAddr(
-            g.instance, "vkDestroyDebugUtilsMessengerEXT");
-    if (destroy) destroy(g.instance, g.messenger, NULL);
+/* The instance goes with the context (the validation layer then reports leaked objects). */
+void vkb_destroy(gs_backend *be) {
+  if (!be) return;
+  if (be->instance) {
+    if (be->messenger) {
+      PFN_vkDestroyDebugUtilsMessengerEXT destroy =
+          (PFN_vkDestroyDebugUtilsMessengerEXT)(void *)vkGetInstanceProcAddr(
+              be->instance, "vkDestroyDebugUtilsMessengerEXT");
+      if (destroy) destroy(be->instance, be->messenger, NULL);
+    }
+    vkDestroyInstance(be->instance, NULL);
   }
-  vkDestroyInstance(g.instance, NULL);
-  g.instance = NULL;
+  pthread_mutex_destroy(&be->lock);
+  pthread_mutex_destroy(&be->val_lock);
+  free(be);
 }

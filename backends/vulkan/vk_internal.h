@@ -67,6 +67,7 @@ typedef struct vkb_deferred {
 } vkb_deferred;
 
 struct gs_bdev {
+  gs_backend *be;
   int index;
   VkPhysicalDevice phys;
   VkPhysicalDeviceProperties props;
@@ -114,21 +115,24 @@ typedef struct vkb_dispatch {
   uint32_t groups[3];
 } vkb_dispatch;
 
-extern const gs_backend_host *vkb_host;
-
-/* vk_instance.c: the process-wide instance, the device list and the validation hook. */
-gs_status vkb_probe(int *n, char *why, size_t why_len);
-gs_status vkb_device_info(int index, gs_device_info *info);
-gs_status vkb_physical(int index, VkPhysicalDevice *out);
+/* vk_instance.c: the context (gs_backend: the instance, the device list, the validation hook). */
+gs_status vkb_create(const gs_backend_host *host, gs_backend **out);
+void vkb_destroy(gs_backend *be);
+gs_status vkb_probe(gs_backend *be, int *n, char *why, size_t why_len);
+gs_status vkb_device_info(gs_backend *be, int index, gs_device_info *info);
+gs_status vkb_physical(gs_backend *be, int index, VkPhysicalDevice *out);
 /* Fails with the first validation message when the validation layer reported an error since the
  * last call (only when GESSL_VULKAN_VALIDATION=1). */
-gs_status vkb_validation_check(const char *where);
-void vkb_instance_ref(int delta);
+gs_status vkb_validation_check(gs_backend *be, const char *where);
 const char *vkb_result_str(VkResult r);
-gs_status vkb_vkfail(const char *what, VkResult r);
+gs_status vkb_vkfail(const gs_backend *be, const char *what, VkResult r);
+/* Records a failure through the context's host. */
+gs_status vkb_fail(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
+/* The host's cache directory (NULL when the cache is off). */
+const char *vkb_cache_dir(const gs_backend *be);
 
 /* vk_device.c */
-gs_status vkb_open(int index, gs_bdev **out);
+gs_status vkb_open(gs_backend *be, int index, gs_bdev **out);
 void vkb_close(gs_bdev *d);
 
 /* vk_queue.c: submission serials, host waits, staged writes, deferred destruction. */

@@ -24,7 +24,7 @@ gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, VkMemoryPropertyFlag
                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
   VkResult r = vkCreateBuffer(d->dev, &bci, NULL, &b->buf);
-  if (r != VK_SUCCESS) return vkb_vkfail(what, r);
+  if (r != VK_SUCCESS) return vkb_vkfail(d->be, what, r);
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(d->dev, b->buf, &req);
   /* Some memory types hold only images or only some buffers: choose among those this one takes. */
@@ -35,8 +35,8 @@ gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, VkMemoryPropertyFlag
       mem_type = i;
   if (mem_type == UINT32_MAX) {
     vkb_buffer_destroy(d, b);
-    return vkb_host->fail(GS_ERR_BACKEND, "vulkan: %s: no memory type with flags 0x%x accepts it",
-                          what, (unsigned)want);
+    return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: %s: no memory type with flags 0x%x accepts it",
+                    what, (unsigned)want);
   }
   VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                               .allocationSize = req.size,
@@ -46,7 +46,8 @@ gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, VkMemoryPropertyFlag
   if (r == VK_SUCCESS && map) r = vkMapMemory(d->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map);
   if (r != VK_SUCCESS) {
     vkb_buffer_destroy(d, b);
-    return vkb_host->fail(
+    return vkb_fail(
+        d->be,
         r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? GS_ERR_NOMEM
                                                                                : GS_ERR_BACKEND,
         "vulkan: %s of %llu bytes failed: %s", what, (unsigned long long)bytes, vkb_result_str(r));
@@ -66,12 +67,12 @@ gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
   *out = NULL;
   uint64_t limit = d->props.limits.maxStorageBufferRange;
   if (bytes > limit)
-    return vkb_host->fail(GS_ERR_NOMEM,
-                          "vulkan: buffer of %zu bytes exceeds the device's storage buffer range "
-                          "of %llu bytes",
-                          bytes, (unsigned long long)limit);
+    return vkb_fail(d->be, GS_ERR_NOMEM,
+                    "vulkan: buffer of %zu bytes exceeds the device's storage buffer range "
+                    "of %llu bytes",
+                    bytes, (unsigned long long)limit);
   gs_bbuf *b = calloc(1, sizeof *b);
-  if (!b) return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory");
+  if (!b) return vkb_fail(d->be, GS_ERR_NOMEM, "vulkan: out of host memory");
   /* Zero-byte buffers do not exist in Vulkan; round to whole words. */
   size_t sz = bytes < 4 ? 4 : (bytes + 3) & ~(size_t)3;
   gs_status s = vkb_buffer_create(d, sz, d->buf_flags, d->unified, "buffer allocation", b);
@@ -80,7 +81,7 @@ gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
     return s;
   }
   *out = b;
-  return vkb_validation_check("buf_alloc");
+  return vkb_validation_check(d->be, "buf_alloc");
 }
 
 static void destroy_buf(gs_bdev *d, void *obj) {
@@ -96,11 +97,12 @@ void vkb_buf_free(gs_bdev *d, gs_bbuf *b) {
   vkb_defer(d, destroy_buf, b, d->serial);
 }
 
-static gs_status check_range(gs_bbuf *b, size_t off, size_t bytes, const char *what) {
+static gs_status check_range(const gs_bdev *d, gs_bbuf *b, size_t off, size_t bytes,
+                             const char *what) {
   if (off > b->size || bytes > b->size - off)
-    return vkb_host->fail(GS_ERR_INVALID,
-                          "vulkan: %s of %zu bytes at %zu is outside a %llu-byte buffer", what,
-                          bytes, off, (unsigned long long)b->size);
+    return vkb_fail(d->be, GS_ERR_INVALID,
+                    "vulkan: %s of %zu bytes at %zu is outside a %llu-byte buffer", what, bytes,
+                    off, (unsigned long long)b->size);
   return GS_OK;
 }
 
@@ -113,7 +115,7 @@ static gs_status staging_reserve(gs_bdev *d, size_t bytes) {
 }
 
 gs_status vkb_buf_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, size_t bytes) {
-  gs_status s = check_range(b, off, bytes, "buf_write");
+  gs_status s = check_range(d, b, off, bytes, "buf_write");
   if (s != GS_OK || bytes == 0) return s;
   d->cnt.bytes_to_device += bytes;
   if (b->map && vkb_idle(d)) {
@@ -124,7 +126,7 @@ gs_status vkb_buf_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, siz
 }
 
 gs_status vkb_buf_read(gs_bdev *d, gs_bbuf *b, size_t off, void *dst, size_t bytes) {
-  gs_status s = check_range(b, off, bytes, "buf_read");
+  gs_status s = check_range(d, b, off, bytes, "buf_read");
   if (s != GS_OK) return s;
   d->cnt.bytes_from_device += bytes;
   if (b->map || bytes == 0) {
@@ -138,18 +140,18 @@ gs_status vkb_buf_read(gs_bdev *d, gs_bbuf *b, size_t off, void *dst, size_t byt
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
   if ((r = vkBeginCommandBuffer(d->xfer_cmd, &bi)) != VK_SUCCESS)
-    return vkb_vkfail("vkBeginCommandBuffer (read)", r);
+    return vkb_vkfail(d->be, "vkBeginCommandBuffer (read)", r);
   vkb_barrier_in(d->xfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT);
   VkBufferCopy c = {.srcOffset = off, .dstOffset = 0, .size = bytes};
   vkCmdCopyBuffer(d->xfer_cmd, b->buf, d->staging.buf, 1, &c);
   vkb_barrier(d->xfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT,
               VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT);
   if ((r = vkEndCommandBuffer(d->xfer_cmd)) != VK_SUCCESS)
-    return vkb_vkfail("vkEndCommandBuffer (read)", r);
+    return vkb_vkfail(d->be, "vkEndCommandBuffer (read)", r);
   uint64_t serial;
   if ((s = vkb_submit(d, d->xfer_cmd, &serial)) != GS_OK ||
       (s = vkb_wait_serial(d, serial)) != GS_OK)
     return s;
   memcpy(dst, d->staging.map, bytes);
-  return vkb_validation_check("buf_read");
+  return vkb_validation_check(d->be, "buf_read");
 }

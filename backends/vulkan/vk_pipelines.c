@@ -57,7 +57,7 @@ gs_status vkb_layouts_create(gs_bdev *d) {
                                          .bindingCount = VKB_BINDINGS,
                                          .pBindings = b};
   VkResult r = vkCreateDescriptorSetLayout(d->dev, &lci, NULL, &d->set_layout);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkCreateDescriptorSetLayout", r);
+  if (r != VK_SUCCESS) return vkb_vkfail(d->be, "vkCreateDescriptorSetLayout", r);
   VkPushConstantRange pcr = {
       .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = VKB_PC_WORDS * 4};
   VkPipelineLayoutCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
@@ -66,7 +66,7 @@ gs_status vkb_layouts_create(gs_bdev *d) {
                                     .pushConstantRangeCount = 1,
                                     .pPushConstantRanges = &pcr};
   r = vkCreatePipelineLayout(d->dev, &pci, NULL, &d->pipe_layout);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkCreatePipelineLayout", r);
+  if (r != VK_SUCCESS) return vkb_vkfail(d->be, "vkCreatePipelineLayout", r);
   return GS_OK;
 }
 
@@ -84,8 +84,8 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
                                     .pCode = shaders[sh].code};
     r = vkCreateShaderModule(d->dev, &mci, NULL, &d->modules[sh]);
     if (r != VK_SUCCESS)
-      return vkb_host->fail(GS_ERR_BACKEND, "vulkan: shader module '%s' creation failed: %s",
-                            shaders[sh].name, vkb_result_str(r));
+      return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: shader module '%s' creation failed: %s",
+                      shaders[sh].name, vkb_result_str(r));
   }
   uint32_t spec[2] = {sh == VKB_SH_GEMM ? d->gemm_ts : d->wg, pipes[p].mode};
   int two = sh == VKB_SH_GEMM || sh == VKB_SH_GEMM_LANES;
@@ -104,8 +104,8 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
   r = vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &d->pipes[p]);
   if (r != VK_SUCCESS) {
     d->pipes[p] = VK_NULL_HANDLE;
-    return vkb_host->fail(GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s",
-                          pipes[p].name, vkb_result_str(r));
+    return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s",
+                    pipes[p].name, vkb_result_str(r));
   }
   d->cache_dirty = 1;
   *out = d->pipes[p];
@@ -125,7 +125,7 @@ void vkb_pipelines_destroy(gs_bdev *d) {
 /* The file name carries the pipeline-cache UUID, which changes with the device and the driver
  * build, so a stale cache is simply never found. The driver checks the header again. */
 void vkb_cache_load(gs_bdev *d) {
-  const char *dir = vkb_host->cache_dir;
+  const char *dir = vkb_cache_dir(d->be);
   d->cache_path[0] = 0;
   void *data = NULL;
   size_t len = 0;

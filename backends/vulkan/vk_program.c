@@ -32,7 +32,7 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                      .commandBufferCount = 1};
   VkResult r = vkAllocateCommandBuffers(d->dev, &cai, &p->cmd);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkAllocateCommandBuffers (program)", r);
+  if (r != VK_SUCCESS) return vkb_vkfail(d->be, "vkAllocateCommandBuffers (program)", r);
   VkDescriptorSet *sets = NULL;
   if (n) {
     VkDescriptorPoolSize ps = {.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
@@ -42,13 +42,13 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
                                       .poolSizeCount = 1,
                                       .pPoolSizes = &ps};
     if ((r = vkCreateDescriptorPool(d->dev, &pci, NULL, &p->pool)) != VK_SUCCESS)
-      return vkb_vkfail("vkCreateDescriptorPool", r);
+      return vkb_vkfail(d->be, "vkCreateDescriptorPool", r);
     sets = malloc(n * sizeof *sets);
     VkDescriptorSetLayout *layouts = malloc(n * sizeof *layouts);
     if (!sets || !layouts) {
       free(sets);
       free(layouts);
-      return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory recording a program");
+      return vkb_fail(d->be, GS_ERR_NOMEM, "vulkan: out of host memory recording a program");
     }
     for (size_t i = 0; i < n; i++) layouts[i] = d->set_layout;
     VkDescriptorSetAllocateInfo dai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -59,7 +59,7 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
     free(layouts);
     if (r != VK_SUCCESS) {
       free(sets);
-      return vkb_vkfail("vkAllocateDescriptorSets", r);
+      return vkb_vkfail(d->be, "vkAllocateDescriptorSets", r);
     }
     for (size_t i = 0; i < n; i++) {
       VkDescriptorBufferInfo bi[VKB_BINDINGS];
@@ -83,7 +83,7 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
                                  .flags = VK_COMMAND_BUFFER_USAGE_SIMULTANEOUS_USE_BIT};
   if ((r = vkBeginCommandBuffer(p->cmd, &bi)) != VK_SUCCESS) {
     free(sets);
-    return vkb_vkfail("vkBeginCommandBuffer", r);
+    return vkb_vkfail(d->be, "vkBeginCommandBuffer", r);
   }
   /* Earlier uploads and programs (host writes, copies, shaders) before the first dispatch. */
   vkb_barrier_in(p->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
@@ -111,7 +111,7 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
               VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_HOST_BIT,
               VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_HOST_READ_BIT);
   r = vkEndCommandBuffer(p->cmd);
-  if (s == GS_OK && r != VK_SUCCESS) s = vkb_vkfail("vkEndCommandBuffer", r);
+  if (s == GS_OK && r != VK_SUCCESS) s = vkb_vkfail(d->be, "vkEndCommandBuffer", r);
   return s;
 }
 
@@ -122,7 +122,7 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
   if (!p || (n && !xs)) {
     free(p);
     free(xs);
-    return vkb_host->fail(GS_ERR_NOMEM, "vulkan: out of host memory compiling %zu launches", n);
+    return vkb_fail(d->be, GS_ERR_NOMEM, "vulkan: out of host memory compiling %zu launches", n);
   }
   gs_status s = GS_OK;
   size_t m = 0;
@@ -134,7 +134,7 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
   if (s == GS_OK) s = record(d, p, xs, m);
   free(xs);
   p->n_dispatch = m;
-  if (s == GS_OK) s = vkb_validation_check("prog_compile");
+  if (s == GS_OK) s = vkb_validation_check(d->be, "prog_compile");
   /* New pipelines reach the disk now, not only at close: a run that dies still leaves them. */
   if (s == GS_OK) vkb_cache_save(d);
   if (s != GS_OK) {
@@ -149,5 +149,5 @@ gs_status vkb_prog_run(gs_bdev *d, gs_bprog *p) {
   gs_status s = vkb_submit(d, p->cmd, &p->serial);
   if (s != GS_OK) return s;
   d->cnt.launches += p->n_dispatch;
-  return vkb_validation_check("prog_run");
+  return vkb_validation_check(d->be, "prog_run");
 }

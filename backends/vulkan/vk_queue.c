@@ -45,7 +45,7 @@ gs_status vkb_wait_serial(gs_bdev *d, uint64_t s) {
   for (uint64_t q = d->done + 1; q <= s; q++) f[n++] = *ring_fence(d, q);
   if (vkGetFenceStatus(d->dev, f[n - 1]) == VK_NOT_READY) d->cnt.waits++;
   VkResult r = vkWaitForFences(d->dev, n, f, VK_TRUE, UINT64_MAX);
-  if (r != VK_SUCCESS) return vkb_vkfail("vkWaitForFences", r);
+  if (r != VK_SUCCESS) return vkb_vkfail(d->be, "vkWaitForFences", r);
   retire(d, s);
   return GS_OK;
 }
@@ -73,7 +73,7 @@ static VkCommandBuffer close_batch(gs_bdev *d, gs_status *s) {
                   VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT);
   VkResult r = vkEndCommandBuffer(x->cmd);
   if (r != VK_SUCCESS) {
-    *s = vkb_vkfail("vkEndCommandBuffer (transfers)", r);
+    *s = vkb_vkfail(d->be, "vkEndCommandBuffer (transfers)", r);
     return VK_NULL_HANDLE;
   }
   x->serial = d->serial + 1; /* the submission it is about to join */
@@ -98,14 +98,14 @@ gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, uint64_t *serial) {
   if (!*f) {
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if ((r = vkCreateFence(d->dev, &fci, NULL, f)) != VK_SUCCESS)
-      return vkb_vkfail("vkCreateFence", r);
+      return vkb_vkfail(d->be, "vkCreateFence", r);
   } else if ((r = vkResetFences(d->dev, 1, f)) != VK_SUCCESS) {
-    return vkb_vkfail("vkResetFences", r);
+    return vkb_vkfail(d->be, "vkResetFences", r);
   }
   VkSubmitInfo si = {
       .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cmds};
   if ((r = vkQueueSubmit(d->queue, 1, &si, *f)) != VK_SUCCESS)
-    return vkb_vkfail("vkQueueSubmit", r);
+    return vkb_vkfail(d->be, "vkQueueSubmit", r);
   d->serial = next;
   if (serial) *serial = next;
   return GS_OK;
@@ -118,7 +118,7 @@ gs_status vkb_wait_idle(gs_bdev *d) {
 
 gs_status vkb_wait_all(gs_bdev *d) {
   gs_status s = vkb_wait_idle(d);
-  return s != GS_OK ? s : vkb_validation_check("queued work");
+  return s != GS_OK ? s : vkb_validation_check(d->be, "queued work");
 }
 
 int vkb_idle(gs_bdev *d) {
@@ -151,7 +151,7 @@ static gs_status open_batch(gs_bdev *d, size_t bytes) {
                                        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                        .commandBufferCount = 1};
     if ((r = vkAllocateCommandBuffers(d->dev, &cai, &x->cmd)) != VK_SUCCESS)
-      return vkb_vkfail("vkAllocateCommandBuffers (transfers)", r);
+      return vkb_vkfail(d->be, "vkAllocateCommandBuffers (transfers)", r);
   }
   if (x->staging.size < bytes) {
     vkb_buffer_destroy(d, &x->staging);
@@ -163,7 +163,7 @@ static gs_status open_batch(gs_bdev *d, size_t bytes) {
   VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
   if ((r = vkBeginCommandBuffer(x->cmd, &bi)) != VK_SUCCESS)
-    return vkb_vkfail("vkBeginCommandBuffer (transfers)", r);
+    return vkb_vkfail(d->be, "vkBeginCommandBuffer (transfers)", r);
   vkb_barrier_in(x->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
                  VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
   x->used = 0;

@@ -6,8 +6,9 @@
  * before), so a small optimizer step is not hidden by the size of the weights. */
 #include "conformance.h"
 
+#include "gessl/runtime.h"
+
 #include <ctype.h>
-#include <dlfcn.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,34 +18,13 @@
 #define NOPER (GS_LAUNCH_MAX_IN + 1)
 
 typedef struct cf_backend {
-  void *dl;
+  gs_runtime *rt; /* each side has its own, so a backend can be checked against itself */
   const gs_backend_iface *b;
+  gs_backend *ctx;
   gs_bdev *dev;
   int index; /* the device opened */
   char label[320];
 } cf_backend;
-
-static gs_status host_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
-static gs_status host_fail(gs_status s, const char *fmt, ...) {
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return gs_fail(s, "%s", msg);
-}
-
-static void host_warn(const char *fmt, ...) GS_PRINTF(1, 2);
-static void host_warn(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("warning: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-}
-
-static gs_backend_host g_host = {GS_BACKEND_ABI_VERSION, host_fail, host_warn, NULL, 0};
 
 static int ci_contains(const char *hay, const char *needle) {
   size_t n = strlen(needle);
@@ -61,21 +41,22 @@ static int ci_contains(const char *hay, const char *needle) {
 static int open_backend(const char *path, const char *sel, int reference, cf_backend *be,
                         FILE *out) {
   memset(be, 0, sizeof *be);
-  be->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!be->dl) {
-    fprintf(out, "cannot load %s: %s\n", path, dlerror());
+  gs_runtime_options o = {.plugin_path = path};
+  be->rt = gs_runtime_open(&o);
+  if (!be->rt) {
+    fprintf(out, "cannot load %s: %s\n", path, gs_errmsg());
     return -1;
   }
-  gs_backend_entry_fn entry = (gs_backend_entry_fn)dlsym(be->dl, GS_BACKEND_ENTRY_SYMBOL);
-  be->b = entry ? entry(&g_host) : NULL;
-  if (!be->b || be->b->abi_version != GS_BACKEND_ABI_VERSION) {
-    fprintf(out, "%s: no usable %s (ABI %d expected)\n", path, GS_BACKEND_ENTRY_SYMBOL,
-            GS_BACKEND_ABI_VERSION);
+  int bi = gs_runtime_backend_from(be->rt, path);
+  if (bi < 0) {
+    fprintf(out, "cannot load %s: %s\n", path, gs_errmsg());
     return -1;
   }
+  be->b = gs_runtime_backend(be->rt, bi);
+  be->ctx = gs_runtime_backend_context(be->rt, bi);
   int n = 0;
   char why[256] = "";
-  if (be->b->probe(&n, why, sizeof why) != GS_OK || n == 0) {
+  if (be->b->probe(be->ctx, &n, why, sizeof why) != GS_OK || n == 0) {
     fprintf(out, "%s: no device: %s%s%s\n", be->b->name, why, *why ? "; " : "", gs_errmsg());
     return -1;
   }
@@ -86,26 +67,27 @@ static int open_backend(const char *path, const char *sel, int reference, cf_bac
   if (!sel || !*sel || (end && *end == 0)) {
     pick = (int)idx;
     for (int i = 0; i < n && reference && (!sel || !*sel); i++)
-      if (be->b->device_info(i, &info) == GS_OK && ci_contains(info.name, "-reference")) pick = i;
+      if (be->b->device_info(be->ctx, i, &info) == GS_OK && ci_contains(info.name, "-reference"))
+        pick = i;
     if (pick < 0 || pick >= n) {
       fprintf(out, "%s: device index %ld out of range (%d devices)\n", be->b->name, idx, n);
       return -1;
     }
   } else {
     for (int i = 0; i < n && pick < 0; i++)
-      if (be->b->device_info(i, &info) == GS_OK &&
+      if (be->b->device_info(be->ctx, i, &info) == GS_OK &&
           (ci_contains(info.name, sel) || ci_contains(info.vendor, sel) ||
            ci_contains(info.driver, sel) || ci_contains(info.extra, sel)))
         pick = i;
     if (pick < 0) {
       fprintf(out, "%s: no device matches \"%s\"; devices:\n", be->b->name, sel);
       for (int i = 0; i < n; i++)
-        if (be->b->device_info(i, &info) == GS_OK)
+        if (be->b->device_info(be->ctx, i, &info) == GS_OK)
           fprintf(out, "  %d: %s (%s)\n", i, info.name, info.vendor);
       return -1;
     }
   }
-  if (be->b->device_info(pick, &info) != GS_OK) {
+  if (be->b->device_info(be->ctx, pick, &info) != GS_OK) {
     fprintf(out, "%s: device %d: %s\n", be->b->name, pick, gs_errmsg());
     return -1;
   }
@@ -113,7 +95,7 @@ static int open_backend(const char *path, const char *sel, int reference, cf_bac
     fprintf(out, "%s: device %d (%s) unavailable: %s\n", be->b->name, pick, info.name, info.why);
     return -1;
   }
-  if (be->b->open(pick, &be->dev) != GS_OK) {
+  if (be->b->open(be->ctx, pick, &be->dev) != GS_OK) {
     fprintf(out, "%s: cannot open device %d (%s): %s\n", be->b->name, pick, info.name, gs_errmsg());
     return -1;
   }
@@ -124,7 +106,7 @@ static int open_backend(const char *path, const char *sel, int reference, cf_bac
 
 static void close_backend(cf_backend *be) {
   if (be->dev) be->b->close(be->dev);
-  /* The plugin stays loaded: drivers (ICD loaders, Mesa) may run exit-time hooks. */
+  gs_runtime_close(be->rt); /* plugins stay mapped: drivers may run exit-time hooks */
 }
 
 /* ---- data ---- */
@@ -496,12 +478,13 @@ static int list_has(const char *list, const char *name) {
 
 int gs_conform_run(const gs_conform_opts *o, FILE *out) {
   cf_backend ref, dut;
-  g_host.cache_dir = getenv("GESSL_CACHE_DIR");
   if (open_backend(o->ref_path, o->ref_device, 1, &ref, out) != 0) {
+    close_backend(&ref);
     fprintf(out, "0 passed, 1 failed\n");
     return -1;
   }
   if (open_backend(o->backend_path, o->device, 0, &dut, out) != 0) {
+    close_backend(&dut);
     close_backend(&ref);
     fprintf(out, "0 passed, 1 failed\n");
     return -1;

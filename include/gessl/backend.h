@@ -1,19 +1,33 @@
-/* gessl — the backend plugin ABI.
+/* gessl — the backend plugin ABI, version 2.
  *
  * A backend is a shared library that exports one symbol, GS_BACKEND_ENTRY_SYMBOL, of type
- * gs_backend_entry_fn. The runtime calls it once, handing over the host services the plugin may
- * use, and gets back a table of function pointers whose first field is the ABI version. The
- * runtime refuses a table whose abi_version differs from GS_BACKEND_ABI_VERSION; members are only
- * ever appended, and struct_size tells the runtime how many the plugin knows (SQLite's iVersion
- * idea), so an optional member beyond struct_size, or NULL, means "not provided".
+ * gs_backend_entry_fn. It returns a constant table of function pointers (gs_backend_iface). The
+ * runtime then calls the table's create with the host services it lends (gs_backend_host) and
+ * gets the plugin's own context, a gs_backend; every later call receives that context or a
+ * device opened from it, and every host service receives the host table it belongs to. So a
+ * plugin keeps no mutable state of its own outside its contexts, and two runtimes in one process
+ * (or two instances of one backend) never see each other.
  *
- * Object model: a backend has devices (enumerated once by probe), a device is opened into a
- * gs_bdev, buffers and programs belong to one gs_bdev. A program is an ordered list of launches
+ * Versioning (SQLite's iVersion rule): both tables start with abi_version and struct_size and
+ * only ever gain members at their end. The runtime loads a backend whose abi_version is between
+ * 2 and GS_BACKEND_ABI_VERSION and reads a member added after version 2 only when
+ * GS_HAS(iface, member) holds; a backend likewise tests GS_HAS(host, member). Appending an
+ * opcode to op.h needs no new version: supports() declines an opcode the backend does not know.
+ *
+ * Object model: a backend context has devices (enumerated once by probe), a device is opened into
+ * a gs_bdev, buffers and programs belong to one gs_bdev. A program is an ordered list of launches
  * (op.h) compiled once and run many times; it may be executed asynchronously, and buf_read is the
- * point where the host waits. Every function that can fail returns gs_status and reports the
- * reason through host->fail (so it reaches gs_errmsg()); none may exit, abort or print to stdout.
+ * point where the host waits.
  *
- * Thread safety: the runtime calls a gs_bdev from one thread at a time. */
+ * Failure contract, for every member: a gs_status other than GS_OK comes with the reason recorded
+ * through host->fail (so it reaches gs_errmsg()); an output pointer (*out) is left untouched on
+ * failure and nothing the call made is left behind (a create or open that fails half way frees
+ * what it made); the members that free (destroy, close, buf_free, prog_free) accept NULL and do
+ * nothing with it. No member may exit, abort or print to stdout.
+ *
+ * Lifetime: the runtime closes every device of a context before destroying it, and destroys
+ * every context before it unloads the plugin. Thread safety: the runtime calls a gs_bdev from one
+ * thread at a time; different contexts and their devices may be used from different threads. */
 #ifndef GESSL_BACKEND_H
 #define GESSL_BACKEND_H
 
@@ -23,7 +37,10 @@
 extern "C" {
 #endif
 
-#define GS_BACKEND_ABI_VERSION 1
+/* History: 1 the first table (no contexts); 2 create/destroy and a context on every call. */
+#define GS_BACKEND_ABI_VERSION 2
+/* The oldest backend table this runtime loads. */
+#define GS_BACKEND_ABI_MIN 2
 #define GS_BACKEND_ENTRY_SYMBOL "gessl_backend_entry"
 
 typedef enum gs_device_type {
@@ -46,20 +63,23 @@ typedef struct gs_device_info {
   char why[256];
 } gs_device_info;
 
-/* Services the runtime lends a backend. Valid until the plugin is unloaded. */
-typedef struct gs_backend_host {
-  uint32_t abi_version;
-  /* Records a failure for gs_errmsg() and returns s. */
-  gs_status (*fail)(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
+typedef struct gs_backend_host gs_backend_host;
+
+/* Services the runtime lends a backend context; valid until the context is destroyed. */
+struct gs_backend_host {
+  uint32_t abi_version; /* GS_BACKEND_ABI_VERSION of the runtime */
+  uint32_t struct_size; /* sizeof(gs_backend_host) as the runtime was built */
+  /* Records a failure for gs_errmsg() and returns s. `host` is this table. */
+  gs_status (*fail)(const gs_backend_host *host, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
   /* Prints a warning to the user (stderr), prefixed with the backend's name. */
-  void (*warn)(const char *fmt, ...) GS_PRINTF(1, 2);
+  void (*warn)(const gs_backend_host *host, const char *fmt, ...) GS_PRINTF(2, 3);
   /* Directory for caches (program binaries, pipeline caches), created if missing; NULL when the
    * cache is off. Backends write cache files atomically (temp file + rename) and treat any cache
    * error as a miss, never as a failure. */
   const char *cache_dir;
   /* Thread count asked for by the user (0 = backend's choice). */
   int threads;
-} gs_backend_host;
+};
 
 /* What an opened device has done since it was opened; the runtime takes differences around a
  * step. Counted always (a few integer additions per run); seconds only while GESSL_PROFILE is
@@ -72,51 +92,71 @@ typedef struct gs_bcounters {
   double seconds[GS_FAM_COUNT]; /* device time per opcode family (GESSL_PROFILE), else 0 */
 } gs_bcounters;
 
-typedef struct gs_bdev gs_bdev;   /* an opened device */
-typedef struct gs_bprog gs_bprog; /* a compiled program */
+typedef struct gs_backend gs_backend; /* one instance of a backend plugin: its context */
+typedef struct gs_bdev gs_bdev;       /* an opened device */
+typedef struct gs_bprog gs_bprog;     /* a compiled program */
 
 typedef struct gs_backend_iface {
-  uint32_t abi_version; /* GS_BACKEND_ABI_VERSION */
+  uint32_t abi_version; /* GS_BACKEND_ABI_VERSION the plugin was built with */
   uint32_t struct_size; /* sizeof(gs_backend_iface) as the plugin was built */
   const char *name;     /* "cpu", "opencl", "vulkan": what --backend names */
   const char *version;  /* plugin version, free text */
 
+  /* Makes a context that keeps `host` (which outlives it). Cheap: devices are found by probe.
+   * Failure: *out untouched, nothing left allocated; the plugin is then refused with the reason. */
+  gs_status (*create)(const gs_backend_host *host, gs_backend **out);
+  /* Frees a context whose devices are all closed. NULL: nothing. */
+  void (*destroy)(gs_backend *be);
+
   /* Finds the devices once. Returns GS_OK and *n (possibly 0 with a reason in why), or an error
-   * with the reason (e.g. "no OpenCL platform") when the backend cannot run at all. */
-  gs_status (*probe)(int *n, char *why, size_t why_len);
-  /* Facts about device `index` (0 <= index < n). */
-  gs_status (*device_info)(int index, gs_device_info *info);
-  /* Opens device `index`. The handle is freed by close. */
-  gs_status (*open)(int index, gs_bdev **out);
+   * with the reason (e.g. "no OpenCL platform") when the backend cannot run at all; then *n is 0
+   * and why holds the reason too. */
+  gs_status (*probe)(gs_backend *be, int *n, char *why, size_t why_len);
+  /* Facts about device `index` (0 <= index < n, after probe). Failure: *info unspecified. */
+  gs_status (*device_info)(gs_backend *be, int index, gs_device_info *info);
+  /* Opens device `index`. The handle is freed by close. Failure: *out untouched, nothing left
+   * open. */
+  gs_status (*open)(gs_backend *be, int index, gs_bdev **out);
+  /* Waits for the device's work, then frees it. Buffers and programs still alive are the
+   * caller's leak, not undefined behaviour. NULL: nothing. */
   void (*close)(gs_bdev *dev);
 
-  /* Whether this device runs the launch (opcode, dtypes, attributes). 1 yes, 0 no. */
+  /* Whether this device runs the launch (opcode, dtypes, attributes, device limits). Returns 0
+   * for an opcode the backend does not know, so a newer runtime's opcode is declined rather than
+   * misread. 1 yes, 0 no. */
   int (*supports)(gs_bdev *dev, const gs_launch *l);
 
-  /* Buffers. Sizes and offsets are in bytes here. Contents after alloc are unspecified. */
+  /* Buffers. Sizes and offsets are in bytes here. Contents after alloc are unspecified.
+   * alloc failure: *out untouched. free: NULL is nothing. */
   gs_status (*buf_alloc)(gs_bdev *dev, size_t bytes, gs_bbuf **out);
   void (*buf_free)(gs_bdev *dev, gs_bbuf *buf);
-  /* Host -> device. Returns once `src` may be reused. */
+  /* Host -> device. Returns once `src` may be reused. A window past the buffer is GS_ERR_INVALID
+   * and writes nothing. */
   gs_status (*buf_write)(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src, size_t bytes);
-  /* Device -> host. Waits for all work queued before it. */
+  /* Device -> host. Waits for all work queued before it; reports a failure of that work. A window
+   * past the buffer is GS_ERR_INVALID. After any failure dst's contents are unspecified. */
   gs_status (*buf_read)(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes);
 
   /* Compiles launches[0..n) into a program (kernel selection, argument binding, command
-   * recording). The launches array is copied; the buffers it names must outlive the program. */
+   * recording). The launches array is copied; the buffers it names must outlive the program.
+   * Failure: *out untouched, nothing left allocated. */
   gs_status (*prog_compile)(gs_bdev *dev, const gs_launch *launches, size_t n, gs_bprog **out);
   /* Queues one execution of the program, in order after earlier work; may return before it ends.
    * Errors detected later are reported by the next buf_read or sync. */
   gs_status (*prog_run)(gs_bdev *dev, gs_bprog *prog);
+  /* Frees a program, waiting first if a run may still use it. NULL: nothing. */
   void (*prog_free)(gs_bdev *dev, gs_bprog *prog);
-  /* Waits until all queued work is done. */
+  /* Waits until all queued work is done; reports the first failure of that work. */
   gs_status (*sync)(gs_bdev *dev);
 
-  /* Appended members (optional: NULL or beyond struct_size means not provided). */
+  /* Appended members (optional: readers test GS_HAS(iface, member)). */
   /* The device's counters since open. */
   void (*counters)(gs_bdev *dev, gs_bcounters *out);
 } gs_backend_iface;
 
-typedef const gs_backend_iface *(*gs_backend_entry_fn)(const gs_backend_host *host);
+/* The exported entry: the plugin's constant table. Called once per load; must not fail but may
+ * return NULL when the plugin cannot work at all in this process. */
+typedef const gs_backend_iface *(*gs_backend_entry_fn)(void);
 
 #ifdef __cplusplus
 }

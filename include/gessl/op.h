@@ -15,7 +15,9 @@
  * - Reduction-like results (REDUCE, DOT, MATMUL, CONV) accumulate in at least f32; the CPU
  *   reference may accumulate in f64. Backends are checked against it with an NMSE bound.
  *
- * Append new opcodes at the end only, and bump GS_BACKEND_ABI_VERSION. */
+ * Append new opcodes at the end only. That needs no new GS_BACKEND_ABI_VERSION: a backend's
+ * supports() declines an opcode it does not know, so gs_compile names the op the backend lacks
+ * rather than refusing the whole plugin. */
 #ifndef GESSL_OP_H
 #define GESSL_OP_H
 

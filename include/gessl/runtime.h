@@ -65,6 +65,13 @@ GS_API gs_plugin_info gs_runtime_plugin(const gs_runtime *rt, int i);
 /* Backends that loaded, in search order (the first of a name wins). */
 GS_API int gs_runtime_backend_count(const gs_runtime *rt);
 GS_API const gs_backend_iface *gs_runtime_backend(const gs_runtime *rt, int i);
+/* The context the runtime made for backend i (what its table's probe, device_info and open
+ * take), for callers that drive a backend table directly: the conformance runner, benchmarks.
+ * Owned by the runtime. */
+GS_API gs_backend *gs_runtime_backend_context(const gs_runtime *rt, int i);
+/* Index of the backend loaded from the plugin file `path` (as named in plugin_path), or -1 with
+ * the reason (refused and why, not a backend, not loaded) via gs_errmsg(). */
+GS_API int gs_runtime_backend_from(const gs_runtime *rt, const char *path);
 /* Devices of backend i: *n devices, or an error whose message is the reason it is unavailable
  * ("no OpenCL platform"). Probing happens once and is cached. */
 GS_API gs_status gs_runtime_devices(gs_runtime *rt, int i, int *n);

@@ -48,6 +48,16 @@ GS_API const char *gs_status_name(gs_status s);
  * `return gs_fail(GS_ERR_IO, "cannot open %s: %s", path, strerror(errno));`. */
 GS_API gs_status gs_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
 
+/* Whether the plugin table t holds `member` and sets it: t->struct_size (the size of the table as
+ * its author compiled it) reaches past the member, and the member is not NULL. Every plugin table
+ * and every host table starts with abi_version and struct_size and only ever gains members at its
+ * end (SQLite's iVersion rule), so a reader tests GS_HAS before using a member added after the
+ * table's first version. Only for pointer members (functions, strings). */
+#define GS_HAS(t, member)                                                                          \
+  ((t)->struct_size >=                                                                             \
+       (size_t)((const char *)&(t)->member - (const char *)(t)) + sizeof((t)->member) &&           \
+   (t)->member != NULL)
+
 /* Element types. Every element is 4 bytes, so element offsets are the same for both. */
 typedef enum gs_dtype { GS_F32 = 0, GS_I32 = 1 } gs_dtype;
 

@@ -7,6 +7,7 @@
 #include "cpu_test_harness.h"
 
 #include <dlfcn.h>
+#include <stdarg.h>
 
 /* ---- elementwise ---- */
 
@@ -642,23 +643,25 @@ static void test_optim(void) {
 
 /* ---- the plugin's own contract: devices, supports, refusals ---- */
 
+static gs_backend *ctx;
+
 static void test_contract(void) {
   int n = -1;
   char why[128];
   /* Device 1, where oneDNN is built in: the plain path the fast one is checked against. */
-  CHECK(B->probe(&n, why, sizeof why) == GS_OK && (n == 1 || n == 2));
+  CHECK(B->probe(ctx, &n, why, sizeof why) == GS_OK && (n == 1 || n == 2));
   gs_device_info info;
-  CHECK(B->device_info(0, &info) == GS_OK);
+  CHECK(B->device_info(ctx, 0, &info) == GS_OK);
   CHECK(strcmp(info.name, "cpu") == 0 && info.available && info.type == GS_DEVICE_CPU);
   CHECK(info.memory_bytes > 0);
   printf("device: %s, %s, %s, %s\n", info.name, info.vendor, info.driver, info.extra);
   if (n == 2) {
-    CHECK(B->device_info(1, &info) == GS_OK);
+    CHECK(B->device_info(ctx, 1, &info) == GS_OK);
     CHECK(strcmp(info.name, "cpu-reference") == 0 && info.available);
   }
-  CHECK(B->device_info(n, &info) != GS_OK);
+  CHECK(B->device_info(ctx, n, &info) != GS_OK);
   gs_bdev *other = NULL;
-  CHECK(B->open(n, &other) != GS_OK);
+  CHECK(B->open(ctx, n, &other) != GS_OK);
 
   gs_launch l = mk(GS_OP_COUNT, 0);
   CHECK(B->supports(dev, &l) == 0);
@@ -703,7 +706,21 @@ static void test_contract(void) {
   B->buf_free(dev, a);
 }
 
-static void warn(const char *fmt, ...) { (void)fmt; }
+static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...)
+    GS_PRINTF(3, 4);
+static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...) {
+  (void)h;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  return gs_fail(s, "%s", msg);
+}
+static void warn(const gs_backend_host *h, const char *fmt, ...) {
+  (void)h;
+  (void)fmt;
+}
 
 int main(int argc, char **argv) {
   if (argc < 2) {
@@ -718,15 +735,14 @@ int main(int argc, char **argv) {
   gs_backend_entry_fn entry = (gs_backend_entry_fn)(uintptr_t)dlsym(h, GS_BACKEND_ENTRY_SYMBOL);
   CHECK(entry != NULL);
   if (!entry) return check_summary();
-  static gs_backend_host host;
-  host.abi_version = GS_BACKEND_ABI_VERSION;
-  host.fail = gs_fail;
-  host.warn = warn;
-  host.threads = 0;
-  B = entry(&host);
+  static gs_backend_host host = {
+      GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, warn, NULL, 0};
+  B = entry();
   CHECK(B && B->abi_version == GS_BACKEND_ABI_VERSION && strcmp(B->name, "cpu") == 0);
   CHECK(B->struct_size == sizeof(gs_backend_iface));
-  CHECK(B->open(0, &dev) == GS_OK);
+  if (!B) return check_summary();
+  CHECK(B->create(&host, &ctx) == GS_OK);
+  CHECK(B->open(ctx, 0, &dev) == GS_OK);
 
   test_contract();
   test_fill();
@@ -747,8 +763,10 @@ int main(int argc, char **argv) {
   /* The threaded paths again with one thread and with an odd team (convolution chunking,
    * GEMM splitting and the filter-gradient partials all depend on the count). */
   for (int t = 0; t < 2; t++) {
+    B->close(dev);
+    B->destroy(ctx);
     host.threads = t == 0 ? 1 : 3;
-    CHECK(entry(&host) == B);
+    CHECK(B->create(&host, &ctx) == GS_OK && B->open(ctx, 0, &dev) == GS_OK);
     test_matmul();
     test_conv();
     test_reduce();
@@ -756,6 +774,7 @@ int main(int argc, char **argv) {
   }
 
   B->close(dev);
+  B->destroy(ctx);
   dlclose(h);
   return check_summary();
 }

@@ -16,8 +16,10 @@
 
 static int warnings;
 
-static gs_status host_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
-static gs_status host_fail(gs_status s, const char *fmt, ...) {
+static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...)
+    GS_PRINTF(3, 4);
+static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...) {
+  (void)h;
   char msg[2048];
   va_list ap;
   va_start(ap, fmt);
@@ -25,8 +27,9 @@ static gs_status host_fail(gs_status s, const char *fmt, ...) {
   va_end(ap);
   return gs_fail(s, "%s", msg);
 }
-static void host_warn(const char *fmt, ...) GS_PRINTF(1, 2);
-static void host_warn(const char *fmt, ...) {
+static void host_warn(const gs_backend_host *h, const char *fmt, ...) GS_PRINTF(2, 3);
+static void host_warn(const gs_backend_host *h, const char *fmt, ...) {
+  (void)h;
   va_list ap;
   va_start(ap, fmt);
   fputs("warning (expected once): ", stderr);
@@ -36,7 +39,8 @@ static void host_warn(const char *fmt, ...) {
   warnings++;
 }
 
-static gs_backend_host host = {GS_BACKEND_ABI_VERSION, host_fail, host_warn, NULL, 0};
+static gs_backend_host host = {
+    GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, host_warn, NULL, 0};
 
 /* The one cache file in dir (there is one program per device); its mtime in ns, or -1. */
 static long long cache_file(const char *dir, char *path, size_t len) {
@@ -84,18 +88,22 @@ int main(int argc, char **argv) {
   CHECKF(dl != NULL, "%s", dlerror());
   if (!dl) return check_summary();
   gs_backend_entry_fn entry = (gs_backend_entry_fn)dlsym(dl, GS_BACKEND_ENTRY_SYMBOL);
-  int (*builds)(void) = (int (*)(void))dlsym(dl, "gessl_opencl_source_builds");
-  CHECK(entry && builds);
-  if (!entry || !builds) return check_summary();
-  const gs_backend_iface *b = entry(&host);
-  CHECK(b && !strcmp(b->name, "opencl"));
+  int (*builds_of)(const gs_backend *) =
+      (int (*)(const gs_backend *))dlsym(dl, "gessl_opencl_source_builds");
+  CHECK(entry && builds_of);
+  if (!entry || !builds_of) return check_summary();
+  const gs_backend_iface *b = entry();
+  gs_backend *ctx = NULL;
+  CHECK(b && !strcmp(b->name, "opencl") && b->create(&host, &ctx) == GS_OK);
+  if (!ctx) return check_summary();
+#define builds() builds_of(ctx)
   int n = 0;
   char why[256] = "";
-  CHECKF(b->probe(&n, why, sizeof why) == GS_OK && n > 0, "probe: %s %s", why, gs_errmsg());
+  CHECKF(b->probe(ctx, &n, why, sizeof why) == GS_OK && n > 0, "probe: %s %s", why, gs_errmsg());
   int pick = -1;
   for (int i = 0; i < n; i++) {
     gs_device_info info;
-    CHECK(b->device_info(i, &info) == GS_OK);
+    CHECK(b->device_info(ctx, i, &info) == GS_OK);
     printf("device %d: %s | %s | %s | %s | %llu bytes, max alloc %llu\n", i, info.name, info.vendor,
            info.driver, info.extra, (unsigned long long)info.memory_bytes,
            (unsigned long long)info.max_alloc_bytes);
@@ -117,7 +125,7 @@ int main(int argc, char **argv) {
   host.cache_dir = dir;
   gs_bdev *dev = NULL;
   int b0 = builds();
-  CHECKF(b->open(pick, &dev) == GS_OK, "open: %s", gs_errmsg());
+  CHECKF(b->open(ctx, pick, &dev) == GS_OK, "open: %s", gs_errmsg());
   if (!dev) return check_summary();
   CHECK(builds() == b0 + 1);
   long long t1 = cache_file(dir, path, sizeof path);
@@ -126,7 +134,7 @@ int main(int argc, char **argv) {
 
   /* CL_DEVICE_MAX_MEM_ALLOC_SIZE is refused up front with the size and the device named. */
   gs_device_info info;
-  b->device_info(pick, &info);
+  b->device_info(ctx, pick, &info);
   gs_bbuf *big = NULL;
   gs_status s = b->buf_alloc(dev, (size_t)info.max_alloc_bytes + 4096, &big);
   CHECKF(s == GS_ERR_NOMEM && strstr(gs_errmsg(), "bytes") && strstr(gs_errmsg(), info.name),
@@ -136,7 +144,7 @@ int main(int argc, char **argv) {
 
   /* Second start: served from the cache, nothing compiled, the file left alone. */
   dev = NULL;
-  CHECKF(b->open(pick, &dev) == GS_OK, "reopen: %s", gs_errmsg());
+  CHECKF(b->open(ctx, pick, &dev) == GS_OK, "reopen: %s", gs_errmsg());
   CHECKF(builds() == b0 + 1, "second start compiled %d program(s)", builds() - b0 - 1);
   CHECK(cache_file(dir, path, sizeof path) == t1);
   if (dev) {
@@ -152,7 +160,7 @@ int main(int argc, char **argv) {
     fclose(f);
   }
   dev = NULL;
-  CHECKF(b->open(pick, &dev) == GS_OK, "open with corrupt cache: %s", gs_errmsg());
+  CHECKF(b->open(ctx, pick, &dev) == GS_OK, "open with corrupt cache: %s", gs_errmsg());
   CHECK(builds() == b0 + 2);
   if (dev) {
     CHECK(fill_works(b, dev));
@@ -163,12 +171,13 @@ int main(int argc, char **argv) {
   host.cache_dir = "/proc/gessl-no-such-dir";
   for (int i = 0; i < 2; i++) {
     dev = NULL;
-    CHECKF(b->open(pick, &dev) == GS_OK, "open with unwritable cache: %s", gs_errmsg());
+    CHECKF(b->open(ctx, pick, &dev) == GS_OK, "open with unwritable cache: %s", gs_errmsg());
     if (dev) {
       CHECK(fill_works(b, dev));
       b->close(dev);
     }
   }
   CHECKF(warnings == 1, "%d warnings for an unwritable cache directory", warnings);
+  b->destroy(ctx);
   return check_summary();
 }

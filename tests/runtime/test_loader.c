@@ -139,8 +139,8 @@ int main(void) {
   CHECK(good && good->kind == GS_PLUGIN_BACKEND && strcmp(good->name, "testbe") == 0);
   CHECK(good && good->why[0] == 0);
   expect_refused(all, n, "libgessl-badabi.so", "ABI version 42");
-  expect_refused(all, n, "libgessl-badabi.so", "needs 1");
-  expect_refused(all, n, "libgessl-initfail.so", "returned NULL");
+  expect_refused(all, n, "libgessl-badabi.so", "this runtime understands");
+  expect_refused(all, n, "libgessl-initfail.so", "failed to start");
   expect_refused(all, n, "libgessl-initfail.so", "pretend init failure");
   expect_refused(all, n, "libgessl-small.so", "smaller");
   expect_refused(all, n, "libgessl-noname.so", "no name");

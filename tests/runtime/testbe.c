@@ -1,7 +1,7 @@
 /* A tiny, naive backend for the runtime tests: host memory, a handful of opcodes, three fake
  * devices (a CPU, an integrated GPU, an unavailable discrete GPU). Built several times with
  * TESTBE_MODE to produce deliberately broken plugins for the loader tests:
- *   0 good, 1 wrong ABI version, 2 entry returns NULL, 3 table too small, 4 no name. */
+ *   0 good, 1 wrong ABI version, 2 create fails, 3 table too small, 4 no name. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,13 +14,18 @@
 #define TESTBE_MODE 0
 #endif
 
-static const gs_backend_host *host;
+/* The context: only what the host lent. */
+struct gs_backend {
+  const gs_backend_host *host;
+};
+#define FAIL(be, ...) ((be)->host->fail((be)->host, __VA_ARGS__))
 
 struct gs_bbuf {
   size_t bytes;
   unsigned char *mem;
 };
 struct gs_bdev {
+  gs_backend *be;
   int index;
 };
 struct gs_bprog {
@@ -28,19 +33,20 @@ struct gs_bprog {
   gs_launch *l;
 };
 
-static gs_status probe(int *n, char *why, size_t why_len) {
+static gs_status probe(gs_backend *be, int *n, char *why, size_t why_len) {
+  (void)be;
   (void)why;
   (void)why_len;
   *n = 3;
   return GS_OK;
 }
 
-static gs_status device_info(int index, gs_device_info *info) {
+static gs_status device_info(gs_backend *be, int index, gs_device_info *info) {
   memset(info, 0, sizeof *info);
   static const char *names[] = {"Test CPU", "Test Integrated GPU", "Test Discrete GPU"};
   static const gs_device_type types[] = {GS_DEVICE_CPU, GS_DEVICE_GPU_INTEGRATED,
                                          GS_DEVICE_GPU_DISCRETE};
-  if (index < 0 || index > 2) return host->fail(GS_ERR_INVALID, "testbe: no device %d", index);
+  if (index < 0 || index > 2) return FAIL(be, GS_ERR_INVALID, "testbe: no device %d", index);
   strcpy(info->name, names[index]);
   strcpy(info->vendor, "gessl tests");
   strcpy(info->driver, "naive");
@@ -53,9 +59,10 @@ static gs_status device_info(int index, gs_device_info *info) {
   return GS_OK;
 }
 
-static gs_status dev_open(int index, gs_bdev **out) {
+static gs_status dev_open(gs_backend *be, int index, gs_bdev **out) {
   gs_bdev *d = calloc(1, sizeof *d);
-  if (!d) return host->fail(GS_ERR_NOMEM, "testbe: out of memory");
+  if (!d) return FAIL(be, GS_ERR_NOMEM, "testbe: out of memory");
+  d->be = be;
   d->index = index;
   *out = d;
   return GS_OK;
@@ -84,7 +91,7 @@ static gs_status buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
   if (b) b->mem = malloc(bytes ? bytes : 1);
   if (!b || !b->mem) {
     free(b);
-    return host->fail(GS_ERR_NOMEM, "testbe: cannot allocate %zu bytes", bytes);
+    return FAIL(d->be, GS_ERR_NOMEM, "testbe: cannot allocate %zu bytes", bytes);
   }
   memset(b->mem, 0xff, bytes); /* garbage (NaN), so code relying on zeroed buffers fails */
   b->bytes = bytes;
@@ -100,14 +107,14 @@ static void buf_free(gs_bdev *d, gs_bbuf *b) {
 
 static gs_status buf_write(gs_bdev *d, gs_bbuf *b, size_t off, const void *src, size_t bytes) {
   (void)d;
-  if (off + bytes > b->bytes) return host->fail(GS_ERR_INVALID, "testbe: write out of range");
+  if (off + bytes > b->bytes) return FAIL(d->be, GS_ERR_INVALID, "testbe: write out of range");
   memcpy(b->mem + off, src, bytes);
   return GS_OK;
 }
 
 static gs_status buf_read(gs_bdev *d, gs_bbuf *b, size_t off, void *dst, size_t bytes) {
   (void)d;
-  if (off + bytes > b->bytes) return host->fail(GS_ERR_INVALID, "testbe: read out of range");
+  if (off + bytes > b->bytes) return FAIL(d->be, GS_ERR_INVALID, "testbe: read out of range");
   memcpy(dst, b->mem + off, bytes);
   return GS_OK;
 }
@@ -134,7 +141,7 @@ static void unravel(const gs_shape *s, int64_t j, int64_t *idx) {
   }
 }
 
-static gs_status run_one(const gs_launch *l) {
+static gs_status run_one(const gs_backend *be, const gs_launch *l) {
   float *o = ptr(l->out);
   const gs_shape *os = &l->out_desc.shape;
   int64_t n = numel(os), idx[GS_MAX_RANK];
@@ -155,7 +162,7 @@ static gs_status run_one(const gs_launch *l) {
       case GS_UN_AFFINE: o[j] = l->f[0] * x + l->f[1]; break;
       case GS_UN_RELU: o[j] = x > 0 ? x : 0; break;
       case GS_UN_SQUARE: o[j] = x * x; break;
-      default: return host->fail(GS_ERR_UNSUPPORTED, "testbe: unary %d", l->i[0]);
+      default: return FAIL(be, GS_ERR_UNSUPPORTED, "testbe: unary %d", l->i[0]);
       }
     }
     break;
@@ -170,7 +177,7 @@ static gs_status run_one(const gs_launch *l) {
       case GS_BIN_SUB: o[j] = x - y; break;
       case GS_BIN_MUL: o[j] = x * y; break;
       case GS_BIN_DIV: o[j] = x / y; break;
-      default: return host->fail(GS_ERR_UNSUPPORTED, "testbe: binary %d", l->i[0]);
+      default: return FAIL(be, GS_ERR_UNSUPPORTED, "testbe: binary %d", l->i[0]);
       }
     }
     break;
@@ -206,7 +213,7 @@ static gs_status run_one(const gs_launch *l) {
       for (int64_t j = 0; j < n; j++) o[j] /= (float)cnt;
     break;
   }
-  default: return host->fail(GS_ERR_UNSUPPORTED, "testbe: opcode %d", (int)l->op);
+  default: return FAIL(be, GS_ERR_UNSUPPORTED, "testbe: opcode %d", (int)l->op);
   }
   return GS_OK;
 }
@@ -217,7 +224,7 @@ static gs_status prog_compile(gs_bdev *d, const gs_launch *l, size_t n, gs_bprog
   if (p) p->l = malloc((n ? n : 1) * sizeof *l);
   if (!p || !p->l) {
     free(p);
-    return host->fail(GS_ERR_NOMEM, "testbe: out of memory");
+    return FAIL(d->be, GS_ERR_NOMEM, "testbe: out of memory");
   }
   memcpy(p->l, l, n * sizeof *l);
   p->n = n;
@@ -228,7 +235,7 @@ static gs_status prog_compile(gs_bdev *d, const gs_launch *l, size_t n, gs_bprog
 static gs_status prog_run(gs_bdev *d, gs_bprog *p) {
   (void)d;
   for (size_t k = 0; k < p->n; k++) {
-    gs_status st = run_one(&p->l[k]);
+    gs_status st = run_one(d->be, &p->l[k]);
     if (st != GS_OK) return st;
   }
   return GS_OK;
@@ -245,11 +252,26 @@ static gs_status sync_dev(gs_bdev *d) {
   return GS_OK;
 }
 
+static gs_status create(const gs_backend_host *host, gs_backend **out) {
+#if TESTBE_MODE == 2
+  return host->fail(host, GS_ERR_UNAVAILABLE, "testbe: pretend init failure");
+#endif
+  gs_backend *be = calloc(1, sizeof *be);
+  if (!be) return host->fail(host, GS_ERR_NOMEM, "testbe: out of memory");
+  be->host = host;
+  *out = be;
+  return GS_OK;
+}
+
+static void destroy(gs_backend *be) { free(be); }
+
 static gs_backend_iface iface = {
     .abi_version = GS_BACKEND_ABI_VERSION,
     .struct_size = sizeof(gs_backend_iface),
     .name = TESTBE_NAME,
     .version = "test",
+    .create = create,
+    .destroy = destroy,
     .probe = probe,
     .device_info = device_info,
     .open = dev_open,
@@ -265,14 +287,10 @@ static gs_backend_iface iface = {
     .sync = sync_dev,
 };
 
-GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *h);
-GS_API const gs_backend_iface *gessl_backend_entry(const gs_backend_host *h) {
-  host = h;
+GS_API const gs_backend_iface *gessl_backend_entry(void);
+GS_API const gs_backend_iface *gessl_backend_entry(void) {
 #if TESTBE_MODE == 1
-  iface.abi_version = GS_BACKEND_ABI_VERSION + 41;
-#elif TESTBE_MODE == 2
-  h->fail(GS_ERR_UNAVAILABLE, "testbe: pretend init failure");
-  return NULL;
+  iface.abi_version = 42;
 #elif TESTBE_MODE == 3
   iface.struct_size = 16;
 #elif TESTBE_MODE == 4

@@ -20,8 +20,10 @@
 
 static char last_err[1024];
 
-static gs_status host_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
-static gs_status host_fail(gs_status s, const char *fmt, ...) {
+static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...)
+    GS_PRINTF(3, 4);
+static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...) {
+  (void)h;
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(last_err, sizeof last_err, fmt, ap);
@@ -29,8 +31,9 @@ static gs_status host_fail(gs_status s, const char *fmt, ...) {
   return s;
 }
 
-static void host_warn(const char *fmt, ...) GS_PRINTF(1, 2);
-static void host_warn(const char *fmt, ...) {
+static void host_warn(const gs_backend_host *h, const char *fmt, ...) GS_PRINTF(2, 3);
+static void host_warn(const gs_backend_host *h, const char *fmt, ...) {
+  (void)h;
   va_list ap;
   va_start(ap, fmt);
   vfprintf(stderr, fmt, ap);
@@ -42,6 +45,7 @@ typedef struct be {
   void *so;
   const gs_backend_iface *it;
   gs_backend_host host;
+  gs_backend *ctx;
   gs_bdev *dev;
   char name[128];
 } be;
@@ -60,6 +64,7 @@ static int icontains(const char *hay, const char *needle) {
 static int load(be *b, const char *path, const char *device, const char *cache_dir) {
   memset(b, 0, sizeof *b);
   b->host = (gs_backend_host){.abi_version = GS_BACKEND_ABI_VERSION,
+                              .struct_size = sizeof(gs_backend_host),
                               .fail = host_fail,
                               .warn = host_warn,
                               .cache_dir = cache_dir,
@@ -70,25 +75,25 @@ static int load(be *b, const char *path, const char *device, const char *cache_d
     return 0;
   }
   gs_backend_entry_fn entry = (gs_backend_entry_fn)dlsym(b->so, GS_BACKEND_ENTRY_SYMBOL);
-  b->it = entry ? entry(&b->host) : NULL;
-  if (!b->it) {
+  b->it = entry ? entry() : NULL;
+  if (!b->it || b->it->create(&b->host, &b->ctx) != GS_OK) {
     fprintf(stderr, "%s: no usable %s\n", path, GS_BACKEND_ENTRY_SYMBOL);
     return 0;
   }
   int n = 0;
   char why[256] = "";
-  if (b->it->probe(&n, why, sizeof why) != GS_OK || n == 0) {
+  if (b->it->probe(b->ctx, &n, why, sizeof why) != GS_OK || n == 0) {
     fprintf(stderr, "%s: no device: %s\n", path, why[0] ? why : last_err);
     return 0;
   }
   for (int i = 0; i < n; i++) {
     gs_device_info info;
-    if (b->it->device_info(i, &info) != GS_OK) continue;
+    if (b->it->device_info(b->ctx, i, &info) != GS_OK) continue;
     printf("%s device %d: %s | %s | %s | %llu MiB | %s%s\n", b->it->name, i, info.name, info.vendor,
            info.driver, (unsigned long long)(info.memory_bytes >> 20), info.extra,
            info.available ? "" : " | unavailable");
     if (!b->dev && info.available && (!device || icontains(info.name, device))) {
-      if (b->it->open(i, &b->dev) != GS_OK) {
+      if (b->it->open(b->ctx, i, &b->dev) != GS_OK) {
         fprintf(stderr, "%s: cannot open device %d (%s): %s\n", path, i, info.name, last_err);
         return 0;
       }
@@ -615,11 +620,12 @@ int main(int argc, char **argv) {
   CHECKF(cache_files(cache) == 1, "one pipeline cache file in %s", cache);
   int n = 0;
   char why[256];
-  CHECK(bk[1].it->probe(&n, why, sizeof why) == GS_OK);
+  CHECK(bk[1].it->probe(bk[1].ctx, &n, why, sizeof why) == GS_OK);
   for (int i = 0; i < n && !bk[1].dev; i++) {
     gs_device_info info;
-    if (bk[1].it->device_info(i, &info) == GS_OK && (!device || icontains(info.name, device)))
-      CHECK(bk[1].it->open(i, &bk[1].dev) == GS_OK);
+    if (bk[1].it->device_info(bk[1].ctx, i, &info) == GS_OK &&
+        (!device || icontains(info.name, device)))
+      CHECK(bk[1].it->open(bk[1].ctx, i, &bk[1].dev) == GS_OK);
   }
   if (bk[1].dev) {
     tcase c = mk("matmul after cache reload", GS_OP_MATMUL, F(GS_SHAPE(1, 9, 5)), 2,
@@ -631,9 +637,10 @@ int main(int argc, char **argv) {
   bk[1].host.cache_dir = "/proc/gessl-no-such-dir";
   for (int i = 0; i < n && !bk[1].dev; i++) {
     gs_device_info info;
-    if (bk[1].it->device_info(i, &info) == GS_OK && (!device || icontains(info.name, device)))
-      CHECKF(bk[1].it->open(i, &bk[1].dev) == GS_OK, "open with an unwritable cache dir: %s",
-             last_err);
+    if (bk[1].it->device_info(bk[1].ctx, i, &info) == GS_OK &&
+        (!device || icontains(info.name, device)))
+      CHECKF(bk[1].it->open(bk[1].ctx, i, &bk[1].dev) == GS_OK,
+             "open with an unwritable cache dir: %s", last_err);
   }
   if (bk[1].dev) {
     tcase c = mk("fill with an unwritable cache dir", GS_OP_FILL, F(GS_SHAPE(3)), 0);
@@ -642,11 +649,13 @@ int main(int argc, char **argv) {
   }
   /* Opening an out-of-range device fails with a message. */
   gs_bdev *none = NULL;
-  CHECK(bk[1].it->open(99, &none) != GS_OK && none == NULL && last_err[0]);
+  CHECK(bk[1].it->open(bk[1].ctx, 99, &none) != GS_OK && none == NULL && last_err[0]);
 
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", cache);
   CHECK(system(cmd) == 0);
   unload(&bk[0]);
+  for (int k = 0; k < 2; k++)
+    if (bk[k].it) bk[k].it->destroy(bk[k].ctx);
   return check_summary();
 }
