@@ -101,6 +101,21 @@ static const rt_plugin *find_loaded(const gs_runtime *rt, const char *name) {
   return NULL;
 }
 
+/* The version rule every plugin kind shares: abi_version within [min, max] (members are only
+ * appended, so each older version is understood, and callers test GS_HAS before using a newer
+ * member; a newer plugin may rely on host services this runtime lacks), and a table at least as
+ * large as the oldest version's. Refuses (returning refuse's result) or returns 1 to go on. */
+static int check_version(gs_runtime *rt, const char *path, void *h, const char *kind, uint32_t abi,
+                         uint32_t size, unsigned min, unsigned max, size_t min_size) {
+  if (abi < min || abi > max)
+    return refuse(rt, path, h, "%s ABI version %u, this runtime understands %u to %u", kind,
+                  (unsigned)abi, min, max);
+  if (size < min_size)
+    return refuse(rt, path, h, "%s table of %u bytes is smaller than the %zu of ABI version %u",
+                  kind, (unsigned)size, min_size, min);
+  return 1;
+}
+
 static const char *backend_missing_fn(const gs_backend_iface *b) {
 #define NEED(f)                                                                                    \
   if (!b->f) return #f
@@ -127,17 +142,9 @@ static int load_backend(gs_runtime *rt, const char *path, void *h, gs_backend_en
   const gs_backend_iface *b = entry();
   const char *missing;
   if (!b) return refuse(rt, path, h, "backend entry returned NULL");
-  /* Members are only ever appended, so every version from the oldest this runtime still calls
-   * is understood: callers test GS_HAS before using a newer member. A newer plugin may rely on
-   * host services this runtime lacks, so it is refused. */
-  if (b->abi_version < GS_BACKEND_ABI_MIN || b->abi_version > GS_BACKEND_ABI_VERSION)
-    return refuse(rt, path, h, "backend ABI version %u, this runtime understands %u to %u",
-                  (unsigned)b->abi_version, (unsigned)GS_BACKEND_ABI_MIN,
-                  (unsigned)GS_BACKEND_ABI_VERSION);
-  if (b->struct_size < BACKEND_MIN_SIZE)
-    return refuse(rt, path, h,
-                  "backend table of %u bytes is smaller than the %zu of ABI version %u",
-                  (unsigned)b->struct_size, (size_t)BACKEND_MIN_SIZE, (unsigned)GS_BACKEND_ABI_MIN);
+  int go = check_version(rt, path, h, "backend", b->abi_version, b->struct_size, GS_BACKEND_ABI_MIN,
+                         GS_BACKEND_ABI_VERSION, BACKEND_MIN_SIZE);
+  if (go != 1) return go;
   if (!b->name || !*b->name) return refuse(rt, path, h, "backend has no name");
   if ((missing = backend_missing_fn(b)))
     return refuse(rt, path, h, "backend '%s' lacks the required function %s", b->name, missing);
@@ -170,15 +177,9 @@ static int load_backend(gs_runtime *rt, const char *path, void *h, gs_backend_en
 static int load_method(gs_runtime *rt, const char *path, void *h, gs_method_entry_fn entry) {
   const gs_method_iface *m = entry();
   if (!m) return refuse(rt, path, h, "method entry returned NULL (init failed)");
-  /* Members are only ever appended, so every older version is understood: callers test
-   * GS_METHOD_HAS before using a newer member. A newer plugin may rely on host services this
-   * runtime lacks, so it is refused. */
-  if (m->abi_version < 1 || m->abi_version > GS_METHOD_ABI_VERSION)
-    return refuse(rt, path, h, "method ABI version %u, this runtime understands 1 to %u",
-                  (unsigned)m->abi_version, (unsigned)GS_METHOD_ABI_VERSION);
-  if (m->struct_size < METHOD_MIN_SIZE)
-    return refuse(rt, path, h, "method table of %u bytes is smaller than the %zu of ABI version 1",
-                  (unsigned)m->struct_size, (size_t)METHOD_MIN_SIZE);
+  int go = check_version(rt, path, h, "method", m->abi_version, m->struct_size, 1,
+                         GS_METHOD_ABI_VERSION, METHOD_MIN_SIZE);
+  if (go != 1) return go;
   if (!m->name || !*m->name) return refuse(rt, path, h, "method has no name");
   if (!m->create || !m->destroy || !m->build_loss || !m->params)
     return refuse(rt, path, h, "method '%s' lacks create, destroy, params or build_loss", m->name);
@@ -196,13 +197,9 @@ static int load_method(gs_runtime *rt, const char *path, void *h, gs_method_entr
 static int load_meta(gs_runtime *rt, const char *path, void *h, gs_meta_entry_fn entry) {
   const gs_meta_iface *m = entry();
   if (!m) return refuse(rt, path, h, "meta-optimizer entry returned NULL (init failed)");
-  if (m->abi_version < 1 || m->abi_version > GS_META_ABI_VERSION) /* as for methods */
-    return refuse(rt, path, h, "meta-optimizer ABI version %u, this runtime understands 1 to %u",
-                  (unsigned)m->abi_version, (unsigned)GS_META_ABI_VERSION);
-  if (m->struct_size < META_MIN_SIZE)
-    return refuse(rt, path, h,
-                  "meta-optimizer table of %u bytes is smaller than the %zu of ABI version 1",
-                  (unsigned)m->struct_size, (size_t)META_MIN_SIZE);
+  int go = check_version(rt, path, h, "meta-optimizer", m->abi_version, m->struct_size, 1,
+                         GS_META_ABI_VERSION, META_MIN_SIZE);
+  if (go != 1) return go;
   if (!m->name || !*m->name) return refuse(rt, path, h, "meta-optimizer has no name");
   if (!m->create || !m->destroy || !m->step || !m->batches_per_step)
     return refuse(rt, path, h,

@@ -133,11 +133,11 @@ gs_status gs_method_views(const gs_method_iface *m, const double *hp, int size,
     for (int k = 0; k < m->n_hparams; k++) dflt[k] = m->hparams[k].def;
     hp = dflt;
   }
-  if (GS_METHOD_HAS(m, views) && m->views) {
+  if (GS_HAS(m, views)) {
     st = m->views(hp, size, out);
   } else {
     int n = m->n_views < 1 ? 2 : m->n_views;
-    if (hp && GS_METHOD_HAS(m, views_for) && m->views_for) n = m->views_for(hp);
+    if (hp && GS_HAS(m, views_for)) n = m->views_for(hp);
     if (n >= 1 && n <= GS_MAX_VIEWS)
       *out = gs_aug_recipe_make(NULL, size, n);
     else

@@ -5,9 +5,9 @@
  * from the views, and runs per-step hooks. The training loop (and a meta-optimizer such as GeSSL)
  * compiles and runs the graphs; the method never sees a backend.
  *
- * Versioning as in backend.h: abi_version must equal GS_METHOD_ABI_VERSION, members are only
- * appended, struct_size says how many the plugin knows; a host reads a member added after
- * version 1 only when GS_METHOD_HAS(iface, member) holds, and otherwise does what the member's
+ * Versioning as in backend.h: the loader accepts abi_version 1 to GS_METHOD_ABI_VERSION, members
+ * are only appended, struct_size says how many the plugin knows; a host reads a member added
+ * after version 1 only when GS_HAS(iface, member) holds, and otherwise does what the member's
  * comment says NULL means.
  *
  * History: 1 the first table; 2 appended views_for (multi-crop: a view count that depends on the
@@ -97,10 +97,6 @@ typedef struct gs_method_iface {
    * two views with SimCLR's recipe. */
   gs_status (*views)(const double *hp, int size, gs_aug_recipe *out);
 } gs_method_iface;
-
-/* Whether method table m is long enough to hold `member` (members after version 1). */
-#define GS_METHOD_HAS(m, member)                                                                   \
-  ((m)->struct_size >= offsetof(gs_method_iface, member) + sizeof((m)->member))
 
 typedef const gs_method_iface *(*gs_method_entry_fn)(void);
 

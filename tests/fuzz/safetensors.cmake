@@ -9,7 +9,6 @@
 # Always: the seed corpus replayed through the same entry point as a unit test, so every input
 # that once crashed stays a regression test (run it under GESSL_SANITIZE for the full checks).
 set(GESSL_ST_FUZZ_DIR ${CMAKE_CURRENT_LIST_DIR})
-include(${CMAKE_SOURCE_DIR}/runtime/io/deps.cmake)
 
 if(GESSL_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
   add_executable(fuzz_safetensors
