@@ -1,16 +1,17 @@
-/* gessl conform: the launch-level conformance suite (cli/conform/) on one device, with the
- * plugins found where every other command finds them. This is what a user runs to see whether a
- * driver stack computes what the CPU reference computes. */
+/* gessl conform: the library's launch-level conformance suite (gs_conform_run) on one device or
+ * on every device of every backend, with the plugins found where every other command finds them,
+ * and optionally a JSON report. This is what a user runs to see whether a driver stack computes
+ * what the CPU reference computes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
-#include "conformance.h"
+#include "gessl/conform.h"
 
 static const char *const conform_help =
-    "usage: gessl conform --backend SPEC [--ops LIST] [--seed N] [--runs N]\n"
+    "usage: gessl conform --backend SPEC|all [--json FILE] [--ops LIST] [--seed N] [--runs N]\n"
     "\n"
     "Runs every primitive op of the backend ABI (forward and backward ops, about 200 cases:\n"
     "odd and prime shapes, broadcasting, strides and padding, in-place updates, multi-launch\n"
@@ -21,7 +22,10 @@ static const char *const conform_help =
     "options:\n"
     "  --backend SPEC   opencl[:N|:NAME] | vulkan[:N|:NAME] (as 'gessl devices' numbers them;\n"
     "                   NAME matches name, vendor or driver, case-insensitive); cpu checks the\n"
-    "                   CPU backend's oneDNN path against its plain path (cpu-reference)\n"
+    "                   CPU backend's oneDNN path against its plain path (cpu-reference);\n"
+    "                   'all': every available device of every backend but the reference\n"
+    "  --json FILE      also write a report (scripts/portability_table.py turns reports into\n"
+    "                   the table of docs/portability.md)\n"
     "  --ops LIST       comma-separated op names (conv2d,matmul,...; 'chain' for the\n"
     "                   multi-launch programs); default all\n"
     "  --seed N         input data seed (default 1)\n"
@@ -33,7 +37,7 @@ static const char *const conform_help =
 static cli_opt_kind conform_opt(const char *n) {
   if (!strcmp(n, "--help")) return CLI_OPT_FLAG;
   if (!strcmp(n, "--backend") || !strcmp(n, "--ops") || !strcmp(n, "--seed") ||
-      !strcmp(n, "--runs"))
+      !strcmp(n, "--runs") || !strcmp(n, "--json"))
     return CLI_OPT_VALUE;
   return CLI_OPT_UNKNOWN;
 }
@@ -50,8 +54,49 @@ static int plugin_path(const gs_runtime *rt, const char *name, char *buf, size_t
   return 0;
 }
 
+/* Every available device of every backend but the reference, one run each. A backend or device
+ * that cannot start is a failed entry of the report, never a skip. */
+static int conform_all(gs_runtime *rt, gs_conform_opts *o, gs_conform_result **out_res,
+                       int *n_res) {
+  int cap = 0, n = 0, worst = 0;
+  gs_conform_result *res = NULL;
+  for (int b = 0; b < gs_runtime_backend_count(rt); b++) {
+    const gs_backend_iface *be = gs_runtime_backend(rt, b);
+    int is_ref = !strcmp(be->name, "cpu");
+    char path[4096];
+    if (!plugin_path(rt, be->name, path, sizeof path)) continue;
+    int nd = 0;
+    gs_status st = gs_runtime_devices(rt, b, &nd);
+    for (int d = 0; d < (st == GS_OK ? nd : 1); d++) {
+      /* The reference plugin's own devices are checked only beside a "*-reference" one (the CPU
+       * backend's oneDNN path against its plain path), never the reference device itself. */
+      gs_device_info di;
+      if (is_ref && (nd < 2 || gs_runtime_device_info(rt, b, d, &di) != GS_OK ||
+                     strstr(di.name, "-reference")))
+        continue;
+      if (n == cap) {
+        cap = cap ? 2 * cap : 8;
+        gs_conform_result *v = realloc(res, (size_t)cap * sizeof *v);
+        if (!v) return free(res), fprintf(stderr, "gessl conform: out of memory\n"), -1;
+        res = v;
+      }
+      gs_conform_result *r = &res[n++];
+      char idx[16];
+      snprintf(idx, sizeof idx, "%d", d);
+      o->backend_path = path;
+      o->device = idx;
+      printf("== %s device %d\n", be->name, d);
+      int failed = gs_conform_run(o, stdout, r);
+      if (failed < 0 || failed > 0) worst = failed < 0 || worst < 0 ? -1 : worst + failed;
+    }
+  }
+  *out_res = res;
+  *n_res = n;
+  return worst;
+}
+
 int gs_cli_conform(int argc, char **argv) {
-  const char *spec = NULL, *opt, *val;
+  const char *spec = NULL, *json = NULL, *opt, *val;
   gs_conform_opts o = {0};
   o.seed = 1;
   o.runs = 2;
@@ -63,6 +108,8 @@ int gs_cli_conform(int argc, char **argv) {
       return CLI_OK;
     } else if (!strcmp(opt, "--backend")) {
       spec = val;
+    } else if (!strcmp(opt, "--json")) {
+      json = val;
     } else if (!strcmp(opt, "--ops")) {
       o.ops = val;
     } else if (!strcmp(opt, "--seed")) {
@@ -75,33 +122,50 @@ int gs_cli_conform(int argc, char **argv) {
   if (a.err) return a.err;
   if (!spec || !*spec) return cli_usage_error("conform", "--backend SPEC needed");
 
-  /* "opencl:pocl" -> backend "opencl", device "pocl" (an index or a name, as the harness takes). */
-  char backend[64];
-  const char *colon = strchr(spec, ':');
-  size_t blen = colon ? (size_t)(colon - spec) : strlen(spec);
-  if (blen == 0 || blen >= sizeof backend)
-    return cli_usage_error("conform", "--backend %s: not a backend name", spec);
-  memcpy(backend, spec, blen);
-  backend[blen] = 0;
-  o.device = colon && colon[1] ? colon + 1 : NULL;
-
-  /* The plugins are found as every command finds them, then handed to the harness by path: it
-   * opens them itself so that it owns both devices. */
+  /* The plugins are found as every command finds them, then handed to the engine by path: it
+   * opens each in a runtime of its own so that it owns both devices. */
   gs_runtime *rt = cli_runtime("conform", 0);
   if (!rt) return CLI_FAIL;
-  char ref[4096], under[4096];
-  int have_ref = plugin_path(rt, "cpu", ref, sizeof ref);
-  int have_under = plugin_path(rt, backend, under, sizeof under);
-  gs_runtime_close(rt);
-  if (!have_ref) {
+  char ref[4096];
+  if (!plugin_path(rt, "cpu", ref, sizeof ref)) {
+    gs_runtime_close(rt);
     fprintf(stderr, "gessl conform: the CPU reference plugin was not found ('gessl devices')\n");
     return CLI_FAIL;
   }
-  if (!have_under)
-    return cli_usage_error("conform", "--backend %s: no backend plugin '%s' ('gessl devices')",
-                           spec, backend);
   o.ref_path = ref;
-  o.backend_path = under;
-  int failed = gs_conform_run(&o, stdout);
+  gs_conform_result one, *res = &one;
+  int n_res = 1, failed;
+  if (!strcmp(spec, "all")) {
+    failed = conform_all(rt, &o, &res, &n_res);
+    gs_runtime_close(rt);
+    if (n_res == 0) {
+      free(res);
+      fprintf(stderr, "gessl conform: no backend besides the reference ('gessl devices')\n");
+      return CLI_FAIL;
+    }
+  } else {
+    /* "opencl:pocl" -> backend "opencl", device "pocl" (an index or a name). */
+    char backend[64], under[4096];
+    const char *colon = strchr(spec, ':');
+    size_t blen = colon ? (size_t)(colon - spec) : strlen(spec);
+    int have = blen > 0 && blen < sizeof backend;
+    if (have) {
+      memcpy(backend, spec, blen);
+      backend[blen] = 0;
+      have = plugin_path(rt, backend, under, sizeof under);
+    }
+    gs_runtime_close(rt);
+    if (!have)
+      return cli_usage_error("conform", "--backend %s: no such backend plugin ('gessl devices')",
+                             spec);
+    o.device = colon && colon[1] ? colon + 1 : NULL;
+    o.backend_path = under;
+    failed = gs_conform_run(&o, stdout, &one);
+  }
+  if (json && gs_conform_write_json(res, n_res, json) != GS_OK) {
+    fprintf(stderr, "gessl conform: %s\n", gs_errmsg());
+    failed = failed < 0 ? failed : failed + 1;
+  }
+  if (res != &one) free(res);
   return failed < 0 ? CLI_USAGE : failed > 0 ? CLI_FAIL : CLI_OK;
 }

@@ -5,17 +5,6 @@
 
 #include "cli.h"
 
-static const char *type_name(gs_device_type t) {
-  switch (t) {
-  case GS_DEVICE_CPU: return "cpu";
-  case GS_DEVICE_GPU_DISCRETE: return "discrete gpu";
-  case GS_DEVICE_GPU_INTEGRATED: return "integrated gpu";
-  case GS_DEVICE_ACCELERATOR: return "accelerator";
-  case GS_DEVICE_OTHER: return "other";
-  }
-  return "other";
-}
-
 static void print_bytes(uint64_t b) {
   if (!b)
     printf("memory unknown");
@@ -71,7 +60,7 @@ int cli_devices(int argc, char **argv) {
         continue;
       }
       printf("  %s:%d  %s  [%s, %s, ", be->name, d, info.name, info.vendor[0] ? info.vendor : "?",
-             type_name(info.type));
+             gs_device_type_name(info.type));
       print_bytes(info.memory_bytes);
       printf("]%s%s\n", info.available ? "  available" : "  unavailable: ",
              info.available ? "" : (info.why[0] ? info.why : "no reason given"));

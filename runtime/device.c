@@ -24,7 +24,7 @@ static int icontains(const char *hay, const char *needle) {
   return 0;
 }
 
-static const char *type_name(gs_device_type t) {
+const char *gs_device_type_name(gs_device_type t) {
   switch (t) {
   case GS_DEVICE_CPU: return "cpu";
   case GS_DEVICE_GPU_DISCRETE: return "discrete gpu";
@@ -64,7 +64,7 @@ static void describe_devices(const rt_backend *be, char *buf, size_t len) {
   for (int k = 0; k < be->n_dev && at < len; k++) {
     const gs_device_info *d = &be->infos[k];
     int w = snprintf(buf + at, len - at, "%s%d: %s (%s, %s%s%s)", k ? "; " : "", k, d->name,
-                     d->vendor, type_name(d->type),
+                     d->vendor, gs_device_type_name(d->type),
                      d->available ? "" : ", unavailable: ", d->available ? "" : d->why);
     if (w < 0) break;
     at += (size_t)w;

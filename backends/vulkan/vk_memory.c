@@ -64,7 +64,6 @@ void vkb_buffer_destroy(gs_bdev *d, gs_bbuf *b) {
 }
 
 gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
-  *out = NULL;
   uint64_t limit = d->props.limits.maxStorageBufferRange;
   if (bytes > limit)
     return vkb_fail(d->be, GS_ERR_NOMEM,
@@ -80,8 +79,12 @@ gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
     free(b);
     return s;
   }
+  if ((s = vkb_validation_check(d->be, "buf_alloc")) != GS_OK) {
+    vkb_buf_free(d, b);
+    return s;
+  }
   *out = b;
-  return vkb_validation_check(d->be, "buf_alloc");
+  return GS_OK;
 }
 
 static void destroy_buf(gs_bdev *d, void *obj) {

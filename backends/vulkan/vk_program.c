@@ -116,7 +116,6 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
 }
 
 gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog **out) {
-  *out = NULL;
   gs_bprog *p = calloc(1, sizeof *p);
   vkb_dispatch *xs = n ? malloc(n * sizeof *xs) : NULL;
   if (!p || (n && !xs)) {

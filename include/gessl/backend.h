@@ -109,8 +109,8 @@ typedef struct gs_backend_iface {
   void (*destroy)(gs_backend *be);
 
   /* Finds the devices once. Returns GS_OK and *n (possibly 0 with a reason in why), or an error
-   * with the reason (e.g. "no OpenCL platform") when the backend cannot run at all; then *n is 0
-   * and why holds the reason too. */
+   * with the reason (e.g. "no OpenCL platform") when the backend cannot run at all; *n is then
+   * unspecified and why may hold the reason too. */
   gs_status (*probe)(gs_backend *be, int *n, char *why, size_t why_len);
   /* Facts about device `index` (0 <= index < n, after probe). Failure: *info unspecified. */
   gs_status (*device_info)(gs_backend *be, int index, gs_device_info *info);

@@ -96,6 +96,8 @@ GS_API const struct gs_meta_iface *gs_runtime_meta_at(const gs_runtime *rt, int 
 GS_API gs_device *gs_device_open(gs_runtime *rt, const char *spec);
 GS_API void gs_device_close(gs_device *dev);
 GS_API const gs_device_info *gs_device_get_info(const gs_device *dev);
+/* "cpu", "discrete gpu", "integrated gpu", "accelerator", "other". */
+GS_API const char *gs_device_type_name(gs_device_type t);
 GS_API const char *gs_device_backend_name(const gs_device *dev);
 /* Waits for all queued work. */
 GS_API gs_status gs_device_sync(gs_device *dev);

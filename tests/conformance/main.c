@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "gessl/conform.h"
 
 static int usage(void) {
   fprintf(stderr, "usage: gessl-conformance --ref PATH [--ref-device N|NAME] --backend PATH "
@@ -43,6 +43,6 @@ int main(int argc, char **argv) {
       return usage();
   }
   if (!o.ref_path || !o.backend_path) return usage();
-  int r = gs_conform_run(&o, stdout);
+  int r = gs_conform_run(&o, stdout, NULL);
   return r < 0 ? 2 : r > 0 ? 1 : 0;
 }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conformance.h"
+#include "conform_impl.h"
 
 #define B_EXACT 1e-7
 #define B_TRANSC 1e-6

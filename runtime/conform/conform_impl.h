@@ -1,35 +1,12 @@
-/* Launch-level conformance: every opcode of op.h, run on a backend under test and on a reference
- * backend (the CPU plugin), compared element by element.
- *
- * Both backends are plugins loaded by path with dlopen, so the same program checks any backend
- * (OpenCL, Vulkan, a new one) against the reference without linking to either. */
-#ifndef GESSL_CONFORMANCE_H
-#define GESSL_CONFORMANCE_H
+/* Internals of the conformance engine (conform.c runs, cases.c builds the cases). The public
+ * call is gs_conform_run (include/gessl/conform.h). */
+#ifndef GESSL_CONFORM_IMPL_H
+#define GESSL_CONFORM_IMPL_H
 
 #include <stdint.h>
 #include <stdio.h>
 
-#include "gessl/backend.h"
-
-typedef struct gs_conform_opts {
-  const char *ref_path;     /* reference plugin, e.g. build/lib/gessl/libgessl-cpu.so */
-  const char *ref_device;   /* reference device as `device` below; NULL = the reference plugin's
-                               "*-reference" device where it lists one (the CPU backend's plain
-                               path beside its fast one), else device 0 */
-  const char *backend_path; /* plugin under test */
-  const char *device;       /* device under test: index, or case-insensitive substring of its
-                               name, vendor, driver or extra text; NULL = device 0 */
-  const char *ops;          /* comma-separated opcode names (gs_opcode_name); NULL = all */
-  uint64_t seed;            /* input data seed */
-  int runs;                 /* prog_run calls per case (>= 1; 2 checks re-running programs) */
-} gs_conform_opts;
-
-/* Runs every selected case, printing one line per case and a final "N passed, M failed" line to
- * `out`. Returns the number of failed cases, or -1 when a plugin or the device cannot be loaded
- * or opened (the reason is printed; a backend that cannot start is a failure, never a skip). */
-int gs_conform_run(const gs_conform_opts *opts, FILE *out);
-
-/* ---- internals shared by conformance.c and cases.c ---- */
+#include "gessl/conform.h"
 
 typedef enum cf_gen {
   CF_UNIFORM = 0, /* uniform in [lo, hi) */

@@ -1,10 +1,10 @@
-/* The conformance runner: loads two backend plugins, runs each case on both, compares.
+/* The conformance engine: loads two backend plugins, runs each case on both, compares.
  *
  * Every operand gets its own buffer laid out as [guard | data | guard] and is passed with a
  * non-zero element offset, so a kernel that ignores offsets or writes past its region is caught:
  * the guards must come back unchanged. In-place results are compared as updates (after minus
  * before), so a small optimizer step is not hidden by the size of the weights. */
-#include "conformance.h"
+#include "conform_impl.h"
 
 #include "gessl/runtime.h"
 
@@ -22,9 +22,22 @@ typedef struct cf_backend {
   const gs_backend_iface *b;
   gs_backend *ctx;
   gs_bdev *dev;
-  int index; /* the device opened */
   char label[320];
+  int index;           /* the device opened, -1 before */
+  gs_device_info info; /* its facts */
+  char why[512];       /* why it did not open */
 } cf_backend;
+
+/* Records why a backend did not open, prints it, and returns -1. */
+static int open_fail(cf_backend *be, FILE *out, const char *fmt, ...) GS_PRINTF(3, 4);
+static int open_fail(cf_backend *be, FILE *out, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(be->why, sizeof be->why, fmt, ap);
+  va_end(ap);
+  fprintf(out, "%s\n", be->why);
+  return -1;
+}
 
 static int ci_contains(const char *hay, const char *needle) {
   size_t n = strlen(needle);
@@ -41,24 +54,23 @@ static int ci_contains(const char *hay, const char *needle) {
 static int open_backend(const char *path, const char *sel, int reference, cf_backend *be,
                         FILE *out) {
   memset(be, 0, sizeof *be);
+  be->index = -1;
   gs_runtime_options o = {.plugin_path = path};
   be->rt = gs_runtime_open(&o);
   if (!be->rt) {
-    fprintf(out, "cannot load %s: %s\n", path, gs_errmsg());
-    return -1;
+    return open_fail(be, out, "cannot load %s: %s", path, gs_errmsg());
   }
   int bi = gs_runtime_backend_from(be->rt, path);
   if (bi < 0) {
-    fprintf(out, "cannot load %s: %s\n", path, gs_errmsg());
-    return -1;
+    return open_fail(be, out, "cannot load %s: %s", path, gs_errmsg());
   }
   be->b = gs_runtime_backend(be->rt, bi);
   be->ctx = gs_runtime_backend_context(be->rt, bi);
   int n = 0;
   char why[256] = "";
   if (be->b->probe(be->ctx, &n, why, sizeof why) != GS_OK || n == 0) {
-    fprintf(out, "%s: no device: %s%s%s\n", be->b->name, why, *why ? "; " : "", gs_errmsg());
-    return -1;
+    return open_fail(be, out, "%s: no device: %s%s%s", be->b->name, why, *why ? "; " : "",
+                     gs_errmsg());
   }
   int pick = -1;
   gs_device_info info;
@@ -70,8 +82,8 @@ static int open_backend(const char *path, const char *sel, int reference, cf_bac
       if (be->b->device_info(be->ctx, i, &info) == GS_OK && ci_contains(info.name, "-reference"))
         pick = i;
     if (pick < 0 || pick >= n) {
-      fprintf(out, "%s: device index %ld out of range (%d devices)\n", be->b->name, idx, n);
-      return -1;
+      return open_fail(be, out, "%s: device index %ld out of range (%d devices)", be->b->name, idx,
+                       n);
     }
   } else {
     for (int i = 0; i < n && pick < 0; i++)
@@ -84,27 +96,28 @@ static int open_backend(const char *path, const char *sel, int reference, cf_bac
       for (int i = 0; i < n; i++)
         if (be->b->device_info(be->ctx, i, &info) == GS_OK)
           fprintf(out, "  %d: %s (%s)\n", i, info.name, info.vendor);
-      return -1;
+      return open_fail(be, out, "%s: no device matches \"%s\"", be->b->name, sel);
     }
   }
   if (be->b->device_info(be->ctx, pick, &info) != GS_OK) {
-    fprintf(out, "%s: device %d: %s\n", be->b->name, pick, gs_errmsg());
-    return -1;
+    return open_fail(be, out, "%s: device %d: %s", be->b->name, pick, gs_errmsg());
   }
   if (!info.available) {
-    fprintf(out, "%s: device %d (%s) unavailable: %s\n", be->b->name, pick, info.name, info.why);
-    return -1;
+    return open_fail(be, out, "%s: device %d (%s) unavailable: %s", be->b->name, pick, info.name,
+                     info.why);
   }
   if (be->b->open(be->ctx, pick, &be->dev) != GS_OK) {
-    fprintf(out, "%s: cannot open device %d (%s): %s\n", be->b->name, pick, info.name, gs_errmsg());
-    return -1;
+    return open_fail(be, out, "%s: cannot open device %d (%s): %s", be->b->name, pick, info.name,
+                     gs_errmsg());
   }
-  snprintf(be->label, sizeof be->label, "%s:%d %s | %s", be->b->name, pick, info.name, info.driver);
   be->index = pick;
+  be->info = info;
+  snprintf(be->label, sizeof be->label, "%s:%d %s | %s", be->b->name, pick, info.name, info.driver);
   return 0;
 }
 
 static void close_backend(cf_backend *be) {
+  if (!be) return;
   if (be->dev) be->b->close(be->dev);
   gs_runtime_close(be->rt); /* plugins stay mapped: drivers may run exit-time hooks */
 }
@@ -476,15 +489,31 @@ static int list_has(const char *list, const char *name) {
   return 0;
 }
 
-int gs_conform_run(const gs_conform_opts *o, FILE *out) {
+/* Appends a failed case's label to the result's list, cut at its size. */
+static void note_failure(gs_conform_result *res, const char *label) {
+  size_t at = strlen(res->failures);
+  if (at + 1 < sizeof res->failures)
+    snprintf(res->failures + at, sizeof res->failures - at, "%s%s", at ? "; " : "", label);
+}
+
+int gs_conform_run(const gs_conform_opts *o, FILE *out, gs_conform_result *res) {
   cf_backend ref, dut;
-  if (open_backend(o->ref_path, o->ref_device, 1, &ref, out) != 0) {
-    close_backend(&ref);
-    fprintf(out, "0 passed, 1 failed\n");
-    return -1;
+  gs_conform_result scratch;
+  if (!res) res = &scratch;
+  memset(res, 0, sizeof *res);
+  res->index = -1;
+  int st = open_backend(o->ref_path, o->ref_device, 1, &ref, out);
+  if (st == 0) {
+    st = open_backend(o->backend_path, o->device, 0, &dut, out);
+    snprintf(res->backend, sizeof res->backend, "%s", dut.b ? dut.b->name : "");
+    res->index = dut.index;
+    res->dev = dut.info;
+    if (st != 0) snprintf(res->error, sizeof res->error, "%s", dut.why);
+    close_backend(st == 0 ? NULL : &dut);
+  } else {
+    snprintf(res->error, sizeof res->error, "reference: %.480s", ref.why);
   }
-  if (open_backend(o->backend_path, o->device, 0, &dut, out) != 0) {
-    close_backend(&dut);
+  if (st != 0) {
     close_backend(&ref);
     fprintf(out, "0 passed, 1 failed\n");
     return -1;
@@ -500,6 +529,9 @@ int gs_conform_run(const gs_conform_opts *o, FILE *out) {
   cf_case *cases = NULL;
   int n = cf_make_cases(&cases);
   if (n < 0) {
+    close_backend(&dut);
+    close_backend(&ref);
+    snprintf(res->error, sizeof res->error, "out of memory");
     fprintf(out, "out of memory\n");
     return -1;
   }
@@ -510,7 +542,7 @@ int gs_conform_run(const gs_conform_opts *o, FILE *out) {
     if (run_case(&ref, &dut, &cases[i], seed, o->runs > 0 ? o->runs : 1, out))
       passed++;
     else
-      failed++;
+      failed++, note_failure(res, cases[i].label);
     fflush(out);
   }
   free(cases);
@@ -521,12 +553,14 @@ int gs_conform_run(const gs_conform_opts *o, FILE *out) {
     if (run_chain(&ref, &dut, &chains[i], seed, o->runs > 0 ? o->runs : 1, out))
       passed++;
     else
-      failed++;
+      failed++, note_failure(res, chains[i].label);
     fflush(out);
   }
   free(chains);
   close_backend(&dut);
   close_backend(&ref);
+  res->passed = passed;
+  res->failed = failed;
   fprintf(out, "%d passed, %d failed\n", passed, failed);
   if (passed + failed == 0) {
     fprintf(out, "no case matched --ops \"%s\"\n", o->ops ? o->ops : "");
