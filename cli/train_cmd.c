@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "gessl/comm.h"
 #include "gessl/train.h"
 
 enum { MAX_SETS = 128 };
@@ -41,6 +42,10 @@ static const struct {
 };
 
 static const char *const help_tail =
+    "\n"
+    "Data-parallel: 'mpirun -np P gessl train ...' trains one model over P processes; --batch is\n"
+    "the global batch (each rank takes batch/P images of it), --backend may list one spec per\n"
+    "rank (cpu,opencl: rank r takes the r-th, cycling); rank 0 writes the run directory.\n"
     "\n"
     "Exit status: 0 done, 1 the run failed (or diverged), 2 bad option or value, 130 stopped by\n"
     "Ctrl-C.\n";
@@ -310,7 +315,33 @@ static int parse(train_cmd *t, int argc, char **argv, int *help) {
   return rc;
 }
 
+/* Under an MPI launcher: join the world before anything else, so that rank 0 alone talks to the
+ * user. A failure on any rank after that ends every rank (never a hang in a collective). */
+static int join_world(void) {
+  if (!gs_world_launched()) return CLI_OK;
+  if (gs_world_open("mpi") != GS_OK) {
+    fprintf(stderr, "gessl train: %s\n", gs_errmsg());
+    return CLI_FAIL;
+  }
+  return CLI_OK;
+}
+
+static int train_main(int argc, char **argv);
+
 int cli_train(int argc, char **argv) {
+  int rc = join_world();
+  if (rc != CLI_OK) return rc;
+  rc = train_main(argc, argv);
+  if (gs_world_size() > 1 && rc != CLI_OK && rc != CLI_INTERRUPTED) {
+    char why[1100];
+    snprintf(why, sizeof why, "exit status %d (see the message above)", rc);
+    gs_world_abort(rc, why);
+  }
+  gs_world_close();
+  return rc;
+}
+
+static int train_main(int argc, char **argv) {
   train_cmd *t = calloc(1, sizeof *t);
   if (!t) return CLI_FAIL;
   gs_train_config_init(&t->cfg);
@@ -334,9 +365,10 @@ int cli_train(int argc, char **argv) {
     rc = cli_usage_error("train", "%s", gs_errmsg());
   if (rc == CLI_OK) {
     view v = {isatty(2), 0, c->epochs};
-    c->progress = on_progress;
-    c->epoch_end = on_epoch;
-    c->log = on_log;
+    int quiet = gs_world_rank() > 0; /* rank 0 speaks for the job */
+    c->progress = quiet ? NULL : on_progress;
+    c->epoch_end = quiet ? NULL : on_epoch;
+    c->log = quiet ? NULL : on_log;
     c->user = &v;
     c->stop = &stop_flag;
     /* The first Ctrl-C asks for a clean stop; the handler resets itself, so a second one kills
@@ -351,7 +383,9 @@ int cli_train(int argc, char **argv) {
     gs_status st = gs_train_run(rt, c, &res);
     sigaction(SIGINT, &old, NULL);
     close_bar(&v);
-    if (st == GS_OK || st == GS_ERR_INTERRUPTED) {
+    if (quiet && (st == GS_OK || st == GS_ERR_INTERRUPTED)) {
+      rc = st == GS_OK ? CLI_OK : CLI_INTERRUPTED;
+    } else if (st == GS_OK || st == GS_ERR_INTERRUPTED) {
       if (st == GS_ERR_INTERRUPTED) fprintf(stderr, "gessl train: %s\n", gs_errmsg());
       printf("final loss %.4f (first %.4f)  %lld steps, %lld images in %.1f s  %.1f images/s  "
              "on %s\n",

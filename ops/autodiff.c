@@ -11,6 +11,7 @@
 
 static gs_grad_rule rule_for(const struct gs_node *y) {
   if (y->kind == GS_NODE_ALIAS || y->kind == GS_NODE_CONCAT) return gs_grad_shape;
+  if (y->kind == GS_NODE_COLLECTIVE) return gs_grad_collective;
   if (y->kind != GS_NODE_OP) return NULL;
   switch (y->op) {
   case GS_OP_UNARY:

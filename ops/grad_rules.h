@@ -23,5 +23,7 @@ int gs_grad_matmul(gs_graph *g, struct gs_node *y, struct gs_node *dy, const cha
                    struct gs_node **dx); /* MATMUL */
 int gs_grad_conv(gs_graph *g, struct gs_node *y, struct gs_node *dy, const char *want,
                  struct gs_node **dx); /* CONV2D, MAXPOOL2D, AVGPOOL2D */
+int gs_grad_collective(gs_graph *g, struct gs_node *y, struct gs_node *dy, const char *want,
+                       struct gs_node **dx); /* COLLECTIVE */
 
 #endif

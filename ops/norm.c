@@ -2,6 +2,7 @@
  * EMA sinks, or running statistics), layer norm and L2 normalisation. */
 #include <stdio.h>
 
+#include "gessl/comm.h"
 #include "gessl/runtime.h"
 #include "ops_impl.h"
 
@@ -72,10 +73,20 @@ gs_tensor *gs_batch_norm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor 
   struct gs_node *xc, *inv;
   if (train || !running_mean) {
     struct gs_node *mean, *var;
-    xc = center(g, x, axes, n_axes, &mean, &var);
+    /* Synchronised batch norm: the statistics of the whole world's batch (every rank holds an
+     * equal share, so the mean of the ranks' means is the global mean; the variance about it
+     * likewise). Gradients flow back through the all-reduces. */
+    int sync = train && gs_world_sync_bn();
+    if (sync) {
+      mean = gs_all_reduce(g, gs_mean(g, x, axes, n_axes, 1), 1);
+      xc = gs_sub(g, x, mean);
+      var = gs_all_reduce(g, gs_mean(g, gs_square(g, xc), axes, n_axes, 1), 1);
+    } else {
+      xc = center(g, x, axes, n_axes, &mean, &var);
+    }
     inv = gs_rsqrt(g, gs_add_scalar(g, var, eps));
     if (train && running_mean) {
-      int64_t cnt = gs_shape_numel(sx) / c;
+      int64_t cnt = gs_shape_numel(sx) / c * (sync ? gs_world_size() : 1);
       float unbias = cnt > 1 ? (float)((double)cnt / (double)(cnt - 1)) : 1.0f;
       /* gs_ema_update keeps m*target, so m = 1 - momentum. */
       struct gs_node *m = gs_fill(g, GS_SHAPE(1), 1.0f - momentum);

@@ -44,4 +44,10 @@ struct gs_node *gs_op_dot(gs_graph *g, struct gs_node *a, struct gs_node *b);
 struct gs_node *gs_op_pad_into(gs_graph *g, struct gs_node *x, gs_shape full, int axis,
                                int64_t start);
 
+/* One all-reduce (mean or sum over ranks) of the flat concatenation of xs: [total elements]. Used
+ * for gradient buckets; unlike gs_all_reduce it adds the node in a world of one too (exported for
+ * the test of program segments, which runs in a world of one). */
+GS_API struct gs_node *gs_op_all_reduce_flat(gs_graph *g, struct gs_node *const *xs, int n,
+                                             int mean);
+
 #endif

@@ -7,7 +7,9 @@
  *    their own, aliases (reshape, detach) their root's storage, and every computed value a slot
  *    in an arena planned by liveness (plan.c), so values never alive together share bytes.
  * 4. Lower each node to launches (OP: one, CONCAT: one INSERT per input), check that the backend
- *    runs each, and hand the list to the backend to prepare.
+ *    runs each, and hand the list to the backend to prepare. Collectives (data-parallel training)
+ *    are no launches: they cut the list into segments, each compiled on its own, and run on the
+ *    host between them (collective_plan below).
  * The program copies what it needs, so the graph may be freed right after. */
 #include <limits.h>
 #include <stdint.h>
@@ -34,6 +36,7 @@ typedef struct cctx {
   gs_graph *g;
   cnode *cn;
   int *order, n_order;
+  int n_coll; /* collective nodes needed */
   rt_plan_item *items;
   int n_items;
   gs_program *prog;
@@ -84,6 +87,20 @@ static void make_order(cctx *c) {
   for (int pass = 0; pass < 2; pass++)
     for (int k = 0; k < g->n; k++)
       if (c->cn[k].needed && (int)c->cn[k].late == pass) c->order[c->n_order++] = k;
+  /* A collective starts as soon as its inputs exist (a gradient bucket while the rest of the
+   * backward pass runs): moved to just after the last of them. Nothing in between reads it, since
+   * creation order is topological. */
+  for (int o = 0; o < c->n_order; o++) {
+    const struct gs_node *n = g->nodes[c->order[o]];
+    if (n->kind != GS_NODE_COLLECTIVE) continue;
+    int after = -1;
+    for (int p = 0; p < o; p++)
+      for (int j = 0; j < n->n_in; j++)
+        if (c->order[p] == n->in[j]->id && p > after) after = p;
+    int id = c->order[o];
+    for (int p = o; p > after + 1; p--) c->order[p] = c->order[p - 1];
+    c->order[after + 1] = id;
+  }
 }
 
 static gs_status param_storage(cctx *c, const struct gs_node *n, gs_bbuf **out) {
@@ -148,7 +165,9 @@ static gs_status assign_storage(cctx *c) {
       }
       /* A computed value, like a concat's. */
       /* fall through */
+    case GS_NODE_COLLECTIVE:
     case GS_NODE_CONCAT:
+      c->n_coll += n->kind == GS_NODE_COLLECTIVE;
       cn->item = c->n_items;
       c->items[c->n_items].bytes = value_bytes(n);
       c->items[c->n_items].first = INT_MAX;
@@ -170,7 +189,9 @@ static void touch(cctx *c, int node, int launch) {
 }
 
 /* Lifetimes: from the first launch that writes a value to the last that reads it (through any
- * alias). Outputs span the whole program so nothing ever overwrites them. */
+ * alias). Outputs span the whole program so nothing ever overwrites them. A collective takes a
+ * position of its own, where it reads its inputs and from which its result is kept. Returns the
+ * number of positions (launches plus collectives). */
 static size_t liveness(cctx *c) {
   int L = 0;
   for (int o = 0; o < c->n_order; o++) {
@@ -184,6 +205,10 @@ static size_t liveness(cctx *c) {
         touch(c, n->in[k]->id, L);
         touch(c, n->id, L);
       }
+    } else if (n->kind == GS_NODE_COLLECTIVE) {
+      for (int k = 0; k < n->n_in; k++) touch(c, n->in[k]->id, L);
+      touch(c, n->id, L);
+      L++;
     }
   }
   for (int k = 0; k < c->g->n; k++) {
@@ -230,10 +255,61 @@ static void launch_str(const gs_launch *l, char *buf, size_t len) {
     snprintf(buf + at, len - at, " -> %s", gs_shape_str(&l->out_desc.shape, s, sizeof s));
 }
 
+/* The collective whose result node `node` reads (through aliases), or -1. */
+static int coll_of(cctx *c, const int *coll_node, int n_coll, int node) {
+  int root = c->cn[node].root;
+  for (int k = 0; k < n_coll; k++)
+    if (coll_node[k] == root) return k;
+  return -1;
+}
+
+/* A reader at launch L of a collective's result: it must be written back before L. */
+static void mark_read(cctx *c, const int *coll_node, int n_coll, int node, size_t L) {
+  int k = coll_of(c, coll_node, n_coll, node);
+  if (k >= 0 && c->prog->colls[k].wait_at == SIZE_MAX) c->prog->colls[k].wait_at = L;
+}
+
+static gs_status record_collective(cctx *c, int *coll_node, const struct gs_node *n, size_t L) {
+  prog_coll *pc = &c->prog->colls[c->prog->n_colls];
+  for (int k = 0; k < n->n_in; k++) mark_read(c, coll_node, c->prog->n_colls, n->in[k]->id, L);
+  coll_node[c->prog->n_colls++] = n->id;
+  pc->kind = n->i[0];
+  pc->at = L;
+  pc->wait_at = SIZE_MAX;
+  pc->out = ref_of(c, n->id);
+  pc->out_n = (size_t)gs_shape_numel(&n->desc.shape);
+  if (!pc->in) {
+    pc->in = calloc((size_t)n->n_in, sizeof *pc->in);
+    pc->in_n = calloc((size_t)n->n_in, sizeof *pc->in_n);
+    if (!pc->in || !pc->in_n) return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
+  }
+  pc->n_in = n->n_in;
+  pc->in_total = 0;
+  for (int k = 0; k < n->n_in; k++) {
+    pc->in[k] = ref_of(c, n->in[k]->id);
+    pc->in_n[k] = (size_t)gs_shape_numel(&n->in[k]->desc.shape);
+    pc->in_total += pc->in_n[k];
+  }
+  return GS_OK;
+}
+
 static gs_status build_launches(cctx *c, gs_launch *ls, size_t n_launch) {
   size_t L = 0;
+  int *coll_node = c->n_coll ? malloc((size_t)c->n_coll * sizeof *coll_node) : NULL;
+  if (c->n_coll && !coll_node) return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
+  c->prog->n_colls = 0;
   for (int o = 0; o < c->n_order; o++) {
     const struct gs_node *n = c->g->nodes[c->order[o]];
+    if (n->kind == GS_NODE_COLLECTIVE) {
+      gs_status st = record_collective(c, coll_node, n, L);
+      if (st != GS_OK) {
+        free(coll_node);
+        return st;
+      }
+      continue;
+    }
+    for (int k = 0; k < n->n_in && (n->kind == GS_NODE_OP || n->kind == GS_NODE_CONCAT); k++)
+      mark_read(c, coll_node, c->prog->n_colls, n->in[k]->id, L);
     if (n->kind == GS_NODE_OP) {
       if (n->op <= GS_OP_NOP || n->op >= GS_OP_COUNT)
         return gs_fail(GS_ERR_INVALID, "compile: node %d has opcode %d", n->id, (int)n->op);
@@ -272,8 +348,86 @@ static gs_status build_launches(cctx *c, gs_launch *ls, size_t n_launch) {
       }
     }
   }
+  free(coll_node);
+  for (int k = 0; k < c->prog->n_colls; k++)
+    if (c->prog->colls[k].wait_at == SIZE_MAX) c->prog->colls[k].wait_at = L;
   if (L != n_launch) return gs_fail(GS_ERR_INVALID, "compile: launch count mismatch");
   return GS_OK;
+}
+
+/* Cuts the launches at every collective's start and wait and compiles each piece; the steps of a
+ * run are then: at each cut, the waits due there, then the starts, then the next segment. A
+ * program without collectives is one segment, as before. Staging buffers are allocated here,
+ * once. */
+static gs_status collective_plan(cctx *c, const gs_launch *ls, size_t n_launch) {
+  gs_program *prog = c->prog;
+  gs_device *dev = c->dev;
+  int n_cuts_max = 2 * prog->n_colls + 2;
+  size_t *cuts = malloc((size_t)n_cuts_max * sizeof *cuts);
+  prog->segs = calloc((size_t)n_cuts_max, sizeof *prog->segs);
+  prog->steps = calloc((size_t)(3 * prog->n_colls + n_cuts_max), sizeof *prog->steps);
+  if (!cuts || !prog->segs || !prog->steps) {
+    free(cuts);
+    return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
+  }
+  int n_cuts = 0;
+  cuts[n_cuts++] = 0;
+  for (int k = 0; k < prog->n_colls; k++) {
+    cuts[n_cuts++] = prog->colls[k].at;
+    cuts[n_cuts++] = prog->colls[k].wait_at;
+  }
+  /* Sorted, unique (few collectives: insertion sort). */
+  for (int i = 1; i < n_cuts; i++)
+    for (int j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
+      size_t t = cuts[j];
+      cuts[j] = cuts[j - 1];
+      cuts[j - 1] = t;
+    }
+  int u = 0;
+  for (int i = 0; i < n_cuts; i++)
+    if (u == 0 || cuts[u - 1] != cuts[i]) cuts[u++] = cuts[i];
+  n_cuts = u;
+  gs_status st = GS_OK;
+  for (int i = 0; i < n_cuts && st == GS_OK; i++) {
+    size_t from = cuts[i], to = i + 1 < n_cuts ? cuts[i + 1] : n_launch;
+    /* Waits due here first; a collective that starts here and is read here (by a launch, or by a
+     * later collective starting here) is waited for before its reader. A gather completes at its
+     * start. */
+    for (int k = 0; k < prog->n_colls; k++)
+      if (prog->colls[k].wait_at == from && prog->colls[k].at < from &&
+          prog->colls[k].kind != GS_COLL_GATHER)
+        prog->steps[prog->n_steps++] = (prog_step){STEP_WAIT, k};
+    int pending = -1;
+    for (int k = 0; k < prog->n_colls; k++) {
+      if (prog->colls[k].at != from) continue;
+      for (int j = pending + 1; j < k; j++)
+        if (prog->colls[j].at == from && prog->colls[j].wait_at == from &&
+            prog->colls[j].kind != GS_COLL_GATHER)
+          prog->steps[prog->n_steps++] = (prog_step){STEP_WAIT, j};
+      pending = k - 1;
+      prog->steps[prog->n_steps++] = (prog_step){STEP_START, k};
+    }
+    for (int j = pending + 1; j < prog->n_colls; j++)
+      if (prog->colls[j].at == from && prog->colls[j].wait_at == from &&
+          prog->colls[j].kind != GS_COLL_GATHER)
+        prog->steps[prog->n_steps++] = (prog_step){STEP_WAIT, j};
+    if (to > from || prog->n_colls == 0) {
+      st = dev->iface->prog_compile(dev->bdev, ls + from, to - from, &prog->segs[prog->n_segs]);
+      if (st == GS_OK) {
+        rt_count_compile(dev);
+        prog->steps[prog->n_steps++] = (prog_step){STEP_SEG, prog->n_segs++};
+      }
+    }
+  }
+  free(cuts);
+  for (int k = 0; k < prog->n_colls && st == GS_OK; k++) {
+    prog_coll *pc = &prog->colls[k];
+    size_t n = pc->in_total + (pc->kind == GS_COLL_GATHER ? pc->out_n : 0);
+    if (!(pc->stage = malloc((n ? n : 1) * sizeof *pc->stage)))
+      st = gs_fail(GS_ERR_NOMEM, "compile: out of memory for %zu bytes of collective staging",
+                   n * sizeof *pc->stage);
+  }
+  return st;
 }
 
 static gs_status check_supported(cctx *c, const gs_launch *ls, size_t n_launch) {
@@ -345,7 +499,12 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   c.cn = calloc((size_t)(g->n ? g->n : 1), sizeof *c.cn);
   c.order = malloc((size_t)(g->n ? g->n : 1) * sizeof *c.order);
   c.prog = calloc(1, sizeof *c.prog);
-  if (!c.cn || !c.order || !c.prog) {
+  if (c.prog) {
+    for (int k = 0; k < g->n; k++) c.n_coll += g->nodes[k]->kind == GS_NODE_COLLECTIVE;
+    c.prog->colls = calloc((size_t)(c.n_coll ? c.n_coll : 1), sizeof *c.prog->colls);
+  }
+  c.n_coll = 0; /* counted again over the needed nodes by assign_storage */
+  if (!c.cn || !c.order || !c.prog || !c.prog->colls) {
     st = gs_fail(GS_ERR_NOMEM, "compile: out of memory");
     goto fail;
   }
@@ -353,7 +512,7 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   if ((st = mark_needed(&c, outputs, n_outputs)) != GS_OK) goto fail;
   make_order(&c);
   if ((st = assign_storage(&c)) != GS_OK) goto fail;
-  size_t n_launch = liveness(&c);
+  size_t n_launch = liveness(&c) - (size_t)c.n_coll;
   char where[256];
   snprintf(where, sizeof where, "%s (%s)", dev->info.name, dev->iface->name);
   if ((st = rt_plan(c.items, c.n_items, (size_t)dev->info.max_alloc_bytes, ARENA_ALIGN, where,
@@ -374,8 +533,7 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   if ((st = alloc_buffers(&c, sizes, n_arenas)) != GS_OK) goto fail;
   if ((st = build_launches(&c, ls, n_launch)) != GS_OK) goto fail;
   c.prog->n_launches = n_launch;
-  if ((st = dev->iface->prog_compile(dev->bdev, ls, n_launch, &c.prog->bprog)) != GS_OK) goto fail;
-  rt_count_compile(dev);
+  if ((st = collective_plan(&c, ls, n_launch)) != GS_OK) goto fail;
   c.prog->outputs = calloc((size_t)(n_outputs ? n_outputs : 1), sizeof *c.prog->outputs);
   if (!c.prog->outputs) {
     st = gs_fail(GS_ERR_NOMEM, "compile: out of memory");

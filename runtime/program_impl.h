@@ -27,9 +27,36 @@ typedef struct prog_output {
   size_t bytes;
 } prog_output;
 
+/* A collective (GS_NODE_COLLECTIVE) run on the host between segments: its inputs are read into
+ * `stage` (allocated once, at compile) at launch `at`, reduced or gathered across the world, and
+ * written to `out` before launch `wait_at` (the first reader), so an all-reduce is in flight while
+ * the device runs the launches in between. */
+typedef struct prog_coll {
+  int kind; /* gs_coll_kind */
+  int n_in;
+  gs_bref *in;
+  size_t *in_n; /* elements of each input */
+  size_t in_total, out_n;
+  gs_bref out;
+  size_t at, wait_at;
+  float *stage; /* in_total floats (+ out_n for a gather) */
+  struct gs_comm_req *req;
+} prog_coll;
+
+/* What a run does, in order: a segment of launches, or a collective's start or wait. */
+typedef struct prog_step {
+  enum { STEP_SEG, STEP_START, STEP_WAIT } kind;
+  int index; /* into segs or colls */
+} prog_step;
+
 struct gs_program {
   gs_device *dev;
-  gs_bprog *bprog;
+  gs_bprog **segs; /* the launches cut at collectives; one segment when there are none */
+  int n_segs;
+  prog_coll *colls;
+  int n_colls;
+  prog_step *steps;
+  int n_steps;
   gs_bbuf **arenas;
   int n_arenas;
   prog_input *inputs;

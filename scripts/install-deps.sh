@@ -12,6 +12,7 @@ packages=(
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools vulkan-validationlayers  # Vulkan: lavapipe
   libpng-dev zlib1g-dev libcjson-dev                # data sets, checkpoints, logs
   libturbojpeg0-dev                                 # JPEG folders (TurboJPEG, DCT-domain scaling)
+  libopenmpi-dev openmpi-bin                        # data-parallel training: gessl-comm-mpi, mpirun
   dataset-fashion-mnist                             # --data fashion-mnist
   python3 python3-torch                             # golden values, export check
   clang libclang-rt-14-dev                          # libFuzzer targets

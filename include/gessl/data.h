@@ -135,6 +135,10 @@ typedef struct gs_loader_options {
   int bad_images_fatal;
   void (*on_bad_image)(void *user, const char *message);
   void *user;
+  /* Data-parallel sharding (drop_last only): each global batch holds batch x shards images, and
+   * this loader yields block `shard` of each (images shard*batch .. (shard+1)*batch - 1 of the
+   * global batch), with the augmentations one unsharded loader would give them. 0 or 1: none. */
+  int shards, shard;
 } gs_loader_options;
 
 typedef struct gs_batch {

@@ -4,6 +4,7 @@
 #define GESSL_H
 
 #include "backend.h"
+#include "comm.h"
 #include "conform.h"
 #include "graph.h"
 #include "hparams.h"

@@ -144,6 +144,16 @@ GS_API gs_tensor *gs_cross_entropy(gs_graph *g, gs_tensor *logits, gs_tensor *la
  * (rows are distributions along the last axis). Shape []. */
 GS_API gs_tensor *gs_kl_div(gs_graph *g, gs_tensor *log_p, gs_tensor *log_q);
 
+/* ---- Collectives across the ranks of a data-parallel job (comm.h). In a single process (a world
+ * of one) both return x itself, so a method uses them unconditionally. ---- */
+/* The sum (mean != 0: mean) over ranks of x, on every rank. Gradient: the same all-reduce. */
+GS_API gs_tensor *gs_all_reduce(gs_graph *g, gs_tensor *x, int mean);
+/* x's rows from every rank: x [R, ...] split into `chunks` equal row blocks (e.g. one per view),
+ * each block gathered rank-major, blocks kept in order: [P*R, ...]. With views stacked as blocks,
+ * the result is the views of the whole global batch in the order one process would see them.
+ * Gradient: the sum over ranks of the upstream gradient, this rank's rows (a reduce-scatter). */
+GS_API gs_tensor *gs_all_gather(gs_graph *g, gs_tensor *x, int chunks);
+
 /* ---- Gradient control ---- */
 /* x's value with no gradient flowing back (targets, EMA teachers). */
 GS_API gs_tensor *gs_detach(gs_graph *g, gs_tensor *x);

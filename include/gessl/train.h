@@ -114,6 +114,11 @@ typedef struct gs_train_config {
                             the training data is then not split */
   int bad_images_fail;   /* a folder image that fails to decode stops the run (0: it is skipped
                             with a warning, and the run stops once over 1% have failed) */
+  /* Data-parallel (comm.h; `mpirun -np P gessl train`): compare a hash of every rank's tensors
+   * every N steps and fail when they differ (0: only at checkpoints). */
+  int64_t check_sync;
+  /* Data-parallel: batch norm normalises with the whole global batch's statistics (0/1). */
+  int sync_bn;
 } gs_train_config;
 
 typedef struct gs_train_result {

@@ -102,7 +102,10 @@ static void make_images(gs_loader *l, float *scratch, slot *s, int64_t seq, int 
   const uint64_t key = epoch_key(l, epoch);
   const size_t img = (size_t)im->h * im->w * im->c;
   for (int j = i0; j < i1; j++) {
-    int64_t sample = gs_epoch_order(idx * l->opt.batch + j, im->n, key);
+    /* Sharded (data-parallel): this rank's block of the global batch of batch x shards. */
+    int64_t shards = l->opt.shards > 1 ? l->opt.shards : 1;
+    int64_t pos = (idx * shards + (shards > 1 ? l->opt.shard : 0)) * l->opt.batch + j;
+    int64_t sample = gs_epoch_order(pos, im->n, key);
     if (im->path_at) {
       int tries = 0;
       while (stream_views(l, scratch, s, j, epoch, sample) != 0 && ++tries < MAX_SKIP)
@@ -185,7 +188,13 @@ gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt) {
     }
     if (sz > max_size) max_size = sz;
   }
-  int64_t bpe = o.drop_last ? im->n / o.batch : (im->n + o.batch - 1) / o.batch;
+  if (o.shards > 1 && (!o.drop_last || o.shard < 0 || o.shard >= o.shards)) {
+    gs_fail(GS_ERR_INVALID, "loader for %s: shard %d of %d (sharding needs drop_last)",
+            gs_dataset_name(ds), o.shard, o.shards);
+    return NULL;
+  }
+  int64_t global = (int64_t)o.batch * (o.shards > 1 ? o.shards : 1);
+  int64_t bpe = o.drop_last ? im->n / global : (im->n + o.batch - 1) / o.batch;
   if (bpe <= 0) {
     gs_fail(GS_ERR_INVALID, "loader for %s: %lld images make no full batch of %d",
             gs_dataset_name(ds), (long long)im->n, o.batch);

@@ -6,12 +6,19 @@
 #include "gessl/graph.h"
 
 typedef enum gs_node_kind {
-  GS_NODE_OP = 0, /* a primitive launch: `op` with `in`, `i`, `f` as in op.h */
-  GS_NODE_INPUT,  /* fed by the host before each run */
-  GS_NODE_PARAM,  /* a persistent tensor (`param`) */
-  GS_NODE_ALIAS,  /* same storage as in[0], other shape (reshape) or no gradient (detach) */
-  GS_NODE_CONCAT, /* in[0..n_in) joined along axis i[0]; lowered to INSERT launches */
+  GS_NODE_OP = 0,     /* a primitive launch: `op` with `in`, `i`, `f` as in op.h */
+  GS_NODE_INPUT,      /* fed by the host before each run */
+  GS_NODE_PARAM,      /* a persistent tensor (`param`) */
+  GS_NODE_ALIAS,      /* same storage as in[0], other shape (reshape) or no gradient (detach) */
+  GS_NODE_CONCAT,     /* in[0..n_in) joined along axis i[0]; lowered to INSERT launches */
+  GS_NODE_COLLECTIVE, /* i[0] = gs_coll_kind over the world's ranks (ops/collective.c); run on the
+                       * host between program segments */
 } gs_node_kind;
+
+/* What a GS_NODE_COLLECTIVE does: an all-reduce (sum or mean) of the flat concatenation of its
+ * inputs, or an all-gather of its one input's rows, rank-major. */
+typedef enum gs_coll_kind { GS_COLL_SUM = 0, GS_COLL_MEAN = 1, GS_COLL_GATHER = 2 } gs_coll_kind;
+enum { GS_MAX_GATHER_CHUNKS = 16 };
 
 struct gs_node {
   gs_graph *graph; /* NULL once the graph is freed */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "gessl/comm.h"
 #include "train_impl.h"
 
 static gs_step_info step_info(const train_run *r, int64_t step) {
@@ -44,12 +45,13 @@ static gs_status host_next_batch(void *host, const float *const **views) {
   gs_batch b;
   gs_status st = gs_loader_next(r->loader, &b);
   if (st != GS_OK) return st;
-  if (b.n != r->cfg->batch || b.n_views < r->host.n_views)
+  int want = (int)r->host.view_shape.dim[0]; /* this rank's share of --batch */
+  if (b.n != want || b.n_views < r->host.n_views)
     return gs_fail(GS_ERR_INVALID, "train: loader gave %d images x %d views, expected %d x %d", b.n,
-                   b.n_views, r->cfg->batch, r->host.n_views);
+                   b.n_views, want, r->host.n_views);
   for (int v = 0; v < b.n_views && v < GS_MAX_VIEWS; v++) r->batch_views[v] = b.views[v];
   r->epoch = b.epoch;
-  r->images += b.n;
+  r->images += (int64_t)b.n * gs_world_size(); /* the global batch */
   r->last_batch = b;
   r->fresh_calls = 0;
   *views = r->batch_views;
@@ -95,7 +97,14 @@ static gs_status host_add_update(void *host, gs_graph *g, gs_tensor *const *grad
   if (lr_scale != 1.0f) lr = gs_scale(g, lr, lr_scale);
   if (gs_graph_status(g) != GS_OK)
     return gs_fail(gs_graph_status(g), "train: optimizer update: %s", gs_graph_error(g));
-  return gs_optimizer_add_updates(r->opt, g, grads, lr, t);
+  /* Data-parallel: the update uses the gradient averaged over the ranks. */
+  int n = gs_pset_count(r->params);
+  gs_tensor **avg = calloc((size_t)n + 1, sizeof *avg);
+  if (!avg) return gs_fail(GS_ERR_NOMEM, "train: out of memory");
+  gs_status st = train_average_grads(r, g, grads, n, avg);
+  if (st == GS_OK) st = gs_optimizer_add_updates(r->opt, g, avg, lr, t);
+  free(avg);
+  return st;
 }
 
 static gs_status host_feed_update(void *host, gs_program *prog) {

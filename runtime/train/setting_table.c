@@ -20,7 +20,8 @@ static const gs_train_setting table[] = {
   {"backend", GS_SETTING_STRING, "SPEC", 0, 0, NULL, 0, GS_SETTING_RESUMABLE, AT(backend),
    "cpu | opencl[:N|:NAME] | vulkan[:N|:NAME]: the device (default cpu);\n"
    "N indexes the backend's devices, NAME matches vendor or device name\n"
-   "('gessl devices' lists them)"},
+   "('gessl devices' lists them); under mpirun a comma list gives rank r\n"
+   "the r-th spec, cycling (cpu,opencl)"},
   {"data", GS_SETTING_STRING, "SPEC", 0, 0, NULL, 0, 0, AT(data),
    "synthetic[:HxWxC] (default synthetic), fashion-mnist, idx:DIR,\n"
    "cifar10:DIR, cifar100:DIR, folder:DIR"},
@@ -90,6 +91,12 @@ static const gs_train_setting table[] = {
   {"monitor-knn", GS_SETTING_INT, "E", 0, 1000000, NULL, 0, GS_SETTING_RESUMABLE, AT(monitor_knn),
    "kNN accuracy (k=200, cosine) on the held-out split every E epochs and\n"
    "at the end (default 0: off)"},
+  {"sync-bn", GS_SETTING_BOOL, NULL, 0, 1, NULL, 0, GS_SETTING_RESUMABLE, AT(sync_bn),
+   "data-parallel: batch norm with the statistics of the whole global\n"
+   "batch (default: each rank's own share)"},
+  {"check-sync", GS_SETTING_INT64, "N", 0, NO_MAX, NULL, 0, GS_SETTING_RESUMABLE, AT(check_sync),
+   "data-parallel: compare a hash of the ranks' parameters every N steps\n"
+   "(default 0: at every checkpoint only)"},
 };
 /* clang-format on */
 

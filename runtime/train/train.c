@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gessl/comm.h"
 #include "gessl/hparams.h"
 #include "train_impl.h"
 
@@ -33,8 +34,16 @@ static double now_s(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* The backend part of a spec ("opencl" of "opencl:1") must name a loaded backend. */
+/* The backend part of a spec ("opencl" of "opencl:1") must name a loaded backend; each item of a
+ * per-rank list (cpu,opencl) likewise. */
 static gs_status check_backend(gs_runtime *rt, const char *spec) {
+  const char *comma = strchr(spec, ',');
+  if (comma) {
+    char first[256];
+    snprintf(first, sizeof first, "%.*s", (int)(comma - spec), spec);
+    gs_status st = check_backend(rt, first);
+    return st == GS_OK ? check_backend(rt, comma + 1) : st;
+  }
   size_t len = strcspn(spec, ":");
   char names[256] = "";
   size_t at = 0;
@@ -156,7 +165,16 @@ static gs_status set_up(train_run *r) {
   st = train_resolve_hparams(c, r->method, r->meta, &r->method_hp, &r->meta_hp);
   if (st != GS_OK) return st;
 
-  r->dev = gs_device_open(r->rt, c->backend);
+  /* Data-parallel: --batch is the global batch, each rank loads its share; a comma list of
+   * backends gives rank r the r-th (cycling), so one job can mix vendors and drivers. */
+  const int world = gs_world_size(), rank = gs_world_rank();
+  gs_world_set_sync_bn(c->sync_bn);
+  if (c->batch % world != 0)
+    return gs_fail(GS_ERR_INVALID, "--batch %d: not a multiple of the %d ranks", c->batch, world);
+  const int local = c->batch / world;
+  char spec[256];
+  train_rank_backend(c->backend, rank, spec, sizeof spec);
+  r->dev = gs_device_open(r->rt, spec);
   if (!r->dev) return failed(GS_ERR_UNAVAILABLE, "--backend");
 
   gs_dataset_options dopt = {0};
@@ -175,7 +193,9 @@ static gs_status set_up(train_run *r) {
   st = gs_method_views(r->method, r->method_hp, size, &lopt.recipe);
   if (st != GS_OK) return st;
   int n_views = lopt.recipe.n_views;
-  lopt.batch = c->batch;
+    lopt.batch = local;
+  lopt.shards = world;
+  lopt.shard = rank;
   lopt.threads = c->data_threads;
   lopt.seed = c->seed;
   lopt.drop_last = 1;
@@ -187,7 +207,7 @@ static gs_status set_up(train_run *r) {
    * meta-optimizer builds one input per view in that shape. */
   for (int v = 0; v < n_views; v++) {
     int vs = lopt.recipe.views[v].size;
-    r->view_shapes[v] = GS_SHAPE(c->batch, gs_dataset_channels(r->ds), vs, vs);
+    r->view_shapes[v] = GS_SHAPE(local, gs_dataset_channels(r->ds), vs, vs);
   }
   r->loader = gs_loader_new(r->ds, &lopt);
   if (!r->loader) return failed(GS_ERR_INVALID, "train: data loader");
@@ -204,7 +224,7 @@ static gs_status set_up(train_run *r) {
   r->meta_self = NULL;
   int64_t batches = gs_loader_batches_per_epoch(r->loader);
   r->batches_per_epoch = batches > 0 ? batches : 1;
-  gs_method_ctx mctx = {r->dev, r->backbone, c->batch, 0, r->method_hp, c->seed};
+  gs_method_ctx mctx = {r->dev, r->backbone, local, 0, r->method_hp, c->seed};
   /* The step count depends on the meta-optimizer's batches per step, known only once it exists;
    * the method gets the schedule's length for one batch per step, which the plain loop uses. */
   mctx.total_steps = (int64_t)c->epochs * batches;
@@ -234,7 +254,7 @@ static gs_status set_up(train_run *r) {
   r->host.dev = r->dev;
   r->host.params = r->params;
   r->host.n_views = n_views;
-  r->host.view_shape = GS_SHAPE(c->batch, gs_dataset_channels(r->ds), size, size);
+  r->host.view_shape = GS_SHAPE(local, gs_dataset_channels(r->ds), size, size);
   r->host.hp = r->meta_hp;
   r->host.base_lr = c->lr;
   r->host.seed = c->seed;
@@ -341,12 +361,19 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
   r->cfg = cfg;
   r->rt = rt;
   r->dir = cfg->resume ? cfg->resume : cfg->out;
+  r->writer = gs_world_rank() == 0;
   r->checkpoint_step = -1;
   r->knn_top1 = r->knn_top5 = NAN;
   double t0 = now_s();
   gs_status st = set_up(r);
   fill_device(r, res);
-  if (st == GS_OK && r->dir) st = open_dir(r);
+  if (st == GS_OK && r->dir && r->writer) st = open_dir(r);
+  if (!r->writer) r->dir = NULL; /* rank 0 writes config, logs, plots and checkpoints */
+  if (st == GS_OK) st = train_sync_from_root(r);
+  if (st == GS_OK) st = train_detect_mixed(r);
+  if (st == GS_OK && r->mixed)
+    train_note(r, "the ranks run different backends: rank 0's parameters are shared after every "
+                  "step to keep them bit-identical");
   res->start_step = res->steps = r->step;
   res->images = r->images;
   res->checkpoint_step = r->checkpoint_step;
@@ -372,7 +399,9 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
   const char *prof = getenv("GESSL_PROFILE");
   int profile = prof && *prof && strcmp(prof, "0") != 0;
   while (st == GS_OK && r->step < r->total) {
-    if (cfg->stop && *cfg->stop) {
+    /* With several ranks the stop request is agreed on below, after the step, so that every
+     * rank stops at the same step and none waits in a collective for one that left. */
+    if (gs_world_size() < 2 && cfg->stop && *cfg->stop) {
       st = GS_ERR_INTERRUPTED;
       break;
     }
@@ -392,11 +421,22 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       st = failed(st, what);
       break;
     }
+    /* The step's loss over the whole global batch: the mean of the ranks' losses. */
+    if (gs_world_size() > 1) {
+      float l = (float)mr.loss;
+      st = gs_world_all_reduce(&l, 1, GS_COMM_SUM);
+      if (st != GS_OK) break;
+      mr.loss = (double)l / gs_world_size();
+    }
     if (!isfinite(mr.loss)) {
       st = diverged(r, mr.loss);
       break;
     }
     r->step++;
+    if (r->mixed && (st = train_share_tensors(r)) != GS_OK) break;
+    if (cfg->check_sync > 0 && r->step % cfg->check_sync == 0 &&
+        (st = train_check_sync(r, "step")) != GS_OK)
+      break;
     r->batches += mr.batches > 0 ? mr.batches : 1;
     if (r->step == start + 1) res->first_loss = mr.loss;
     window += mr.loss;
@@ -450,9 +490,15 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       r->epoch_loss_n = 0;
     }
     int stopping = cfg->stop && *cfg->stop;
-    if (st == GS_OK && r->dir &&
-        (epoch_done || (ckpt_every > 0 && r->step % ckpt_every == 0) || stopping ||
-         r->step == r->total)) {
+    if (gs_world_size() > 1) { /* one rank's Ctrl-C stops every rank at the same step */
+      float s = (float)stopping;
+      if (st == GS_OK) st = gs_world_all_reduce(&s, 1, GS_COMM_MAX);
+      stopping = s > 0.0f;
+    }
+    int ckpt_due = epoch_done || (ckpt_every > 0 && r->step % ckpt_every == 0) || stopping ||
+                   r->step == r->total;
+    if (st == GS_OK && ckpt_due && gs_world_size() > 1) st = train_check_sync(r, "checkpoint");
+    if (st == GS_OK && r->dir && ckpt_due) {
       double saved = r->elapsed_before;
       r->elapsed_before = saved + (now_s() - t1);
       st = train_checkpoint_save(r);
@@ -460,6 +506,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       res->checkpoint_step = r->checkpoint_step;
       if (st == GS_ERR_IO) st = write_failed(r, st);
     }
+    if (st == GS_OK && stopping && gs_world_size() > 1) st = GS_ERR_INTERRUPTED;
   }
   /* A run capped mid-epoch still ends with its kNN accuracy and curves. */
   if (st == GS_OK && r->step % r->steps_per_epoch != 0 && r->step > start) {

@@ -67,6 +67,9 @@ typedef struct train_run {
   double knn_top1, knn_top5;
   gs_dataset *knn_test;
   int collapse_warned;
+  int writer;    /* rank 0 (or the only process): writes the run directory */
+  int n_buckets; /* graphs whose gradients are all-reduced across ranks */
+  int mixed;     /* the ranks run different backends or devices */
 } train_run;
 
 /* Resolves method and meta hyperparameters (defaults, then --set pairs) into r->method_hp and
@@ -137,5 +140,23 @@ void train_check_collapse(train_run *r, double *std_out);
 gs_status train_monitor_sigma(train_run *r, double *raw, double *norm);
 void train_note(const train_run *r, const char *fmt, ...) GS_PRINTF(2, 3);
 void train_curve_free(train_curve *c);
+
+/* Data-parallel training (distributed.c). The backend of `rank` from a comma list (cycling). */
+void train_rank_backend(const char *spec, int rank, char *out, size_t len);
+/* Every rank takes rank 0's counters, params, state and optimizer state (and seeks its loader). */
+gs_status train_sync_from_root(train_run *r);
+/* Sets r->mixed: whether the ranks' backends or devices differ. Their optimizer arithmetic may
+ * then round differently, so the loop hands rank 0's tensors to every rank after each step. */
+gs_status train_detect_mixed(train_run *r);
+/* Every rank takes rank 0's params, state and optimizer state. */
+gs_status train_share_tensors(train_run *r);
+/* Every rank takes rank 0's non-trainable state (BN running statistics, teachers). */
+gs_status train_share_state(train_run *r);
+/* After sharing the state, fails on every rank when a hash of the tensors differs from rank 0's. */
+gs_status train_check_sync(train_run *r, const char *when);
+/* out[k]: grads[k] averaged over ranks, all-reduced in buckets as the backward pass makes them
+ * (grads[k] itself in a world of one). */
+gs_status train_average_grads(train_run *r, gs_graph *g, gs_tensor *const *grads, int n,
+                              gs_tensor **out);
 
 #endif

@@ -76,11 +76,13 @@ static gs_status bt_build_loss(void *self, gs_graph *g, gs_tensor *const *views,
                                gs_method_out *out) {
   bt *s = self;
   if (n_views < 2) return gs_fail(GS_ERR_INVALID, "barlowtwins: needs 2 views, got %d", n_views);
-  int64_t n = gs_tensor_dim(views[0], 0);
+  /* Data-parallel: the batch statistics and the cross-correlation are over the global batch
+   * (the projections of every rank gathered; the identity in a single process). */
+  int64_t n = gs_tensor_dim(views[0], 0) * gs_world_size();
   gs_tensor *z[2], *zn[2];
   for (int v = 0; v < 2; v++) {
     z[v] = gs_mlp_forward(s->projector, g, gs_model_forward(s->backbone, g, views[v], 1), 1);
-    zn[v] = batch_standardise(g, z[v]);
+    zn[v] = batch_standardise(g, gs_all_gather(g, z[v], 1));
   }
   const int axis0[1] = {0};
   float inv_n = 1.0f / (float)n;

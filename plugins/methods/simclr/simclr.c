@@ -5,7 +5,11 @@
  * projector. With z the L2-normalised projections,
  *   loss = mean_i -log( exp(z_i.z_p(i)/t) / sum_{j != i} exp(z_i.z_j/t) ),  p(i) = partner of i.
  * The j != i restriction and the partner selection are two constant [2N, 2N] masks kept on the
- * device, so the loss needs no integer inputs and nothing to feed per step. */
+ * device, so the loss needs no integer inputs and nothing to feed per step.
+ *
+ * Data-parallel: the projections of every rank are gathered (gs_all_gather, per view), so each
+ * rank's negatives are those of the whole global batch and the loss is one process's at that
+ * batch; in a single process the gather is the identity. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,14 +125,17 @@ static gs_status simclr_build_loss(void *self, gs_graph *g, gs_tensor *const *vi
                                    gs_method_out *out) {
   simclr *s = self;
   if (n_views < 2) return gs_fail(GS_ERR_INVALID, "simclr: needs 2 views, got %d", n_views);
-  int64_t n = gs_tensor_dim(views[0], 0);
-  simclr_masks *m;
-  gs_status st = masks_for(s, 2 * n, &m);
-  if (st != GS_OK) return st;
   gs_tensor *x = gs_concat(g, views, 2, 0);
   gs_tensor *h = gs_model_forward(s->backbone, g, x, 1);
   gs_tensor *p = gs_mlp_forward(s->projector, g, h, 1);
-  gs_tensor *z = gs_l2_normalize(g, p, 1, 1e-12f);
+  gs_tensor *all = gs_all_gather(g, p, 2);
+  if (gs_graph_status(g) != GS_OK)
+    return gs_fail(gs_graph_status(g), "simclr: %s", gs_graph_error(g));
+  int64_t n = gs_tensor_dim(all, 0) / 2;
+  simclr_masks *m;
+  gs_status st = masks_for(s, 2 * n, &m);
+  if (st != GS_OK) return st;
+  gs_tensor *z = gs_l2_normalize(g, all, 1, 1e-12f);
   gs_tensor *sim = gs_scale(g, gs_matmul(g, z, z, 0, 1), 1.0f / s->temperature);
   sim = gs_add(g, sim, gs_param_ref(g, m->self));
   gs_tensor *logp = gs_log_softmax(g, sim, 1);
