@@ -27,7 +27,7 @@ static struct gs_node *collective(gs_graph *g, int kind, struct gs_node *const *
   if (kind == GS_COLL_GATHER) {
     if (n != 1 || s.rank < 1)
       return gs_graph_fail(g, GS_ERR_SHAPE, "all_gather: needs one operand of rank >= 1");
-    s.dim[0] *= gs_world_size();
+    s.dim[0] *= gs_world_batch_ranks();
   }
   struct gs_node *y = gs_node_new(g, GS_NODE_COLLECTIVE, GS_OP_NOP, GS_F32, s, xs, n);
   if (y) y->i[0] = kind;
@@ -36,11 +36,15 @@ static struct gs_node *collective(gs_graph *g, int kind, struct gs_node *const *
 
 gs_tensor *gs_all_reduce(gs_graph *g, gs_tensor *x, int mean) {
   if (!gs_graph_check(g, "all_reduce", &x, 1)) return NULL;
-  if (gs_world_size() < 2) return x;
+  if (gs_world_batch_ranks() < 2) return x;
   return collective(g, mean ? GS_COLL_MEAN : GS_COLL_SUM, &x, 1);
 }
 
 struct gs_node *gs_op_all_reduce_flat(gs_graph *g, struct gs_node *const *xs, int n, int mean) {
+  if (n == 1 && gs_graph_check(g, "all_reduce", xs, 1)) { /* one operand keeps its shape: flatten */
+    struct gs_node *x = gs_op_alias(g, xs[0], GS_SHAPE(gs_shape_numel(&xs[0]->desc.shape)));
+    return collective(g, mean ? GS_COLL_MEAN : GS_COLL_SUM, &x, 1);
+  }
   return collective(g, mean ? GS_COLL_MEAN : GS_COLL_SUM, xs, n);
 }
 
@@ -51,7 +55,7 @@ gs_tensor *gs_all_gather(gs_graph *g, gs_tensor *x, int chunks) {
   if (sx->rank < 1 || chunks < 1 || sx->dim[0] % chunks != 0)
     return gs_graph_fail(g, GS_ERR_SHAPE, "all_gather: %d chunks do not divide the rows of %s",
                          chunks, gs_op_shp(sx, b));
-  if (gs_world_size() < 2) return x;
+  if (gs_world_batch_ranks() < 2) return x;
   if (chunks == 1) return collective(g, GS_COLL_GATHER, &x, 1);
   struct gs_node *parts[GS_MAX_GATHER_CHUNKS];
   if (chunks > GS_MAX_GATHER_CHUNKS)

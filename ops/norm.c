@@ -86,7 +86,7 @@ gs_tensor *gs_batch_norm(gs_graph *g, gs_tensor *x, gs_tensor *gamma, gs_tensor 
     }
     inv = gs_rsqrt(g, gs_add_scalar(g, var, eps));
     if (train && running_mean) {
-      int64_t cnt = gs_shape_numel(sx) / c * (sync ? gs_world_size() : 1);
+      int64_t cnt = gs_shape_numel(sx) / c * (sync ? gs_world_batch_ranks() : 1);
       float unbias = cnt > 1 ? (float)((double)cnt / (double)(cnt - 1)) : 1.0f;
       /* gs_ema_update keeps m*target, so m = 1 - momentum. */
       struct gs_node *m = gs_fill(g, GS_SHAPE(1), 1.0f - momentum);

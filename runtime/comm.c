@@ -17,10 +17,10 @@
 
 static struct {
   const gs_comm_iface *iface;
-  int rank, size, sync_bn;
+  int rank, size, sync_bn, whole_batches;
   double comm_s;
   char name[128];
-} world = {NULL, 0, 1, 0, 0.0, ""};
+} world = {NULL, 0, 1, 0, 0, 0.0, ""};
 
 static double now_s(void) {
   struct timespec ts;
@@ -127,7 +127,9 @@ void gs_world_abort(int code, const char *why) {
 int gs_world_rank(void) { return world.rank; }
 int gs_world_size(void) { return world.size; }
 void gs_world_set_sync_bn(int on) { world.sync_bn = on != 0; }
-int gs_world_sync_bn(void) { return world.sync_bn && world.size > 1; }
+int gs_world_sync_bn(void) { return world.sync_bn && gs_world_batch_ranks() > 1; }
+int gs_world_batch_ranks(void) { return world.whole_batches ? 1 : world.size; }
+void gs_world_set_batch_split(int on) { world.whole_batches = !on; }
 double gs_world_comm_seconds(void) { return world.comm_s; }
 
 gs_status gs_world_all_reduce(float *buf, size_t n, gs_comm_op op) {

@@ -75,6 +75,13 @@ GS_API void gs_world_abort(int code, const char *why);
 /* 0 and 1 in a world of one. */
 GS_API int gs_world_rank(void);
 GS_API int gs_world_size(void);
+/* How many ranks share each batch: the world's size when every batch is split across the ranks
+ * (the default), 1 when each rank trains on whole batches of its own (a meta-optimizer's tasks
+ * spread over the ranks). The graph collectives gs_all_gather / gs_all_reduce and synchronised
+ * batch norm act over the ranks sharing a batch, so they are the identity in the second case;
+ * gradients are averaged over the whole world either way. */
+GS_API int gs_world_batch_ranks(void);
+GS_API void gs_world_set_batch_split(int on);
 /* Batch norm in training mode normalises with the statistics of the whole world's batch
  * (synchronised batch norm) when on; per rank when off (the default). */
 GS_API void gs_world_set_sync_bn(int on);

@@ -137,8 +137,11 @@ typedef struct gs_loader_options {
   void *user;
   /* Data-parallel sharding (drop_last only): each global batch holds batch x shards images, and
    * this loader yields block `shard` of each (images shard*batch .. (shard+1)*batch - 1 of the
-   * global batch), with the augmentations one unsharded loader would give them. 0 or 1: none. */
-  int shards, shard;
+   * global batch), with the augmentations one unsharded loader would give them. 0 or 1: none.
+   * With shard_groups = m >= 1, whole batches of `batch` images are dealt out instead: shard r
+   * takes batches r*m .. r*m + m-1 of every shards*m (a meta-optimizer's tasks spread over ranks),
+   * and batches per epoch (and gs_loader_seek) count this shard's batches. */
+  int shards, shard, shard_groups;
 } gs_loader_options;
 
 typedef struct gs_batch {

@@ -30,7 +30,8 @@ struct gs_loader {
   const gs_images *im;
   gs_loader_options opt;
   float mean[4], std[4];
-  int64_t bpe;
+  int64_t bpe;  /* global batches per epoch */
+  int64_t lbpe; /* batches per epoch as this loader's caller counts them (bpe / shards in groups) */
   int nslots, chunk;
   slot *slots;
   worker *workers;
@@ -87,7 +88,17 @@ static int stream_views(gs_loader *l, float *scratch, slot *s, int j, int64_t ep
   return 0;
 }
 
+/* The global batch a caller's batch number stands for: itself, unless whole batches are dealt
+ * out to the shards in groups (shard_groups = m: shard r takes batches r*m .. r*m + m-1 of every
+ * shards*m). */
+static int64_t global_seq(const gs_loader *l, int64_t seq) {
+  int64_t m = l->opt.shard_groups, p = l->opt.shards;
+  if (m < 1 || p < 2) return seq;
+  return seq / m * p * m + l->opt.shard * m + seq % m;
+}
+
 static int batch_images(const gs_loader *l, int64_t seq) {
+  seq = global_seq(l, seq);
   int64_t idx = seq % l->bpe, n = l->im->n, b = l->opt.batch;
   return (int)((idx + 1) * b <= n ? b : n - idx * b);
 }
@@ -98,12 +109,13 @@ static uint64_t epoch_key(const gs_loader *l, int64_t epoch) {
 
 static void make_images(gs_loader *l, float *scratch, slot *s, int64_t seq, int i0, int i1) {
   const gs_images *im = l->im;
+  seq = global_seq(l, seq);
   const int64_t epoch = seq / l->bpe, idx = seq % l->bpe;
   const uint64_t key = epoch_key(l, epoch);
   const size_t img = (size_t)im->h * im->w * im->c;
   for (int j = i0; j < i1; j++) {
     /* Sharded (data-parallel): this rank's block of the global batch of batch x shards. */
-    int64_t shards = l->opt.shards > 1 ? l->opt.shards : 1;
+    int64_t shards = l->opt.shards > 1 && l->opt.shard_groups < 1 ? l->opt.shards : 1;
     int64_t pos = (idx * shards + (shards > 1 ? l->opt.shard : 0)) * l->opt.batch + j;
     int64_t sample = gs_epoch_order(pos, im->n, key);
     if (im->path_at) {
@@ -193,7 +205,7 @@ gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt) {
             gs_dataset_name(ds), o.shard, o.shards);
     return NULL;
   }
-  int64_t global = (int64_t)o.batch * (o.shards > 1 ? o.shards : 1);
+  int64_t global = (int64_t)o.batch * (o.shards > 1 && o.shard_groups < 1 ? o.shards : 1);
   int64_t bpe = o.drop_last ? im->n / global : (im->n + o.batch - 1) / o.batch;
   if (bpe <= 0) {
     gs_fail(GS_ERR_INVALID, "loader for %s: %lld images make no full batch of %d",
@@ -205,6 +217,8 @@ gs_loader *gs_loader_new(const gs_dataset *ds, const gs_loader_options *opt) {
   l->im = im;
   l->opt = o;
   l->bpe = bpe;
+  l->lbpe = o.shards > 1 && o.shard_groups >= 1 ? bpe / o.shards : bpe;
+  if (l->lbpe < 1) l->lbpe = 1;
   gs_dataset_norm(ds, l->mean, l->std);
   l->nslots = o.prefetch + 1; /* one more than the prefetch depth: the batch the caller holds */
   l->chunk = o.batch / (4 * o.threads);
@@ -277,7 +291,7 @@ void gs_loader_free(gs_loader *l) {
   free(l);
 }
 
-int64_t gs_loader_batches_per_epoch(const gs_loader *l) { return l ? l->bpe : 0; }
+int64_t gs_loader_batches_per_epoch(const gs_loader *l) { return l ? l->lbpe : 0; }
 
 int64_t gs_loader_bad_images(const gs_loader *l) {
   if (!l) return 0;
@@ -318,8 +332,9 @@ gs_status gs_loader_next(gs_loader *l, gs_batch *out) {
   for (int v = 0; v < out->n_views; v++) out->views[v] = s->views[v];
   out->labels = s->labels;
   out->samples = s->samples;
-  out->epoch = l->cons / l->bpe;
-  out->index = l->cons % l->bpe;
+  int64_t g = global_seq(l, l->cons);
+  out->epoch = g / l->bpe;
+  out->index = g % l->bpe;
   l->cons++;
   l->held = 1;
   pthread_mutex_unlock(&l->mu);
@@ -328,10 +343,10 @@ gs_status gs_loader_next(gs_loader *l, gs_batch *out) {
 
 gs_status gs_loader_seek(gs_loader *l, int64_t epoch, int64_t index) {
   if (!l) return gs_fail(GS_ERR_INVALID, "gs_loader_seek: no loader");
-  if (epoch < 0 || index < 0 || index >= l->bpe || epoch > INT64_MAX / l->bpe - 1)
+  if (epoch < 0 || index < 0 || index >= l->lbpe || epoch > INT64_MAX / l->lbpe - 1)
     return gs_fail(GS_ERR_INVALID,
                    "gs_loader_seek: batch (%lld, %lld) out of range (%lld per epoch)",
-                   (long long)epoch, (long long)index, (long long)l->bpe);
+                   (long long)epoch, (long long)index, (long long)l->lbpe);
   pthread_mutex_lock(&l->mu);
   l->paused = 1;
   while (l->busy) pthread_cond_wait(&l->ready_cv, &l->mu);
@@ -340,7 +355,7 @@ gs_status gs_loader_seek(gs_loader *l, int64_t epoch, int64_t index) {
     l->slots[k].done = l->slots[k].n = 0;
   }
   l->gen++;
-  l->claim_seq = l->cons = epoch * l->bpe + index;
+  l->claim_seq = l->cons = epoch * l->lbpe + index;
   l->claim_img = 0;
   l->held = 0;
   l->paused = 0;

@@ -169,9 +169,15 @@ static gs_status set_up(train_run *r) {
    * backends gives rank r the r-th (cycling), so one job can mix vendors and drivers. */
   const int world = gs_world_size(), rank = gs_world_rank();
   gs_world_set_sync_bn(c->sync_bn);
-  if (c->batch % world != 0)
+  if (c->batch % world != 0 && strcmp(c->meta, "none") == 0)
     return gs_fail(GS_ERR_INVALID, "--batch %d: not a multiple of the %d ranks", c->batch, world);
-  const int local = c->batch / world;
+  /* A meta-optimizer other than the plain one (GeSSL and its M tasks) spreads its tasks over the
+   * ranks instead of splitting each batch: every rank trains on whole batches of its own, dealt
+   * out in groups of its tasks per step, so a step uses world x tasks batches as one process with
+   * that many tasks would; the graph collectives are then the identity (comm.h). */
+  const int tasks = world > 1 && strcmp(c->meta, "none") != 0;
+  gs_world_set_batch_split(!tasks);
+  const int local = tasks ? c->batch : c->batch / world;
   char spec[256];
   train_rank_backend(c->backend, rank, spec, sizeof spec);
   r->dev = gs_device_open(r->rt, spec);
@@ -196,6 +202,7 @@ static gs_status set_up(train_run *r) {
     lopt.batch = local;
   lopt.shards = world;
   lopt.shard = rank;
+  lopt.shard_groups = tasks; /* 1 until the meta-optimizer says how many tasks a step takes */
   lopt.threads = c->data_threads;
   lopt.seed = c->seed;
   lopt.drop_last = 1;
@@ -267,6 +274,15 @@ static gs_status set_up(train_run *r) {
     return failed(st, "meta-optimizer create");
   }
   int per = r->meta->batches_per_step(r->meta_self);
+  if (tasks && per > 1) { /* deal whole batches out in groups of per */
+    gs_loader_free(r->loader);
+    lopt.shard_groups = per;
+    r->loader = gs_loader_new(r->ds, &lopt);
+    if (!r->loader) return failed(GS_ERR_INVALID, "train: data loader");
+    batches = gs_loader_batches_per_epoch(r->loader);
+    r->batches_per_epoch = batches > 0 ? batches : 1;
+  }
+  if (tasks) train_note(r, "%s: %d tasks per rank, %d in all", r->meta->name, per, per * world);
   r->steps_per_epoch = batches / (per > 0 ? per : 1);
   if (r->steps_per_epoch < 1) r->steps_per_epoch = 1;
   r->horizon = (int64_t)c->epochs * r->steps_per_epoch;
@@ -545,6 +561,20 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     }
   }
   res->seconds = now_s() - t1 - r->monitor_s;
+  if (gs_world_size() > 1 && r->step > start) {
+    int64_t grad_bytes = 0;
+    for (int k = 0; k < gs_pset_count(r->params); k++) {
+      gs_shape s = gs_param_shape(gs_pset_get(r->params, k));
+      grad_bytes += 4 * gs_shape_numel(&s);
+    }
+    /* Time inside collectives includes waiting for the slowest rank. */
+    train_note(r,
+               "data-parallel: %d ranks, %lld gradient bytes per step; rank 0 spent %.4f s per "
+               "step in collectives (%.1f%% of the step)",
+               gs_world_size(), (long long)grad_bytes,
+               gs_world_comm_seconds() / (double)(r->step - start),
+               res->seconds > 0 ? 100.0 * gs_world_comm_seconds() / res->seconds : 0.0);
+  }
   res->monitor_seconds = r->monitor_s;
   res->images_per_s = res->seconds > 0 ? (double)(r->images - images0) / res->seconds : 0.0;
   res->knn_top1 = r->knn_top1;

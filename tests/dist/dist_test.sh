@@ -2,8 +2,8 @@
 # Data-parallel training on one machine: `mpirun -np 2 gessl train` (the gessl program itself runs
 # under mpirun; it joins the world through the gessl-comm-mpi plugin).
 #   match   with --sync-bn, two ranks follow the loss of one process at the same global batch
-#           within 1e-3 relative (SimCLR, BYOL, Barlow Twins), with parameters compared across
-#           ranks after every step (--check-sync 1)
+#           within 1e-3 relative (every method; SimCLR + GeSSL with its tasks spread over the
+#           ranks), with parameters compared across ranks after every step (--check-sync 1)
 #   mixed   one rank on the CPU backend and one on OpenCL (PoCL) train one model
 #   resume  a 2-rank checkpoint resumed with 1 rank, and a 1-rank one with 2
 #   kill    a rank killed mid-run ends the job non-zero within 30 s; the checkpoint stays readable
@@ -18,8 +18,9 @@ export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
 export OMPI_MCA_mpi_yield_when_idle=1 OMPI_MCA_rmaps_base_oversubscribe=1
 export OMPI_MCA_hwloc_base_binding_policy=none OMPI_MCA_orte_base_help_aggregate=0
 mpi() { "$mpirun" --oversubscribe --allow-run-as-root -np "$@"; }
-common=(--data synthetic:16x16x3 --data-limit 256 --batch 32 --width 0.25 --threads 1 --seed 3
-  --lr 0.05 --log-every 1 --set proj_hidden_dim=64 --set proj_output_dim=32)
+base=(--data synthetic:16x16x3 --data-limit 256 --batch 32 --width 0.25 --threads 1 --seed 3
+  --lr 0.05 --log-every 1)
+common=("${base[@]}" --set proj_hidden_dim=64 --set proj_output_dim=32)
 fail() {
   echo "FAIL: $*" >&2
   exit 1
@@ -41,14 +42,22 @@ PY
 
 case $case_ in
 match)
-  for m in simclr byol barlowtwins; do
-    extra=()
-    [ $m = byol ] && extra=(--set pred_hidden_dim=64)
-    "$gessl" train "${common[@]}" "${extra[@]}" --method $m --max-steps 5 --out one-$m >/dev/null
-    mpi 2 "$gessl" train "${common[@]}" "${extra[@]}" --method $m --max-steps 5 --sync-bn \
+  for m in simclr byol barlowtwins vicreg swav dino mocov2; do
+    extra=(--set proj_hidden_dim=64 --set proj_output_dim=32)
+    [ $m = byol ] && extra+=(--set pred_hidden_dim=64)
+    [ $m = mocov2 ] && extra+=(--set queue_size=64)
+    [ $m = dino ] && extra=(--set proj_hidden_dim=64 --set bottleneck_dim=32 --set num_prototypes=256)
+    "$gessl" train "${base[@]}" "${extra[@]}" --method $m --max-steps 4 --out one-$m >/dev/null
+    mpi 2 "$gessl" train "${base[@]}" "${extra[@]}" --method $m --max-steps 4 --sync-bn \
       --check-sync 1 --out two-$m >/dev/null
     same_losses one-$m two-$m || fail "$m: 2 ranks do not follow 1 process"
   done
+  # GeSSL: 1 process with M=2 tasks of 16 images against 2 ranks with M=1 each.
+  "$gessl" train "${common[@]}" --meta gessl --set M=2 --batch 16 --max-steps 3 --out one-gessl \
+    >/dev/null
+  mpi 2 "$gessl" train "${common[@]}" --meta gessl --set M=1 --batch 16 --max-steps 3 \
+    --check-sync 1 --out two-gessl >/dev/null
+  same_losses one-gessl two-gessl || fail "simclr + gessl: 2 ranks do not follow 1 process"
   # Without --sync-bn each rank normalises with its own share: another run, still in step.
   mpi 2 "$gessl" train "${common[@]}" --max-steps 3 --check-sync 1 --out two-local >/dev/null
   ;;

@@ -78,7 +78,7 @@ static gs_status bt_build_loss(void *self, gs_graph *g, gs_tensor *const *views,
   if (n_views < 2) return gs_fail(GS_ERR_INVALID, "barlowtwins: needs 2 views, got %d", n_views);
   /* Data-parallel: the batch statistics and the cross-correlation are over the global batch
    * (the projections of every rank gathered; the identity in a single process). */
-  int64_t n = gs_tensor_dim(views[0], 0) * gs_world_size();
+  int64_t n = gs_tensor_dim(views[0], 0) * gs_world_batch_ranks();
   gs_tensor *z[2], *zn[2];
   for (int v = 0; v < 2; v++) {
     z[v] = gs_mlp_forward(s->projector, g, gs_model_forward(s->backbone, g, views[v], 1), 1);

@@ -250,7 +250,8 @@ static gs_status dino_build_loss(void *self, gs_graph *g, gs_tensor *const *view
     }
   }
   gs_tensor *loss = gs_scale(g, total, -1.0f / (float)((int64_t)pairs * n));
-  gs_assign(g, d->batch_center, batch_mean);
+  /* Data-parallel: the centre follows the global batch's mean (the ranks' means averaged). */
+  gs_assign(g, d->batch_center, gs_all_reduce(g, batch_mean, 1));
   if (gs_graph_status(g) != GS_OK)
     return gs_fail(gs_graph_status(g), "dino: %s", gs_graph_error(g));
   out->loss = loss;

@@ -128,7 +128,9 @@ static gs_status mocov2_create(const gs_method_ctx *ctx, void **self) {
   m->batch = ctx->batch;
   m->total_steps = ctx->total_steps;
   int64_t k = (int64_t)ctx->hp[HP_QUEUE], d = (int64_t)ctx->hp[HP_PROJ_OUT];
-  int64_t rows = m->symmetric ? 2 * ctx->batch : ctx->batch;
+  /* Data-parallel: every rank queues the keys of the whole global batch (gathered), so the ranks'
+   * queues stay equal. */
+  int64_t rows = (m->symmetric ? 2 * ctx->batch : ctx->batch) * gs_world_batch_ranks();
   if (k < rows) {
     free(m);
     return gs_fail(GS_ERR_INVALID,
@@ -206,7 +208,8 @@ static gs_status mocov2_build_loss(void *self, gs_graph *g, gs_tensor *const *vi
   gs_tensor *logp_pos = gs_slice(g, gs_log_softmax(g, logits, 1), 1, 0, 1);
   gs_tensor *loss = gs_neg(g, gs_mean_all(g, logp_pos));
   /* Only a batch of the size the queue push was built for can be queued. */
-  if (n == m->batch) gs_assign(g, m->keys, m->symmetric ? k : kq);
+  if (n == m->batch)
+    gs_assign(g, m->keys, gs_all_gather(g, m->symmetric ? k : kq, m->symmetric ? 2 : 1));
   if (gs_graph_status(g) != GS_OK)
     return gs_fail(gs_graph_status(g), "mocov2: %s", gs_graph_error(g));
   out->loss = loss;

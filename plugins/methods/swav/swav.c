@@ -231,6 +231,12 @@ static gs_status swav_build_loss(void *self, gs_graph *g, gs_tensor *const *view
     use = gs_param_ref(g, s->ready);
     gs_assign(g, s->last_z, gs_detach(g, z));
   }
+  /* Data-parallel: the Sinkhorn assignments and the loss are the global batch's (every rank's
+   * scores gathered, per view; the identity in a single process). The queue stays per rank, as in
+   * the SwAV recipe. */
+  scores = gs_all_gather(g, scores, 2);
+  if (local) local = gs_all_gather(g, local, s->local_crops);
+  n *= gs_world_batch_ranks();
   gs_tensor *loss = NULL;
   float w = -1.0f / (2.0f * (float)n * (float)(n_views - 1));
   for (int v = 0; v < 2; v++) {

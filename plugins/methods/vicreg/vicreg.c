@@ -87,12 +87,15 @@ static gs_status vicreg_build_loss(void *self, gs_graph *g, gs_tensor *const *vi
                                    gs_method_out *out) {
   vicreg *s = self;
   if (n_views < 2) return gs_fail(GS_ERR_INVALID, "vicreg: needs 2 views, got %d", n_views);
-  gs_tensor *z[2], *var_t[2], *cov_t[2];
+  /* Data-parallel: the variance and covariance terms are the global batch's (the projections of
+   * every rank gathered; the identity in a single process). */
+  gs_tensor *z[2], *zg[2], *var_t[2], *cov_t[2];
   for (int v = 0; v < 2; v++) {
     z[v] = gs_mlp_forward(s->projector, g, gs_model_forward(s->backbone, g, views[v], 1), 1);
-    regularisers(g, z[v], &var_t[v], &cov_t[v]);
+    zg[v] = gs_all_gather(g, z[v], 1);
+    regularisers(g, zg[v], &var_t[v], &cov_t[v]);
   }
-  gs_tensor *inv = gs_mean_all(g, gs_square(g, gs_sub(g, z[0], z[1])));
+  gs_tensor *inv = gs_mean_all(g, gs_square(g, gs_sub(g, zg[0], zg[1])));
   gs_tensor *variance = gs_axpby(g, 0.5f, var_t[0], 0.5f, var_t[1]);
   gs_tensor *covariance = gs_add(g, cov_t[0], cov_t[1]);
   gs_tensor *loss = gs_axpby(g, s->w_inv, inv, s->w_var, variance);
