@@ -404,7 +404,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
                cfg->method, cfg->meta, res->device, (long long)r->total, cfg->batch,
                (long long)r->steps_per_epoch);
   }
-  double t1 = now_s();
+  double t1 = now_s(), comm0 = gs_world_comm_seconds(); /* collectives of the steps only */
   res->setup_seconds = t1 - t0;
   int log_every = cfg->log_every > 0 ? cfg->log_every : 10;
   int64_t ckpt_every = cfg->checkpoint_every;
@@ -572,8 +572,8 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
                "data-parallel: %d ranks, %lld gradient bytes per step; rank 0 spent %.4f s per "
                "step in collectives (%.1f%% of the step)",
                gs_world_size(), (long long)grad_bytes,
-               gs_world_comm_seconds() / (double)(r->step - start),
-               res->seconds > 0 ? 100.0 * gs_world_comm_seconds() / res->seconds : 0.0);
+               (gs_world_comm_seconds() - comm0) / (double)(r->step - start),
+               res->seconds > 0 ? 100.0 * (gs_world_comm_seconds() - comm0) / res->seconds : 0.0);
   }
   res->monitor_seconds = r->monitor_s;
   res->images_per_s = res->seconds > 0 ? (double)(r->images - images0) / res->seconds : 0.0;
