@@ -63,7 +63,8 @@ gs_status gs_train_validate(gs_runtime *rt, const gs_train_config *c) {
   if (st != GS_OK) return st;
   if (c->n_set < 0 || (c->n_set > 0 && (!c->set_names || !c->set_values)))
     return gs_fail(GS_ERR_INVALID, "--set: malformed list");
-  if (c->out && !c->resume && !c->force) {
+  /* Rank 0 alone writes the run directory (data-parallel), so it alone checks it. */
+  if (c->out && !c->resume && !c->force && gs_world_rank() == 0) {
     const char *held = train_dir_run_file(c->out);
     if (held)
       return gs_fail(GS_ERR_INVALID,
