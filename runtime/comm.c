@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "gessl/comm.h"
+#include "rt_impl.h"
 
 #ifndef GESSL_PLUGIN_INSTALL_DIR
 #define GESSL_PLUGIN_INSTALL_DIR "/usr/local/lib/gessl"
@@ -36,16 +37,17 @@ int gs_world_launched(void) {
   return 0;
 }
 
-/* dlopen with RTLD_GLOBAL: MPI libraries open their own components, which expect the library's
- * symbols to be visible process-wide. */
+/* Through the same safe-path check as every other plugin (rt_dlopen_plugin); RTLD_GLOBAL: MPI
+ * libraries open their own components, which expect the library's symbols to be visible
+ * process-wide. A path that does not exist leaves why empty, so the next place is tried. */
 static void *open_at(const char *path, char *why, size_t len) {
-  if (access(path, R_OK) != 0) return NULL;
-  dlerror();
-  void *h = dlopen(path, RTLD_NOW | RTLD_GLOBAL | RTLD_NODELETE);
-  if (!h) {
-    const char *e = dlerror();
-    snprintf(why, len, "%s: %s", path, e ? e : "dlopen failed");
-  }
+  why[0] = 0;
+  if (access(path, F_OK) != 0) return NULL;
+  char real[PATH_MAX];
+  int n = snprintf(why, len, "%s: ", path);
+  size_t at = n > 0 && (size_t)n < len ? (size_t)n : 0;
+  void *h = rt_dlopen_plugin(path, RTLD_GLOBAL, real, why + at, len - at);
+  if (h) why[0] = 0;
   return h;
 }
 
@@ -56,7 +58,7 @@ static void *find_plugin(const char *name, char *tried, size_t len) {
   const char *env = getenv("GESSL_COMM_PLUGIN");
   if (env && *env) {
     void *h = open_at(env, tried, len);
-    if (!h && !tried[0]) snprintf(tried, len, "%s (GESSL_COMM_PLUGIN): not readable", env);
+    if (!h && !tried[0]) snprintf(tried, len, "%s (GESSL_COMM_PLUGIN): no such file", env);
     return h;
   }
   char exe[PATH_MAX];

@@ -223,40 +223,10 @@ static const void *object_of(const void *addr) {
   return map;
 }
 
-/* dlopen of the checked descriptor. A file loaded before (same device and inode, under any name)
- * is found by its path without running anything. Otherwise it is loaded as /proc/self/fd/N; as
- * glibc matches names before files, an N whose name an earlier load left behind is skipped. */
-static void *open_fd(int fd, const char *real, int *spare) {
-  void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE | RTLD_NOLOAD);
-  if (h) return h;
-  char name[64];
-  int use = fd;
-  for (int k = 0; k < 64; k++) {
-    snprintf(name, sizeof name, "/proc/self/fd/%d", use);
-    void *stale = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
-    if (!stale) break;
-    dlclose(stale);
-    spare[k] = use = fcntl(fd, F_DUPFD_CLOEXEC, use + 1);
-    if (use < 0) return NULL;
-  }
-  return dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-}
-
 static int load_file(gs_runtime *rt, const char *given) {
   char path[PATH_MAX], why[PATH_MAX + 128];
-  int fd = rt_open_plugin(given, path, why, sizeof why);
-  if (fd < 0) return refuse(rt, given, NULL, "not loaded: %s", why);
-  dlerror();
-  /* NODELETE: a backend's libraries (OpenBLAS, drivers) may keep threads and atexit handlers
-   * that must not outlive their code, so plugins stay mapped after gs_runtime_close. */
-  int spare[64];
-  memset(spare, -1, sizeof spare);
-  void *h = open_fd(fd, path, spare);
-  const char *e = h ? NULL : dlerror();
-  for (int k = 0; k < 64; k++)
-    if (spare[k] >= 0) close(spare[k]);
-  close(fd);
-  if (!h) return refuse(rt, given, NULL, "dlopen failed: %s", e ? e : "unknown error");
+  void *h = rt_dlopen_plugin(given, RTLD_LOCAL, path, why, sizeof why);
+  if (!h) return refuse(rt, given, NULL, "%s", why);
   /* dlsym on a handle also searches its dependencies (libgessl itself, other plugins' deps), so
    * only symbols defined by this very file count as its entry. */
   void *sym[3] = {dlsym(h, GS_BACKEND_ENTRY_SYMBOL), dlsym(h, GS_METHOD_ENTRY_SYMBOL),

@@ -49,6 +49,9 @@ struct gs_program;
  * user and writable by no one else (sticky directories excepted): the descriptor, its canonical
  * path in real (PATH_MAX bytes), or -1 with the reason in why. safe_open.c. */
 int rt_open_plugin(const char *path, char *real, char *why, size_t len);
+/* dlopen (RTLD_NOW | RTLD_NODELETE | flags) of what rt_open_plugin checked, loaded through its
+ * descriptor; NULL with the reason in why. real as above. */
+void *rt_dlopen_plugin(const char *path, int flags, char *real, char *why, size_t len);
 
 struct gs_param {
   gs_device *dev;

@@ -7,6 +7,7 @@
  * The check is made on open descriptors, each directory opened relative to the one above it
  * without following links, and the file opened in the last one: what was checked is what is
  * loaded (through /proc/self/fd), with no window for a rename between the check and dlopen. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -88,4 +89,44 @@ int rt_open_plugin(const char *path, char *real, char *why, size_t len) {
   if (fd < 0 && !why[0]) snprintf(why, len, "cannot open");
   if (fd < 0) return -1;
   return fd;
+}
+
+/* dlopen of the checked descriptor. A file loaded before (same device and inode, under any name)
+ * is found by its path without running anything. Otherwise it is loaded as /proc/self/fd/N; as
+ * glibc matches names before files, an N whose name an earlier load left behind is skipped. */
+static void *open_fd(int fd, const char *real, int flags, int *spare) {
+  void *h = dlopen(real, RTLD_NOW | flags | RTLD_NODELETE | RTLD_NOLOAD);
+  if (h) return h;
+  char name[64];
+  int use = fd;
+  for (int k = 0; k < 64; k++) {
+    snprintf(name, sizeof name, "/proc/self/fd/%d", use);
+    void *stale = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+    if (!stale) break;
+    dlclose(stale);
+    spare[k] = use = fcntl(fd, F_DUPFD_CLOEXEC, use + 1);
+    if (use < 0) return NULL;
+  }
+  return dlopen(name, RTLD_NOW | flags | RTLD_NODELETE);
+}
+
+void *rt_dlopen_plugin(const char *path, int flags, char *real, char *why, size_t len) {
+  char reason[PATH_MAX + 128];
+  int fd = rt_open_plugin(path, real, reason, sizeof reason);
+  if (fd < 0) {
+    snprintf(why, len, "not loaded: %s", reason);
+    return NULL;
+  }
+  dlerror();
+  /* NODELETE: a backend's libraries (OpenBLAS, drivers) may keep threads and atexit handlers
+   * that must not outlive their code, so plugins stay mapped after gs_runtime_close. */
+  int spare[64];
+  memset(spare, -1, sizeof spare);
+  void *h = open_fd(fd, real, flags, spare);
+  const char *e = h ? NULL : dlerror();
+  for (int k = 0; k < 64; k++)
+    if (spare[k] >= 0) close(spare[k]);
+  close(fd);
+  if (!h) snprintf(why, len, "dlopen failed: %s", e ? e : "unknown error");
+  return h;
 }

@@ -11,7 +11,8 @@
  * backend.h). Its file is gessl-comm-NAME.so, beside the other plugins (lib/gessl) but without
  * their libgessl- prefix, so the plugin scan never opens it (and never loads MPI) by accident.
  * It is searched in $GESSL_COMM_PLUGIN (a file), beside the executable (../lib/gessl), then in the
- * install directory.
+ * install directory, and loaded only when it passes the same ownership and permission check as
+ * every other plugin (a group- or world-writable file or directory above it is refused).
  *
  * Collectives are blocking from the caller's view except the start/wait pair, which lets the
  * runtime start a gradient bucket's all-reduce while the device computes the rest of the

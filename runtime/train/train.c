@@ -200,7 +200,7 @@ static gs_status set_up(train_run *r) {
   st = gs_method_views(r->method, r->method_hp, size, &lopt.recipe);
   if (st != GS_OK) return st;
   int n_views = lopt.recipe.n_views;
-    lopt.batch = local;
+  lopt.batch = local;
   lopt.shards = world;
   lopt.shard = rank;
   lopt.shard_groups = tasks; /* 1 until the meta-optimizer says how many tasks a step takes */
