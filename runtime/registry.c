@@ -1,5 +1,6 @@
 /* Queries over the loaded plugins: backends and their (cached) devices, methods, meta-optimizers.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,9 +33,13 @@ gs_backend *gs_runtime_backend_context(const gs_runtime *rt, int i) {
 }
 
 int gs_runtime_backend_from(const gs_runtime *rt, const char *path) {
-  for (int k = 0; rt && path && k < rt->n_plugins; k++) {
+  /* The loader keeps each plugin's resolved path, so a relative or linked name must be resolved
+   * the same way before it can match. */
+  char real[PATH_MAX];
+  const char *key = path && realpath(path, real) ? real : path;
+  for (int k = 0; rt && key && k < rt->n_plugins; k++) {
     const rt_plugin *p = &rt->plugins[k];
-    if (strcmp(p->path, path) != 0) continue;
+    if (strcmp(p->path, key) != 0) continue;
     if (p->kind == GS_PLUGIN_REFUSED) return gs_fail(GS_ERR_PLUGIN, "%s", p->why), -1;
     for (int i = 0; i < rt->n_backends; i++)
       if (rt->backends[i]->path == p->path) return i;
