@@ -28,15 +28,17 @@ static const char *const eval_help =
     "  --test-data SPEC     score on this data set instead (a folder with the same class\n"
     "                       folders); --data is then the bank whole (default: the run's)\n"
     "  --holdout X          fraction of each class held out where the data set has no test\n"
-    "                       split, 0..0.9 (default: the run's, else 0.2; 0: none)\n"
+    "                       split, 0..0.9 (default: the run's, else 0.2; 0: none; the\n"
+    "                       transfer set's: 0.2 unless given)\n"
     "  --split-seed N       seed of that split (default: the run's, else 0)\n"
     "  --image-size N       resolution of the features (default: the run's)\n"
     "  --knn                weighted kNN, k = 200, T = 0.1, cosine (InstDisc), top-1 and top-5\n"
     "  --linear             linear probe on cached features: SGD momentum 0.9, cosine schedule\n"
     "  --fewshot            5-way 1-shot and 5-shot episodes, nearest cosine centroid, 95% CI\n"
     "  --sigma              sigma (universality gap) on train, test and transfer tasks\n"
-    "  --transfer SPEC      run the probes (and sigma) on a second data set as well; images are\n"
-    "                       resized to the run's size, 1 <-> 3 channels converted\n"
+    "  --transfer SPEC      run the probes (and sigma) on a second data set as well (digits:\n"
+    "                       real handwritten digits); images are resized to the run's size,\n"
+    "                       1 <-> 3 channels converted\n"
     "  --backend SPEC       device for the features (default cpu)\n"
     "  --threads N          CPU threads of the backend (default 0: all cores)\n"
     "  --limit N            use the first N train images (default 0: all)\n"
@@ -69,7 +71,7 @@ typedef struct eval_opts {
   long long threads, limit, test_limit, epochs, episodes, sigma_size, sigma_tasks, image_size;
   uint64_t seed, split_seed;
   double holdout; /* < 0: not given */
-  int has_split_seed;
+  int has_split_seed, has_holdout;
   gs_train_settings run; /* the run's settings (config.json) */
 } eval_opts;
 
@@ -169,13 +171,13 @@ static const char *run_setting(const eval_opts *o, const char *key) {
 
 /* The bank (train split) and what is scored: spec's test split (a labelled folder's held-out
  * images, split as in training) or, with test_spec, that data set labelled like the bank. */
-static int open_split(const char *spec, const char *test_spec, const eval_opts *o, int size,
-                      split_feats *s) {
+static int open_split(const char *spec, const char *test_spec, const eval_opts *o, double holdout,
+                      int size, split_feats *s) {
   memset(s, 0, sizeof *s);
   gs_dataset_options dopt = {0};
   dopt.limit = o->limit;
   dopt.image_size = size;
-  dopt.holdout = test_spec || !(o->holdout > 0) ? -1.0f : (float)o->holdout;
+  dopt.holdout = test_spec || !(holdout > 0) ? -1.0f : (float)holdout;
   dopt.split_seed = o->split_seed;
   s->train = gs_dataset_open(spec, GS_SPLIT_TRAIN, &dopt);
   if (!s->train) return fail(spec);
@@ -352,8 +354,10 @@ static int run_eval(gs_runtime *rt, const eval_opts *o) {
   int size = o->image_size > 0              ? (int)o->image_size
              : info && info->image_size > 0 ? info->image_size
                                             : 0;
-  if (rc == CLI_OK) rc = open_split(spec, test_spec, o, size, &main_s);
-  if (rc == CLI_OK && o->transfer) rc = open_split(o->transfer, NULL, o, size, &tr_s);
+  if (rc == CLI_OK) rc = open_split(spec, test_spec, o, o->holdout, size, &main_s);
+  /* The run's split concerns its own data, not the transfer set's. */
+  if (rc == CLI_OK && o->transfer)
+    rc = open_split(o->transfer, NULL, o, o->has_holdout ? o->holdout : 0.2, size, &tr_s);
   if (size == 0 && main_s.train) size = gs_dataset_height(main_s.train);
   if (rc == CLI_OK) {
     printf("eval %s: %s (%lld-d features) trained with %s, on %s: %s\n", o->dir, info->model,
@@ -361,6 +365,9 @@ static int run_eval(gs_runtime *rt, const eval_opts *o) {
            gs_device_get_info(dev)->name);
     printf("  data %s: %lld train images, test = %s\n", spec,
            (long long)gs_dataset_size(main_s.train), main_s.test_note);
+    if (o->transfer)
+      printf("  transfer %s: %lld train images, test = %s\n", o->transfer,
+             (long long)gs_dataset_size(tr_s.train), tr_s.test_note);
     jprintf(&j, "{\"checkpoint\":");
     jstr(&j, o->dir);
     jprintf(&j, ",\"model\":");
@@ -391,6 +398,10 @@ static int run_eval(gs_runtime *rt, const eval_opts *o) {
   if (rc == CLI_OK && o->transfer) {
     jprintf(&j, ",\"transfer\":{\"data\":");
     jstr(&j, o->transfer);
+    jprintf(&j, ",\"holdout\":");
+    jnum(&j, gs_dataset_holdout(tr_s.train));
+    jprintf(&j, ",\"test\":");
+    jstr(&j, tr_s.test_note);
     if (any_probe) rc = extract_split(dev, gs_eval_run_model(run), size, &tr_s);
     if (rc == CLI_OK && any_probe) {
       jprintf(&j, ",\"train_images\":%lld,\"test_images\":%lld", (long long)tr_s.ftr.n,
@@ -481,6 +492,7 @@ int gs_cli_eval(int argc, char **argv) {
       o.test_data = val;
     } else if (!strcmp(opt, "--holdout")) {
       rc = cli_parse_float("eval", opt, val, 0, 0.9, &o.holdout);
+      o.has_holdout = 1;
     } else if (!strcmp(opt, "--split-seed")) {
       rc = cli_parse_u64("eval", opt, val, &o.split_seed);
       o.has_split_seed = 1;

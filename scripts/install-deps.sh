@@ -14,6 +14,7 @@ packages=(
   libturbojpeg0-dev                                 # JPEG folders (TurboJPEG, DCT-domain scaling)
   libopenmpi-dev openmpi-bin                        # data-parallel training: gessl-comm-mpi, mpirun
   dataset-fashion-mnist                             # --data fashion-mnist
+  python3-sklearn                                   # --data digits (its digits.csv.gz)
   python3 python3-torch                             # golden values, export check
   clang libclang-rt-14-dev                          # libFuzzer targets
   clang-format cppcheck                             # style and static checks

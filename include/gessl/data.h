@@ -27,10 +27,10 @@ typedef struct gs_dataset_options {
   int64_t limit;      /* use only the first `limit` samples (0: all) */
   int64_t max_pixels; /* PNG/JPEG decompression-bomb guard: width*height limit (0: 8192*8192) */
   uint64_t seed;      /* synthetic data */
-  /* A labelled data set without a test split (a folder of class folders) is split here: each
-   * class's images are held out with this fraction (seeded by split_seed), so every class with two
-   * or more images is in both parts and the two never share an image. 0: 0.2; negative: no split
-   * (train and test are each the whole folder: for test images kept elsewhere, --test-data). */
+  /* A labelled data set without a test split (a folder of class folders, digits) is split here:
+   * each class's images are held out with this fraction (seeded by split_seed), so every class
+   * with two or more images is in both parts and the two never share an image. 0: 0.2; negative:
+   * no split (train and test are each the whole set; test images kept elsewhere: --test-data). */
   float holdout;
   uint64_t split_seed;
   /* Number the classes as this data set does, by class name (a --test-data folder labelled like
@@ -38,11 +38,13 @@ typedef struct gs_dataset_options {
   const gs_dataset *classes_of;
 } gs_dataset_options;
 
-/* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "idx:DIR", "cifar10:DIR",
- * "cifar100:DIR", "folder:DIR" (root/<class>/NAME.png|jpg, or a flat folder of them: unlabelled),
- * "synthetic" or "synthetic:HxWxC". NULL opt = defaults. A labelled folder's test split is held
- * out of its train split (holdout above); an unlabelled folder has no test split: asking for it is
- * an error naming the data set. */
+/* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "digits" (scikit-learn's 1,797 8x8
+ * handwritten digits, 10 classes, read from Debian's python3-sklearn) or "digits:FILE" (that
+ * CSV, gzipped or not), "idx:DIR", "cifar10:DIR", "cifar100:DIR", "folder:DIR"
+ * (root/<class>/NAME.png|jpg, or a flat folder of them: unlabelled), "synthetic" or
+ * "synthetic:HxWxC". NULL opt = defaults. The test split of digits and of a labelled folder is
+ * held out of its train split (holdout above); an unlabelled folder has no test split: asking for
+ * it is an error naming the data set. */
 GS_API gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_options *opt);
 GS_API void gs_dataset_close(gs_dataset *ds);
 GS_API int64_t gs_dataset_size(const gs_dataset *ds);

@@ -61,6 +61,10 @@ gs_status gs_idx_parse_labels(const uint8_t *buf, size_t len, const char *name, 
 gs_status gs_cifar_parse(const uint8_t *buf, size_t len, const char *name, int cifar100,
                          gs_images *im);
 
+/* scikit-learn's digits CSV (gzip already inflated): lines of 64 pixel counts 0..16 and a label
+ * 0..9, giving 8x8 gray images scaled to 0..255 and 10 classes. */
+gs_status gs_digits_parse(const uint8_t *buf, size_t len, const char *name, gs_images *im);
+
 /* A decoded PNG or JPEG, normalised to 8-bit RGB (alpha dropped, palette and gray expanded). */
 typedef struct gs_png_info {
   int width, height;

@@ -9,6 +9,7 @@
 #include "data_internal.h"
 
 #define FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define DIGITS_FILE "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz"
 #define MAX_FILE ((size_t)1 << 31)
 #define MAX_INFLATED ((size_t)1 << 32)
 
@@ -129,6 +130,32 @@ static gs_status open_cifar(const char *dir, gs_split split, int c100, gs_images
   return GS_OK;
 }
 
+static gs_status open_digits(const char *path, gs_images *im) {
+  if (!file_exists(path)) {
+    if (!strcmp(path, DIGITS_FILE))
+      return gs_fail(GS_ERR_IO, "data set digits: %s is missing (install Debian's python3-sklearn)",
+                     path);
+    return gs_fail(GS_ERR_IO, "data set digits: %s is not a file", path);
+  }
+  uint8_t *buf;
+  size_t len;
+  gs_status s = load_maybe_gz(path, &buf, &len);
+  if (s) return s;
+  s = gs_digits_parse(buf, len, path, im);
+  free(buf);
+  return s;
+}
+
+/* Keeps the split's part of a labelled store that has no test split of its own (holdout above). */
+static gs_status hold_out(gs_dataset *ds, gs_split split, const gs_dataset_options *o) {
+  if (!ds->im.labels || o->holdout < 0) return GS_OK;
+  ds->holdout = o->holdout > 0 ? o->holdout : 0.2f;
+  if (!(ds->holdout < 1.0f))
+    return gs_fail(GS_ERR_INVALID, "data set %s: held-out fraction %g must be below 1", ds->name,
+                   (double)ds->holdout);
+  return gs_images_holdout(&ds->im, split == GS_SPLIT_TEST, ds->holdout, o->split_seed, ds->name);
+}
+
 /* Image i at the data set's size h x w: a copy, or decoded from its file and resized. */
 static gs_status image_at(const gs_images *im, int64_t i, uint8_t *dst) {
   size_t img = (size_t)im->h * im->w * im->c;
@@ -187,6 +214,7 @@ static void set_norm(gs_dataset *ds, const char *known) {
     float mean[3], std[3];
   } table[] = {
       {"fashion-mnist", {0.2860f}, {0.3530f}},
+      {"digits", {0.3053f}, {0.3759f}}, /* all 1,797 images */
       {"cifar10", {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}},
       {"cifar100", {0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}},
   };
@@ -291,20 +319,17 @@ gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_o
     if (!s && !ds->im.labels && split == GS_SPLIT_TEST)
       s = gs_fail(GS_ERR_INVALID, "data set %s: an unlabelled image folder has no test split",
                   spec);
-    if (!s && ds->im.labels && o.holdout >= 0) {
-      ds->holdout = o.holdout > 0 ? o.holdout : 0.2f;
-      if (!(ds->holdout < 1.0f))
-        s = gs_fail(GS_ERR_INVALID, "data set %s: held-out fraction %g must be below 1", spec,
-                    (double)ds->holdout);
-      else
-        s = gs_images_holdout(&ds->im, split == GS_SPLIT_TEST, ds->holdout, o.split_seed, spec);
-    }
+    if (!s) s = hold_out(ds, split, &o);
+  } else if (!strcmp(spec, "digits") || !strncmp(spec, "digits:", 7)) {
+    known = "digits";
+    s = open_digits(spec[6] ? spec + 7 : DIGITS_FILE, &ds->im);
+    if (!s) s = hold_out(ds, split, &o);
   } else if (!strcmp(spec, "synthetic") || !strncmp(spec, "synthetic:", 10)) {
     s = gs_synthetic_make(spec, split, &o, &ds->im);
   } else {
     s = gs_fail(GS_ERR_INVALID,
-                "unknown data set '%s' (expected fashion-mnist, idx:DIR, cifar10:DIR, "
-                "cifar100:DIR, folder:DIR, synthetic or synthetic:HxWxC)",
+                "unknown data set '%s' (expected fashion-mnist, digits, digits:FILE, idx:DIR, "
+                "cifar10:DIR, cifar100:DIR, folder:DIR, synthetic or synthetic:HxWxC)",
                 spec);
   }
   if (!s && o.classes_of) s = renumber_classes(ds, o.classes_of);

@@ -23,8 +23,8 @@ static const gs_train_setting table[] = {
    "('gessl devices' lists them); under mpirun a comma list gives rank r\n"
    "the r-th spec, cycling (cpu,opencl)"},
   {"data", GS_SETTING_STRING, "SPEC", 0, 0, NULL, 0, 0, AT(data),
-   "synthetic[:HxWxC] (default synthetic), fashion-mnist, idx:DIR,\n"
-   "cifar10:DIR, cifar100:DIR, folder:DIR"},
+   "synthetic[:HxWxC] (default synthetic), fashion-mnist, digits[:FILE],\n"
+   "idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR"},
   {"data-limit", GS_SETTING_INT64, "N", 0, NO_MAX, NULL, 0, 0, AT(data_limit),
    "use only the first N training images (default 0: all)"},
   {"image-size", GS_SETTING_INT, "N", 0, 4096, NULL, 0, 0, AT(image_size),
@@ -32,8 +32,8 @@ static const gs_train_setting table[] = {
    "used by gessl eval"},
   {"holdout", GS_SETTING_FLOAT, "X", 0, 0.9, NULL, 0, 0, AT(holdout),
    "fraction of each class held out for testing where the data set has\n"
-   "no test split (a labelled folder), seeded and stratified (default 0.2;\n"
-   "0: none)"},
+   "no test split (a labelled folder, digits), seeded and stratified\n"
+   "(default 0.2; 0: none)"},
   {"split-seed", GS_SETTING_UINT64, "N", 0, 0, NULL, 0, 0, AT(split_seed),
    "seed of that held-out split (default 0)"},
   {"test-data", GS_SETTING_STRING, "SPEC", 0, 0, NULL, 0, GS_SETTING_OPTIONAL, AT(test_data),
