@@ -35,7 +35,8 @@ static const char *const eval_help =
     "  --knn                weighted kNN, k = 200, T = 0.1, cosine (InstDisc), top-1 and top-5\n"
     "  --linear             linear probe on cached features: SGD momentum 0.9, cosine schedule\n"
     "  --fewshot            5-way 1-shot and 5-shot episodes, nearest cosine centroid, 95% CI\n"
-    "  --sigma              sigma (universality gap) on train, test and transfer tasks\n"
+    "  --sigma              sigma (universality gap) on train, test and transfer tasks, on the\n"
+    "                       method's embedding and on the backbone's features (BN eval mode)\n"
     "  --transfer SPEC      run the probes (and sigma) on a second data set as well (digits:\n"
     "                       real handwritten digits); images are resized to the run's size,\n"
     "                       1 <-> 3 channels converted\n"
@@ -324,12 +325,19 @@ static int sigma_row(gs_device *dev, gs_eval_run *run, const eval_opts *o, const
   snprintf(name, sizeof name, "sigma %s", label);
   printf("  %-22s %-16s norm  %6.4f   raw %.4f  (%d tasks of %d images, tau 0.1)\n", name, spec,
          r.norm, r.raw, r.tasks, r.task_size);
+  /* The same tasks on the backbone's features: the row above's figure, one level down. */
+  printf("  %-22s %-16s norm  %6.4f   raw %.4f  (backbone features, BN in eval mode)\n",
+         "  on the backbone", spec, r.backbone_norm, r.backbone_raw);
   jprintf(j, "%s\"%s\":{\"data\":", *first ? "" : ",", label);
   jstr(j, spec);
   jprintf(j, ",\"raw\":");
   jnum(j, r.raw);
   jprintf(j, ",\"norm\":");
   jnum(j, r.norm);
+  jprintf(j, ",\"backbone_raw\":");
+  jnum(j, r.backbone_raw);
+  jprintf(j, ",\"backbone_norm\":");
+  jnum(j, r.backbone_norm);
   jprintf(j, "}");
   *first = 0;
   return CLI_OK;

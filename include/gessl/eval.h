@@ -144,6 +144,10 @@ typedef struct gs_sigma_result {
   double raw;  /* mean cross-entropy, nats */
   double norm; /* raw / log(2N - 1) */
   int tasks, task_size;
+  /* The same on the backbone's features (before any projector) of the same tasks' first two
+   * views, computed in eval mode (BN with running statistics) as gs_extract_features computes
+   * them: the level the seed measures sigma at. */
+  double backbone_raw, backbone_norm;
 } gs_sigma_result;
 
 /* Sigma of a method on tasks of ds: the first `tasks` batches of the loader's epoch 0 with the
@@ -152,7 +156,9 @@ typedef struct gs_sigma_result {
  * puts the backbone in training mode, so the BN running statistics (and any other sink of the
  * method's graph) would move: the backbone's and the method's state are saved before and
  * restored after, so measuring changes nothing. Views are adapted to the backbone's channels as
- * in gs_eval_forward. Compiles one program per call. */
+ * in gs_eval_forward. The backbone figure is measured first, on the same batches (a second
+ * loader with the same options), so the method's graph cannot have moved the statistics it
+ * uses. Compiles two or three programs per call. */
 GS_API gs_status gs_sigma_measure(gs_device *dev, const gs_method_iface *method, void *self,
                                   gs_model *backbone, const gs_dataset *ds,
                                   const gs_sigma_options *opt, gs_sigma_result *out);

@@ -12,6 +12,23 @@
 gs_status eval_adapt_images(const float *x, int64_t n, int c, int h, int w, int mc, int size,
                             float *out);
 
+/* One compiled eval-mode forward program (BN with running statistics) of the backbone for
+ * `batch` images of mc x size x size, reused for every batch: gs_extract_features' path. */
+typedef struct eval_fwd {
+  gs_graph *g;
+  gs_program *prog;
+  gs_tensor *in, *feat;
+  float *buf, *fbuf;
+  int batch, mc, size;
+  int64_t d;
+} eval_fwd;
+
+gs_status eval_fwd_init(eval_fwd *f, gs_device *dev, gs_model *m, int batch, int size);
+/* Features [n, d] of x [n, c, h, w], adapted to the backbone (eval_adapt_images), batch by batch;
+ * a short last batch is zero-padded. */
+gs_status eval_fwd_run(eval_fwd *f, const float *x, int64_t n, int c, int h, int w, float *out);
+void eval_fwd_free(eval_fwd *f);
+
 /* Re-records the current error message prefixed with `what`, returning st. */
 static inline gs_status eval_wrap(gs_status st, const char *what) {
   char why[768];

@@ -77,17 +77,7 @@ gs_status eval_adapt_images(const float *x, int64_t n, int c, int h, int w, int 
   return GS_OK;
 }
 
-/* One compiled forward program for a batch shape, reused for every batch of a data set. */
-typedef struct eval_fwd {
-  gs_graph *g;
-  gs_program *prog;
-  gs_tensor *in, *feat;
-  float *buf, *fbuf;
-  int batch, mc, size;
-  int64_t d;
-} eval_fwd;
-
-static void fwd_free(eval_fwd *f) {
+void eval_fwd_free(eval_fwd *f) {
   gs_program_free(f->prog);
   gs_graph_free(f->g);
   free(f->buf);
@@ -95,7 +85,7 @@ static void fwd_free(eval_fwd *f) {
   memset(f, 0, sizeof *f);
 }
 
-static gs_status fwd_init(eval_fwd *f, gs_device *dev, gs_model *m, int batch, int size) {
+gs_status eval_fwd_init(eval_fwd *f, gs_device *dev, gs_model *m, int batch, int size) {
   memset(f, 0, sizeof *f);
   f->batch = batch;
   f->mc = gs_model_in_channels(m);
@@ -106,26 +96,26 @@ static gs_status fwd_init(eval_fwd *f, gs_device *dev, gs_model *m, int batch, i
   f->fbuf = malloc((size_t)batch * (size_t)f->d * sizeof *f->fbuf);
   f->g = gs_graph_new();
   if (!f->buf || !f->fbuf || !f->g) {
-    fwd_free(f);
+    eval_fwd_free(f);
     return gs_fail(GS_ERR_NOMEM, "eval: out of memory");
   }
   f->in = gs_input(f->g, "images", GS_F32, GS_SHAPE(batch, f->mc, size, size));
   f->feat = gs_model_forward(m, f->g, f->in, 0);
   if (gs_graph_status(f->g) != GS_OK) {
     gs_status st = gs_fail(gs_graph_status(f->g), "eval: forward: %s", gs_graph_error(f->g));
-    fwd_free(f);
+    eval_fwd_free(f);
     return st;
   }
   f->prog = gs_compile(dev, f->g, &f->feat, 1);
   if (!f->prog) {
     gs_status st = eval_wrap(GS_ERR_BACKEND, "eval: compiling the forward program");
-    fwd_free(f);
+    eval_fwd_free(f);
     return st;
   }
   return GS_OK;
 }
 
-static gs_status fwd_run(eval_fwd *f, const float *x, int64_t n, int c, int h, int w, float *out) {
+gs_status eval_fwd_run(eval_fwd *f, const float *x, int64_t n, int c, int h, int w, float *out) {
   size_t per = (size_t)f->mc * (size_t)f->size * (size_t)f->size;
   gs_status st = GS_OK;
   for (int64_t at = 0; at < n && st == GS_OK; at += f->batch) {
@@ -160,10 +150,10 @@ gs_status gs_eval_forward(gs_device *dev, gs_model *m, const float *x, int64_t n
   if (batch <= 0) batch = 256;
   if (batch > n) batch = (int)n;
   eval_fwd f;
-  st = fwd_init(&f, dev, m, batch, image_size > 0 ? image_size : h);
+  st = eval_fwd_init(&f, dev, m, batch, image_size > 0 ? image_size : h);
   if (st != GS_OK) return st;
-  st = fwd_run(&f, x, n, c, h, w, out);
-  fwd_free(&f);
+  st = eval_fwd_run(&f, x, n, c, h, w, out);
+  eval_fwd_free(&f);
   return st;
 }
 
@@ -198,12 +188,13 @@ gs_status gs_extract_features(gs_device *dev, gs_model *m, const gs_dataset *ds,
   out->d = d;
   eval_fwd f;
   gs_status st = check_square(h, w, o.image_size);
-  if (st == GS_OK && n > 0) st = fwd_init(&f, dev, m, batch, o.image_size > 0 ? o.image_size : h);
+  if (st == GS_OK && n > 0)
+    st = eval_fwd_init(&f, dev, m, batch, o.image_size > 0 ? o.image_size : h);
   for (int64_t at = 0; at < n && st == GS_OK; at += chunk) {
     int64_t k = n - at < chunk ? n - at : chunk;
     st = gs_dataset_batch_plain(ds, o.start + at, k, imgs, out->labels + at);
-    if (st == GS_OK) st = fwd_run(&f, imgs, k, c, h, w, out->x + (size_t)at * (size_t)d);
-    if (st != GS_OK || at + chunk >= n) fwd_free(&f);
+    if (st == GS_OK) st = eval_fwd_run(&f, imgs, k, c, h, w, out->x + (size_t)at * (size_t)d);
+    if (st != GS_OK || at + chunk >= n) eval_fwd_free(&f);
   }
   free(imgs);
   if (st != GS_OK) {

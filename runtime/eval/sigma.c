@@ -1,5 +1,6 @@
 /* The sigma-measurement: the auxiliary instance-discrimination head's cross-entropy against the
- * partner view, at a fixed temperature and task size (DESIGN.md §5). */
+ * partner view, at a fixed temperature and task size (DESIGN.md §5), on the method's embedding
+ * and on the backbone's features. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,45 @@ static gs_status restore_state(saved_state *s) {
   return st;
 }
 
+/* Sigma on the backbone's features of the first two views, in eval mode (BN with running
+ * statistics, so nothing moves and each image's features do not depend on its batch), for the
+ * same tasks the loader options give the method's figure. */
+static gs_status backbone_sigma(gs_device *dev, gs_model *backbone, const gs_dataset *ds,
+                                const gs_loader_options *lo, int tasks, float tau, double *raw) {
+  const int n = lo->batch, c = gs_dataset_channels(ds);
+  gs_loader *loader = gs_loader_new(ds, lo);
+  if (!loader) return eval_wrap(GS_ERR_INVALID, "sigma: data loader");
+  eval_fwd f[2];
+  int size[2] = {lo->recipe.views[0].size, lo->recipe.views[1].size};
+  int nf = size[1] == size[0] ? 1 : 2;
+  gs_status st = eval_fwd_init(&f[0], dev, backbone, n, size[0]);
+  if (st == GS_OK && nf == 2) st = eval_fwd_init(&f[1], dev, backbone, n, size[1]);
+  if (st != GS_OK) {
+    if (nf == 2 && f[0].prog) eval_fwd_free(&f[0]);
+    gs_loader_free(loader);
+    return eval_wrap(st, "sigma on the backbone");
+  }
+  int64_t d = f[0].d;
+  float *feat = malloc((size_t)2 * (size_t)n * (size_t)d * sizeof *feat);
+  if (!feat) st = gs_fail(GS_ERR_NOMEM, "sigma: out of memory");
+  double sum = 0;
+  for (int t = 0; t < tasks && st == GS_OK; t++) {
+    gs_batch b;
+    st = gs_loader_next(loader, &b);
+    for (int v = 0; v < 2 && st == GS_OK; v++)
+      st = eval_fwd_run(&f[v < nf ? v : 0], b.views[v], n, c, size[v], size[v],
+                        feat + (size_t)v * (size_t)n * (size_t)d);
+    double r = 0;
+    if (st == GS_OK) st = gs_sigma_from_embed(feat, 2 * (int64_t)n, d, tau, &r, NULL);
+    sum += r;
+  }
+  if (st == GS_OK) *raw = sum / tasks;
+  for (int k = 0; k < nf; k++) eval_fwd_free(&f[k]);
+  free(feat);
+  gs_loader_free(loader);
+  return st;
+}
+
 gs_status gs_sigma_measure(gs_device *dev, const gs_method_iface *method, void *self,
                            gs_model *backbone, const gs_dataset *ds, const gs_sigma_options *opt,
                            gs_sigma_result *out) {
@@ -120,6 +160,9 @@ gs_status gs_sigma_measure(gs_device *dev, const gs_method_iface *method, void *
   lo.threads = o.threads;
   lo.seed = o.seed;
   lo.drop_last = 1;
+  double bb_raw = 0;
+  gs_status bst = backbone_sigma(dev, backbone, ds, &lo, tasks, tau, &bb_raw);
+  if (bst != GS_OK) return bst;
   gs_loader *loader = gs_loader_new(ds, &lo);
   if (!loader) return eval_wrap(GS_ERR_INVALID, "sigma: data loader");
 
@@ -190,6 +233,8 @@ gs_status gs_sigma_measure(gs_device *dev, const gs_method_iface *method, void *
     out->norm = out->raw / log(2.0 * n - 1.0);
     out->tasks = tasks;
     out->task_size = n;
+    out->backbone_raw = bb_raw;
+    out->backbone_norm = bb_raw / log(2.0 * n - 1.0);
   }
   gs_program_free(prog);
   gs_graph_free(g);

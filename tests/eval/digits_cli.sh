@@ -35,7 +35,9 @@ assert t["data"] == "digits" and t["test_images"] == 359, t
 assert 0.1 <= t["knn"]["top1"] <= 1, t["knn"]
 assert [f["shots"] for f in t["fewshot"]] == [1, 5] and all(0 < f["mean"] <= 1 for f in t["fewshot"])
 s = e["sigma"]["transfer"]
-assert s["data"] == "digits" and 0 < s["norm"] < 2, s
+assert s["data"] == "digits" and 0 < s["norm"] < 2 and 0 < s["backbone_norm"] < 2, s
+for part in ("train", "test"):
+    assert 0 < e["sigma"][part]["backbone_raw"] < 10, e["sigma"][part]
 PY
 
 echo old >"$run/eval.json"

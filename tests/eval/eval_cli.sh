@@ -22,11 +22,11 @@ if "$gessl" eval --checkpoint "$run" --limit 300 --test-limit 100 --linear-epoch
   --episodes 50 --sigma-size 16 --sigma-tasks 2 --transfer synthetic:20x20x1 --threads 2 \
   >"$work/eval.out" 2>&1; then ok; else bad "eval of the trained run"; fi
 cat "$work/eval.out"
-for key in '"knn"' '"linear"' '"fewshot"' '"sigma"' '"transfer"' '"norm"' '"top5"'; do
+for key in '"knn"' '"linear"' '"fewshot"' '"sigma"' '"transfer"' '"norm"' '"top5"' '"backbone_norm"'; do
   if grep -q "$key" "$run/eval.json" 2>/dev/null; then ok; else bad "eval.json lacks $key"; fi
 done
 for row in 'knn k=200' 'linear 5 epochs' 'few-shot 5-way 1-shot' 'few-shot 5-way 5-shot' \
-  'sigma train' 'sigma test' 'sigma transfer'; do
+  'sigma train' 'sigma test' 'sigma transfer' 'on the backbone'; do
   if grep -q "$row" "$work/eval.out"; then ok; else bad "table lacks '$row'"; fi
 done
 

@@ -1,6 +1,7 @@
 /* Sigma from embeddings with known answers (perfect: about 0, random: about 1 normalised), and
  * measured through a method plugin on a small backbone, which must leave the BN statistics as
- * they were. */
+ * they were; the backbone-level figure equals sigma of features extracted separately in eval
+ * mode. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +45,43 @@ static void embeddings(void) {
   e[5] = NAN;
   CHECK(gs_sigma_from_embed(e, 2 * N, D, 0.1f, &raw, &norm) == GS_ERR_NUMERIC);
   free(e);
+}
+
+/* The backbone figure recomputed here from the same tasks: the loader with sigma's options, the
+ * features of views 0 and 1 by gs_eval_forward five images at a time (another batch composition,
+ * a zero-padded last batch), then gs_sigma_from_embed. Equal only if the backbone ran in eval mode
+ * (training-mode BN would normalise each image by its batch's statistics). */
+static double backbone_sigma_by_hand(gs_device *dev, const gs_method_iface *m, gs_model *bb,
+                                     const gs_dataset *ds, const gs_sigma_options *so) {
+  gs_loader_options lo = {0};
+  CHECK(gs_method_views(m, NULL, gs_dataset_height(ds), &lo.recipe) == GS_OK);
+  lo.batch = so->task_size;
+  lo.threads = so->threads;
+  lo.seed = so->seed;
+  lo.drop_last = 1;
+  gs_loader *loader = gs_loader_new(ds, &lo);
+  CHECKF(loader != NULL, "%s", gs_errmsg());
+  if (!loader) return NAN;
+  int n = so->task_size, c = gs_dataset_channels(ds);
+  int64_t d = gs_model_feat_dim(bb);
+  float *feat = malloc((size_t)2 * n * (size_t)d * sizeof *feat);
+  double sum = 0;
+  for (int t = 0; t < so->tasks; t++) {
+    gs_batch b;
+    CHECK(gs_loader_next(loader, &b) == GS_OK);
+    for (int v = 0; v < 2; v++) {
+      int vs = lo.recipe.views[v].size;
+      CHECKF(gs_eval_forward(dev, bb, b.views[v], n, c, vs, vs, 0, 5,
+                             feat + (size_t)v * n * (size_t)d) == GS_OK,
+             "%s", gs_errmsg());
+    }
+    double raw = NAN;
+    CHECK(gs_sigma_from_embed(feat, 2 * n, d, 0.1f, &raw, NULL) == GS_OK);
+    sum += raw;
+  }
+  free(feat);
+  gs_loader_free(loader);
+  return sum / so->tasks;
 }
 
 static void through_method(void) {
@@ -94,13 +132,33 @@ static void through_method(void) {
     CHECK(isfinite(r1.raw) && r1.norm > 0.0 && r1.norm < 1.2 && r1.tasks == 3);
     CHECK(gs_param_read(rm, after) == GS_OK);
     CHECK(memcmp(before, after, (size_t)c * 4) == 0);
+    double by_hand = backbone_sigma_by_hand(dev, m, bb, ds, &so);
+    printf("sigma on the backbone: raw %.6f norm %.4f; recomputed from features %.6f\n",
+           r1.backbone_raw, r1.backbone_norm, by_hand);
+    CHECK(isfinite(r1.backbone_raw) && r1.backbone_norm > 0.0 && r1.backbone_norm < 1.2);
+    CHECKF(fabs(r1.backbone_raw - by_hand) < 1e-4 * fabs(by_hand), "%.9f vs %.9f", r1.backbone_raw,
+           by_hand);
+    CHECK(fabs(r1.backbone_norm - r1.backbone_raw / log(2.0 * 16 - 1)) < 1e-12);
+    /* Not the projector's figure: a separate measurement on other rows. */
+    CHECK(r1.backbone_raw != r1.raw);
+    /* Eval-mode BN reads the running statistics: moving them moves the backbone figure (and
+     * measuring put them back, as checked above). */
+    float *moved = malloc((size_t)c * 4);
+    for (int64_t k = 0; k < c; k++) moved[k] = before[k] + 0.5f;
+    CHECK(gs_param_write(rm, moved) == GS_OK);
+    gs_sigma_result r3 = {0};
+    CHECKF(gs_sigma_measure(dev, m, self, bb, ds, &so, &r3) == GS_OK, "%s", gs_errmsg());
+    CHECKF(r3.backbone_raw != r1.backbone_raw && r3.raw == r1.raw, "%.9f %.9f / %.9f %.9f",
+           r3.backbone_raw, r1.backbone_raw, r3.raw, r1.raw);
+    CHECK(gs_param_write(rm, before) == GS_OK);
+    free(moved);
     /* Same seed, same tasks, same state: the same value. */
     CHECKF(gs_sigma_measure(dev, m, self, bb, ds, &so, &r2) == GS_OK, "%s", gs_errmsg());
-    CHECKF(r1.raw == r2.raw, "%.9f vs %.9f", r1.raw, r2.raw);
+    CHECKF(r1.raw == r2.raw && r1.backbone_raw == r2.backbone_raw, "%.9f vs %.9f", r1.raw, r2.raw);
     /* A one-channel data set of another size, converted and resized for the backbone. */
     so.image_size = 16;
     CHECKF(gs_sigma_measure(dev, m, self, bb, gray, &so, &r2) == GS_OK, "%s", gs_errmsg());
-    CHECK(isfinite(r2.norm));
+    CHECK(isfinite(r2.norm) && isfinite(r2.backbone_norm));
     so.task_size = 100; /* larger than the data set */
     CHECK(gs_sigma_measure(dev, m, self, bb, ds, &so, &r2) == GS_ERR_INVALID);
     free(before);
