@@ -37,6 +37,13 @@ static gs_status graph_status(gs_graph *g) {
   return g->status;
 }
 
+/* The nodes from `first` on were made while differentiating y (its rule, and the sums of
+ * gradients that meet at its inputs): --detect-anomaly names y when one of them is not finite. */
+static void tag_backward(gs_graph *g, int first, const struct gs_node *y) {
+  for (int id = first; id < g->n; id++)
+    if (!g->nodes[id]->grad_of) g->nodes[id]->grad_of = y->id + 1;
+}
+
 /* Marks the nodes whose value depends, through differentiable edges, on a requested node. */
 static char *mark_needed(gs_graph *g, int n0, gs_tensor *const *params, int n) {
   char *needs = calloc((size_t)n0, 1);
@@ -79,8 +86,11 @@ gs_status gs_grad(gs_graph *g, gs_tensor *loss, gs_tensor *const *params, int n,
     gs_graph_fail(g, GS_ERR_NOMEM, "grad: out of memory");
     goto done;
   }
-  if (needs[loss->id])
+  if (needs[loss->id]) {
+    int first_new = g->n;
     dys[loss->id] = gs_op_alias(g, gs_fill(g, GS_SHAPE(1), 1.0f), loss->desc.shape);
+    tag_backward(g, first_new, loss);
+  }
   for (int id = loss->id; id >= 0 && g->status == GS_OK; id--) {
     struct gs_node *y = g->nodes[id], *dy = dys[id];
     if (!dy || y->no_grad || y->is_sink || y->n_in == 0) continue;
@@ -97,6 +107,7 @@ gs_status gs_grad(gs_graph *g, gs_tensor *loss, gs_tensor *const *params, int n,
                     y->kind == GS_NODE_OP ? gs_opcode_name(y->op) : "this node kind");
       break;
     }
+    int first_new = g->n;
     if (!rule(g, y, dy, want, dx)) break;
     for (int k = 0; k < y->n_in; k++) {
       struct gs_node *x = y->in[k];
@@ -110,13 +121,16 @@ gs_status gs_grad(gs_graph *g, gs_tensor *loss, gs_tensor *const *params, int n,
       }
       dys[x->id] = dys[x->id] ? gs_op_axpby(g, 1.0f, dys[x->id], 1.0f, dx[k]) : dx[k];
     }
+    tag_backward(g, first_new, y);
   }
   for (int k = 0; k < n && g->status == GS_OK; k++) {
     struct gs_node *p = params[k];
+    int first_new = g->n;
     /* Zeros are filled as [1] at least: backends are never handed a rank-0 launch. */
     grads[k] = dys[p->id]           ? dys[p->id]
                : p->desc.shape.rank ? gs_fill(g, p->desc.shape, 0.0f)
                                     : gs_op_alias(g, gs_fill(g, GS_SHAPE(1), 0.0f), p->desc.shape);
+    tag_backward(g, first_new, loss);
   }
 done:
   free(needs);

@@ -40,6 +40,7 @@ typedef struct cctx {
   rt_plan_item *items;
   int n_items;
   gs_program *prog;
+  int *node_end; /* checked mode: node_end[L] is the node whose launches end before launch L */
 } cctx;
 
 static size_t value_bytes(const struct gs_node *n) {
@@ -328,6 +329,7 @@ static gs_status build_launches(cctx *c, gs_launch *ls, size_t n_launch) {
       l->out_desc = n->desc;
       memcpy(l->i, n->i, sizeof l->i);
       memcpy(l->f, n->f, sizeof l->f);
+      if (c->node_end) c->node_end[L] = n->id;
     } else if (n->kind == GS_NODE_CONCAT) {
       int axis = n->i[0];
       if (axis < 0) axis += n->desc.shape.rank;
@@ -346,12 +348,27 @@ static gs_status build_launches(cctx *c, gs_launch *ls, size_t n_launch) {
         l->i[axis] = (int32_t)start;
         start += n->in[k]->desc.shape.dim[axis];
       }
+      if (c->node_end) c->node_end[L] = n->id;
     }
   }
   free(coll_node);
   for (int k = 0; k < c->prog->n_colls; k++)
     if (c->prog->colls[k].wait_at == SIZE_MAX) c->prog->colls[k].wait_at = L;
   if (L != n_launch) return gs_fail(GS_ERR_INVALID, "compile: launch count mismatch");
+  return GS_OK;
+}
+
+/* Checked mode: what is read back after the segment that ends before launch `to` — the value of
+ * the node whose launches end there (f32 values only), and the words that name it. */
+static gs_status check_of(cctx *c, size_t to, prog_check *ck) {
+  int id = c->node_end[to];
+  if (id < 0) return GS_OK;
+  const struct gs_node *n = c->g->nodes[id];
+  if (n->desc.dtype != GS_F32) return GS_OK;
+  ck->ref = ref_of(c, id);
+  ck->n = (size_t)gs_shape_numel(&n->desc.shape);
+  if (!(ck->label = rt_anomaly_label(c->g, n)))
+    return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
   return GS_OK;
 }
 
@@ -362,11 +379,23 @@ static gs_status build_launches(cctx *c, gs_launch *ls, size_t n_launch) {
 static gs_status collective_plan(cctx *c, const gs_launch *ls, size_t n_launch) {
   gs_program *prog = c->prog;
   gs_device *dev = c->dev;
-  int n_cuts_max = 2 * prog->n_colls + 2;
+  /* Checked mode cuts after every node as well. */
+  int n_cuts_max = 2 * prog->n_colls + 2 + (c->node_end ? (int)n_launch : 0);
   size_t *cuts = malloc((size_t)n_cuts_max * sizeof *cuts);
   prog->segs = calloc((size_t)n_cuts_max, sizeof *prog->segs);
   prog->steps = calloc((size_t)(3 * prog->n_colls + n_cuts_max), sizeof *prog->steps);
-  if (!cuts || !prog->segs || !prog->steps) {
+  if (c->node_end) {
+    prog->checks = calloc((size_t)n_cuts_max, sizeof *prog->checks);
+    size_t most = 1;
+    for (size_t L = 1; L <= n_launch; L++)
+      if (c->node_end[L] >= 0) {
+        size_t n = (size_t)gs_shape_numel(&c->g->nodes[c->node_end[L]]->desc.shape);
+        if (n > most) most = n;
+      }
+    prog->check_stage = malloc(most * sizeof *prog->check_stage);
+  }
+  if (!cuts || !prog->segs || !prog->steps ||
+      (c->node_end && (!prog->checks || !prog->check_stage))) {
     free(cuts);
     return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
   }
@@ -376,7 +405,9 @@ static gs_status collective_plan(cctx *c, const gs_launch *ls, size_t n_launch) 
     cuts[n_cuts++] = prog->colls[k].at;
     cuts[n_cuts++] = prog->colls[k].wait_at;
   }
-  /* Sorted, unique (few collectives: insertion sort). */
+  for (size_t L = 1; c->node_end && L < n_launch; L++)
+    if (c->node_end[L] >= 0) cuts[n_cuts++] = L;
+  /* Sorted, unique (few collectives, and node ends come in order: insertion sort). */
   for (int i = 1; i < n_cuts; i++)
     for (int j = i; j > 0 && cuts[j - 1] > cuts[j]; j--) {
       size_t t = cuts[j];
@@ -416,6 +447,7 @@ static gs_status collective_plan(cctx *c, const gs_launch *ls, size_t n_launch) 
       if (st == GS_OK) {
         rt_count_compile(dev);
         prog->steps[prog->n_steps++] = (prog_step){STEP_SEG, prog->n_segs++};
+        if (c->node_end) st = check_of(c, to, &prog->checks[prog->n_segs - 1]);
       }
     }
   }
@@ -531,6 +563,13 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   /* Buffers are freed through the device's interface, so the program needs it from here on. */
   c.prog->dev = dev;
   if ((st = alloc_buffers(&c, sizes, n_arenas)) != GS_OK) goto fail;
+  if (dev->detect_anomaly) {
+    if (!(c.node_end = malloc((n_launch + 1) * sizeof *c.node_end))) {
+      st = gs_fail(GS_ERR_NOMEM, "compile: out of memory");
+      goto fail;
+    }
+    for (size_t L = 0; L <= n_launch; L++) c.node_end[L] = -1;
+  }
   if ((st = build_launches(&c, ls, n_launch)) != GS_OK) goto fail;
   c.prog->n_launches = n_launch;
   if ((st = collective_plan(&c, ls, n_launch)) != GS_OK) goto fail;
@@ -552,6 +591,7 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   free(c.items);
   free(c.order);
   free(c.cn);
+  free(c.node_end);
   return c.prog;
 fail:
   if (c.prog) {
@@ -565,5 +605,6 @@ fail:
   free(c.items);
   free(c.order);
   free(c.cn);
+  free(c.node_end);
   return NULL;
 }

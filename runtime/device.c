@@ -179,6 +179,10 @@ gs_status gs_device_sync(gs_device *dev) {
   return dev->iface->sync(dev->bdev);
 }
 
+void gs_device_set_detect_anomaly(gs_device *dev, int on) {
+  if (dev) dev->detect_anomaly = on != 0;
+}
+
 size_t gs_device_bytes_in_use(const gs_device *dev) {
   return dev ? dev->param_bytes + dev->program_bytes : 0;
 }

@@ -50,6 +50,9 @@ void gs_program_free(gs_program *prog) {
     free(prog->colls[k].stage);
   }
   free(prog->colls);
+  for (int k = 0; prog->checks && k < prog->n_segs; k++) free(prog->checks[k].label);
+  free(prog->checks);
+  free(prog->check_stage);
   free(prog->segs);
   free(prog->steps);
   free(prog->arenas);
@@ -131,9 +134,10 @@ gs_status gs_program_run(gs_program *prog) {
   gs_status st = GS_OK;
   for (int s = 0; s < prog->n_steps && st == GS_OK; s++) {
     const prog_step *step = &prog->steps[s];
-    if (step->kind == STEP_SEG)
+    if (step->kind == STEP_SEG) {
       st = dev->iface->prog_run(dev->bdev, prog->segs[step->index]);
-    else if (step->kind == STEP_START)
+      if (st == GS_OK && prog->checks) st = rt_anomaly_check(prog, step->index);
+    } else if (step->kind == STEP_START)
       st = coll_start(prog, &prog->colls[step->index]);
     else
       st = coll_wait(prog, &prog->colls[step->index]);

@@ -43,6 +43,14 @@ typedef struct prog_coll {
   struct gs_comm_req *req;
 } prog_coll;
 
+/* Checked execution (gs_device_set_detect_anomaly): the value a segment computes, read back
+ * after the segment runs. n == 0: nothing to check (an integer value, or no value). */
+typedef struct prog_check {
+  gs_bref ref;
+  size_t n;    /* floats */
+  char *label; /* "unary(log) (node 12, forward, after layer fc)", made at compile time */
+} prog_check;
+
 /* What a run does, in order: a segment of launches, or a collective's start or wait. */
 typedef struct prog_step {
   enum { STEP_SEG, STEP_START, STEP_WAIT } kind;
@@ -64,7 +72,15 @@ struct gs_program {
   prog_output *outputs;
   int n_outputs;
   size_t peak_bytes, naive_bytes, input_bytes, n_launches;
+  prog_check *checks; /* per segment; NULL unless compiled in checked mode (one node a segment) */
+  float *check_stage; /* host copy of the largest checked value */
   struct gs_program *prev, *next; /* the device's list */
 };
+
+/* anomaly.c: what a message calls node n of g (malloc'd; NULL when out of memory), and the
+ * check after segment `seg` of a checked program: GS_ERR_NUMERIC naming the node when its value
+ * holds a NaN or an Inf. */
+char *rt_anomaly_label(const gs_graph *g, const struct gs_node *n);
+gs_status rt_anomaly_check(gs_program *prog, int seg);
 
 #endif

@@ -77,6 +77,7 @@ struct gs_device {
   struct rt_pset_prog *pset_progs; /* the parameter-set arithmetic's cached programs */
   int n_pset_progs;
   uint64_t pset_tick;
+  int detect_anomaly; /* programs compiled from now on are checked (gs_device_set_detect_anomaly) */
 };
 
 /* Probes backend `be` once; later calls return the cached result. */

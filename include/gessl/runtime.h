@@ -101,6 +101,13 @@ GS_API const char *gs_device_type_name(gs_device_type t);
 GS_API const char *gs_device_backend_name(const gs_device *dev);
 /* Waits for all queued work. */
 GS_API gs_status gs_device_sync(gs_device *dev);
+/* A debug mode (`gessl train --detect-anomaly`): every program compiled on dev while it is on
+ * runs node by node and reads each computed value back, on any backend; the first value that
+ * holds a NaN or an Inf fails gs_program_run with GS_ERR_NUMERIC and a message naming the op, its
+ * node, whether it is forward, backward (and the op it differentiates) or a parameter update, and
+ * the layer whose parameter it reads. Programs compiled before keep their mode. Slow: one backend
+ * program and one read-back per node. */
+GS_API void gs_device_set_detect_anomaly(gs_device *dev, int on);
 /* Bytes held in params and programs' plans on this device. */
 GS_API size_t gs_device_bytes_in_use(const gs_device *dev);
 /* The backend's counters since the device opened (backend.h gs_bcounters); all zero when the

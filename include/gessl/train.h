@@ -119,6 +119,9 @@ typedef struct gs_train_config {
   int64_t check_sync;
   /* Data-parallel: batch norm normalises with the whole global batch's statistics (0/1). */
   int sync_bn;
+  /* Debug: every op's value is checked as the step runs, and the first NaN/Inf ends the run
+   * naming the op and its layer (gs_device_set_detect_anomaly). Slow. */
+  int detect_anomaly;
 } gs_train_config;
 
 typedef struct gs_train_result {

@@ -36,6 +36,9 @@ struct gs_node {
   char *name;           /* INPUT: its name */
   unsigned no_grad : 1; /* gradients stop here (detach, comparisons, onehot) */
   unsigned is_sink : 1; /* writes `param` in place; scheduled after every non-sink */
+  /* Backward nodes (gs_grad): 1 + the id of the forward node whose gradient rule made them; 0
+   * for forward nodes. Only messages read it (--detect-anomaly names the op differentiated). */
+  int grad_of;
 };
 
 struct gs_graph {

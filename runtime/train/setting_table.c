@@ -97,6 +97,11 @@ static const gs_train_setting table[] = {
   {"check-sync", GS_SETTING_INT64, "N", 0, NO_MAX, NULL, 0, GS_SETTING_RESUMABLE, AT(check_sync),
    "data-parallel: compare a hash of the ranks' parameters every N steps\n"
    "(default 0: at every checkpoint only)"},
+  {"detect-anomaly", GS_SETTING_BOOL, NULL, 0, 1, NULL, 0,
+   GS_SETTING_RESUMABLE | GS_SETTING_UNSAVED, AT(detect_anomaly),
+   "debug a diverging run: check every op's output (forward and backward)\n"
+   "and stop at the first NaN/Inf naming the op and its layer; slow.\n"
+   "Not saved: give it with --resume to debug a run from its checkpoint"},
 };
 /* clang-format on */
 

@@ -183,6 +183,8 @@ static gs_status set_up(train_run *r) {
   train_rank_backend(c->backend, rank, spec, sizeof spec);
   r->dev = gs_device_open(r->rt, spec);
   if (!r->dev) return failed(GS_ERR_UNAVAILABLE, "--backend");
+  /* Before anything is compiled on the device, so every program of the run is checked. */
+  gs_device_set_detect_anomaly(r->dev, c->detect_anomaly);
 
   gs_dataset_options dopt = {0};
   train_dataset_options(c, &dopt);
@@ -313,6 +315,16 @@ static gs_status diverged(const train_run *r, double loss) {
                  loss, (long long)r->step + 1);
 }
 
+/* A step stopped on a NaN/Inf (--detect-anomaly): the message says which checkpoint is kept. */
+static gs_status numeric_failed(const train_run *r, gs_status st) {
+  char why[1024];
+  snprintf(why, sizeof why, "%s", gs_errmsg());
+  if (r->checkpoint_step >= 0 && r->dir)
+    return gs_fail(st, "%s; the last good checkpoint, step %lld, is kept in %s", why,
+                   (long long)r->checkpoint_step, r->dir);
+  return gs_fail(st, "%s; no checkpoint was written before it", why);
+}
+
 /* Run directory: a new run creates it and writes config.json; a resumed one first checks and
  * loads the checkpoint, so a refused checkpoint leaves every file as it was. */
 static gs_status open_dir(train_run *r) {
@@ -436,6 +448,7 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
       char what[64];
       snprintf(what, sizeof what, "train: step %lld", (long long)r->step + 1);
       st = failed(st, what);
+      if (st == GS_ERR_NUMERIC) st = numeric_failed(r, st); /* --detect-anomaly */
       break;
     }
     /* The step's loss over the whole global batch: the mean of the ranks' losses. */
