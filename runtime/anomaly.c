@@ -37,8 +37,9 @@ static void layer_name(const gs_param *p, char *buf, size_t len) {
   snprintf(buf, len, "%.*s", n, name);
 }
 
-/* ", in layer L" when n reads a param of layer L, ", after layer L" for the nearest such node upstream
- * (breadth first, so the closest layer wins), "" when none is found within a bounded search. */
+/* ", in layer L" when n reads a param of layer L, ", after layer L" for the nearest such node
+ * upstream (breadth first, so the closest layer wins), "" when none is found within a bounded
+ * search. */
 static void where(const gs_graph *g, const struct gs_node *n, char *buf, size_t len) {
   enum { MAX_VISIT = 512 };
   const gs_param *p = param_read(n);
