@@ -4,10 +4,11 @@
 # that checkpoint is the previous one, whole (--resume loads it and finishes with the losses of
 # a run that never failed), and no temporary or truncated file is left under a run file's name.
 # EFBIG comes from RLIMIT_FSIZE (SIGXFSZ ignored, so write() fails instead of killing); ENOSPC
-# from a small tmpfs, mounted where the machine lets root do so.
-# Usage: disk_full.sh GESSL WORKDIR
+# from a small tmpfs, mounted where the machine lets root do so; EIO from a test-only LD_PRELOAD
+# shim (eio_shim.c) that fails the write, fsync or stdio flush of one file.
+# Usage: disk_full.sh GESSL WORKDIR EIO_SHIM
 set -u
-gessl=$1 work=$2
+gessl=$1 work=$2 shim=$3
 case "$work" in */disk_full) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
 umount "$work/tmpfs" 2>/dev/null
 rm -rf "$work" && mkdir -p "$work"
@@ -22,19 +23,18 @@ ckpt_step() { head -c 2048 "$1/checkpoint.safetensors" | grep -ao '"step":"[0-9]
 "$gessl" train "${tiny[@]}" --out "$work/ref" >"$work/ref.log" 2>&1 || {
   echo "reference run failed"; cat "$work/ref.log"; exit 1; }
 
-# One case: a run checkpointed at step 3, resumed under a limit (KB) that the next write of
-# FILE exceeds; then resumed without it to the end. The log case has long epochs (no plot or
-# checkpoint before the log outgrows the limit) and its own reference run.
-# efbig NAME LIMIT_KB FILE CAUSE RESUME_ARGS...
-efbig() {
-  local name=$1 kb=$2 file=$3 cause=$4
+# One case: a run checkpointed at step 3, resumed under a fault (FAULT: shell commands run before
+# the resume, in its subshell) that fails the next write of FILE; then resumed without it to the
+# end. Runs with $extra (long epochs) have their own reference run.
+# fault NAME FAULT FILE CAUSE RESUME_ARGS...
+fault() {
+  local name=$1 setup=$2 file=$3 cause=$4
   shift 4
   local run="$work/$name" ref="$work/ref"
-  if [ "$name" = log ]; then ref="$work/ref-long"; fi
+  if [ -n "$extra" ]; then ref="$work/ref-long"; fi
   "$gessl" train "${tiny[@]}" $extra --max-steps 3 --out "$run" >"$run.0.log" 2>&1 || {
     bad "$name: first run"; return; }
-  (trap '' XFSZ && ulimit -f "$kb" && exec "$gessl" train --resume "$run" --max-steps 0 "$@") \
-    >"$run.1.log" 2>&1
+  (eval "$setup" && exec "$gessl" train --resume "$run" --max-steps 0 "$@") >"$run.1.log" 2>&1
   local rc=$?
   if [ $rc -eq 1 ] && grep -q "$file.*$cause" "$run.1.log" &&
     grep -q "the last checkpoint, step 3, is kept in $run" "$run.1.log"; then ok; else
@@ -51,11 +51,22 @@ efbig() {
   fi
   echo "$name: $(grep 'gessl train:' "$run.1.log")"
 }
+# EFBIG: the file size limit (KB) is below what the next write of FILE needs.
+efbig() { fault "$1" "trap '' XFSZ && ulimit -f $2" "${@:3}"; }
+# EIO: the shim fails CALL on FILE after SKIP such calls went through.
+eio() { fault "$1" "export LD_PRELOAD=$shim GESSL_TEST_EIO=$2" "${@:3}"; }
 extra=""
 # The checkpoint (about 220 KB) does not fit in 100 KB.
 efbig checkpoint 100 checkpoint.safetensors "File too large" --checkpoint-every 1
 # curves.png (about 35 KB) at the end of the first epoch (step 8), with log.jsonl still small.
 efbig plot 20 curves.png "File too large"
+# The checkpoint of step 4 fails to write, or to reach the disk (fsync); the second log line
+# after the resume (step 5's) cannot be flushed.
+eio eio-write write:checkpoint.safetensors checkpoint.safetensors "Input/output error" \
+  --checkpoint-every 1
+eio eio-fsync fsync:checkpoint.safetensors checkpoint.safetensors "Input/output error" \
+  --checkpoint-every 1
+eio eio-log fflush:log.jsonl:2 log.jsonl "Input/output error"
 # log.jsonl grows past 6 KB (config.json is about 3 KB) long before the first epoch (64 steps)
 # ends.
 extra="--data-limit 1024 --epochs 1"
