@@ -167,6 +167,9 @@ static gs_status in_range(const gs_train_setting *s, double v, const char *shown
   int integer = s->type == GS_SETTING_INT || s->type == GS_SETTING_INT64;
   if (allow_auto && (s->flags & GS_SETTING_AUTO) && v == s->auto_value) return GS_OK;
   if (v >= s->min && v <= s->max) return GS_OK;
+  /* A float setting is stored as a float: its bounds are the floats nearest them (--lr 1e-12). */
+  if (s->type == GS_SETTING_FLOAT && (float)v >= (float)s->min && (float)v <= (float)s->max)
+    return GS_OK;
   if (integer && s->max == NO_MAX)
     return gs_fail(GS_ERR_INVALID, "--%s %s: must be %lld or more", s->name, shown,
                    (long long)s->min);

@@ -61,6 +61,8 @@ static void table_rules(void) {
   CHECK(gs_train_config_set(&c, "max_steps", "7") == GS_OK && c.max_steps == 7);
   CHECK(gs_train_config_set(&c, "lr", "0.05") == GS_OK && fabsf(c.lr - 0.05f) < 1e-9f);
   CHECK(gs_train_config_set(&c, "lr", "0") == GS_ERR_INVALID);
+  /* The bound itself, which is no float: stored as the nearest float, accepted as that. */
+  CHECKF(gs_train_config_set(&c, "lr", "1e-12") == GS_OK, "--lr 1e-12: %s", gs_errmsg());
   CHECK(gs_train_config_set(&c, "optimizer", "LARS") == GS_OK && c.optimizer == GS_OPT_LARS);
   CHECK(gs_train_config_set(&c, "optimizer", "adam") == GS_ERR_INVALID);
   CHECKF(strstr(gs_errmsg(), "sgd, lars, adamw"), "%s", gs_errmsg());
