@@ -9,7 +9,7 @@
  * Versioning as in backend.h. The host struct (gs_meta_host) is always built by the runtime the
  * plugins ship with, so members appended to it that the host fills and a plugin only reads do
  * not change GS_META_ABI_VERSION: after version 2, view_shapes (multi-crop: views of more than
- * one size) and run (feed and run in one call). */
+ * one size), run (feed and run in one call), lr, after_batch and method_hparam. */
 #ifndef GESSL_META_H
 #define GESSL_META_H
 
@@ -72,6 +72,15 @@ typedef struct gs_meta_host {
    * meta-optimizer calls instead of feed_method + feed_update + gs_program_run; those two remain
    * for plugins built before it. */
   gs_status (*run)(void *host, gs_program *prog);
+  /* The schedule's learning rate at the current step (warm-up and decay included), what
+   * add_update's programs are fed. NULL (an older host): base_lr is all there is. */
+  float (*lr)(void *host);
+  /* The wrapped method's after_batch (gs_method_iface): moves what the last pass saved into the
+   * method's memory (queues). Call once per batch taken, after its passes. NULL: nothing to do. */
+  gs_status (*after_batch)(void *host);
+  /* The wrapped method's hyperparameter `name` as resolved for the run into *value;
+   * GS_ERR_INVALID when the method declares none of that name. */
+  gs_status (*method_hparam)(void *host, const char *name, double *value);
 } gs_meta_host;
 
 #define GS_META_MAX_FIGURES 4

@@ -78,8 +78,8 @@ typedef struct gs_method_iface {
   /* Feeds the method's own inputs of a program built from build_loss (scalars that follow a
    * schedule, e.g. a teacher temperature) before each run. NULL: nothing to feed. */
   gs_status (*feed)(void *self, gs_program *prog, const gs_step_info *info);
-  /* Runs once after each optimizer (outer) step: EMA teachers, queue pushes, schedules. NULL:
-   * nothing to do. */
+  /* Runs once after each optimizer (outer) step: EMA teachers, queue pushes (unless after_batch
+   * did them), schedules. NULL: nothing to do. */
   gs_status (*after_step)(void *self, const gs_step_info *info);
 
   /* ---- ABI version 2 ---- */
@@ -96,6 +96,13 @@ typedef struct gs_method_iface {
    * index 2 on may be smaller (multi-crop's local crops); build_loss reads their shapes. NULL:
    * two views with SimCLR's recipe. */
   gs_status (*views)(const double *hp, int size, gs_aug_recipe *out);
+
+  /* ---- Appended after version 3 (hosts check it with GS_HAS) ---- */
+  /* Moves what the last loss pass saved for the method's memory (MoCo's keys, SwAV's embeddings)
+   * into that memory (the queue). A host that takes several batches per outer step (GeSSL's M
+   * tasks) calls it after each batch's passes, so every batch reaches the queue; after_step then
+   * pushes only if after_batch has not run since the previous step. NULL: after_step does it. */
+  gs_status (*after_batch)(void *self);
 } gs_method_iface;
 
 typedef const gs_method_iface *(*gs_method_entry_fn)(void);

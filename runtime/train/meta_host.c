@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gessl/comm.h"
 #include "train_impl.h"
@@ -130,6 +131,23 @@ static gs_status host_after_step(void *host) {
   return r->method->after_step(r->method_self, &info);
 }
 
+static float host_lr(void *host) { return ((train_run *)host)->lr; }
+
+static gs_status host_after_batch(void *host) {
+  train_run *r = host;
+  return GS_HAS(r->method, after_batch) ? r->method->after_batch(r->method_self) : GS_OK;
+}
+
+static gs_status host_method_hparam(void *host, const char *name, double *value) {
+  train_run *r = host;
+  for (int k = 0; k < r->method->n_hparams; k++)
+    if (!strcmp(r->method->hparams[k].name, name)) {
+      *value = r->method_hp[k];
+      return GS_OK;
+    }
+  return gs_fail(GS_ERR_INVALID, "method %s declares no hyperparameter %s", r->method->name, name);
+}
+
 static void host_log(void *host, const char *fmt, ...) {
   train_run *r = host;
   if (!r->cfg->log) return;
@@ -152,4 +170,7 @@ void train_host_init(train_run *r) {
   r->host.log = host_log;
   r->host.fresh_views = host_fresh_views;
   r->host.run = host_run;
+  r->host.lr = host_lr;
+  r->host.after_batch = host_after_batch;
+  r->host.method_hparam = host_method_hparam;
 }

@@ -28,11 +28,12 @@ typedef struct th {
   void *method_self;
   float *batch[TH_MAX_BATCHES][TH_VIEWS];
   int n_batches, next, batches_served;
-  const float *cur[TH_VIEWS];
+  const float *cur[TH_VIEWS], *cur_fresh[TH_VIEWS];
   gs_optimizer *opt;
   gs_optim_config opt_cfg;
   float lr;
   double hp[16];
+  double method_hp[16]; /* the method plugin's resolved hyperparameters (method_hparam) */
 } th;
 
 static gs_status th_build_loss(void *host, gs_graph *g, gs_tensor *const *views, int n,
@@ -56,6 +57,33 @@ static gs_status th_next_batch(void *host, const float *const **views) {
   t->batches_served++;
   *views = t->cur;
   return GS_OK;
+}
+
+/* "Fresh views" of the last batch: the next batch's views in the cycle, so a test can tell which
+ * inputs a program saw. */
+static gs_status th_fresh_views(void *host, const float *const **views) {
+  th *t = host;
+  for (int v = 0; v < TH_VIEWS; v++) t->cur_fresh[v] = t->batch[t->next][v];
+  *views = t->cur_fresh;
+  return GS_OK;
+}
+
+static float th_lr(void *host) { return ((th *)host)->lr; }
+
+static gs_status th_after_batch(void *host) {
+  th *t = host;
+  return t->method && GS_HAS(t->method, after_batch) ? t->method->after_batch(t->method_self)
+                                                     : GS_OK;
+}
+
+static gs_status th_method_hparam(void *host, const char *name, double *value) {
+  th *t = host;
+  for (int k = 0; t->method && k < t->method->n_hparams; k++)
+    if (!strcmp(t->method->hparams[k].name, name)) {
+      *value = t->method_hp[k];
+      return GS_OK;
+    }
+  return gs_fail(GS_ERR_INVALID, "no method hyperparameter %s", name);
 }
 
 static gs_status th_add_update(void *host, gs_graph *g, gs_tensor *const *grads, float lr_scale) {
@@ -143,6 +171,10 @@ static int th_open(th *t, const char *spec, gs_shape view_shape, int n_batches, 
   t->host.log = th_log;
   t->host.run = th_run;
   t->host.state = t->state;
+  t->host.fresh_views = th_fresh_views;
+  t->host.lr = th_lr;
+  t->host.after_batch = th_after_batch;
+  t->host.method_hparam = th_method_hparam;
   t->opt_cfg = gs_optim_defaults(GS_OPT_SGD);
   t->lr = 0.1f;
   return 1;

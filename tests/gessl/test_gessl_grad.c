@@ -9,7 +9,9 @@
  *  2. against (I - alpha H) v with the Hessian H formed column by column from central differences
  *     of the gradient, on a linear model of 12 parameters.
  * First-order GeSSL (g = v) must miss both by a clear margin, which shows the AID-FD term is what
- * closes the gap. */
+ * closes the gap. Part 1 also runs for the readings with a meta-gradient of their own: the outer
+ * objective lambda KL alone (objective=kl), and the target from the outer iterate one plain step
+ * ahead (target=ahead: phi = theta - lr grad L_ssl(theta), lr 1 here). */
 #include "harness.h"
 
 typedef struct smooth_model {
@@ -54,7 +56,7 @@ static gs_tensor *head_logp(smooth_model *m, gs_graph *g, gs_tensor *e) {
   return gs_log_softmax(g, gs_add(g, sim, gs_param_ref(g, m->self_mask)), 1);
 }
 
-static void oracle_build(oracle *o, th *t, smooth_model *m, float lambda) {
+static void oracle_build(oracle *o, th *t, smooth_model *m, float lambda, int kl_only) {
   o->t = t;
   o->theta0 = gs_pset_clone(t->params, ".t0", 1);
   o->grad = gs_pset_clone(t->params, ".g", 0);
@@ -86,7 +88,8 @@ static void oracle_build(oracle *o, th *t, smooth_model *m, float lambda) {
     o->views_f[v] = gs_input(o->gf, v ? "v1" : "v0", GS_F32, t->host.view_shape);
   smooth_loss(m, o->gf, o->views_f, 2, &out);
   gs_tensor *kl = gs_kl_div(o->gf, gs_param_ref(o->gf, o->logq), head_logp(m, o->gf, out.embed));
-  o->f_out = gs_add(o->gf, out.loss, gs_scale(o->gf, kl, lambda));
+  o->f_out = gs_scale(o->gf, kl, lambda);
+  if (!kl_only) o->f_out = gs_add(o->gf, out.loss, o->f_out);
   o->pf = gs_compile(t->dev, o->gf, &o->f_out, 1);
   CHECKF(o->pg && o->pq && o->pf, "%s", gs_errmsg());
 }
@@ -116,11 +119,16 @@ static void sgd_inner(oracle *o, float alpha) {
   gs_pset_axpy(o->t->params, -alpha, o->grad);
 }
 
-/* The target at theta0: q = p_{phi}, phi = theta0 - alpha g - alpha g'. */
-static void oracle_target(oracle *o, float alpha) {
+/* The target at theta0: q = p_{phi}, phi = theta0 - alpha g - alpha g' (the task's future state),
+ * or with `ahead` phi = theta0 - lr g (the outer iterate one plain step on, lr = 1). */
+static void oracle_target(oracle *o, float alpha, int ahead) {
   gs_pset_copy(o->t->params, o->theta0);
-  sgd_inner(o, alpha);
-  sgd_inner(o, alpha);
+  if (ahead) {
+    sgd_inner(o, o->t->lr);
+  } else {
+    sgd_inner(o, alpha);
+    sgd_inner(o, alpha);
+  }
   feed(o->pq, o->views_q, o->t);
   gs_program_run(o->pq);
 }
@@ -191,7 +199,8 @@ static void free_model(smooth_model *m) {
 }
 
 /* Part 1: directional differences of F along a random unit direction. */
-static void directional(const gs_meta_iface *meta, float lambda, float alpha) {
+static void directional(const gs_meta_iface *meta, float lambda, float alpha, int kl_only,
+                        int ahead) {
   th t;
   if (!th_open(&t, "cpu", GS_SHAPE(N, 1, 2, 2), 1, 5)) {
     CHECK(0);
@@ -206,14 +215,16 @@ static void directional(const gs_meta_iface *meta, float lambda, float alpha) {
   th_set(&t, meta, "alpha", alpha);
   th_set(&t, meta, "tau_pi", TAU_PI);
   th_set(&t, meta, "eps0", 0.01);
+  th_set(&t, meta, "objective", kl_only);
+  th_set(&t, meta, "target", ahead);
   oracle o;
-  oracle_build(&o, &t, &m, lambda);
+  oracle_build(&o, &t, &m, lambda, kl_only);
   random_set(o.dir, 99);
   double dn = 0;
   gs_pset_norm(o.dir, &dn);
   gs_pset_scale(o.dir, (float)(1.0 / dn));
 
-  oracle_target(&o, alpha);
+  oracle_target(&o, alpha, ahead);
   const float h = 2e-3f;
   double fd = (oracle_f(&o, alpha, h) - oracle_f(&o, alpha, -h)) / (2.0 * h);
 
@@ -225,9 +236,10 @@ static void directional(const gs_meta_iface *meta, float lambda, float alpha) {
   plugin_g(&o, meta);
   gs_pset_dot(o.tmp, o.dir, &gd_first);
   double err_aid = fabs(gd_aid - fd), err_first = fabs(gd_first - fd);
-  printf("lambda %g alpha %g: directional FD %.6f, AID-FD <g,d> %.6f (err %.2e), first-order "
-         "%.6f (err %.2e)\n",
-         (double)lambda, (double)alpha, fd, gd_aid, err_aid, gd_first, err_first);
+  printf("lambda %g alpha %g objective %s target %s: directional FD %.6f, AID-FD <g,d> %.6f "
+         "(err %.2e), first-order %.6f (err %.2e)\n",
+         (double)lambda, (double)alpha, kl_only ? "kl" : "ssl+kl", ahead ? "ahead" : "task", fd,
+         gd_aid, err_aid, gd_first, err_first);
   CHECKF(err_aid < 2e-3 + 1e-2 * fabs(fd), "AID-FD %.6f vs FD %.6f", gd_aid, fd);
   CHECKF(err_first > 5.0 * err_aid, "first-order should miss: err %.2e vs AID-FD %.2e", err_first,
          err_aid);
@@ -252,7 +264,7 @@ static void exact_hessian(const gs_meta_iface *meta) {
   th_set(&t, meta, "alpha", alpha);
   th_set(&t, meta, "eps0", 0.01);
   oracle o;
-  oracle_build(&o, &t, &m, 0.0f);
+  oracle_build(&o, &t, &m, 0.0f, 0);
   enum { P = 12 };
   CHECK(gs_pset_numel(t.params) == P);
   float th0[P], buf[P], hess[P][P], v[P], gtrue[P], gplug[P];
@@ -316,8 +328,10 @@ int main(void) {
   const gs_meta_iface *meta = rt ? gs_runtime_meta(rt, "gessl") : NULL;
   CHECKF(meta != NULL, "%s", gs_errmsg());
   if (meta) {
-    directional(meta, 0.0f, 0.3f);
-    directional(meta, 1.0f, 0.3f);
+    directional(meta, 0.0f, 0.3f, 0, 0);
+    directional(meta, 1.0f, 0.3f, 0, 0);
+    directional(meta, 1.0f, 0.3f, 1, 0);
+    directional(meta, 1.0f, 0.3f, 0, 1);
     exact_hessian(meta);
   }
   gs_runtime_close(rt);

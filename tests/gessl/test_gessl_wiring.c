@@ -3,12 +3,19 @@
  *  - lambda = 0, alpha = 0, M = 1: one GeSSL step (AID-FD and first-order) equals one step of the
  *    plain meta-optimizer on the same batch (SGD with momentum and weight decay), params and BN
  *    running statistics alike;
- *  - M = 2: equals a plain SGD step on the mean of the two batches' gradients;
+ *  - M = 2: equals a plain SGD step on the mean of the two batches' gradients; so does
+ *    combine=reptile, and combine=sum a step on their sum;
+ *  - a target equal to the model (K = 0, alpha = 0) gives the KL term no gradient, for the task's
+ *    target and the look-ahead target (target=ahead) alike, and with fresh views (the target is
+ *    computed on the views the model is compared on); objective=kl then leaves theta in place;
  *  - with the target and the meta-gradient on (lambda > 0, alpha > 0), the running statistics
- *    still follow only the passes at theta, as the plain loop's would. */
+ *    still follow only the passes at theta, as the plain loop's would;
+ *  - alpha = -c follows the learning rate the step is fed, and tau_pi = 0 is the method's
+ *    temperature;
+ *  - MoCo v2 around GeSSL with M = 2: both batches' keys enter the queue. */
 #include "harness.h"
 
-enum { N = 4 };
+enum { N = 4, QUEUE = 48 };
 
 typedef struct setup {
   th t;
@@ -16,7 +23,7 @@ typedef struct setup {
   gs_pset *p0, *s0;
 } setup;
 
-static int open_setup(setup *s) {
+static int open_setup(setup *s, const char *method) {
   if (!th_open(&s->t, "cpu", GS_SHAPE(N, 1, 8, 8), 2, 21)) return 0;
   gs_model_config mc;
   memset(&mc, 0, sizeof mc);
@@ -27,15 +34,16 @@ static int open_setup(setup *s) {
   mc.seed = 4;
   mc.prefix = "";
   s->backbone = gs_model_new(s->t.dev, &mc);
-  s->t.method = gs_runtime_method(s->t.rt, "simclr");
+  s->t.method = gs_runtime_method(s->t.rt, method);
   if (!s->backbone || !s->t.method) {
     fprintf(stderr, "%s\n", gs_errmsg());
     return 0;
   }
-  double mhp[8] = {0};
+  double *mhp = s->t.method_hp;
   for (int k = 0; k < s->t.method->n_hparams; k++) {
     const gs_hparam_decl *d = &s->t.method->hparams[k];
     mhp[k] = strstr(d->name, "dim") ? 16 : d->def;
+    if (!strcmp(d->name, "queue_size")) mhp[k] = QUEUE;
   }
   gs_method_ctx ctx = {s->t.dev, s->backbone, N, 10, mhp, 4};
   if (s->t.method->create(&ctx, &s->t.method_self) != GS_OK) return 0;
@@ -139,6 +147,52 @@ static void two_tasks(setup *s, const gs_meta_iface *gessl) {
     expect_same("M=2 vs a step on the mean gradient: params", t->params, expect, 1e-5);
     expect_same("  running statistics", t->state, s_expect, 1e-5);
   }
+  /* The readings that must reduce to the same step. */
+  static const struct {
+    const char *what, *name[4];
+    double value[4];
+  } same[] = {
+      {"combine=reptile, alpha=lambda=0", {"combine"}, {2}},
+      {"target=task, K=0, fresh views", {"lambda", "K", "outer_views"}, {1, 0, 1}},
+      {"target=ahead, K=0", {"lambda", "K", "target"}, {1, 0, 1}},
+      {"target=ahead, K=0, fresh views", {"lambda", "K", "target", "outer_views"}, {1, 0, 1, 1}},
+  };
+  for (size_t c = 0; c < sizeof same / sizeof *same; c++) {
+    th_gessl_defaults(t, gessl);
+    th_set(t, gessl, "M", 2);
+    th_set(t, gessl, "lambda", 0);
+    th_set(t, gessl, "alpha", 0);
+    for (int k = 0; k < 4 && same[c].name[k]; k++)
+      th_set(t, gessl, same[c].name[k], same[c].value[k]);
+    reset(s);
+    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s: %s", same[c].what, gs_errmsg());
+    printf("%s:\n", same[c].what);
+    expect_same("  params against the step on the mean gradient", t->params, expect, 1e-5);
+    expect_same("  running statistics", t->state, s_expect, 1e-5);
+  }
+  /* combine=sum: the step on the sum of the gradients. */
+  gs_pset *expect_sum = gs_pset_clone(expect, ".expect_sum", 1);
+  gs_pset_axpy(expect_sum, -t->lr * 0.5f, gsum);
+  th_gessl_defaults(t, gessl);
+  th_set(t, gessl, "M", 2);
+  th_set(t, gessl, "lambda", 0);
+  th_set(t, gessl, "alpha", 0);
+  th_set(t, gessl, "combine", 1);
+  reset(s);
+  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  expect_same("combine=sum vs a step on the summed gradient: params", t->params, expect_sum, 1e-5);
+  gs_pset_free_params(expect_sum);
+  /* objective=kl with a target equal to the model: no task loss at all, theta stays. */
+  th_gessl_defaults(t, gessl);
+  th_set(t, gessl, "M", 2);
+  th_set(t, gessl, "lambda", 1);
+  th_set(t, gessl, "alpha", 0);
+  th_set(t, gessl, "K", 0);
+  th_set(t, gessl, "objective", 1);
+  reset(s);
+  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  expect_same("objective=kl, target = model: params stay", t->params, s->p0, 1e-6);
+
   /* Full GeSSL: the params move elsewhere, the running statistics must not. */
   th_gessl_defaults(t, gessl);
   th_set(t, gessl, "M", 2);
@@ -164,10 +218,88 @@ static void two_tasks(setup *s, const gs_meta_iface *gessl) {
   gs_pset_free_params(s_expect);
 }
 
+/* Steps of two settings that must move theta alike, and a third that must not. */
+static void same_step(setup *s, const gs_meta_iface *gessl, const char *what, const char *name,
+                      double a, double b, double differs) {
+  th *t = &s->t;
+  gs_meta_result r;
+  gs_pset *pa = NULL;
+  for (int pass = 0; pass < 3; pass++) {
+    th_gessl_defaults(t, gessl);
+    th_set(t, gessl, "M", 1);
+    th_set(t, gessl, "lambda", 0.5);
+    th_set(t, gessl, "alpha", 0.05);
+    th_set(t, gessl, name, pass == 0 ? a : pass == 1 ? b : differs);
+    reset(s);
+    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s: %s", what, gs_errmsg());
+    if (pass == 0) {
+      pa = gs_pset_clone(t->params, ".same", 1);
+    } else if (pass == 1) {
+      expect_same(what, t->params, pa, 1e-6);
+    } else {
+      double scale = 0, d = th_max_diff(t->params, pa, &scale);
+      CHECKF(d > 1e-6, "%s: %s=%g moves theta as %g does (max |diff| %.3g)", what, name, differs, a,
+             d);
+    }
+  }
+  gs_pset_free_params(pa);
+}
+
+/* alpha = -c is c times the learning rate the step is fed (the schedule's), not --lr; tau_pi = 0
+ * is the method's temperature. */
+static void schedule_and_temperature(setup *s, const gs_meta_iface *gessl) {
+  th *t = &s->t;
+  t->lr = 0.05f; /* the schedule's rate this step; the host's --lr (base_lr) is 0.1 */
+  same_step(s, gessl, "alpha=-1 vs alpha=0.05 at scheduled lr 0.05", "alpha", -1, 0.05, 0.1);
+  t->lr = 0.1f;
+  double temp = -1;
+  CHECK(th_method_hparam(t, "temperature", &temp) == GS_OK && temp > 0);
+  same_step(s, gessl, "tau_pi=0 vs the method's temperature", "tau_pi", 0, temp, 0.1 + temp);
+}
+
+/* MoCo v2 around GeSSL, M = 2: the queue holds both batches' keys after one outer step,
+ * Q' = [keys_2; keys_1; Q[0 : K - 2R]] with R = 2N rows (symmetric) per batch. */
+static void moco_queue(const gs_meta_iface *gessl) {
+  setup s;
+  memset(&s, 0, sizeof s);
+  if (!open_setup(&s, "mocov2")) {
+    CHECKF(0, "set-up with mocov2: %s", gs_errmsg());
+    close_setup(&s);
+    return;
+  }
+  th *t = &s.t;
+  gs_param *queue = NULL;
+  for (int k = 0; k < gs_pset_count(t->state); k++)
+    if (!strcmp(gs_param_name(gs_pset_get(t->state, k)), "mocov2.queue"))
+      queue = gs_pset_get(t->state, k);
+  CHECKF(queue != NULL, "no mocov2.queue in the method's state");
+  int64_t d = queue ? gs_param_shape(queue).dim[1] : 0, rows = 2 * N;
+  float *q0 = calloc((size_t)(QUEUE * d), 4), *q1 = calloc((size_t)(QUEUE * d), 4);
+  if (queue) gs_param_read(queue, q0);
+  th_gessl_defaults(t, gessl);
+  th_set(t, gessl, "M", 2);
+  gs_meta_result r;
+  reset(&s);
+  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  if (queue) gs_param_read(queue, q1);
+  double kept = 0, fresh = 0;
+  for (int64_t i = 0; i < (QUEUE - 2 * rows) * d; i++)
+    kept = fmax(kept, fabs(q1[2 * rows * d + i] - q0[i]));
+  for (int64_t i = 0; i < rows * d; i++) fresh = fmax(fresh, fabs(q1[rows * d + i] - q0[i]));
+  printf("mocov2 queue after a GeSSL step with M=2: old rows shifted by two batches (max |diff| "
+         "%.3g), the first batch's keys differ from the old rows (max |diff| %.3g)\n",
+         kept, fresh);
+  CHECKF(kept == 0.0, "the queue was not shifted by both batches' keys (max |diff| %.3g)", kept);
+  CHECKF(fresh > 1e-3, "the first batch's keys did not reach the queue");
+  free(q0);
+  free(q1);
+  close_setup(&s);
+}
+
 int main(void) {
   setup s;
   memset(&s, 0, sizeof s);
-  int ok = open_setup(&s);
+  int ok = open_setup(&s, "simclr");
   CHECKF(ok, "set-up: %s", gs_errmsg());
   const gs_meta_iface *none = ok ? gs_runtime_meta(s.t.rt, "none") : NULL;
   const gs_meta_iface *gessl = ok ? gs_runtime_meta(s.t.rt, "gessl") : NULL;
@@ -175,7 +307,9 @@ int main(void) {
   if (none && gessl) {
     against_plain(&s, none, gessl);
     two_tasks(&s, gessl);
+    schedule_and_temperature(&s, gessl);
   }
   close_setup(&s);
+  if (gessl) moco_queue(gessl);
   return check_summary();
 }

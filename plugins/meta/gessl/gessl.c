@@ -10,14 +10,29 @@
  * With inner_steps > 1 the Jacobian of the inner loop is approximated by I - alpha H(theta) as in
  * the one-step case (the cost stays two extra passes).
  *
- * The defaults (M = 2, lambda = 0.1, alpha = lr / 10, first-order) are the setting that did best
- * at equal compute time in the sweep of docs/gessl-results.md; the paper's reading (M = 4,
- * lambda = 1, alpha = lr, aid-fd) did worst there.
+ * Where the settings come from. The seed text gives K = 1 and the finite-difference
+ * hypergradient (AID-FD, after DARTS); it does not give M, lambda, alpha, beta or the backbone,
+ * and several parts admit more than one reading. Each reading is a setting, the default being
+ * our first reading (docs/gessl-results.md has the measurements that chose the defaults):
+ *   objective  ssl+kl: L_ssl + lambda KL (default) | kl: lambda KL alone, the future state
+ *              standing in for the task-optimal model as sigma is defined;
+ *   target     task: phi_m from theta_m by K steps on the task's own batch (default) | ahead:
+ *              phi from the outer iterate K plain steps ahead along training, on all M batches;
+ *   outer_views  same (default) | fresh: a support/query split by views, inner steps on the
+ *              batch's views, target and task loss on fresh views of the same images;
+ *   tau_pi     the head pi's temperature; 0: the method's own temperature, so pi is the method's
+ *              contrastive softmax;
+ *   combine    mean of the tasks' meta-gradients (default) | sum | reptile: each task gives its
+ *              model's whole displacement (inner steps and the task-loss step) and the tasks'
+ *              models are averaged.
+ * The numeric defaults (M = 2, lambda = 0.1, alpha = lr / 10, first-order) are our choice from
+ * the measurements, not the seed's.
  *
  * BN running statistics: every pass writes them. When the host offers its state, the state after
  * the first pass of a task (the loss at theta, what the plain loop would run) is kept and restored
  * after the task's extra passes, so the running statistics follow exactly the plain loop's over the
- * same batches; otherwise each pass updates them (logged at create). */
+ * same batches; otherwise each pass updates them (logged at create). Methods with a memory of
+ * past batches (MoCo's and SwAV's queues) receive every task's batch (the host's after_batch). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +42,11 @@
 
 static const gs_hparam_decl gessl_hparams[HP_COUNT] = {
     {"K", GS_HP_INT, 1, 0, 64, NULL, "inner steps from theta_m to the future state phi_m"},
-    {"M", GS_HP_INT, 2, 1, 64, NULL, "tasks (mini-batches) per outer step"},
+    {"M", GS_HP_INT, 2, 1, GESSL_MAX_TASKS, NULL, "tasks (mini-batches) per outer step"},
     {"lambda", GS_HP_FLOAT, 0.1, 0.0, 1e3, NULL, "weight of KL(q || p) against the target"},
     {"alpha", GS_HP_FLOAT, -0.1, -1e3, 1e3, NULL,
-     "inner step size; a negative value -c means c times the run's --lr"},
+     "inner step size; a negative value -c means c times the run's scheduled learning rate "
+     "(warm-up and decay included)"},
     {"inner_steps", GS_HP_INT, 1, 1, 64, NULL, "SGD steps from theta to theta_m"},
     {"eps0", GS_HP_FLOAT, 0.01, 1e-8, 10.0, NULL, "AID-FD step: eps = eps0 / ||v||"},
     {"kl", GS_HP_CHOICE, 0, 0, 1, "target-to-model|model-to-target",
@@ -38,10 +54,20 @@ static const gs_hparam_decl gessl_hparams[HP_COUNT] = {
     {"gradient", GS_HP_CHOICE, 1, 0, 1, "aid-fd|first-order",
      "meta-gradient through the inner step (aid-fd) or v alone"},
     {"outer_views", GS_HP_CHOICE, 0, 0, 1, "same|fresh",
-     "task loss on the inner step's views or on fresh views of the same images"},
-    {"tau_pi", GS_HP_FLOAT, 0.1, 1e-3, 100.0, NULL, "temperature of the auxiliary head pi"},
+     "target and task loss on the inner step's views, or on fresh views of the same images "
+     "(a support/query split)"},
+    {"tau_pi", GS_HP_FLOAT, 0.1, 0.0, 100.0, NULL,
+     "temperature of the auxiliary head pi; 0: the method's temperature (pi is then the "
+     "method's own contrastive softmax)"},
     {"outer_lr", GS_HP_FLOAT, 1.0, 0.0, 1e3, NULL,
      "outer learning rate as a multiple of the run's (scheduled) rate"},
+    {"objective", GS_HP_CHOICE, 0, 0, 1, "ssl+kl|kl",
+     "task loss: L_ssl + lambda KL, or lambda KL alone"},
+    {"target", GS_HP_CHOICE, 0, 0, 1, "task|ahead",
+     "future state: K steps from theta_m on the task's batch, or the outer iterate K plain "
+     "steps ahead on all M batches"},
+    {"combine", GS_HP_CHOICE, 0, 0, 2, "mean|sum|reptile",
+     "tasks' meta-gradients averaged or summed, or the tasks' models averaged (Reptile)"},
 };
 
 static void free_params(gs_param **p, int n) {
@@ -56,9 +82,18 @@ static void gessl_destroy(void *self) {
   gessl_prog_free(&s->p_target);
   gessl_prog_free(&s->p_task);
   gessl_prog_free(&s->p_update);
-  gs_pset *sets[] = {s->theta0, s->theta_m, s->grad, s->v, s->acc, s->state_keep};
+  gs_pset *sets[] = {s->theta0, s->theta_m,    s->grad,      s->v,
+                     s->acc,    s->state_keep, s->state_pre, s->ahead};
   for (size_t k = 0; k < sizeof sets / sizeof *sets; k++)
     if (sets[k]) gs_pset_free_params(sets[k]);
+  for (int m = 0; m < GESSL_MAX_TASKS; m++) {
+    if (s->logq_task[m]) gs_pset_free_params(s->logq_task[m]);
+    for (int v = 0; v < GESSL_MAX_VIEWS; v++) {
+      free(s->held[m][v]);
+      free(s->held_fresh[m][v]);
+    }
+  }
+  gs_pset_free(s->logq_set); /* holds logq, freed below */
   free_params(s->views, s->n_views);
   free_params(s->fresh, s->n_views);
   if (s->no_self) gs_param_free(s->no_self);
@@ -79,6 +114,30 @@ static gs_param *new_tensor(gessl *s, const char *name, gs_shape shape) {
   gs_param *p = gs_param_new(s->host->dev, name, shape, 0);
   if (p) s->copy_bytes += (size_t)gs_shape_numel(&shape) * 4;
   return p;
+}
+
+/* target = ahead: the look-ahead's gradient, the state before it, a target per task and host
+ * copies of the step's batches (taken before the tasks run). */
+static gs_status allocate_ahead(gessl *s) {
+  const gs_meta_host *h = s->host;
+  gs_status st = clone(s, &s->ahead, s->params, ".gessl_ahead");
+  if (st == GS_OK && s->state_keep) st = clone(s, &s->state_pre, h->state, ".gessl_pre");
+  if (st != GS_OK) return st;
+  if (!(s->logq_set = gs_pset_new()) || gs_pset_add(s->logq_set, s->logq) != GS_OK)
+    return gessl_fail(GS_ERR_NOMEM, "allocating the targets");
+  for (int m = 0; m < s->M; m++)
+    if ((st = clone(s, &s->logq_task[m], s->logq_set, ".gessl_task")) != GS_OK) return st;
+  for (int m = 0; m < s->M; m++)
+    for (int v = 0; v < s->n_views; v++) {
+      gs_shape shape = h->view_shapes ? h->view_shapes[v] : h->view_shape;
+      size_t n = (size_t)gs_shape_numel(&shape);
+      s->held[m][v] = malloc(n * sizeof(float));
+      if (!s->held[m][v]) return gs_fail(GS_ERR_NOMEM, "meta gessl: out of memory");
+      if (s->outer_views != VIEWS_FRESH) continue;
+      s->held_fresh[m][v] = malloc(n * sizeof(float));
+      if (!s->held_fresh[m][v]) return gs_fail(GS_ERR_NOMEM, "meta gessl: out of memory");
+    }
+  return GS_OK;
 }
 
 static gs_status allocate(gessl *s) {
@@ -103,10 +162,12 @@ static gs_status allocate(gessl *s) {
     if (!(s->fresh[v] = new_tensor(s, name, shape)))
       return gessl_fail(GS_ERR_NOMEM, "allocating the fresh views");
   }
+  s->query = s->outer_views == VIEWS_FRESH ? s->fresh : s->views;
   if (s->lambda == 0.0f) return GS_OK;
   s->no_self = new_tensor(s, "gessl.no_self", GS_SHAPE(s->rows, s->rows));
   s->logq = new_tensor(s, "gessl.logq", GS_SHAPE(s->rows, s->rows));
   if (!s->no_self || !s->logq) return gessl_fail(GS_ERR_NOMEM, "allocating the target");
+  if (s->target == TARGET_AHEAD && (st = allocate_ahead(s)) != GS_OK) return st;
   float *mask = calloc((size_t)(s->rows * s->rows), sizeof *mask);
   if (!mask) return gs_fail(GS_ERR_NOMEM, "meta gessl: out of memory");
   /* exp(-1e4) is 0 in f32 at any tau_pi in range, without the overflow risk of -inf. */
@@ -122,7 +183,8 @@ static gs_status settings(gessl *s) {
   s->K = (int)hp[HP_K];
   s->M = (int)hp[HP_M];
   s->lambda = (float)hp[HP_LAMBDA];
-  s->alpha = hp[HP_ALPHA] < 0 ? (float)(-hp[HP_ALPHA] * h->base_lr) : (float)hp[HP_ALPHA];
+  s->alpha_set = hp[HP_ALPHA];
+  s->alpha = gessl_alpha(s);
   s->inner_steps = (int)hp[HP_INNER_STEPS];
   s->eps0 = (float)hp[HP_EPS0];
   s->kl = (int)hp[HP_KL];
@@ -130,6 +192,9 @@ static gs_status settings(gessl *s) {
   s->outer_views = (int)hp[HP_OUTER_VIEWS];
   s->tau_pi = (float)hp[HP_TAU_PI];
   s->outer_lr = (float)hp[HP_OUTER_LR];
+  s->objective = (int)hp[HP_OBJECTIVE];
+  s->target = (int)hp[HP_TARGET];
+  s->combine = (int)hp[HP_COMBINE];
   s->n_views = h->n_views;
   s->rows = 2 * h->view_shape.dim[0];
   if (s->n_views < 2 || s->n_views > GESSL_MAX_VIEWS)
@@ -139,6 +204,23 @@ static gs_status settings(gessl *s) {
     return gs_fail(GS_ERR_UNSUPPORTED,
                    "meta gessl: outer_views=fresh needs a host that re-augments the last batch "
                    "(gs_meta_host.fresh_views); use outer_views=same");
+  if (s->objective == OBJECTIVE_KL && s->lambda == 0.0f)
+    return gs_fail(GS_ERR_INVALID, "meta gessl: objective=kl with lambda=0 leaves no task loss; "
+                                   "set lambda > 0");
+  if (s->combine == COMBINE_REPTILE && s->gradient == GRAD_AID_FD)
+    return gs_fail(GS_ERR_INVALID, "meta gessl: combine=reptile averages the tasks' models, a "
+                                   "first-order rule; set gradient=first-order");
+  if (s->tau_pi == 0.0f) {
+    double t = 0;
+    gs_status st = h->method_hparam ? h->method_hparam(h->host, "temperature", &t)
+                                    : gs_fail(GS_ERR_UNSUPPORTED, "the host does not say");
+    if (st != GS_OK || !(t > 0))
+      return gs_fail(GS_ERR_INVALID,
+                     "meta gessl: tau_pi=0 takes the method's temperature, which it has not: "
+                     "%s; set tau_pi > 0",
+                     st != GS_OK ? gs_errmsg() : "it is not positive");
+    s->tau_pi = (float)t;
+  }
   return GS_OK;
 }
 
@@ -157,13 +239,23 @@ static gs_status gessl_create(const gs_meta_host *host, void **self) {
   }
   size_t arenas = gs_program_peak_bytes(s->p_task.prog) + gs_program_peak_bytes(s->p_update.prog) +
                   (s->p_target.prog ? gs_program_peak_bytes(s->p_target.prog) : 0);
+  static const char *const objectives[] = {"ssl+kl", "kl"}, *const targets[] = {"task", "ahead"},
+                           *const combines[] = {"mean", "sum", "reptile"};
+  char alpha[96];
+  if (s->alpha_set < 0)
+    snprintf(alpha, sizeof alpha, "%g x the scheduled lr%s", -s->alpha_set,
+             host->lr ? "" : " (the host has no schedule: --lr)");
+  else
+    snprintf(alpha, sizeof alpha, "%g", s->alpha_set);
   host->log(host->host,
-            "gessl: K=%d M=%d lambda=%g alpha=%g inner_steps=%d eps0=%g kl=%s gradient=%s "
-            "outer_views=%s tau_pi=%g outer_lr=%g; extra device memory %.1f MiB "
-            "(parameter copies and targets %.1f MiB, extra program arenas %.1f MiB); %s",
-            s->K, s->M, (double)s->lambda, (double)s->alpha, s->inner_steps, (double)s->eps0,
+            "gessl: K=%d M=%d lambda=%g alpha=%s inner_steps=%d eps0=%g kl=%s gradient=%s "
+            "outer_views=%s tau_pi=%g outer_lr=%g objective=%s target=%s combine=%s; extra device "
+            "memory %.1f MiB (parameter copies and targets %.1f MiB, extra program arenas %.1f "
+            "MiB); %s",
+            s->K, s->M, (double)s->lambda, alpha, s->inner_steps, (double)s->eps0,
             s->kl ? "model-to-target" : "target-to-model", s->gradient ? "first-order" : "aid-fd",
             s->outer_views ? "fresh" : "same", (double)s->tau_pi, (double)s->outer_lr,
+            objectives[s->objective], targets[s->target], combines[s->combine],
             (double)(s->copy_bytes + arenas) / 1048576.0, (double)s->copy_bytes / 1048576.0,
             (double)arenas / 1048576.0,
             s->state_keep ? "running statistics follow the passes at theta only"
@@ -173,119 +265,6 @@ static gs_status gessl_create(const gs_meta_host *host, void **self) {
 }
 
 static int gessl_batches_per_step(void *self) { return ((gessl *)self)->M; }
-
-static gs_status upload(gs_param *const *dst, int n, const float *const *views) {
-  gs_status st = GS_OK;
-  for (int v = 0; v < n && st == GS_OK; v++) st = gs_param_write(dst[v], views[v]);
-  return st;
-}
-
-/* Runs a program at the current params with the step's inputs fed. */
-static gs_status run(gessl *s, gessl_prog *p) { return s->host->run(s->host->host, p->prog); }
-
-/* Inner SGD steps on the current params: params -= alpha * grad L_ssl, `n` times. The first
- * pass's loss goes to *loss0 when non-NULL. */
-static gs_status inner(gessl *s, int n, float *loss0) {
-  gs_status st = GS_OK;
-  for (int k = 0; k < n && st == GS_OK; k++) {
-    st = run(s, &s->p_grad);
-    if (st == GS_OK && k == 0 && loss0)
-      st = gs_program_fetch(s->p_grad.prog, s->p_grad.out[0], loss0);
-    if (st == GS_OK && k == 0 && loss0 && s->state_keep)
-      st = gs_pset_copy(s->state_keep, s->host->state);
-    if (st == GS_OK && s->alpha != 0.0f) st = gs_pset_axpy(s->params, -s->alpha, s->grad);
-  }
-  return st;
-}
-
-typedef struct task_figures {
-  float loss0, task_ssl, kl;
-  double vnorm;
-} task_figures;
-
-/* One task: adds g_m to acc. On entry params hold theta (== theta0). */
-static gs_status task(gessl *s, task_figures *f) {
-  const gs_meta_host *h = s->host;
-  const float *const *views = NULL;
-  gs_status st = h->next_batch(h->host, &views);
-  if (st != GS_OK) return st;
-  if ((st = upload(s->views, s->n_views, views)) != GS_OK) return gessl_fail(st, "views");
-  if ((st = inner(s, s->inner_steps, &f->loss0)) != GS_OK) return st;
-  if (s->lambda != 0.0f) {
-    /* The future state phi_m: K more steps from theta_m, then its head's distribution. */
-    st = gs_pset_copy(s->theta_m, s->params);
-    if (st == GS_OK) st = inner(s, s->K, NULL);
-    if (st == GS_OK) st = run(s, &s->p_target);
-    if (st == GS_OK && s->K > 0) st = gs_pset_copy(s->params, s->theta_m);
-    if (st != GS_OK) return st;
-  }
-  if (s->outer_views == VIEWS_FRESH) {
-    if ((st = h->fresh_views(h->host, &views)) != GS_OK) return st;
-    if ((st = upload(s->fresh, s->n_views, views)) != GS_OK) return gessl_fail(st, "fresh views");
-  }
-  if ((st = run(s, &s->p_task)) != GS_OK) return st;
-  st = gs_program_fetch(s->p_task.prog, s->p_task.out[1], &f->task_ssl);
-  f->kl = 0.0f;
-  if (st == GS_OK && s->p_task.n_out > 2)
-    st = gs_program_fetch(s->p_task.prog, s->p_task.out[2], &f->kl);
-  if (st == GS_OK) st = gs_pset_norm(s->v, &f->vnorm);
-  if (st != GS_OK) return st;
-  if (!isfinite(f->vnorm))
-    return gs_fail(GS_ERR_NUMERIC, "meta gessl: the task gradient is not finite (||v|| = %g)",
-                   f->vnorm);
-  st = gs_pset_axpy(s->acc, 1.0f, s->v);
-  if (st == GS_OK && s->gradient == GRAD_AID_FD && s->alpha != 0.0f && f->vnorm > 0.0) {
-    /* H v ~ (grad(theta + eps v) - grad(theta - eps v)) / 2 eps on the inner step's views. */
-    float eps = (float)(s->eps0 / f->vnorm), c = s->alpha / (2.0f * eps);
-    st = gs_pset_copy(s->params, s->theta0);
-    if (st == GS_OK) st = gs_pset_axpy(s->params, eps, s->v);
-    if (st == GS_OK) st = run(s, &s->p_grad);
-    if (st == GS_OK) st = gs_pset_axpy(s->acc, -c, s->grad);
-    if (st == GS_OK) st = gs_pset_axpy(s->params, -2.0f * eps, s->v);
-    if (st == GS_OK) st = run(s, &s->p_grad);
-    if (st == GS_OK) st = gs_pset_axpy(s->acc, c, s->grad);
-  }
-  if (st == GS_OK) st = gs_pset_copy(s->params, s->theta0);
-  if (st == GS_OK && s->state_keep) st = gs_pset_copy((gs_pset *)h->state, s->state_keep);
-  return st;
-}
-
-static gs_status gessl_step(void *self, gs_meta_result *res) {
-  gessl *s = self;
-  const gs_meta_host *h = s->host;
-  gs_status st = gs_pset_copy(s->theta0, s->params);
-  if (st == GS_OK) st = gs_pset_fill(s->acc, 0.0f);
-  double loss = 0, task_ssl = 0, kl = 0, vnorm = 0;
-  for (int m = 0; m < s->M && st == GS_OK; m++) {
-    task_figures f = {0};
-    st = task(s, &f);
-    loss += f.loss0;
-    task_ssl += f.task_ssl;
-    kl += f.kl;
-    vnorm += f.vnorm;
-  }
-  if (st == GS_OK && s->M > 1) st = gs_pset_scale(s->acc, 1.0f / (float)s->M);
-  if (st == GS_OK) st = h->run(h->host, s->p_update.prog);
-  if (st == GS_OK) st = h->after_step(h->host);
-  if (st != GS_OK) {
-    /* Leave theta as it was at the start of the step rather than at a perturbed point. */
-    if (st != GS_ERR_NOMEM) {
-      char why[768];
-      snprintf(why, sizeof why, "%s", gs_errmsg());
-      gs_pset_copy(s->params, s->theta0);
-      gs_fail(st, "%s", why);
-    }
-    return st;
-  }
-  memset(res, 0, sizeof *res);
-  res->loss = loss / s->M;
-  res->batches = s->M;
-  res->figures[0] = (gs_meta_figure){"inner_loss", task_ssl / s->M};
-  res->figures[1] = (gs_meta_figure){"kl", kl / s->M};
-  res->figures[2] = (gs_meta_figure){"v_norm", vnorm / s->M};
-  res->n_figures = 3;
-  return GS_OK;
-}
 
 static size_t gessl_extra_bytes(void *self) {
   gessl *s = self;

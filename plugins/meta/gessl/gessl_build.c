@@ -89,7 +89,7 @@ static gs_status build_grad(gessl *s) {
 
 static gs_status build_target(gessl *s) {
   gs_method_out out = {0};
-  gs_status st = start(s, &s->p_target, s->views, &out);
+  gs_status st = start(s, &s->p_target, s->query, &out);
   if (st == GS_OK) st = check_embed(s, &out);
   if (st != GS_OK) return st;
   gs_graph *g = s->p_target.g;
@@ -102,8 +102,7 @@ static gs_status build_target(gessl *s) {
 
 static gs_status build_task(gessl *s) {
   gs_method_out out = {0};
-  gs_param *const *vp = s->outer_views == VIEWS_FRESH ? s->fresh : s->views;
-  gs_status st = start(s, &s->p_task, vp, &out);
+  gs_status st = start(s, &s->p_task, s->query, &out);
   if (st != GS_OK) return st;
   gs_graph *g = s->p_task.g;
   gs_tensor *total = out.loss, *kl = NULL;
@@ -112,7 +111,8 @@ static gs_status build_task(gessl *s) {
     gs_tensor *logp = head_logp(s, g, out.embed);
     gs_tensor *logq = gs_param_ref(g, s->logq);
     kl = s->kl == KL_TARGET_TO_MODEL ? gs_kl_div(g, logq, logp) : gs_kl_div(g, logp, logq);
-    total = gs_add(g, out.loss, gs_scale(g, kl, s->lambda));
+    total = gs_scale(g, kl, s->lambda);
+    if (s->objective == OBJECTIVE_SSL_KL) total = gs_add(g, out.loss, total);
     if (gs_graph_status(g) != GS_OK)
       return gs_fail(gs_graph_status(g), "meta gessl: task loss: %s", gs_graph_error(g));
   }

@@ -13,8 +13,10 @@
  * Device-side state and when it changes:
  *   - the loss program saves the batch's keys into `mocov2.keys` (an assign sink);
  *   - after each optimizer step one compiled program does the momentum update (m fed, cosine
- *     0.99 -> 1) and pushes the saved keys to the front of the queue, dropping the oldest:
- *     Q := concat(keys, Q[0 : K - M]). So the queue holds keys of the encoder as it was. */
+ *     0.99 -> 1) and another pushes the saved keys to the front of the queue, dropping the
+ *     oldest: Q := concat(keys, Q[0 : K - M]). So the queue holds keys of the encoder as it was.
+ *     A meta-optimizer that takes several batches per step pushes each batch's keys after its
+ *     passes (after_batch), so every batch reaches the queue. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,7 +56,9 @@ typedef struct mocov2 {
   gs_mlp *projector, *key_projector;
   gs_param *queue;   /* [K, D] L2-normalised keys, newest first */
   gs_param *keys;    /* [M, D] the keys of the last batch the loss ran on */
-  gs_program *after; /* momentum update and queue push */
+  gs_program *after; /* momentum update of the key encoder */
+  gs_program *push;  /* the saved keys into the queue */
+  int pushed;        /* after_batch pushed since the last after_step */
   float temperature, m0, m1;
   int symmetric;
   int64_t batch, total_steps;
@@ -64,6 +68,7 @@ static void mocov2_destroy(void *self) {
   mocov2 *m = self;
   if (!m) return;
   if (m->after) gs_program_free(m->after);
+  if (m->push) gs_program_free(m->push);
   if (m->keys) gs_param_free(m->keys);
   if (m->queue) gs_param_free(m->queue);
   gs_mlp_free(m->key_projector);
@@ -92,28 +97,34 @@ static gs_status init_queue(mocov2 *m, int64_t k, int64_t d, uint64_t seed) {
   return st;
 }
 
-/* The after-step program: momentum update of the key encoder, then the queue push. */
+static gs_status compile_hook(mocov2 *m, gs_graph *g, gs_program **out, const char *what) {
+  if (gs_graph_status(g) != GS_OK) {
+    gs_status st = gs_fail(gs_graph_status(g), "mocov2: %s: %s", what, gs_graph_error(g));
+    gs_graph_free(g);
+    return st;
+  }
+  *out = gs_compile(m->dev, g, NULL, 0);
+  gs_graph_free(g);
+  return *out ? GS_OK : gs_fail_context(GS_ERR_INVALID, "mocov2: compiling the %s", what);
+}
+
+/* The hooks' programs: the momentum update of the key encoder, and the queue push. */
 static gs_status build_after(mocov2 *m, int64_t k, int64_t rows) {
   gs_graph *g = gs_graph_new();
   if (!g) return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory");
   gs_tensor *mt = gs_input(g, MOCO_M_INPUT, GS_F32, GS_SHAPE(1));
   gs_ema_update_set(g, gs_model_params(m->key_net), gs_model_params(m->backbone), mt);
   gs_ema_update_set(g, gs_mlp_params(m->key_projector), gs_mlp_params(m->projector), mt);
+  gs_status st = compile_hook(m, g, &m->after, "momentum update");
+  if (st != GS_OK) return st;
+  if (!(g = gs_graph_new())) return gs_fail(GS_ERR_NOMEM, "mocov2: out of memory");
   gs_tensor *keys = gs_param_ref(g, m->keys), *next = keys;
   if (k > rows) {
     gs_tensor *parts[2] = {keys, gs_slice(g, gs_param_ref(g, m->queue), 0, 0, k - rows)};
     next = gs_concat(g, parts, 2, 0);
   }
   gs_assign(g, m->queue, next);
-  if (gs_graph_status(g) != GS_OK) {
-    gs_status st = gs_fail(gs_graph_status(g), "mocov2: after-step update: %s", gs_graph_error(g));
-    gs_graph_free(g);
-    return st;
-  }
-  m->after = gs_compile(m->dev, g, NULL, 0);
-  gs_graph_free(g);
-  return m->after ? GS_OK
-                  : gs_fail_context(GS_ERR_INVALID, "mocov2: compiling the after-step update");
+  return compile_hook(m, g, &m->push, "queue push");
 }
 
 static gs_status mocov2_create(const gs_method_ctx *ctx, void **self) {
@@ -217,13 +228,24 @@ static gs_status mocov2_build_loss(void *self, gs_graph *g, gs_tensor *const *vi
   return GS_OK;
 }
 
+static gs_status mocov2_after_batch(void *self) {
+  mocov2 *m = self;
+  gs_status st = gs_program_run(m->push);
+  m->pushed = st == GS_OK;
+  return st == GS_OK ? GS_OK : gs_fail_context(st, "mocov2: queue push");
+}
+
 static gs_status mocov2_after_step(void *self, const gs_step_info *info) {
   mocov2 *m = self;
   int64_t total = info->total > 0 ? info->total : m->total_steps;
   float mt = gs_cosine_ramp(info->step - 1, total, m->m0, m->m1);
   gs_status st = gs_program_feed_name(m->after, MOCO_M_INPUT, &mt);
   if (st == GS_OK) st = gs_program_run(m->after);
-  return st == GS_OK ? GS_OK : gs_fail_context(st, "mocov2: momentum update and queue push");
+  if (st != GS_OK) return gs_fail_context(st, "mocov2: momentum update");
+  /* The keys go into the queue after the momentum update, as they always have. */
+  st = m->pushed ? GS_OK : mocov2_after_batch(m);
+  m->pushed = 0;
+  return st;
 }
 
 /* MoCo v2: SimCLR's recipe with blur on every view. */
@@ -248,6 +270,7 @@ static const gs_method_iface mocov2_iface = {
     .build_loss = mocov2_build_loss,
     .feed = NULL,
     .after_step = mocov2_after_step,
+    .after_batch = mocov2_after_batch,
     .views = mocov2_views,
 };
 

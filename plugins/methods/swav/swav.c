@@ -12,10 +12,11 @@
  * Optional queue (queue_size > 0, a multiple of the batch): the normalised embeddings of the
  * last queue_size/N batches of each view join the Sinkhorn problem (their scores against the
  * current prototypes), so the equal-partition constraint holds over more samples than one small
- * batch. The loss program only records the batch's embeddings in a state tensor; after_step
- * shifts them into the queue, so a meta-optimizer that runs the loss program several times per
- * step still pushes once. The queue takes part once it is full: until then a 0/1 state tensor
- * (swav.queue_ready, saved with checkpoints) zeroes its rows, keeping one compiled program. */
+ * batch. The loss program only records the batch's embeddings in a state tensor; after_batch (or
+ * after_step, when the host did not call it) shifts them into the queue, so a meta-optimizer
+ * that runs the loss program several times per batch still pushes each batch once. The queue takes
+ * part once it is full: until then a 0/1 state tensor (swav.queue_ready, saved with checkpoints)
+ * zeroes its rows, keeping one compiled program. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,7 @@ typedef struct swav {
   gs_param *last_z;   /* [2N, D]: the normalised embeddings of the last batch */
   gs_param *ready;    /* [1]: 1 once the queue is full */
   int64_t pushes;
+  int pushed; /* after_batch pushed since the last after_step */
   gs_program *normalise, *push;
 } swav;
 
@@ -257,13 +259,21 @@ static gs_status swav_build_loss(void *self, gs_graph *g, gs_tensor *const *view
   return GS_OK;
 }
 
+static gs_status swav_after_batch(void *self) {
+  swav *s = self;
+  if (!s->push) return GS_OK;
+  gs_status st = gs_program_run(s->push);
+  if (st == GS_OK && ++s->pushes * s->batch == s->queue_len) st = gs_param_fill(s->ready, 1.0f);
+  s->pushed = st == GS_OK;
+  return st;
+}
+
 static gs_status swav_after_step(void *self, const gs_step_info *info) {
+  (void)info;
   swav *s = self;
   gs_status st = gs_program_run(s->normalise);
-  if (st == GS_OK && s->push) {
-    st = gs_program_run(s->push);
-    if (st == GS_OK && ++s->pushes * s->batch == s->queue_len) st = gs_param_fill(s->ready, 1.0f);
-  }
+  if (st == GS_OK && !s->pushed) st = swav_after_batch(s);
+  s->pushed = 0;
   return st;
 }
 
@@ -288,6 +298,7 @@ static const gs_method_iface swav_iface = {
     .build_loss = swav_build_loss,
     .feed = NULL,
     .after_step = swav_after_step,
+    .after_batch = swav_after_batch,
     .views = swav_views,
 };
 
