@@ -1,4 +1,5 @@
-/* Fuzz target: IDX images/labels parsers and the gzip layer in front of them. */
+/* Fuzz target: the IDX images/labels parsers, the digits CSV parser, and the gzip layer in front
+ * of them. */
 #include <stdlib.h>
 
 #include "data_internal.h"
@@ -14,6 +15,11 @@ static void parse_both(const uint8_t *data, size_t size) {
   gs_images_free(&im);
   if (gs_idx_parse_labels(data, size, "fuzz-input", &im) == GS_OK) {
     volatile int32_t sink = im.labels[im.n - 1];
+    (void)sink;
+  }
+  gs_images_free(&im);
+  if (gs_digits_parse(data, size, "fuzz-input", &im) == GS_OK) {
+    volatile uint8_t sink = im.pixels[(size_t)im.n * 64 - 1] + (uint8_t)im.labels[im.n - 1];
     (void)sink;
   }
   gs_images_free(&im);
