@@ -1,0 +1,135 @@
+#!/bin/sh
+# GeSSL against the method it wraps, with the controls the comparison needs (issue: "GeSSL,
+# measured fairly"). CPU backend, Fashion-MNIST (all 60,000 training images by default).
+#
+# For every method and seed it trains these conditions, paired by seed (same initialisation,
+# same data order):
+#   random     the initial network (one step at learning rate 1e-9: only BN statistics move)
+#   base       --meta none, EPOCHS epochs
+#   accum      --meta gessl with alpha = lambda = 0: the plain step on the mean gradient of M
+#              batches, i.e. the plain method at M x the batch by gradient accumulation (the
+#              control for "GeSSL sees M batches per update")
+#   gessl      --meta gessl with the plugin's defaults
+#   kl-only    reading 1: the outer objective is lambda KL alone (lambda = 1)
+#   ahead      reading 2: the target from the outer iterate K steps ahead along training
+#   base-long  --meta none, LONG_EPOCHS epochs (equal compute time to GeSSL)
+# then evaluates every final checkpoint with `gessl eval`: linear probe on the full training
+# set (the primary measure), kNN, few-shot (Fashion-MNIST and digits) and sigma (train / test /
+# transfer to digits, projector and backbone level). bench/gessl_fair_report.py prints the
+# tables: mean +- std over seeds, paired differences against base with a 95% t-interval, and
+# the cost of each condition (training seconds, and passes per batch).
+#
+# Usage: bench/gessl-fair.sh [OUTDIR]   (default /tmp/gessl-fair; finished runs are kept, so
+#        running it again continues where it stopped)
+# Settings (environment): GESSL (the gessl program), METHODS ("simclr byol"), SEEDS ("0 1 2"),
+# CONDITIONS (all of the above), EPOCHS (1), LONG_EPOCHS (3), BATCH (256), LR (0.12), WIDTH (0.5),
+# LIMIT (0: all training images), JOBS (2 runs at a time), THREADS (1 per run), TRANSFER (digits),
+# STAGE (all | train | eval | report).
+set -eu
+
+ONE=0
+if [ "${1:-}" = --one ]; then ONE=1; shift; fi
+OUT=${OUT:-/tmp/gessl-fair}
+[ $ONE = 1 ] || OUT=${1:-/tmp/gessl-fair}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+GESSL=${GESSL:-$HERE/build/bin/gessl}
+METHODS=${METHODS:-"simclr byol"}
+SEEDS=${SEEDS:-"0 1 2"}
+CONDITIONS=${CONDITIONS:-"random base accum gessl kl-only ahead base-long"}
+EPOCHS=${EPOCHS:-1}
+LONG_EPOCHS=${LONG_EPOCHS:-3}
+BATCH=${BATCH:-256}
+LR=${LR:-0.12}
+WIDTH=${WIDTH:-0.5}
+LIMIT=${LIMIT:-0}
+JOBS=${JOBS:-2}
+THREADS=${THREADS:-1}
+TRANSFER=${TRANSFER:-digits}
+STAGE=${STAGE:-all}
+
+method_set() {
+  case $1 in
+  simclr) echo "--set proj_hidden_dim=512 --set proj_output_dim=128 --set temperature=0.5" ;;
+  byol) echo "--set proj_hidden_dim=512 --set proj_output_dim=128 --set pred_hidden_dim=512" ;;
+  *) echo "--set proj_hidden_dim=512 --set proj_output_dim=128" ;;
+  esac
+}
+
+# The training arguments of a condition: meta, epochs, extra flags.
+condition() {
+  case $1 in
+  random) echo "none $EPOCHS --lr 1e-9 --max-steps 1" ;;
+  base) echo "none $EPOCHS" ;;
+  accum) echo "gessl $EPOCHS --set gessl.alpha=0 --set gessl.lambda=0" ;;
+  gessl) echo "gessl $EPOCHS" ;;
+  kl-only) echo "gessl $EPOCHS --set gessl.objective=kl --set gessl.lambda=1" ;;
+  ahead) echo "gessl $EPOCHS --set gessl.target=ahead" ;;
+  base-long) echo "none $LONG_EPOCHS" ;;
+  *) echo "gessl-fair: unknown condition $1" >&2; return 2 ;;
+  esac
+}
+
+# One run: train (unless done), then evaluate (unless done). Arguments: method seed condition.
+one() {
+  m=$1 s=$2 c=$3
+  d="$OUT/$m-s$s-$c"
+  if [ "$STAGE" != eval ] && [ ! -e "$d.trained" ]; then
+    # shellcheck disable=SC2046
+    set -- $(condition "$c")
+    meta=$1 ep=$2
+    shift 2
+    rm -rf "$d"
+    monitor="--monitor-knn 1"
+    [ "$c" = random ] && monitor=""
+    start=$(date +%s)
+    # shellcheck disable=SC2046,SC2086
+    if "$GESSL" train --backend cpu --data fashion-mnist --data-limit "$LIMIT" --model convnet \
+      --width "$WIDTH" --method "$m" --meta "$meta" --batch "$BATCH" --epochs "$ep" --lr "$LR" \
+      --seed "$s" --threads "$THREADS" --log-every 50 $monitor --out "$d" $(method_set "$m") "$@" \
+      >"$d.train.txt" 2>&1; then
+      echo "$(($(date +%s) - start))" >"$d.trained"
+    else
+      echo "gessl-fair: $m seed $s $c: training failed, see $d.train.txt" >&2
+      tail -3 "$d.train.txt" >&2
+      return 0
+    fi
+  fi
+  [ "$STAGE" = train ] && return 0
+  [ -e "$d.trained" ] || return 0
+  [ -e "$d/eval.json.done" ] && return 0
+  if "$GESSL" eval --checkpoint "$d" --backend cpu --threads "$THREADS" --knn --linear --fewshot \
+    --sigma --transfer "$TRANSFER" --seed 0 >"$d.eval.txt" 2>&1; then
+    touch "$d/eval.json.done"
+  else
+    echo "gessl-fair: $m seed $s $c: evaluation failed, see $d.eval.txt" >&2
+    tail -3 "$d.eval.txt" >&2
+  fi
+}
+
+if [ $ONE = 1 ]; then
+  one "$@"
+  exit 0
+fi
+
+[ -x "$GESSL" ] || { echo "gessl-fair: no program at $GESSL (set GESSL)" >&2; exit 2; }
+mkdir -p "$OUT"
+{
+  echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores; $GESSL"
+  "$GESSL" devices 2>/dev/null | grep -i -m2 "cpu\|blas" || true
+  echo "METHODS=\"$METHODS\" SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS LONG_EPOCHS=$LONG_EPOCHS BATCH=$BATCH" \
+    "LR=$LR WIDTH=$WIDTH LIMIT=$LIMIT JOBS=$JOBS THREADS=$THREADS TRANSFER=$TRANSFER"
+} >>"$OUT/machine.txt"
+
+if [ "$STAGE" != report ]; then
+  # Seeds outermost, so a partial run still gives complete pairs.
+  for s in $SEEDS; do
+    for m in $METHODS; do
+      for c in $CONDITIONS; do echo "$m $s $c"; done
+    done
+  done >"$OUT/queue.txt"
+  export OUT GESSL EPOCHS LONG_EPOCHS BATCH LR WIDTH LIMIT THREADS TRANSFER STAGE
+  xargs -P "$JOBS" -L 1 sh "$0" --one <"$OUT/queue.txt"
+fi
+
+/usr/bin/python3 "$HERE/bench/gessl_fair_report.py" "$OUT" --methods "$METHODS" --seeds "$SEEDS" \
+  --conditions "$CONDITIONS"
