@@ -18,6 +18,7 @@ packages=(
   python3 python3-torch                             # golden values, export check
   clang libclang-rt-14-dev                          # libFuzzer targets
   clang-format cppcheck                             # style and static checks
+  valgrind                                          # CPU backend tests under memcheck (CI)
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: run as root (apt-get needs it)" >&2

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds gessl, checks style and static analysis, and runs every test:
 # the Release build on every backend (CPU; OpenCL on PoCL and on Mesa rusticl; Vulkan on
-# lavapipe with the validation layer), the unit tests again under ASan+UBSan, and the fuzz targets
-# over their corpora. Exits non-zero on the first failing stage.
+# lavapipe with the validation layer), the unit tests again under ASan+UBSan, the CPU backend's
+# tests under Valgrind, the data loader's under ThreadSanitizer, and the fuzz targets over their
+# corpora. Exits non-zero on the first failing stage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -54,6 +55,22 @@ stage "unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 BUILD_DIR=build-asan bash scripts/build.sh -DCMAKE_BUILD_TYPE=Debug -DGESSL_SANITIZE=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
   run_ctest build-asan -j"$jobs" -L unit --timeout 900
+
+stage "CPU backend unit tests under Valgrind memcheck"
+# The release build's tests on the CPU backend (label backend-cpu), through ctest's memcheck: any
+# invalid access, use of uninitialised memory or definite leak fails the test. The suppressions
+# name third-party libraries only (tests/valgrind.supp says why for each).
+run_ctest build -j"$jobs" -L backend-cpu -T memcheck --timeout 900 \
+  --overwrite MemoryCheckCommandOptions="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --num-callers=30" \
+  --overwrite MemoryCheckSuppressionFile="$PWD/tests/valgrind.supp"
+
+stage "data loader tests under ThreadSanitizer"
+# Only the runtime and the loader's tests, built with -fsanitize=thread: the loader's worker
+# threads, prefetch queue and seek are where the data races would be.
+BUILD_DIR=build-tsan TARGETS="test_data_loader test_data_stream" \
+  bash scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGESSL_SANITIZE_THREAD=ON
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  run_ctest build-tsan -j"$jobs" -R '^test_data_(loader|stream)$' --timeout 900
 
 stage "fuzz targets over their corpora (libFuzzer + ASan)"
 # Only the fuzz targets: the rest of the tree was built and tested above.
