@@ -481,7 +481,7 @@ static gs_status alloc_buffers(cctx *c, const size_t *sizes, int n_arenas) {
   if (!prog->arenas) return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
   prog->n_arenas = n_arenas;
   for (int a = 0; a < n_arenas; a++) {
-    if (dev->iface->buf_alloc(dev->bdev, sizes[a], &prog->arenas[a]) != GS_OK) {
+    if (rt_buf_alloc(dev, sizes[a], &prog->arenas[a]) != GS_OK) {
       char why[512];
       snprintf(why, sizeof why, "%s", gs_errmsg());
       return gs_fail(GS_ERR_NOMEM, "compile: cannot allocate %zu bytes of intermediates on %s: %s",
@@ -499,7 +499,7 @@ static gs_status alloc_buffers(cctx *c, const size_t *sizes, int n_arenas) {
                      in->name, in->bytes, dev->info.name, (unsigned long long)cap);
     void *zeros = calloc(1, in->bytes);
     if (!zeros) return gs_fail(GS_ERR_NOMEM, "compile: out of memory");
-    gs_status st = dev->iface->buf_alloc(dev->bdev, in->bytes, &in->buf);
+    gs_status st = rt_buf_alloc(dev, in->bytes, &in->buf);
     if (st == GS_OK) st = dev->iface->buf_write(dev->bdev, in->buf, 0, zeros, in->bytes);
     free(zeros);
     if (st != GS_OK) return st;

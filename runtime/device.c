@@ -237,6 +237,20 @@ uint64_t gs_runtime_compile_count(const gs_runtime *rt) {
   return rt ? __atomic_load_n(&rt->compiles, __ATOMIC_RELAXED) : 0;
 }
 
+gs_status rt_buf_alloc(gs_device *dev, size_t bytes, gs_bbuf **out) {
+  /* Checked before asking: drivers that allocate lazily (or overcommit host memory, as CPU and
+   * software devices do) may accept a buffer that cannot fit and fail, or get the process
+   * killed, only when it is touched. What the runtime has placed on the device counts too. */
+  uint64_t mem = dev->info.memory_bytes, used = gs_device_bytes_in_use(dev);
+  if (mem && (bytes > mem || used > mem - bytes))
+    return gs_fail(GS_ERR_NOMEM,
+                   "%zu bytes do not fit in the memory of %s device '%s' (%llu bytes, %llu of them "
+                   "already in use)",
+                   bytes, dev->iface->name, dev->info.name, (unsigned long long)mem,
+                   (unsigned long long)used);
+  return dev->iface->buf_alloc(dev->bdev, bytes, out);
+}
+
 gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n) {
   if (n == 0) return GS_OK;
   for (size_t k = 0; k < n; k++)

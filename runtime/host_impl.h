@@ -7,6 +7,9 @@
 /* Fills be->host for a backend of rt whose iface is set: fail records for gs_errmsg(), warn
  * prints to stderr prefixed with the backend's name. */
 void rt_host_init(rt_backend *be, const gs_runtime *rt);
+/* After the context is destroyed: a GESSL_FAULT that never fired is reported on stderr with the
+ * number of occurrences seen, so a test learns it tested nothing and where to aim instead. */
+void rt_host_fini(const rt_backend *be);
 /* The cache directory to use (requested, else $GESSL_CACHE_DIR, $XDG_CACHE_HOME/gessl,
  * ~/.cache/gessl), created if missing; NULL (with a warning on stderr) when it cannot be.
  * Caller frees. */

@@ -387,6 +387,7 @@ void gs_runtime_close(gs_runtime *rt) {
   if (!rt) return;
   for (int k = 0; k < rt->n_backends; k++) {
     rt->backends[k]->iface->destroy(rt->backends[k]->ctx);
+    rt_host_fini(rt->backends[k]);
     free(rt->backends[k]->infos);
     free(rt->backends[k]);
   }

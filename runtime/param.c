@@ -38,7 +38,7 @@ gs_param *gs_param_new(gs_device *dev, const char *name, gs_shape shape, int tra
   p->shape = shape;
   p->trainable = trainable;
   p->bytes = (size_t)gs_shape_numel(&shape) * 4;
-  if (dev->iface->buf_alloc(dev->bdev, p->bytes, &p->buf) != GS_OK || !p->buf) {
+  if (rt_buf_alloc(dev, p->bytes, &p->buf) != GS_OK || !p->buf) {
     char why[512];
     snprintf(why, sizeof why, "%s", gs_errmsg());
     free(p->name);

@@ -199,11 +199,10 @@ static gs_status build(gs_device *dev, rt_pset_prog *e, const char *what) {
   for (int k = 0; k < e->n; k++)
     if (e->ops[k]->bytes > tmp_bytes) tmp_bytes = e->ops[k]->bytes;
   int n_tmp = e->kind == RT_PS_AXPBY ? 2 : scalars ? 1 : 0;
-  if (scalars) st = b->buf_alloc(dev->bdev, 2 * sizeof(float), &e->scal);
-  for (int k = 0; k < n_tmp && st == GS_OK; k++)
-    st = b->buf_alloc(dev->bdev, tmp_bytes, &e->tmp[k]);
+  if (scalars) st = rt_buf_alloc(dev, 2 * sizeof(float), &e->scal);
+  for (int k = 0; k < n_tmp && st == GS_OK; k++) st = rt_buf_alloc(dev, tmp_bytes, &e->tmp[k]);
   if (st == GS_OK && e->kind == RT_PS_DOT) {
-    st = b->buf_alloc(dev->bdev, (size_t)e->n * sizeof(float), &e->res);
+    st = rt_buf_alloc(dev, (size_t)e->n * sizeof(float), &e->res);
     e->host = malloc((size_t)e->n * sizeof *e->host);
     if (st == GS_OK && !e->host) st = gs_fail(GS_ERR_NOMEM, "%s: out of memory", what);
   }

@@ -26,7 +26,11 @@ typedef struct rt_backend {
   gs_status probe_status;
   char probe_why[512];
   int n_dev;
-  gs_device_info *infos; /* n_dev entries */
+  gs_device_info *infos;              /* n_dev entries */
+  double wait_timeout_s;              /* GESSL_WAIT_TIMEOUT, lent through host.wait_timeout */
+  gs_fault fault;                     /* GESSL_FAULT's kind (GS_FAULT_NONE: off) */
+  long fault_at;                      /* ... and which occurrence of it fails, from 1 */
+  long fault_seen[GS_FAULT_HANG + 1]; /* occurrences asked about so far, per kind */
 } rt_backend;
 
 struct gs_runtime {
@@ -82,6 +86,10 @@ struct gs_device {
 
 /* Probes backend `be` once; later calls return the cached result. */
 gs_status rt_backend_probe(rt_backend *be);
+
+/* Allocates a buffer on dev, refusing up front (GS_ERR_NOMEM, naming the device) one that
+ * cannot fit in the device's memory beside what the runtime has already placed there. */
+gs_status rt_buf_alloc(gs_device *dev, size_t bytes, gs_bbuf **out);
 
 /* Runs launches[0..n) once on dev through a throwaway program and waits for them: the zero fill
  * of a new param, which happens once per param. */

@@ -126,6 +126,8 @@ static int cpu_supports(gs_bdev *dev, const gs_launch *l) {
 }
 
 static gs_status cpu_buf_alloc(gs_bdev *dev, size_t bytes, gs_bbuf **out) {
+  gs_status st = cpu_fault_check(dev->be->host, dev, GS_FAULT_ALLOC, bytes);
+  if (st != GS_OK) return st;
   gs_bbuf *b = malloc(sizeof *b);
   size_t rounded = (bytes + 63) / 64 * 64;
   if (rounded == 0) rounded = 64;
@@ -160,6 +162,8 @@ static gs_status cpu_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst,
   if (off > buf->bytes || bytes > buf->bytes - off)
     return cpu_fail(dev->be, GS_ERR_INVALID, "buf_read: %zu bytes at %zu past a %zu-byte buffer",
                     bytes, off, buf->bytes);
+  gs_status st = cpu_fault_check(dev->be->host, dev, GS_FAULT_NONE, 0);
+  if (st != GS_OK) return st;
   if (bytes) memcpy(dst, (const char *)buf->data + off, bytes);
   /* Work runs synchronously here; a read still counts where other backends wait. */
   dev->cnt.waits++;
@@ -177,6 +181,8 @@ static void prog_release(gs_bprog *p) {
 
 static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n,
                                   gs_bprog **out) {
+  gs_status st = cpu_fault_check(dev->be->host, dev, GS_FAULT_BUILD, 0);
+  if (st != GS_OK) return st;
   cpu_nthreads = dev->threads;
   gs_bprog *p = calloc(1, sizeof *p);
   if (!p) return cpu_fail(dev->be, GS_ERR_NOMEM, "compile: out of memory");
@@ -273,6 +279,9 @@ static gs_status step_failed(const gs_bdev *dev, const gs_bprog *p, size_t k) {
 }
 
 static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {
+  gs_status st = cpu_fault_check(dev->be->host, dev, GS_FAULT_LAUNCH, 0);
+  if (st == GS_OK) st = cpu_fault_check(dev->be->host, dev, GS_FAULT_HANG, 0);
+  if (st != GS_OK) return st;
   dev->cnt.launches += prog->n;
   cpu_nthreads = dev->threads;
   if (prog->prof) {
@@ -300,7 +309,7 @@ static void cpu_prog_free(gs_bdev *dev, gs_bprog *prog) {
 
 static gs_status cpu_sync(gs_bdev *dev) {
   dev->cnt.waits++;
-  return GS_OK;
+  return cpu_fault_check(dev->be->host, dev, GS_FAULT_NONE, 0);
 }
 
 static void cpu_counters(gs_bdev *dev, gs_bcounters *out) { *out = dev->cnt; }

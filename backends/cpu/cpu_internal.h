@@ -29,6 +29,8 @@ struct gs_bdev {
   gs_bcounters cnt;   /* launches run, reads as waits (the host's sync points), bytes copied */
   cpu_dnnl_ctx *dnnl; /* NULL: plain path only */
   int fuse;           /* fuse launch sequences at compile (cpu_fuse.c); not on the reference */
+  int lost;           /* a run gave no result within the wait timeout (cpu_fault.c) */
+  double lost_after;  /* ... that timeout, in seconds */
 };
 
 /* Per-launch plan made at compile time for convolutions: how many images share one GEMM. */
@@ -61,6 +63,10 @@ struct gs_bprog {
  * (gs_bdev.threads) on entry to prog_compile and prog_run, so kernels need no context argument
  * and two devices with different thread counts never see each other's. */
 extern _Thread_local int cpu_nthreads;
+
+/* GS_OK, or the failure at a place where a fault of kind f can happen (bytes: an allocation's
+ * size): GESSL_FAULT's injected one, or that the device was lost earlier (cpu_fault.c). */
+gs_status cpu_fault_check(const gs_backend_host *host, gs_bdev *dev, gs_fault f, size_t bytes);
 
 /* Reports a failure through the context's host, prefixed "cpu: ". */
 gs_status cpu_fail(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);

@@ -65,6 +65,18 @@ typedef struct gs_device_info {
 
 typedef struct gs_backend_host gs_backend_host;
 
+/* Test-only fault injection (GESSL_FAULT, docs/reliability.md): the failures a backend can be
+ * told to produce, each through the path a real driver's failure takes, so that tests show what
+ * a user sees when a device runs out of memory, cannot build a program, fails a launch or stops
+ * answering. */
+typedef enum gs_fault {
+  GS_FAULT_NONE = 0,
+  GS_FAULT_ALLOC = 1,  /* a buffer allocation fails: out of device memory */
+  GS_FAULT_BUILD = 2,  /* building the device's programs (kernels, pipelines) fails */
+  GS_FAULT_LAUNCH = 3, /* a program run fails to launch */
+  GS_FAULT_HANG = 4    /* a program run never completes: the device stops answering */
+} gs_fault;
+
 /* Services the runtime lends a backend context; valid until the context is destroyed. */
 struct gs_backend_host {
   uint32_t abi_version; /* GS_BACKEND_ABI_VERSION of the runtime */
@@ -79,6 +91,20 @@ struct gs_backend_host {
   const char *cache_dir;
   /* Thread count asked for by the user (0 = backend's choice). */
   int threads;
+
+  /* Appended members (a backend tests GS_HAS(host, member) before calling one). */
+  /* Seconds one host wait for queued work (buf_read, sync) may last before the device counts as
+   * lost: the wait then fails with GS_ERR_BACKEND naming the device and the time, and every later
+   * wait of that device fails at once, so a device that stops answering ends the run with a
+   * message instead of blocking it for ever. 0: no limit. GESSL_WAIT_TIMEOUT sets it (default
+   * 600: far above one step's work on a slow device, well below a user's patience). */
+  double (*wait_timeout)(const gs_backend_host *host);
+  /* Test-only. A backend asks at every place a fault of kind f can happen: each buffer
+   * allocation asks GS_FAULT_ALLOC, each program build GS_FAULT_BUILD, each prog_run
+   * GS_FAULT_LAUNCH and then GS_FAULT_HANG. Returns 1 when this one is to fail (GESSL_FAULT
+   * names the kind and which occurrence, counted per context), and the backend then fails the
+   * way its driver does, saying the fault was injected; else 0. */
+  int (*fault)(const gs_backend_host *host, gs_fault f);
 };
 
 /* What an opened device has done since it was opened; the runtime takes differences around a

@@ -222,6 +222,7 @@ static gs_status set_up(train_run *r) {
   r->loader = gs_loader_new(r->ds, &lopt);
   if (!r->loader) return failed(GS_ERR_INVALID, "train: data loader");
 
+  r->on_device = 1; /* what fails from here on is placing the run on the device */
   gs_model_config mc = {.arch = c->model,
                         .in_channels = gs_dataset_channels(r->ds),
                         .image_size = size,
@@ -378,6 +379,27 @@ static gs_status write_failed(const train_run *r, gs_status st) {
                  (long long)r->step, why);
 }
 
+/* The device failed: out of its memory, a program build or launch that failed, no answer within
+ * the wait timeout. The message names the device (several may be in use across ranks and runs),
+ * the cause, and what is kept on disk: the last checkpoint of this run, or, when the failure
+ * came while a resumed run was being set up, the checkpoint it was resuming from, untouched. */
+static gs_status device_failed(const train_run *r, gs_status st, const char *what) {
+  char why[1024], on[256] = "";
+  snprintf(why, sizeof why, "%s", gs_errmsg());
+  if (r->dev)
+    snprintf(on, sizeof on, " on %s device '%s'", gs_device_backend_name(r->dev),
+             gs_device_get_info(r->dev)->name);
+  if (r->checkpoint_step >= 0 && r->dir)
+    return gs_fail(st, "%s%s: %s; the last checkpoint, step %lld, is kept in %s", what, on, why,
+                   (long long)r->checkpoint_step, r->dir);
+  if (r->cfg->resume && r->writer)
+    return gs_fail(st, "%s%s: %s; the checkpoint in %s is kept as it was", what, on, why,
+                   r->cfg->resume);
+  return gs_fail(st, "%s%s: %s; no checkpoint was written before it", what, on, why);
+}
+
+static int is_device_fault(gs_status st) { return st == GS_ERR_NOMEM || st == GS_ERR_BACKEND; }
+
 gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_result *res) {
   gs_train_result dummy;
   if (!res) res = &dummy;
@@ -395,6 +417,9 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
   r->knn_top1 = r->knn_top5 = NAN;
   double t0 = now_s();
   gs_status st = set_up(r);
+  /* A device that cannot be opened (its programs do not build) is named by gs_device_open. */
+  if (st != GS_OK && (r->on_device || is_device_fault(st) || cfg->resume))
+    st = device_failed(r, st, "train: setting up");
   fill_device(r, res);
   if (st == GS_OK && r->dir && r->writer) st = open_dir(r);
   if (!r->writer) r->dir = NULL; /* rank 0 writes config, logs, plots and checkpoints */
@@ -447,8 +472,12 @@ gs_status gs_train_run(gs_runtime *rt, const gs_train_config *cfg, gs_train_resu
     if (st != GS_OK) {
       char what[64];
       snprintf(what, sizeof what, "train: step %lld", (long long)r->step + 1);
-      st = failed(st, what);
-      if (st == GS_ERR_NUMERIC) st = numeric_failed(r, st); /* --detect-anomaly */
+      if (is_device_fault(st)) {
+        st = device_failed(r, st, what);
+      } else {
+        st = failed(st, what);
+        if (st == GS_ERR_NUMERIC) st = numeric_failed(r, st); /* --detect-anomaly */
+      }
       break;
     }
     /* The step's loss over the whole global batch: the mean of the ranks' losses. */

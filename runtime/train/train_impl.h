@@ -68,6 +68,7 @@ typedef struct train_run {
   gs_dataset *knn_test;
   int collapse_warned;
   int writer;    /* rank 0 (or the only process): writes the run directory */
+  int on_device; /* set-up has reached placing the model on the device: its failures name it */
   int n_buckets; /* graphs whose gradients are all-reduced across ranks */
   int mixed;     /* the ranks run different backends or devices */
 } train_run;
