@@ -13,12 +13,13 @@ gs_status ocl_new_mem(gs_bdev *dev, size_t bytes, const char *what, cl_mem *out)
                      "opencl: %s of %zu bytes exceeds the largest allocation of %s "
                      "(CL_DEVICE_MAX_MEM_ALLOC_SIZE = %llu bytes)",
                      what, bytes, dev->name, (unsigned long long)dev->max_alloc);
-  cl_int e;
-  cl_mem m = clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, n, NULL, &e);
+  cl_int e = CL_MEM_OBJECT_ALLOCATION_FAILURE;
+  int injected = ocl_fault(dev, GS_FAULT_ALLOC);
+  cl_mem m = injected ? NULL : clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, n, NULL, &e);
   if (e != CL_SUCCESS)
-    return ocl_failf(dev->be, GS_ERR_NOMEM,
-                     "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)", what, bytes,
-                     dev->name, ocl_err_name(e), (int)e);
+    return ocl_failf(
+        dev->be, GS_ERR_NOMEM, "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)%s", what,
+        bytes, dev->name, ocl_err_name(e), (int)e, injected ? " (injected by GESSL_FAULT)" : "");
   const cl_uint zero = 0;
   e = clEnqueueFillBuffer(dev->queue, m, &zero, sizeof zero, 0, n, 0, NULL, NULL);
   if (e != CL_SUCCESS) {
@@ -103,10 +104,9 @@ gs_status ocl_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t
   if (s != GS_OK) return s;
   dev->cnt.waits++;
   dev->cnt.bytes_from_device += bytes;
-  if (bytes == 0) {
-    OCL_CHECK(dev->be, clFinish(dev->queue), "clFinish");
-    return GS_OK;
-  }
+  /* The wait (with its time limit) first: the blocking read then finds the queue drained. */
+  s = ocl_wait(dev);
+  if (s != GS_OK || bytes == 0) return s;
   OCL_CHECK(dev->be,
             clEnqueueReadBuffer(dev->queue, buf->mem, CL_TRUE, off, bytes, dst, 0, NULL, NULL),
             "clEnqueueReadBuffer (or a kernel queued before it)");

@@ -136,16 +136,19 @@ static void cache_store(gs_bdev *dev, const char *dir, const char *path) {
 gs_status ocl_build_program(gs_bdev *dev) {
   const char *dir = dev->be->host->cache_dir;
   char path[4096] = "";
-  if (dir && *dir && !dev->be->cache_off) {
+  /* GESSL_FAULT=build: the source gets an #error, so the driver's compiler fails with its log. */
+  int broken = ocl_fault(dev, GS_FAULT_BUILD);
+  if (dir && *dir && !dev->be->cache_off && !broken) {
     char key[33];
     cache_key(dev, key);
     snprintf(path, sizeof path, "%s/opencl-%s.bin", dir, key);
     if (cache_load(dev, path)) return GS_OK;
   }
-  const char *src = gs_ocl_kernel_source;
-  size_t len = gs_ocl_kernel_source_len;
+  static const char k_broken[] = "\n#error \"injected by GESSL_FAULT\"\n";
+  const char *src[2] = {gs_ocl_kernel_source, k_broken};
+  size_t len[2] = {gs_ocl_kernel_source_len, sizeof k_broken - 1};
   cl_int e;
-  dev->program = clCreateProgramWithSource(dev->ctx, 1, &src, &len, &e);
+  dev->program = clCreateProgramWithSource(dev->ctx, broken ? 2 : 1, src, len, &e);
   OCL_CHECK(dev->be, e, "clCreateProgramWithSource");
   dev->source_builds++;
   dev->be->source_builds++;

@@ -69,6 +69,9 @@ struct gs_bdev {
   int profile;       /* GESSL_PROFILE: each step is timed (and so waited for) */
   int use_clblast;   /* GEMMs through CLBlast (GPUs) rather than the gs_gemm kernel */
   gs_bcounters cnt;
+  int lost;          /* a wait timed out: later waits fail at once, close does not wait */
+  double lost_after; /* ... that timeout, in seconds */
+  cl_event stall;    /* GESSL_FAULT=hang: the user event the queue waits on, never set */
 };
 
 struct gs_bbuf {
@@ -86,6 +89,17 @@ gs_status ocl_failf(const gs_backend *be, gs_status s, const char *fmt, ...) GS_
     cl_int e_ = (call);                                                                            \
     if (e_ != CL_SUCCESS) return ocl_fail(be, e_, what);                                           \
   } while (0)
+
+/* Waits for all queued work, within the host's wait timeout (ocl_fault.c); a failed command or
+ * a device that stopped answering is the error. */
+gs_status ocl_wait(gs_bdev *dev);
+/* 1 when this occurrence of fault f is the one GESSL_FAULT injects. */
+int ocl_fault(const gs_bdev *dev, gs_fault f);
+/* At the start of prog_run: the device lost earlier, or an injected failed launch, or the
+ * injected hang (the queue stalls from here). */
+gs_status ocl_fault_run(gs_bdev *dev);
+/* At close: lets a stalled queue drain. */
+void ocl_fault_release(gs_bdev *dev);
 
 /* Device enumeration (ocl_device.c). */
 gs_status ocl_probe(gs_backend *be, int *n, char *why, size_t why_len);

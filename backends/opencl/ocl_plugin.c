@@ -33,8 +33,9 @@ const char *const ocl_kernel_names[K_COUNT] = {
 
 static void ocl_close(gs_bdev *dev) {
   if (!dev) return;
+  ocl_fault_release(dev);
   if (dev->queue) {
-    clFinish(dev->queue);
+    if (!dev->lost) clFinish(dev->queue); /* a lost device would never let it return */
     clReleaseCommandQueue(dev->queue);
   }
   if (dev->program) clReleaseProgram(dev->program);
@@ -113,8 +114,7 @@ fail:
 
 static gs_status ocl_sync(gs_bdev *dev) {
   dev->cnt.waits++;
-  OCL_CHECK(dev->be, clFinish(dev->queue), "clFinish");
-  return GS_OK;
+  return ocl_wait(dev);
 }
 
 static void ocl_counters(gs_bdev *dev, gs_bcounters *out) { *out = dev->cnt; }

@@ -859,6 +859,8 @@ gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs
 }
 
 gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *p) {
+  gs_status fs = ocl_fault_run(dev);
+  if (fs != GS_OK) return fs;
   dev->cnt.launches += p->n;
   if (dev->profile) OCL_CHECK(dev->be, clFinish(dev->queue), "clFinish");
   for (size_t i = 0; i < p->n; i++) {

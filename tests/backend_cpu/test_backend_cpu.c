@@ -736,7 +736,7 @@ int main(int argc, char **argv) {
   CHECK(entry != NULL);
   if (!entry) return check_summary();
   static gs_backend_host host = {
-      GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, warn, NULL, 0};
+      GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, warn, NULL, 0, NULL, NULL};
   B = entry();
   CHECK(B && B->abi_version == GS_BACKEND_ABI_VERSION && strcmp(B->name, "cpu") == 0);
   CHECK(B->struct_size == sizeof(gs_backend_iface));

@@ -40,7 +40,7 @@ static void host_warn(const gs_backend_host *h, const char *fmt, ...) {
 }
 
 static gs_backend_host host = {
-    GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, host_warn, NULL, 0};
+    GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, host_warn, NULL, 0, NULL, NULL};
 
 /* The one cache file in dir (there is one program per device); its mtime in ns, or -1. */
 static long long cache_file(const char *dir, char *path, size_t len) {

@@ -21,9 +21,10 @@ ckpt_step() { head -c 2048 "$1/checkpoint.safetensors" | grep -ao '"step":"[0-9]
 "$gessl" train "${tiny[@]}" --backend "$spec" --max-steps 2 --out "$work/base" >"$work/base.log" 2>&1 ||
   { echo "base run failed"; cat "$work/base.log"; exit 1; }
 # "final loss ... on opencl: <device name>" names the device every message must name.
-device=$(sed -n 's/^final loss .* on \([a-z]*\): \(.*\)$/\1 device '"'"'\2'"'"'/p' "$work/base.log")
+backend=$(sed -n 's/^final loss .* on \([a-z]*\): .*$/\1/p' "$work/base.log")
+device=$(sed -n 's/^final loss .* on [a-z]*: \(.*\)$/\1/p' "$work/base.log")
 [ -n "$device" ] || { echo "no device in the base run's output"; cat "$work/base.log"; exit 1; }
-echo "device: $device"
+echo "device: $backend device $device"
 
 # Program runs of a resume to step 4: the next one is the first of step 5, after the checkpoint
 # of step 4 (a fault that does not fire says how many it saw).
@@ -42,10 +43,12 @@ fault() {
   GESSL_WAIT_TIMEOUT=2 GESSL_FAULT=$what timeout 300 "$gessl" train --resume "$run" --max-steps 6 \
     >"$run.1.log" 2>&1
   local rc=$? secs=$((SECONDS - t0)) msg
-  msg=$(grep '^gessl train:' "$run.1.log")
-  if [ $rc -eq 1 ] && grep -qF "$device" <<<"$msg" && grep -qE "$cause" <<<"$msg" &&
-    grep -qF "$kept" <<<"$msg" && [ "$(grep -c '^gessl train:' "$run.1.log")" -eq 1 ]; then ok; else
-    bad "$name: status $rc, expected 1 and one message naming $device, /$cause/ and '$kept'"
+  # The message, from its first line on (a build log spans several).
+  msg=$(sed -n '/^gessl train:/,$p' "$run.1.log" | tr '\n' ' ')
+  if [ $rc -eq 1 ] && grep -qF "$backend device" <<<"$msg" && grep -qF "$device" <<<"$msg" &&
+    grep -qE "$cause" <<<"$msg" && grep -qF "$kept" <<<"$msg" &&
+    [ "$(grep -c '^gessl train:' "$run.1.log")" -eq 1 ]; then ok; else
+    bad "$name: status $rc, expected 1 and one message naming $backend, $device, /$cause/ and '$kept'"
     cat "$run.1.log"
   fi
   [ "$(ckpt_step "$run")" = "$step" ] && ok || bad "$name: checkpoint at step $(ckpt_step "$run"), not $step"
@@ -54,8 +57,8 @@ fault() {
     ok; else bad "$name: the kept checkpoint does not resume to step 6"; tail -3 "$run.2.log"; fi
   echo "$name ($what, ${secs} s): $msg"
 }
-fault alloc alloc "out of memory|OUT_OF_.*MEMORY" 2 "the checkpoint in $work/alloc is kept as it was"
-fault build build "build|pipeline|shader" 2 "the checkpoint in $work/build is kept as it was"
+fault alloc alloc "out of memory|OUT_OF_.*MEMORY|ALLOCATION_FAILURE" 2 "the checkpoint in $work/alloc is kept as it was"
+fault build build "build failed|pipeline|shader" 2 "the checkpoint in $work/build is kept as it was"
 fault launch "launch:$next" "step 5 .*(launch|LOST|OUT_OF_RESOURCES)" 4 "the last checkpoint, step 4, is kept in $work/launch"
 fault hang "hang:$next" "no result in 2 s|stopped answering" 4 "the last checkpoint, step 4, is kept in $work/hang"
 echo "$passed passed, $failed failed"
