@@ -45,6 +45,8 @@ gs_status vkb_fail(const gs_backend *be, gs_status s, const char *fmt, ...) {
 
 const char *vkb_cache_dir(const gs_backend *be) { return be->host->cache_dir; }
 
+const gs_backend_host *vkb_host(const gs_backend *be) { return be->host; }
+
 const char *vkb_result_str(VkResult r) {
   switch (r) {
   case VK_SUCCESS: return "VK_SUCCESS";

@@ -105,6 +105,11 @@ struct gs_bdev {
   int gemm_lanes;
   uint32_t max_groups[3];
   gs_bcounters cnt; /* dispatches submitted, fence waits that blocked, bytes copied */
+  /* A fence wait timed out (vk_queue.c): later waits fail at once. */
+  int lost;
+  double lost_after; /* ... that timeout, in seconds */
+  int hang_next;     /* GESSL_FAULT=hang: the next submission is not made, its fence never set */
+  int hung;          /* ... and it was */
 };
 
 /* One compute dispatch of a compiled launch. */
@@ -130,6 +135,8 @@ gs_status vkb_vkfail(const gs_backend *be, const char *what, VkResult r);
 gs_status vkb_fail(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
 /* The host's cache directory (NULL when the cache is off). */
 const char *vkb_cache_dir(const gs_backend *be);
+/* The host table the context was made with. */
+const gs_backend_host *vkb_host(const gs_backend *be);
 
 /* vk_device.c */
 gs_status vkb_open(gs_backend *be, int index, gs_bdev **out);
@@ -156,6 +163,8 @@ gs_status vkb_defer(gs_bdev *d, void (*destroy)(gs_bdev *, void *), void *obj, u
 void vkb_barrier_in(VkCommandBuffer cmd, VkPipelineStageFlags dst, VkAccessFlags dst_access);
 /* Waits for everything and destroys the queue's objects (device close). */
 void vkb_queue_destroy(gs_bdev *d);
+/* 1 when this occurrence of fault f is the one GESSL_FAULT injects. */
+int vkb_fault(const gs_bdev *d, gs_fault f);
 
 /* vk_memory.c */
 /* Memory of the first type the buffer accepts that has all of `want`. */

@@ -70,6 +70,11 @@ gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
                     "vulkan: buffer of %zu bytes exceeds the device's storage buffer range "
                     "of %llu bytes",
                     bytes, (unsigned long long)limit);
+  if (vkb_fault(d, GS_FAULT_ALLOC))
+    return vkb_fail(d->be, GS_ERR_NOMEM,
+                    "vulkan: buffer allocation of %zu bytes failed: VK_ERROR_OUT_OF_DEVICE_MEMORY "
+                    "(injected by GESSL_FAULT)",
+                    bytes);
   gs_bbuf *b = calloc(1, sizeof *b);
   if (!b) return vkb_fail(d->be, GS_ERR_NOMEM, "vulkan: out of host memory");
   /* Zero-byte buffers do not exist in Vulkan; round to whole words. */

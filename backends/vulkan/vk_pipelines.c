@@ -101,11 +101,13 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
                 .pName = "main",
                 .pSpecializationInfo = &si},
       .layout = d->pipe_layout};
-  r = vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &d->pipes[p]);
+  int injected = vkb_fault(d, GS_FAULT_BUILD);
+  r = injected ? VK_ERROR_INITIALIZATION_FAILED
+               : vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &d->pipes[p]);
   if (r != VK_SUCCESS) {
     d->pipes[p] = VK_NULL_HANDLE;
-    return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s",
-                    pipes[p].name, vkb_result_str(r));
+    return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s%s",
+                    pipes[p].name, vkb_result_str(r), injected ? " (injected by GESSL_FAULT)" : "");
   }
   d->cache_dirty = 1;
   *out = d->pipes[p];

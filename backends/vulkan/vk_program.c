@@ -145,6 +145,9 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
 }
 
 gs_status vkb_prog_run(gs_bdev *d, gs_bprog *p) {
+  if (vkb_fault(d, GS_FAULT_LAUNCH))
+    return vkb_vkfail(d->be, "vkQueueSubmit (injected by GESSL_FAULT)", VK_ERROR_DEVICE_LOST);
+  d->hang_next = vkb_fault(d, GS_FAULT_HANG);
   gs_status s = vkb_submit(d, p->cmd, &p->serial);
   if (s != GS_OK) return s;
   d->cnt.launches += p->n_dispatch;

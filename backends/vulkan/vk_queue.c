@@ -36,15 +36,44 @@ void vkb_poll(gs_bdev *d) {
   retire(d, s);
 }
 
+int vkb_fault(const gs_bdev *d, gs_fault f) {
+  const gs_backend_host *h = vkb_host(d->be);
+  return GS_HAS(h, fault) && h->fault(h, f);
+}
+
+/* The host's wait timeout in nanoseconds; UINT64_MAX (for ever) when it is 0. */
+static uint64_t wait_timeout_ns(const gs_bdev *d, double *seconds) {
+  const gs_backend_host *h = vkb_host(d->be);
+  *seconds = GS_HAS(h, wait_timeout) ? h->wait_timeout(h) : 0.0;
+  return *seconds > 0.0 && *seconds < 1.8e10 ? (uint64_t)(*seconds * 1e9) : UINT64_MAX;
+}
+
+static gs_status lost(const gs_bdev *d) {
+  return vkb_fail(d->be, GS_ERR_BACKEND,
+                  "vulkan: %s stopped answering earlier (no result in %g s, GESSL_WAIT_TIMEOUT)",
+                  d->props.deviceName, d->lost_after);
+}
+
 gs_status vkb_wait_serial(gs_bdev *d, uint64_t s) {
   if (s > d->serial) s = d->serial;
   if (s <= d->done) return GS_OK;
+  if (d->lost) return lost(d);
   /* Each fence waited for by name, so the validation layer sees every submission complete. */
   VkFence f[VKB_RING];
   uint32_t n = 0;
   for (uint64_t q = d->done + 1; q <= s; q++) f[n++] = *ring_fence(d, q);
   if (vkGetFenceStatus(d->dev, f[n - 1]) == VK_NOT_READY) d->cnt.waits++;
-  VkResult r = vkWaitForFences(d->dev, n, f, VK_TRUE, UINT64_MAX);
+  double limit;
+  VkResult r = vkWaitForFences(d->dev, n, f, VK_TRUE, wait_timeout_ns(d, &limit));
+  if (r == VK_TIMEOUT) {
+    /* A device that stops answering: the run ends here, naming it, rather than blocking. */
+    d->lost = 1;
+    d->lost_after = limit;
+    return vkb_fail(d->be, GS_ERR_BACKEND,
+                    "vulkan: %s gave no result in %g s (GESSL_WAIT_TIMEOUT): the device stopped "
+                    "answering%s",
+                    d->props.deviceName, limit, d->hung ? " (injected by GESSL_FAULT)" : "");
+  }
   if (r != VK_SUCCESS) return vkb_vkfail(d->be, "vkWaitForFences", r);
   retire(d, s);
   return GS_OK;
@@ -104,8 +133,12 @@ gs_status vkb_submit(gs_bdev *d, VkCommandBuffer cmd, uint64_t *serial) {
   }
   VkSubmitInfo si = {
       .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = n, .pCommandBuffers = cmds};
-  if ((r = vkQueueSubmit(d->queue, 1, &si, *f)) != VK_SUCCESS)
+  if (d->hang_next) { /* injected: as if the device never finished it */
+    d->hang_next = 0;
+    d->hung = 1;
+  } else if ((r = vkQueueSubmit(d->queue, 1, &si, *f)) != VK_SUCCESS) {
     return vkb_vkfail(d->be, "vkQueueSubmit", r);
+  }
   d->serial = next;
   if (serial) *serial = next;
   return GS_OK;
@@ -216,7 +249,10 @@ gs_status vkb_defer(gs_bdev *d, void (*destroy)(gs_bdev *, void *), void *obj, u
 }
 
 void vkb_queue_destroy(gs_bdev *d) {
-  vkb_wait_idle(d);
+  /* A lost device: what was submitted after the submission it never finished must end before
+   * the objects go (a hung driver may block here or report the device lost; nothing else can be
+   * done with it). */
+  if (vkb_wait_idle(d) != GS_OK && d->lost) vkDeviceWaitIdle(d->dev);
   retire(d, d->serial);
   free(d->deferred);
   d->deferred = NULL;
