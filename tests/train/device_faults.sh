@@ -3,7 +3,7 @@
 # fails, a launch that fails mid-run and a device that stops answering (GESSL_FAULT, injected in
 # the backend behind the runtime's test-only switch) each end `gessl train` with status 1 and one
 # message naming the device, the cause and the checkpoint kept; that checkpoint is whole: --resume
-# loads it and finishes the run. The hang is given up after GESSL_WAIT_TIMEOUT=10 seconds.
+# loads it and finishes the run. The hang is given up after GESSL_WAIT_TIMEOUT=5 seconds.
 # Usage: device_faults.sh GESSL WORKDIR SPEC
 set -u
 gessl=$1 work=$2 spec=$3
@@ -26,19 +26,26 @@ device=$(sed -n 's/^final loss .* on [a-z]*: \(.*\)$/\1/p' "$work/base.log")
 [ -n "$device" ] || { echo "no device in the base run's output"; cat "$work/base.log"; exit 1; }
 echo "device: $backend device $device"
 
-# Program runs of a resume to step 4: the next one is the first of step 5, after the checkpoint
-# of step 4 (a fault that does not fire says how many it saw).
+# Program runs, counted by a fault that does not fire (it says how many it saw): those of a resume
+# to step 4, so the next one is the first of step 5, after the checkpoint of step 4; and those of
+# a resume's set-up alone (a run already at its last step), so the next one is its first step's.
+runs() { # runs DIR MAX_STEPS
+  GESSL_FAULT=launch:1000000000 "$gessl" train --resume "$1" --max-steps "$2" >"$1.log" 2>&1
+  sed -n 's/.*GESSL_FAULT=launch:1000000000 did not fire: \([0-9]*\) launch occurrences.*/\1/p' "$1.log"
+}
 cp -a "$work/base" "$work/count"
-GESSL_FAULT=launch:1000000000 "$gessl" train --resume "$work/count" --max-steps 4 >"$work/count.log" 2>&1
-runs=$(sed -n 's/.*GESSL_FAULT=launch:1000000000 did not fire: \([0-9]*\) launch occurrences.*/\1/p' "$work/count.log")
-[ -n "$runs" ] || { echo "cannot count the program runs"; cat "$work/count.log"; exit 1; }
-next=$((runs + 1))
+cp -a "$work/base" "$work/setup"
+to4=$(runs "$work/count" 4)
+setup=$(runs "$work/setup" 2)
+[ -n "$to4" ] && [ -n "$setup" ] && [ "$(ckpt_step "$work/count")" = 4 ] ||
+  { echo "cannot count the program runs"; cat "$work/count.log" "$work/setup.log"; exit 1; }
+echo "program runs: $setup to set up a resumed run, $to4 to resume to step 4"
 
 # One case: the fault, the cause the message gives, the checkpoint step kept and how the message
-# says so. fault NAME GESSL_FAULT CAUSE STEP KEPT
+# says so, resuming a copy of FROM towards step 6. fault NAME FROM GESSL_FAULT CAUSE STEP KEPT
 fault() {
-  local name=$1 what=$2 cause=$3 step=$4 kept=$5 run="$work/$1"
-  cp -a "$work/base" "$run"
+  local name=$1 from=$2 what=$3 cause=$4 step=$5 kept=$6 run="$work/$1"
+  cp -a "$work/$from" "$run"
   local t0=$SECONDS
   GESSL_WAIT_TIMEOUT=$limit GESSL_FAULT=$what timeout 300 "$gessl" train --resume "$run" \
     --max-steps 6 >"$run.1.log" 2>&1
@@ -53,8 +60,8 @@ fault() {
   fi
   [ "$(ckpt_step "$run")" = "$step" ] && ok || bad "$name: checkpoint at step $(ckpt_step "$run"), not $step"
   [ "$(find "$run" -name '.*.tmp-*' | wc -l)" -eq 0 ] && ok || bad "$name: temporary files left"
-  # Kept as it was: the very file the base run wrote (which the count run resumed from); else
-  # the run's own last checkpoint, which must resume.
+  # Kept as it was: the very file the base run wrote (which the count runs resumed from); else
+  # the run's last checkpoint, which must resume.
   if [ "$step" = 2 ]; then
     cmp -s "$work/base/checkpoint.safetensors" "$run/checkpoint.safetensors" && ok ||
       bad "$name: the checkpoint changed"
@@ -62,13 +69,17 @@ fault() {
     ok; else bad "$name: the kept checkpoint does not resume to step 6"; tail -3 "$run.2.log"; fi
   echo "$name ($what, ${secs} s): $msg"
 }
-# The default wait limit, except for the hang: long enough for any step here on a loaded machine
-# (a step on lavapipe under the validation layer), short enough to keep the test quick.
+# The default wait limit, except for the hang, which resumes from step 4 so that its first step
+# is the one that hangs: no real step waits under the short limit (a step on lavapipe under the
+# validation layer, or on rusticl, can take longer on a loaded machine).
 limit=600
-fault alloc alloc "out of memory|OUT_OF_.*MEMORY|ALLOCATION_FAILURE" 2 "the checkpoint in $work/alloc is kept as it was"
-fault build build "build failed|pipeline|shader" 2 "the checkpoint in $work/build is kept as it was"
-fault launch "launch:$next" "step 5 .*(launch|LOST|OUT_OF_RESOURCES)" 4 "the last checkpoint, step 4, is kept in $work/launch"
-limit=10
-fault hang "hang:$next" "no result in 10 s.*stopped answering" 4 "the last checkpoint, step 4, is kept in $work/hang"
+fault alloc base alloc "out of memory|OUT_OF_.*MEMORY|ALLOCATION_FAILURE" 2 \
+  "the checkpoint in $work/alloc is kept as it was"
+fault build base build "build failed|pipeline|shader" 2 "the checkpoint in $work/build is kept as it was"
+fault launch base "launch:$((to4 + 1))" "step 5 .*(launch|LOST|OUT_OF_RESOURCES)" 4 \
+  "the last checkpoint, step 4, is kept in $work/launch"
+limit=5
+fault hang count "hang:$((setup + 1))" "step 5 .*no result in 5 s.*stopped answering" 4 \
+  "the last checkpoint, step 4, is kept in $work/hang"
 echo "$passed passed, $failed failed"
 test "$failed" -eq 0
