@@ -32,6 +32,8 @@ static const char *const eval_help =
     "                       transfer set's: 0.2 unless given)\n"
     "  --split-seed N       seed of that split (default: the run's, else 0)\n"
     "  --image-size N       resolution of the features (default: the run's)\n"
+    "  --image-cache FILE   decode-once cache of the --data folder, at the run's cache size\n"
+    "                       (default: the run's cache when --data is the run's)\n"
     "  --knn                weighted kNN, k = 200, T = 0.1, cosine (InstDisc), top-1 and top-5\n"
     "  --linear             linear probe on cached features: SGD momentum 0.9, cosine schedule\n"
     "  --fewshot            5-way 1-shot and 5-shot episodes, nearest cosine centroid, 95% CI\n"
@@ -56,9 +58,10 @@ static const char *const eval_help =
 static cli_opt_kind eval_opt(const char *n) {
   static const char *const flags[] = {"--help", "--knn", "--linear", "--fewshot", "--sigma"};
   static const char *const values[] = {
-      "--checkpoint", "--data",     "--transfer",   "--backend",     "--threads", "--limit",
-      "--test-limit", "--episodes", "--sigma-size", "--sigma-tasks", "--seed",    "--linear-epochs",
-      "--test-data",  "--holdout",  "--split-seed", "--image-size"};
+      "--checkpoint", "--data",          "--transfer",  "--backend",    "--threads",
+      "--limit",      "--test-limit",    "--episodes",  "--sigma-size", "--sigma-tasks",
+      "--seed",       "--linear-epochs", "--test-data", "--holdout",    "--split-seed",
+      "--image-size", "--image-cache"};
   for (size_t k = 0; k < sizeof flags / sizeof *flags; k++)
     if (!strcmp(n, flags[k])) return CLI_OPT_FLAG;
   for (size_t k = 0; k < sizeof values / sizeof *values; k++)
@@ -67,7 +70,7 @@ static cli_opt_kind eval_opt(const char *n) {
 }
 
 typedef struct eval_opts {
-  const char *dir, *data, *transfer, *backend, *test_data;
+  const char *dir, *data, *transfer, *backend, *test_data, *image_cache;
   int knn, linear, fewshot, sigma;
   long long threads, limit, test_limit, epochs, episodes, sigma_size, sigma_tasks, image_size;
   uint64_t seed, split_seed;
@@ -172,18 +175,41 @@ static const char *run_setting(const eval_opts *o, const char *key) {
 
 /* The bank (train split) and what is scored: spec's test split (a labelled folder's held-out
  * images, split as in training) or, with test_spec, that data set labelled like the bank. */
-static int open_split(const char *spec, const char *test_spec, const eval_opts *o, double holdout,
-                      int size, split_feats *s) {
+static void on_note(void *user, const char *line) {
+  (void)user;
+  printf("  %s\n", line);
+  fflush(stdout);
+}
+
+/* The cache of the bank's folder: --image-cache, else the run's own when --data is the run's, at
+ * the size the run built it (so evaluating at another --image-size does not rebuild it). */
+static const char *eval_cache(const eval_opts *o, int size, int *cache_size) {
+  const char *cache = o->image_cache;
+  if (!cache && !o->data) cache = run_setting(o, "image-cache");
+  const char *cs = run_setting(o, "image-cache-size"), *is = run_setting(o, "image-size");
+  *cache_size = cs && atoi(cs) > 0 ? atoi(cs) : is && atoi(is) > 0 ? atoi(is) : size;
+  return cache && *cache ? cache : NULL;
+}
+
+static int open_split(const char *spec, const char *test_spec, const char *cache, int cache_size,
+                      const eval_opts *o, double holdout, int size, split_feats *s) {
   memset(s, 0, sizeof *s);
   gs_dataset_options dopt = {0};
   dopt.limit = o->limit;
   dopt.image_size = size;
+  dopt.cache = cache;
+  dopt.cache_size = cache_size;
+  dopt.threads = (int)o->threads;
+  dopt.log = on_note;
   dopt.holdout = test_spec || !(holdout > 0) ? -1.0f : (float)holdout;
   dopt.split_seed = o->split_seed;
   s->train = gs_dataset_open(spec, GS_SPLIT_TRAIN, &dopt);
   if (!s->train) return fail(spec);
   dopt.limit = o->test_limit;
-  if (test_spec) dopt.classes_of = s->train;
+  if (test_spec) {
+    dopt.classes_of = s->train;
+    dopt.cache = NULL; /* the cache is the bank's folder's */
+  }
   s->test = gs_dataset_open(test_spec ? test_spec : spec, GS_SPLIT_TEST, &dopt);
   if (!s->test && (test_spec || gs_dataset_classes(s->train) > 0))
     return fail(test_spec ? test_spec : spec);
@@ -362,10 +388,13 @@ static int run_eval(gs_runtime *rt, const eval_opts *o) {
   int size = o->image_size > 0              ? (int)o->image_size
              : info && info->image_size > 0 ? info->image_size
                                             : 0;
-  if (rc == CLI_OK) rc = open_split(spec, test_spec, o, o->holdout, size, &main_s);
+  int cache_size = 0;
+  const char *cache = eval_cache(o, size, &cache_size);
+  if (rc == CLI_OK)
+    rc = open_split(spec, test_spec, cache, cache_size, o, o->holdout, size, &main_s);
   /* The run's split concerns its own data, not the transfer set's. */
   if (rc == CLI_OK && o->transfer)
-    rc = open_split(o->transfer, NULL, o, o->has_holdout ? o->holdout : 0.2, size, &tr_s);
+    rc = open_split(o->transfer, NULL, NULL, 0, o, o->has_holdout ? o->holdout : 0.2, size, &tr_s);
   if (size == 0 && main_s.train) size = gs_dataset_height(main_s.train);
   if (rc == CLI_OK) {
     printf("eval %s: %s (%lld-d features) trained with %s, on %s: %s\n", o->dir, info->model,
@@ -506,6 +535,8 @@ int gs_cli_eval(int argc, char **argv) {
       o.has_split_seed = 1;
     } else if (!strcmp(opt, "--image-size")) {
       rc = cli_parse_int("eval", opt, val, 4, 4096, &o.image_size);
+    } else if (!strcmp(opt, "--image-cache")) {
+      o.image_cache = val;
     }
   }
   if (rc == CLI_OK) rc = a.err;

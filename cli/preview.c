@@ -28,6 +28,8 @@ static const char usage[] =
     "  --epoch N       epoch whose views to show, >= 0 (default 0)\n"
     "  --size N        view size in pixels, 4..1024 (default: the data set's image size)\n"
     "  --image-size N  size folder images are resized to, 4..4096 (default 32)\n"
+    "  --image-cache FILE  decode-once cache of the folder at --image-size (as gessl train\n"
+    "                  --image-cache: built when missing or stale, then read without decoding)\n"
     "  --split NAME    train or test (default train)\n"
     "  --scale N       enlarge every pixel N times, 1..16 (default: cells of about 96 pixels)\n"
     "  --help          show this help\n";
@@ -59,7 +61,7 @@ static int parse_u64(const char *s, uint64_t *out) {
 }
 
 typedef struct preview_opts {
-  const char *data, *out, *method;
+  const char *data, *out, *method, *image_cache;
   long long count, views, epoch, size, image_size, scale;
   uint64_t seed;
   gs_split split;
@@ -104,11 +106,12 @@ static int parse_args(int argc, char **argv, preview_opts *o) {
       }
     if (known) continue;
     if (!strcmp(name, "--data") || !strcmp(name, "--out") || !strcmp(name, "--method") ||
-        !strcmp(name, "--seed") || !strcmp(name, "--split")) {
+        !strcmp(name, "--seed") || !strcmp(name, "--split") || !strcmp(name, "--image-cache")) {
       if (!val || !*val) return bad_usage("%s needs a value%s", name, "");
       if (!strcmp(name, "--data")) o->data = val;
       if (!strcmp(name, "--out")) o->out = val;
       if (!strcmp(name, "--method")) o->method = val;
+      if (!strcmp(name, "--image-cache")) o->image_cache = val;
       if (!strcmp(name, "--seed") && parse_u64(val, &o->seed))
         return bad_usage("--seed: expected an unsigned integer, got '%s'%s", val, "");
       if (!strcmp(name, "--split")) {
@@ -144,12 +147,19 @@ static void blit(uint8_t *canvas, int cw, const float *chw, int c, int h, int w,
       }
 }
 
+static void on_note(void *user, const char *line) {
+  (void)user;
+  fprintf(stderr, "gessl preview: %s\n", line);
+}
+
 int gs_cli_preview(int argc, char **argv) {
-  preview_opts o = {NULL, NULL, "simclr", 8, 2, 0, 0, 0, 0, 0, GS_SPLIT_TRAIN};
+  preview_opts o = {NULL, NULL, "simclr", NULL, 8, 2, 0, 0, 0, 0, 0, GS_SPLIT_TRAIN};
   int rc = parse_args(argc, argv, &o);
   if (rc) return rc == 1 ? 0 : rc;
   gs_dataset_options dopt = {0};
   dopt.image_size = (int)o.image_size;
+  dopt.cache = o.image_cache;
+  dopt.log = on_note;
   gs_dataset *ds = gs_dataset_open(o.data, o.split, &dopt);
   if (!ds) {
     fprintf(stderr, "gessl preview: %s\n", gs_errmsg());

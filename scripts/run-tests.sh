@@ -76,7 +76,7 @@ stage "fuzz targets over their corpora (libFuzzer + ASan)"
 # Only the fuzz targets: the rest of the tree was built and tested above.
 # Each target fuzzes for 30 s (GESSL_FUZZ_SECONDS), two at a time.
 BUILD_DIR=build-fuzz CC=clang CXX=clang++ \
-  TARGETS="fuzz_idx fuzz_cifar fuzz_png fuzz_jpeg fuzz_safetensors fuzz_settings fuzz_state fuzz_set" \
+  TARGETS="fuzz_idx fuzz_cifar fuzz_png fuzz_jpeg fuzz_cache fuzz_safetensors fuzz_settings fuzz_state fuzz_set" \
   bash scripts/build.sh -DGESSL_FUZZ=ON
 run_ctest build-fuzz -j"$jobs" -L fuzz --timeout 300
 

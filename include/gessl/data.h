@@ -36,6 +36,22 @@ typedef struct gs_dataset_options {
   /* Number the classes as this data set does, by class name (a --test-data folder labelled like
    * the training folder). A class it lacks is refused, naming it. NULL: the data set's own. */
   const gs_dataset *classes_of;
+  /* Decode-once cache of a folder (NULL: none): the file holds every image of the folder decoded
+   * once and resized to cache_size x cache_size (0: image_size), with a fingerprint of the
+   * folder's index (paths, file sizes, mtimes). It is mapped read-only at open and the loader
+   * reads it instead of decoding the files: N x size^2 x C bytes of OS page cache, no heap. A
+   * missing file, one of another size or format version, or one whose folder changed is
+   * (re)built (decoded on `threads` threads, written durably) and said so through `log`; a file
+   * that is not a cache, or a truncated or corrupt one, is an error naming it. Held-out splits
+   * and labels are those of the folder without a cache; an image that does not decode is flagged
+   * in the cache and skipped by the loader as without one, and more than 1% of them fails the
+   * build. Crops are drawn on each image's size in its file, so with cache_size equal to the
+   * files' own (square) size the batches are those of the streamed folder. */
+  const char *cache;
+  int cache_size;
+  int threads; /* threads that build the cache (0: one per online CPU) */
+  void (*log)(void *user, const char *line); /* notes of the cache build (may be NULL) */
+  void *log_user;
 } gs_dataset_options;
 
 /* spec: "fashion-mnist" (Debian's dataset-fashion-mnist), "digits" (scikit-learn's 1,797 8x8

@@ -32,6 +32,9 @@ GS_API gs_durable *gs_durable_open(const char *path);
 /* Appends n bytes. After a failure the writer only accepts gs_durable_abort (or commit, which
  * then fails and cleans up). */
 GS_API gs_status gs_durable_write(gs_durable *d, const void *buf, size_t n);
+/* Writes n bytes at byte `offset` of the temporary file (gaps read as zeros), leaving the append
+ * position alone: threads may fill disjoint parts of one file at once. */
+GS_API gs_status gs_durable_write_at(gs_durable *d, const void *buf, size_t n, uint64_t offset);
 /* fsync, rename over the target, fsync the directory; frees d whatever the outcome. On failure
  * before the rename the temporary file is removed and the old target is untouched. */
 GS_API gs_status gs_durable_commit(gs_durable *d);

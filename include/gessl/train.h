@@ -106,14 +106,16 @@ typedef struct gs_train_config {
   void (*epoch_end)(void *user, const gs_train_epoch *e);
 
   /* ---- Own images (data.h gs_dataset_options). ---- */
-  int image_size;        /* training resolution of data sets without a fixed size (0: 32) */
-  float holdout;         /* fraction of each class held out where the data has no test split;
-                            0: no split (train on everything) */
-  uint64_t split_seed;   /* seed of that split */
-  const char *test_data; /* a separate test data set for the monitors (NULL: the held-out split);
-                            the training data is then not split */
-  int bad_images_fail;   /* a folder image that fails to decode stops the run (0: it is skipped
-                            with a warning, and the run stops once over 1% have failed) */
+  int image_size;          /* training resolution of data sets without a fixed size (0: 32) */
+  float holdout;           /* fraction of each class held out where the data has no test split;
+                              0: no split (train on everything) */
+  uint64_t split_seed;     /* seed of that split */
+  const char *test_data;   /* a separate test data set for the monitors (NULL: the held-out split);
+                              the training data is then not split */
+  int bad_images_fail;     /* a folder image that fails to decode stops the run (0: it is skipped
+                              with a warning, and the run stops once over 1% have failed) */
+  const char *image_cache; /* decode-once cache file of a folder --data (NULL: none) */
+  int image_cache_size;    /* side of its images (0: image_size) */
   /* Data-parallel (comm.h; `mpirun -np P gessl train`): compare a hash of every rank's tensors
    * every N steps and fail when they differ (0: only at checkpoints). */
   int64_t check_sync;

@@ -24,6 +24,15 @@ typedef struct gs_images {
   int32_t *full_h, *full_w; /* image i's size in its file */
   uint8_t *is_jpeg;         /* image i is a JPEG (its decoder can shrink it) */
   int64_t max_pixels;       /* decompression-bomb guard the decoders apply */
+  /* A folder read through its decode-once cache (image_cache.c): image i is record cache_at[i] of
+   * the mapped file: cache_size x cache_size x c bytes at cache_px, and a 16-byte entry at
+   * cache_records (its size in the file, whether it decoded). NULL cache_px: no cache. */
+  const uint8_t *cache_px, *cache_records;
+  int64_t *cache_at;
+  int cache_size;
+  void *cache_map;
+  size_t cache_len;
+  char *cache_path;
 } gs_images;
 
 void gs_images_free(gs_images *im);
@@ -47,6 +56,44 @@ gs_status gs_stream_view(const gs_images *im, int64_t i, const gs_view_config *v
  * class by `frac` and `seed` (split.c), in a seeded shuffled order. Unlabelled: unchanged. */
 gs_status gs_images_holdout(gs_images *im, int want_test, float frac, uint64_t seed,
                             const char *name);
+
+/* ---- decode-once cache of a folder (image_cache.c) ---- */
+
+/* Fingerprint of a folder's index: each image's path under the folder, file size and mtime, in
+ * index order. gs_cache_fp_add folds one image in. */
+typedef struct gs_cache_fp {
+  uint64_t a, b;
+} gs_cache_fp;
+#define GS_CACHE_FP_INIT                                                                           \
+  { 0xcbf29ce484222325ull, 0x6a09e667f3bcc908ull }
+void gs_cache_fp_add(gs_cache_fp *fp, const char *rel_path, int64_t size, int64_t mtime_ns);
+
+/* Maps the cache file of a folder store whose index (im->n images, fingerprint fp) is built:
+ * GS_OK with the cache attached (channels and image sizes taken from it, nothing probed); GS_OK
+ * with *stale set to why the file cannot serve this folder (missing, another size, the folder
+ * changed: the caller rebuilds it); an error naming the file when it is not a cache, truncated or
+ * corrupt (nothing is overwritten). */
+gs_status gs_image_cache_open(gs_images *im, const char *path, int size, gs_cache_fp fp,
+                              char *stale, size_t stale_len);
+/* Decodes every image of a probed store at size x size on `threads` threads and writes the cache
+ * durably. Images that fail to decode are flagged (the loader skips them); more than 1% of them is
+ * an error naming the first, and nothing is written. *bad gets their count. */
+gs_status gs_image_cache_build(const gs_images *im, const char *path, int size, gs_cache_fp fp,
+                               int threads, int64_t *bad);
+/* Image i's cached pixels, or an error naming its file when it was flagged at build. */
+gs_status gs_image_cache_get(const gs_images *im, int64_t i, const uint8_t **px);
+/* Unmaps the cache of a store. */
+void gs_image_cache_close(gs_images *im);
+/* The header and record table of a cache file in memory (the part gs_image_cache_open checks):
+ * GS_OK and its fields, or an error naming `name`. *stale as above. Free of file I/O. */
+typedef struct gs_cache_header {
+  uint32_t version, size, channels;
+  int64_t count, bad;
+  gs_cache_fp fp;
+  uint64_t pixels_at, file_len; /* offset of the pixel block and the file size it implies */
+} gs_cache_header;
+gs_status gs_image_cache_parse(const uint8_t *buf, size_t len, const char *name, gs_cache_header *h,
+                               int *not_current);
 
 /* ---- parsers: bytes in, gs_images out; `name` names the input in error messages ---- */
 
@@ -96,7 +143,8 @@ gs_status gs_image_probe_file(const char *path, int64_t max_pixels, gs_png_info 
  * least min_w x min_h pixels (0, 0: full size). */
 gs_status gs_image_decode_file(const char *path, int64_t max_pixels, int min_w, int min_h,
                                gs_png_info *info, uint8_t **rgb);
-/* Image i of a streamed store in its channels (im->c): *px malloc'd, *h x *w. */
+/* Image i of a streamed store in its channels (im->c): *px malloc'd, *h x *w (a copy of the cached
+ * image when the store has a cache). */
 void gs_images_decode_size(const gs_images *im, int64_t i, int min_w, int min_h, int *h, int *w);
 gs_status gs_images_decode(const gs_images *im, int64_t i, int min_w, int min_h, uint8_t **px,
                            int *h, int *w);

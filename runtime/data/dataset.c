@@ -332,6 +332,11 @@ gs_dataset *gs_dataset_open(const char *spec, gs_split split, const gs_dataset_o
                 "cifar10:DIR, cifar100:DIR, folder:DIR, synthetic or synthetic:HxWxC)",
                 spec);
   }
+  if (!s && o.cache && *o.cache && strncmp(spec, "folder:", 7) != 0)
+    s = gs_fail(GS_ERR_INVALID,
+                "data set %s: an image cache (%s) is for folders; this format is read whole at "
+                "open already",
+                spec, o.cache);
   if (!s && o.classes_of) s = renumber_classes(ds, o.classes_of);
   if (s) {
     gs_dataset_close(ds);

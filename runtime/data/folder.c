@@ -2,43 +2,56 @@
  * folder of images (unlabelled). Opening indexes the folder: paths, labels, and each image's size
  * and colour from its header, read by several threads. Nothing is decoded here: the loader's
  * workers decode images when a batch needs them. A file that is not a PNG or JPEG (or whose header
- * is bad), an empty folder or an unreadable one fails at open with its path. */
+ * is bad), an empty folder or an unreadable one fails at open with its path. With a decode-once
+ * cache (image_cache.c) that matches the folder, the probe is skipped too: the sizes come from the
+ * cache, and only the directory listing (the stat of every file, for the fingerprint) remains. */
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "data_internal.h"
 
+/* A listed name with its file size and modification time (the cache's fingerprint). */
+typedef struct entry {
+  char *name;
+  int64_t size, mtime_ns;
+} entry;
+
 typedef struct names {
-  char **v;
+  entry *v;
   int n, cap;
 } names;
 
 static void names_free(names *l) {
-  for (int i = 0; i < l->n; i++) free(l->v[i]);
+  for (int i = 0; i < l->n; i++) free(l->v[i].name);
   free(l->v);
   memset(l, 0, sizeof *l);
 }
 
-static int names_add(names *l, const char *s) {
+static int names_add(names *l, const char *s, const struct stat *st) {
   if (l->n == l->cap) {
     int cap = l->cap ? 2 * l->cap : 16;
-    char **v = realloc(l->v, sizeof(char *) * (size_t)cap);
+    entry *v = realloc(l->v, sizeof(entry) * (size_t)cap);
     if (!v) return -1;
     l->v = v;
     l->cap = cap;
   }
-  if (!(l->v[l->n] = strdup(s))) return -1;
+  entry *e = &l->v[l->n];
+  if (!(e->name = strdup(s))) return -1;
+  e->size = (int64_t)st->st_size;
+  e->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
   l->n++;
   return 0;
 }
 
 static int by_name(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+  return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
 }
 
 /* Lists the visible entries of dir, split into files and sub-folders, each sorted by name. */
@@ -61,11 +74,11 @@ static gs_status list_dir(const char *dir, names *files, names *dirs) {
       s = gs_fail(GS_ERR_FORMAT, "%s: unexpected sub-folder inside a class folder", path);
       break;
     }
-    if (names_add(into, e->d_name)) s = gs_fail(GS_ERR_NOMEM, "%s: out of memory", dir);
+    if (names_add(into, e->d_name, &st)) s = gs_fail(GS_ERR_NOMEM, "%s: out of memory", dir);
   }
   closedir(d);
-  if (files && files->n) qsort(files->v, (size_t)files->n, sizeof(char *), by_name);
-  if (dirs && dirs->n) qsort(dirs->v, (size_t)dirs->n, sizeof(char *), by_name);
+  if (files && files->n) qsort(files->v, (size_t)files->n, sizeof(entry), by_name);
+  if (dirs && dirs->n) qsort(dirs->v, (size_t)dirs->n, sizeof(entry), by_name);
   return s;
 }
 
@@ -128,6 +141,47 @@ static gs_status probe_all(gs_images *im) {
   return GS_OK;
 }
 
+static void note(const gs_dataset_options *opt, const char *fmt, ...) GS_PRINTF(2, 3);
+static void note(const gs_dataset_options *opt, const char *fmt, ...) {
+  if (!opt->log) return;
+  char line[1200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof line, fmt, ap);
+  va_end(ap);
+  opt->log(opt->log_user, line);
+}
+
+static double seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Attaches the folder's cache, (re)building it first when it is missing or stale. */
+static gs_status use_cache(const char *dir, const gs_dataset_options *opt, int size, gs_cache_fp fp,
+                           gs_images *im) {
+  const char *path = opt->cache;
+  const int cs = opt->cache_size > 0 ? opt->cache_size : size;
+  if (cs > 4096)
+    return gs_fail(GS_ERR_INVALID, "image cache %s: size %d too large (at most 4096)", path, cs);
+  char why[512];
+  gs_status s = gs_image_cache_open(im, path, cs, fp, why, sizeof why);
+  if (s || !why[0]) return s;
+  note(opt, "image cache %s: %s; decoding the %lld images of %s into it at %dx%d", path, why,
+       (long long)im->n, dir, cs, cs);
+  if ((s = probe_all(im))) return s;
+  double t0 = seconds();
+  int64_t bad = 0;
+  if ((s = gs_image_cache_build(im, path, cs, fp, opt->threads, &bad))) return s;
+  note(opt, "image cache %s: %.1f MB written in %.1f s%s", path,
+       (double)im->n * cs * cs * im->c / 1e6, seconds() - t0,
+       bad ? " (some images did not decode: the loader skips them, naming each)" : "");
+  if ((s = gs_image_cache_open(im, path, cs, fp, why, sizeof why)) == GS_OK && why[0])
+    s = gs_fail(GS_ERR_IO, "image cache %s: %s, right after it was written", path, why);
+  return s;
+}
+
 gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_images *im,
                          char ***class_names) {
   const int size = opt->image_size > 0 ? opt->image_size : 32;
@@ -138,13 +192,14 @@ gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_imag
   int ngroups = classes.n ? classes.n : 1;
   int64_t total = 0;
   if (!s && classes.n && root.n)
-    s = gs_fail(GS_ERR_FORMAT, "%s/%s: a file beside the class folders of %s", dir, root.v[0], dir);
+    s = gs_fail(GS_ERR_FORMAT, "%s/%s: a file beside the class folders of %s", dir, root.v[0].name,
+                dir);
   if (!s && classes.n) {
     per_class = calloc((size_t)classes.n, sizeof(names));
     if (!per_class) s = gs_fail(GS_ERR_NOMEM, "%s: out of memory", dir);
     char sub[4096];
     for (int k = 0; !s && k < classes.n; k++) {
-      snprintf(sub, sizeof sub, "%s/%s", dir, classes.v[k]);
+      snprintf(sub, sizeof sub, "%s/%s", dir, classes.v[k].name);
       s = list_dir(sub, &per_class[k], NULL);
       if (!s && per_class[k].n == 0)
         s = gs_fail(GS_ERR_FORMAT, "class folder %s holds no images", sub);
@@ -162,8 +217,8 @@ gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_imag
   size_t blob = 0, dlen = strlen(dir);
   for (int g = 0; !s && g < ngroups; g++) {
     names *files = classes.n ? &per_class[g] : &root;
-    size_t prefix = dlen + 1 + (classes.n ? strlen(classes.v[g]) + 1 : 0);
-    for (int f = 0; f < files->n; f++) blob += prefix + strlen(files->v[f]) + 1;
+    size_t prefix = dlen + 1 + (classes.n ? strlen(classes.v[g].name) + 1 : 0);
+    for (int f = 0; f < files->n; f++) blob += prefix + strlen(files->v[f].name) + 1;
   }
   if (!s) {
     im->paths = malloc(blob ? blob : 1);
@@ -178,12 +233,16 @@ gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_imag
   }
   int64_t at = 0;
   size_t pos = 0;
+  gs_cache_fp fp = GS_CACHE_FP_INIT;
   for (int g = 0; !s && g < ngroups; g++) {
     names *files = classes.n ? &per_class[g] : &root;
     for (int f = 0; f < files->n; f++, at++) {
+      const entry *e = &files->v[f];
       im->path_at[at] = (int64_t)pos;
-      int len = classes.n ? sprintf(im->paths + pos, "%s/%s/%s", dir, classes.v[g], files->v[f])
-                          : sprintf(im->paths + pos, "%s/%s", dir, files->v[f]);
+      int len = classes.n ? sprintf(im->paths + pos, "%s/%s/%s", dir, classes.v[g].name, e->name)
+                          : sprintf(im->paths + pos, "%s/%s", dir, e->name);
+      /* The path under the folder: a folder moved elsewhere keeps its cache. */
+      gs_cache_fp_add(&fp, im->paths + pos + dlen + 1, e->size, e->mtime_ns);
       pos += (size_t)len + 1;
       if (im->labels) im->labels[at] = g;
     }
@@ -193,12 +252,19 @@ gs_status gs_folder_load(const char *dir, const gs_dataset_options *opt, gs_imag
     im->h = im->w = size;
     im->classes = classes.n;
     im->max_pixels = opt->max_pixels > 0 ? opt->max_pixels : (int64_t)8192 * 8192;
-    s = probe_all(im);
+    s = opt->cache && *opt->cache ? use_cache(dir, opt, size, fp, im) : probe_all(im);
   }
   if (!s) {
-    *class_names = classes.v; /* the names now belong to the caller */
-    classes.v = NULL;
-    classes.n = 0;
+    char **cn = classes.n ? malloc(sizeof(char *) * (size_t)classes.n) : NULL;
+    if (classes.n && !cn) {
+      s = gs_fail(GS_ERR_NOMEM, "%s: out of memory", dir);
+      gs_images_free(im);
+    }
+    for (int k = 0; cn && k < classes.n; k++) { /* the names now belong to the caller */
+      cn[k] = classes.v[k].name;
+      classes.v[k].name = NULL;
+    }
+    *class_names = cn;
   } else {
     gs_images_free(im);
   }

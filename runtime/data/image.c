@@ -18,6 +18,7 @@ void gs_images_free(gs_images *im) {
   free(im->full_h);
   free(im->full_w);
   free(im->is_jpeg);
+  gs_image_cache_close(im);
   memset(im, 0, sizeof *im);
 }
 

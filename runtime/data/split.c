@@ -18,7 +18,8 @@ static int64_t held_of(int64_t n_c, float frac) {
   return h;
 }
 
-/* Keeps images pick[0..m) of im, in that order (pixels, or the index of a streamed store). */
+/* Keeps images pick[0..m) of im, in that order (pixels, or the index of a streamed store and its
+ * places in the cache). */
 static gs_status keep(gs_images *im, const int64_t *pick, int64_t m, const char *name) {
   const size_t img = im->pixels ? (size_t)im->h * im->w * im->c : 0;
   uint8_t *px = img ? malloc(img * (size_t)m) : NULL;
@@ -27,7 +28,10 @@ static gs_status keep(gs_images *im, const int64_t *pick, int64_t m, const char 
   int32_t *fh = im->path_at ? malloc(sizeof(int32_t) * (size_t)m) : NULL;
   int32_t *fw = im->path_at ? malloc(sizeof(int32_t) * (size_t)m) : NULL;
   uint8_t *jp = im->path_at ? malloc((size_t)m) : NULL;
-  if ((img && !px) || !lab || (im->path_at && (!at || !fh || !fw || !jp))) {
+  int64_t *ca = im->cache_at ? malloc(sizeof(int64_t) * (size_t)m) : NULL;
+  if ((img && !px) || !lab || (im->path_at && (!at || !fh || !fw || !jp)) ||
+      (im->cache_at && !ca)) {
+    free(ca);
     free(jp);
     free(px);
     free(lab);
@@ -46,6 +50,11 @@ static gs_status keep(gs_images *im, const int64_t *pick, int64_t m, const char 
       fw[k] = im->full_w[i];
       jp[k] = im->is_jpeg[i];
     }
+    if (ca) ca[k] = im->cache_at[i];
+  }
+  if (ca) {
+    free(im->cache_at);
+    im->cache_at = ca;
   }
   if (px) {
     free(im->pixels);

@@ -117,6 +117,17 @@ gs_status gs_image_decode_file(const char *path, int64_t max_pixels, int min_w, 
 
 gs_status gs_images_decode(const gs_images *im, int64_t i, int min_w, int min_h, uint8_t **px,
                            int *h, int *w) {
+  if (im->cache_px) { /* a copy of the cached image: no file is read */
+    const uint8_t *src;
+    gs_status s = gs_image_cache_get(im, i, &src);
+    if (s) return s;
+    size_t img = (size_t)im->cache_size * im->cache_size * im->c;
+    if (!(*px = malloc(img)))
+      return gs_fail(GS_ERR_NOMEM, "%s: out of memory", im->paths + im->path_at[i]);
+    memcpy(*px, src, img);
+    *h = *w = im->cache_size;
+    return GS_OK;
+  }
   gs_png_info info;
   uint8_t *rgb;
   const char *path = im->paths + im->path_at[i];

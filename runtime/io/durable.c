@@ -3,6 +3,7 @@
  * file system, and the directory fsync is what makes the rename itself survive a power loss. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,9 @@
 
 struct gs_durable {
   int fd;
-  int failed;
-  char *path; /* target */
-  char *tmp;  /* temporary file beside it */
+  atomic_int failed; /* set by any writer thread */
+  char *path;        /* target */
+  char *tmp;         /* temporary file beside it */
 };
 
 /* Directory part of path ("." when there is none). Caller frees. */
@@ -91,6 +92,25 @@ gs_status gs_durable_write(gs_durable *d, const void *buf, size_t n) {
     }
     p += w;
     n -= (size_t)w;
+  }
+  return GS_OK;
+}
+
+gs_status gs_durable_write_at(gs_durable *d, const void *buf, size_t n, uint64_t offset) {
+  if (!d) return gs_fail(GS_ERR_INVALID, "durable write: NULL writer");
+  if (d->failed) return gs_fail(GS_ERR_IO, "%s: write after an earlier failure", d->path);
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = pwrite(d->fd, p, n, (off_t)offset);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      d->failed = 1;
+      return gs_fail(GS_ERR_IO, "%s: cannot write temporary file %s: %s", d->path, d->tmp,
+                     strerror(errno));
+    }
+    p += w;
+    n -= (size_t)w;
+    offset += (uint64_t)w;
   }
   return GS_OK;
 }

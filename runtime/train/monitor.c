@@ -24,6 +24,7 @@ static gs_status open_held_out(train_run *r) {
     if (c->test_data && *c->test_data) {
       spec = c->test_data;
       o.classes_of = r->ds;
+      o.cache = NULL; /* the cache is --data's */
     }
     r->knn_test = gs_dataset_open(spec, GS_SPLIT_TEST, &o);
     if (!r->knn_test) {

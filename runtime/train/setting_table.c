@@ -39,6 +39,14 @@ static const gs_train_setting table[] = {
   {"test-data", GS_SETTING_STRING, "SPEC", 0, 0, NULL, 0, GS_SETTING_OPTIONAL, AT(test_data),
    "test images for --monitor-knn and gessl eval from another data set (a\n"
    "folder with the same class folders); --data is then not split"},
+  {"image-cache", GS_SETTING_STRING, "FILE", 0, 0, NULL, 0, GS_SETTING_OPTIONAL, AT(image_cache),
+   "decode-once cache of a folder: its images decoded once at\n"
+   "--image-cache-size into FILE (built or rebuilt when missing or the\n"
+   "folder changed), mapped at start and read without decoding; costs\n"
+   "images x size^2 x channels bytes of disk and page cache (default: none)"},
+  {"image-cache-size", GS_SETTING_INT, "N", 0, 4096, NULL, 0, 0, AT(image_cache_size),
+   "side of the images in --image-cache (default 0: --image-size); crops\n"
+   "are cut from it, so a size below the files' trades detail for speed"},
   {"bad-images", GS_SETTING_ENUM, "MODE", 0, 0, "skip|fail", 0, 0, AT(bad_images_fail),
    "skip | fail: a folder image that fails to decode during training is\n"
    "skipped with a warning (the run stops once over 1% have) or stops\n"

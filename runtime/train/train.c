@@ -138,6 +138,11 @@ void train_dataset_options(const gs_train_config *c, gs_dataset_options *o) {
   /* With test images of their own (--test-data) or --holdout 0, nothing is held out. */
   o->holdout = (c->test_data && *c->test_data) || !(c->holdout > 0.0f) ? -1.0f : c->holdout;
   o->split_seed = c->split_seed;
+  o->cache = c->image_cache;
+  o->cache_size = c->image_cache_size;
+  o->threads = c->data_threads;
+  o->log = c->log;
+  o->log_user = c->user;
 }
 
 /* A folder image that failed to decode: one warning naming it, one log.jsonl event with the count.

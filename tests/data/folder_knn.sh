@@ -3,7 +3,8 @@
 # class (recorded in config.json), gessl eval scores kNN on exactly those images (recorded in
 # eval.json) and lands well above chance (10%); --test-data scores another folder numbered by
 # class name, and a test class the bank lacks is refused by name. A broken file mid-run is skipped
-# with a warning and logged, or stops the run with --bad-images fail.
+# with a warning and logged, or stops the run with --bad-images fail. The decode-once cache is
+# built once, recorded, and gives the run's losses.
 # Usage: folder_knn.sh GESSL MAKE_FOLDER WORKDIR
 gessl=$1
 make_folder=$2
@@ -79,6 +80,28 @@ if grep -q '"bad_image"' "$work/run2/log.jsonl"; then ok; else bad "log.jsonl la
 rc=$?
 if [ $rc -eq 1 ] && grep -q "$victim.png" "$work/train3.log"; then ok; else
   bad "--bad-images fail: status $rc"; cat "$work/train3.log"; fi
+
+# The decode-once cache: built by the first run (said in its log) and recorded in config.json,
+# the same losses as without it (stored at the files' own size), then used without a rebuild by
+# --resume and by gessl eval.
+common="--data folder:$work/fm --image-size 28 --batch 64 --epochs 2 --max-steps 3 --threads 2 --lr 0.1"
+# shellcheck disable=SC2086 # common is a word list on purpose
+"$gessl" train $common --image-cache "$work/fm.cache" --out "$work/runc" >"$work/trainc.log" 2>&1
+# shellcheck disable=SC2086
+"$gessl" train $common >"$work/trainp.log" 2>&1
+if grep -q "image cache .*fm.cache: .* written" "$work/trainc.log"; then ok; else
+  bad "no note of the cache being built"; cat "$work/trainc.log"; fi
+if grep -q '"image-cache":[[:space:]]*".*fm.cache"' "$work/runc/config.json"; then ok; else
+  bad "config.json lacks image-cache"; fi
+lc=$(grep "^final loss" "$work/trainc.log" | cut -d' ' -f3-5)
+lp=$(grep "^final loss" "$work/trainp.log" | cut -d' ' -f3-5)
+if [ -n "$lc" ] && [ "$lc" = "$lp" ]; then ok; else bad "losses with and without the cache: '$lc' / '$lp'"; fi
+"$gessl" train --resume "$work/runc" --max-steps 4 >"$work/trainr.log" 2>&1
+if grep -q "^final loss" "$work/trainr.log" && ! grep -q "image cache" "$work/trainr.log"; then ok
+else bad "resume with the cache"; cat "$work/trainr.log"; fi
+if "$gessl" eval --checkpoint "$work/runc" --knn --threads 2 >"$work/evalc.out" 2>&1 &&
+  ! grep -q "image cache" "$work/evalc.out"; then ok; else
+  bad "eval with the run's cache"; cat "$work/evalc.out"; fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
