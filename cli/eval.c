@@ -185,7 +185,9 @@ static void on_note(void *user, const char *line) {
  * the size the run built it (so evaluating at another --image-size does not rebuild it). */
 static const char *eval_cache(const eval_opts *o, int size, int *cache_size) {
   const char *cache = o->image_cache;
-  if (!cache && !o->data) cache = run_setting(o, "image-cache");
+  const char *run_data = run_setting(o, "data");
+  if (!cache && (!o->data || (run_data && !strcmp(o->data, run_data))))
+    cache = run_setting(o, "image-cache");
   const char *cs = run_setting(o, "image-cache-size"), *is = run_setting(o, "image-size");
   *cache_size = cs && atoi(cs) > 0 ? atoi(cs) : is && atoi(is) > 0 ? atoi(is) : size;
   return cache && *cache ? cache : NULL;
