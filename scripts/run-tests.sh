@@ -66,11 +66,12 @@ run_ctest build -j"$jobs" -L backend-cpu -T memcheck --timeout 900 \
 
 stage "data loader tests under ThreadSanitizer"
 # Only the runtime and the loader's tests, built with -fsanitize=thread: the loader's worker
-# threads, prefetch queue and seek are where the data races would be.
-BUILD_DIR=build-tsan TARGETS="test_data_loader test_data_stream" \
+# threads, prefetch queue and seek are where the data races would be, and the image cache's
+# parallel build.
+BUILD_DIR=build-tsan TARGETS="test_data_loader test_data_stream test_data_image_cache" \
   bash scripts/build.sh -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGESSL_SANITIZE_THREAD=ON
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-  run_ctest build-tsan -j"$jobs" -R '^test_data_(loader|stream)$' --timeout 900
+  run_ctest build-tsan -j"$jobs" -R '^test_data_(loader|stream|image_cache)$' --timeout 900
 
 stage "fuzz targets over their corpora (libFuzzer + ASan)"
 # Only the fuzz targets: the rest of the tree was built and tested above.
