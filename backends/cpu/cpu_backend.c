@@ -4,7 +4,6 @@
 #include "cpu_internal.h"
 
 #include <cblas.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +16,6 @@ struct gs_backend {
   const gs_backend_host *host;
   int threads;
 };
-
-gs_status cpu_fail(const gs_backend *be, gs_status s, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return be->host->fail(be->host, s, "cpu: %s", msg);
-}
 
 static int cpu_cores(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -65,7 +55,8 @@ static gs_status cpu_probe(gs_backend *be, int *n, char *why, size_t why_len) {
 
 static gs_status cpu_device_info(gs_backend *be, int index, gs_device_info *info) {
   if (index < 0 || index >= cpu_devices())
-    return cpu_fail(be, GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
+    return be->host->fail(be->host, GS_ERR_INVALID, "cpu: device %d: there are only %d", index,
+                          cpu_devices());
   memset(info, 0, sizeof *info);
   snprintf(info->name, sizeof info->name, "%s", index ? "cpu-reference" : "cpu");
   cpu_model_name(info->vendor, sizeof info->vendor);
@@ -97,9 +88,10 @@ static gs_status cpu_device_info(gs_backend *be, int index, gs_device_info *info
 
 static gs_status cpu_open(gs_backend *be, int index, gs_bdev **out) {
   if (index < 0 || index >= cpu_devices())
-    return cpu_fail(be, GS_ERR_INVALID, "device %d: there are only %d", index, cpu_devices());
+    return be->host->fail(be->host, GS_ERR_INVALID, "cpu: device %d: there are only %d", index,
+                          cpu_devices());
   gs_bdev *d = calloc(1, sizeof *d);
-  if (!d) return cpu_fail(be, GS_ERR_NOMEM, "open: out of memory");
+  if (!d) return be->host->fail(be->host, GS_ERR_NOMEM, "cpu: open: out of memory");
   d->be = be;
   d->threads = be->threads;
   d->dnnl = index == 0 ? cpu_dnnl_ctx_new() : NULL;
@@ -134,7 +126,8 @@ static gs_status cpu_buf_alloc(gs_bdev *dev, size_t bytes, gs_bbuf **out) {
   void *p = b && rounded >= bytes ? aligned_alloc(64, rounded) : NULL;
   if (!p) {
     free(b);
-    return cpu_fail(dev->be, GS_ERR_NOMEM, "buffer of %zu bytes: out of memory", bytes);
+    return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM,
+                               "cpu: buffer of %zu bytes: out of memory", bytes);
   }
   b->bytes = bytes;
   b->data = p;
@@ -151,8 +144,9 @@ static void cpu_buf_free(gs_bdev *dev, gs_bbuf *buf) {
 static gs_status cpu_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const void *src,
                                size_t bytes) {
   if (off > buf->bytes || bytes > buf->bytes - off)
-    return cpu_fail(dev->be, GS_ERR_INVALID, "buf_write: %zu bytes at %zu past a %zu-byte buffer",
-                    bytes, off, buf->bytes);
+    return dev->be->host->fail(dev->be->host, GS_ERR_INVALID,
+                               "cpu: buf_write: %zu bytes at %zu past a %zu-byte buffer", bytes,
+                               off, buf->bytes);
   if (bytes) memcpy((char *)buf->data + off, src, bytes);
   dev->cnt.bytes_to_device += bytes;
   return GS_OK;
@@ -160,8 +154,9 @@ static gs_status cpu_buf_write(gs_bdev *dev, gs_bbuf *buf, size_t off, const voi
 
 static gs_status cpu_buf_read(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes) {
   if (off > buf->bytes || bytes > buf->bytes - off)
-    return cpu_fail(dev->be, GS_ERR_INVALID, "buf_read: %zu bytes at %zu past a %zu-byte buffer",
-                    bytes, off, buf->bytes);
+    return dev->be->host->fail(dev->be->host, GS_ERR_INVALID,
+                               "cpu: buf_read: %zu bytes at %zu past a %zu-byte buffer", bytes, off,
+                               buf->bytes);
   gs_status st = cpu_fault_check(dev->be->host, dev, GS_FAULT_NONE, 0);
   if (st != GS_OK) return st;
   if (bytes) memcpy(dst, (const char *)buf->data + off, bytes);
@@ -185,13 +180,14 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
   if (st != GS_OK) return st;
   cpu_nthreads = dev->threads;
   gs_bprog *p = calloc(1, sizeof *p);
-  if (!p) return cpu_fail(dev->be, GS_ERR_NOMEM, "compile: out of memory");
+  if (!p) return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM, "cpu: compile: out of memory");
   p->n = n;
   p->dnnl = dev->dnnl;
   p->steps = n ? calloc(n, sizeof *p->steps) : NULL;
   if (n && !p->steps) {
     free(p);
-    return cpu_fail(dev->be, GS_ERR_NOMEM, "compile: out of memory for %zu launches", n);
+    return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM,
+                               "cpu: compile: out of memory for %zu launches", n);
   }
   size_t ws_bytes = 0;
   for (size_t k = 0; k < n; k++) {
@@ -199,8 +195,8 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
     char why[256];
     if (!cpu_check_launch(l, why, sizeof why) || !cpu_check_bounds(l, why, sizeof why)) {
       prog_release(p);
-      return cpu_fail(dev->be, GS_ERR_INVALID, "compile: launch %zu (%s): %s", k,
-                      gs_opcode_name(l->op), why);
+      return dev->be->host->fail(dev->be->host, GS_ERR_INVALID, "cpu: compile: launch %zu (%s): %s",
+                                 k, gs_opcode_name(l->op), why);
     }
     cpu_step *s = &p->steps[k];
     s->l = *l;
@@ -225,8 +221,9 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
     p->ws = aligned_alloc(64, bytes);
     if (!p->ws) {
       prog_release(p);
-      return cpu_fail(dev->be, GS_ERR_NOMEM,
-                      "compile: convolution workspace of %zu bytes: out of memory", bytes);
+      return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM,
+                                 "cpu: compile: convolution workspace of %zu bytes: out of memory",
+                                 bytes);
     }
   }
   *out = p;
@@ -274,8 +271,9 @@ static int cpu_run_step(const gs_bprog *p, const cpu_step *s, float *ws) {
 }
 
 static gs_status step_failed(const gs_bdev *dev, const gs_bprog *p, size_t k) {
-  return cpu_fail(dev->be, GS_ERR_BACKEND, "run: launch %zu (%s): oneDNN failed", k,
-                  gs_opcode_name(p->steps[k].l.op));
+  return dev->be->host->fail(dev->be->host, GS_ERR_BACKEND,
+                             "cpu: run: launch %zu (%s): oneDNN failed", k,
+                             gs_opcode_name(p->steps[k].l.op));
 }
 
 static gs_status cpu_prog_run(gs_bdev *dev, gs_bprog *prog) {

@@ -68,9 +68,6 @@ extern _Thread_local int cpu_nthreads;
  * size): GESSL_FAULT's injected one, or that the device was lost earlier (cpu_fault.c). */
 gs_status cpu_fault_check(const gs_backend_host *host, gs_bdev *dev, gs_fault f, size_t bytes);
 
-/* Reports a failure through the context's host, prefixed "cpu: ". */
-gs_status cpu_fail(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
-
 #ifdef GESSL_HAVE_DNNL
 /* Whether the oneDNN path is on: built in, and GESSL_CPU_DNNL is not 0 (read once). */
 int cpu_dnnl_enabled(void);

@@ -9,24 +9,25 @@
 gs_status ocl_new_mem(gs_bdev *dev, size_t bytes, const char *what, cl_mem *out) {
   size_t n = bytes < 4 ? 4 : (bytes + 3) & ~(size_t)3;
   if (dev->max_alloc && n > dev->max_alloc)
-    return ocl_failf(dev->be, GS_ERR_NOMEM,
-                     "opencl: %s of %zu bytes exceeds the largest allocation of %s "
-                     "(CL_DEVICE_MAX_MEM_ALLOC_SIZE = %llu bytes)",
-                     what, bytes, dev->name, (unsigned long long)dev->max_alloc);
+    return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM,
+                               "opencl: %s of %zu bytes exceeds the largest allocation of %s "
+                               "(CL_DEVICE_MAX_MEM_ALLOC_SIZE = %llu bytes)",
+                               what, bytes, dev->name, (unsigned long long)dev->max_alloc);
   cl_int e = CL_MEM_OBJECT_ALLOCATION_FAILURE;
   int injected = ocl_fault(dev, GS_FAULT_ALLOC);
   cl_mem m = injected ? NULL : clCreateBuffer(dev->ctx, CL_MEM_READ_WRITE, n, NULL, &e);
   if (e != CL_SUCCESS)
-    return ocl_failf(
-        dev->be, GS_ERR_NOMEM, "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)%s", what,
-        bytes, dev->name, ocl_err_name(e), (int)e, injected ? " (injected by GESSL_FAULT)" : "");
+    return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM,
+                               "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)%s", what,
+                               bytes, dev->name, ocl_err_name(e), (int)e,
+                               injected ? " (injected by GESSL_FAULT)" : "");
   const cl_uint zero = 0;
   e = clEnqueueFillBuffer(dev->queue, m, &zero, sizeof zero, 0, n, 0, NULL, NULL);
   if (e != CL_SUCCESS) {
     clReleaseMemObject(m);
-    return ocl_failf(dev->be, GS_ERR_NOMEM,
-                     "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)", what, bytes,
-                     dev->name, ocl_err_name(e), (int)e);
+    return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM,
+                               "opencl: cannot allocate %s of %zu bytes on %s: %s (%d)", what,
+                               bytes, dev->name, ocl_err_name(e), (int)e);
   }
   *out = m;
   return GS_OK;
@@ -34,7 +35,7 @@ gs_status ocl_new_mem(gs_bdev *dev, size_t bytes, const char *what, cl_mem *out)
 
 gs_status ocl_buf_alloc(gs_bdev *dev, size_t bytes, gs_bbuf **out) {
   gs_bbuf *b = calloc(1, sizeof *b);
-  if (!b) return ocl_failf(dev->be, GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!b) return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM, "opencl: out of host memory");
   gs_status s = ocl_new_mem(dev, bytes, "buffer", &b->mem);
   if (s != GS_OK) {
     free(b);
@@ -55,9 +56,10 @@ void ocl_buf_free(gs_bdev *dev, gs_bbuf *buf) {
 static gs_status check_range(const gs_bdev *dev, const gs_bbuf *buf, size_t off, size_t bytes,
                              const char *what) {
   if (!buf || off > buf->bytes || bytes > buf->bytes - off)
-    return ocl_failf(dev->be, GS_ERR_INVALID,
-                     "opencl: %s of %zu bytes at offset %zu outside a buffer of %zu bytes", what,
-                     bytes, off, buf ? buf->bytes : (size_t)0);
+    return dev->be->host->fail(
+        dev->be->host, GS_ERR_INVALID,
+        "opencl: %s of %zu bytes at offset %zu outside a buffer of %zu bytes", what, bytes, off,
+        buf ? buf->bytes : (size_t)0);
   return GS_OK;
 }
 

@@ -57,8 +57,9 @@ static gs_status build_log_fail(gs_bdev *dev, cl_int e) {
       clGetProgramBuildInfo(dev->program, dev->device, CL_PROGRAM_BUILD_LOG, n, log, NULL) !=
           CL_SUCCESS)
     log[0] = 0;
-  gs_status s = ocl_failf(dev->be, GS_ERR_BACKEND, "opencl: kernel build failed on %s: %s (%d): %s",
-                          dev->name, ocl_err_name(e), (int)e, log ? log : "(no build log)");
+  gs_status s = dev->be->host->fail(dev->be->host, GS_ERR_BACKEND,
+                                    "opencl: kernel build failed on %s: %s (%d): %s", dev->name,
+                                    ocl_err_name(e), (int)e, log ? log : "(no build log)");
   free(log);
   return s;
 }

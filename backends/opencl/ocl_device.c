@@ -14,7 +14,7 @@ gs_status ocl_str_info(const gs_backend *be, cl_device_id d, cl_device_info what
   buf[0] = 0;
   OCL_CHECK(be, clGetDeviceInfo(d, what, 0, NULL, &need), "clGetDeviceInfo");
   char *tmp = malloc(need + 1);
-  if (!tmp) return ocl_failf(be, GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!tmp) return be->host->fail(be->host, GS_ERR_NOMEM, "opencl: out of host memory");
   cl_int e = clGetDeviceInfo(d, what, need, tmp, NULL);
   if (e != CL_SUCCESS) {
     free(tmp);
@@ -47,11 +47,11 @@ gs_status ocl_probe(gs_backend *be, int *n, char *why, size_t why_len) {
   be->ndev = 0;
   if (e == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (e == CL_SUCCESS && np == 0)) {
     if (why) snprintf(why, why_len, "no OpenCL platform");
-    return ocl_failf(be, GS_ERR_UNAVAILABLE, "opencl: no OpenCL platform");
+    return be->host->fail(be->host, GS_ERR_UNAVAILABLE, "opencl: no OpenCL platform");
   }
   OCL_CHECK(be, e, "clGetPlatformIDs");
   cl_platform_id *plats = calloc(np, sizeof *plats);
-  if (!plats) return ocl_failf(be, GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!plats) return be->host->fail(be->host, GS_ERR_NOMEM, "opencl: out of host memory");
   e = clGetPlatformIDs(np, plats, NULL);
   if (e != CL_SUCCESS) {
     free(plats);
@@ -91,7 +91,8 @@ gs_status ocl_lookup(gs_backend *be, int index, ocl_devrec *rec) {
     if (s != GS_OK) return s;
   }
   if (index < 0 || index >= be->ndev)
-    return ocl_failf(be, GS_ERR_INVALID, "opencl: no device %d (%d found)", index, be->ndev);
+    return be->host->fail(be->host, GS_ERR_INVALID, "opencl: no device %d (%d found)", index,
+                          be->ndev);
   *rec = be->devs[index];
   return GS_OK;
 }

@@ -1,5 +1,4 @@
 /* OpenCL error codes as names, and the failure helper every cl* call goes through. */
-#include <stdarg.h>
 #include <stdio.h>
 
 #include "ocl_internal.h"
@@ -59,19 +58,10 @@ const char *ocl_err_name(cl_int e) {
   return "unknown OpenCL error";
 }
 
-gs_status ocl_failf(const gs_backend *be, gs_status s, const char *fmt, ...) {
-  char msg[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return be->host->fail(be->host, s, "%s", msg);
-}
-
 gs_status ocl_fail(const gs_backend *be, cl_int e, const char *what) {
   gs_status s = (e == CL_MEM_OBJECT_ALLOCATION_FAILURE || e == CL_OUT_OF_RESOURCES ||
                  e == CL_OUT_OF_HOST_MEMORY)
                     ? GS_ERR_NOMEM
                     : GS_ERR_BACKEND;
-  return ocl_failf(be, s, "opencl: %s failed: %s (%d)", what, ocl_err_name(e), (int)e);
+  return be->host->fail(be->host, s, "opencl: %s failed: %s (%d)", what, ocl_err_name(e), (int)e);
 }

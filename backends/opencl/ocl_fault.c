@@ -61,9 +61,10 @@ static waiter *waiter_new(void) {
 }
 
 static gs_status lost(const gs_bdev *dev) {
-  return ocl_failf(dev->be, GS_ERR_BACKEND,
-                   "opencl: %s stopped answering earlier (no result in %g s, GESSL_WAIT_TIMEOUT)",
-                   dev->name, dev->lost_after);
+  return dev->be->host->fail(
+      dev->be->host, GS_ERR_BACKEND,
+      "opencl: %s stopped answering earlier (no result in %g s, GESSL_WAIT_TIMEOUT)", dev->name,
+      dev->lost_after);
 }
 
 static double timeout_of(const gs_bdev *dev) {
@@ -113,10 +114,11 @@ gs_status ocl_wait(gs_bdev *dev) {
   if (!done) {
     dev->lost = 1;
     dev->lost_after = limit;
-    return ocl_failf(dev->be, GS_ERR_BACKEND,
-                     "opencl: %s gave no result in %g s (GESSL_WAIT_TIMEOUT): the device stopped "
-                     "answering%s",
-                     dev->name, limit, dev->stall ? " (injected by GESSL_FAULT)" : "");
+    return dev->be->host->fail(
+        dev->be->host, GS_ERR_BACKEND,
+        "opencl: %s gave no result in %g s (GESSL_WAIT_TIMEOUT): the device stopped "
+        "answering%s",
+        dev->name, limit, dev->stall ? " (injected by GESSL_FAULT)" : "");
   }
   /* A negative status: a command queued before the marker failed. */
   return status < 0 ? ocl_fail(dev->be, status, "a kernel queued before the wait") : GS_OK;

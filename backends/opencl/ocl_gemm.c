@@ -9,12 +9,12 @@
 
 static gs_status clblast_fail(const gs_bdev *dev, CLBlastStatusCode c, const char *what,
                               const ocl_gemm *g) {
-  return ocl_failf(dev->be,
-                   c == CLBlastTempBufferAllocFailure || c == CLBlastInsufficientMemoryTemp
-                       ? GS_ERR_NOMEM
-                       : GS_ERR_BACKEND,
-                   "opencl: %s (m=%zu n=%zu k=%zu ta=%d tb=%d) failed: CLBlast status %d", what,
-                   g->m, g->n, g->k, g->ta, g->tb, (int)c);
+  return dev->be->host->fail(
+      dev->be->host,
+      c == CLBlastTempBufferAllocFailure || c == CLBlastInsufficientMemoryTemp ? GS_ERR_NOMEM
+                                                                               : GS_ERR_BACKEND,
+      "opencl: %s (m=%zu n=%zu k=%zu ta=%d tb=%d) failed: CLBlast status %d", what, g->m, g->n,
+      g->k, g->ta, g->tb, (int)c);
 }
 
 gs_status ocl_gemm_temp_size(gs_bdev *dev, const ocl_gemm *g, size_t *bytes) {

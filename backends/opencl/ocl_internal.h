@@ -82,8 +82,6 @@ struct gs_bbuf {
 /* Error helpers: the message names the call and the OpenCL error. */
 const char *ocl_err_name(cl_int e);
 gs_status ocl_fail(const gs_backend *be, cl_int e, const char *what);
-/* Records a failure through the context's host. */
-gs_status ocl_failf(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
 #define OCL_CHECK(be, call, what)                                                                  \
   do {                                                                                             \
     cl_int e_ = (call);                                                                            \

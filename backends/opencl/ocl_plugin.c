@@ -67,7 +67,7 @@ static gs_status ocl_open(gs_backend *be, int index, gs_bdev **out) {
   gs_status s = ocl_lookup(be, index, &r);
   if (s != GS_OK) return s;
   gs_bdev *dev = calloc(1, sizeof *dev);
-  if (!dev) return ocl_failf(be, GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!dev) return be->host->fail(be->host, GS_ERR_NOMEM, "opencl: out of host memory");
   dev->be = be;
   dev->platform = r.platform;
   dev->device = r.device;

@@ -114,7 +114,7 @@ static gs_status new_step(gs_bdev *dev, gs_bprog *p, ostep **out) {
   if (p->n == p->cap) {
     size_t cap = p->cap ? 2 * p->cap : 8;
     ostep *s = realloc(p->steps, cap * sizeof *s);
-    if (!s) return ocl_failf(dev->be, GS_ERR_NOMEM, "opencl: out of host memory");
+    if (!s) return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM, "opencl: out of host memory");
     p->steps = s;
     p->cap = cap;
   }
@@ -161,7 +161,7 @@ static gs_status meta_push(gs_bprog *p, const int *v, size_t n, size_t *off) {
     size_t cap = p->metacap ? p->metacap : 64;
     while (cap < p->nmeta + n) cap *= 2;
     int *m = realloc(p->meta, cap * sizeof *m);
-    if (!m) return ocl_failf(p->be, GS_ERR_NOMEM, "opencl: out of host memory");
+    if (!m) return p->be->host->fail(p->be->host, GS_ERR_NOMEM, "opencl: out of host memory");
     p->meta = m;
     p->metacap = cap;
   }
@@ -766,7 +766,8 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   }
   case GS_OP_COUNT: break;
   }
-  return ocl_failf(dev->be, GS_ERR_UNSUPPORTED, "opencl: opcode %d is not supported", (int)l->op);
+  return dev->be->host->fail(dev->be->host, GS_ERR_UNSUPPORTED,
+                             "opencl: opcode %d is not supported", (int)l->op);
 }
 
 /* ---- public entry points ---- */
@@ -835,14 +836,15 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
 
 gs_status ocl_prog_compile(gs_bdev *dev, const gs_launch *launches, size_t n, gs_bprog **out) {
   gs_bprog *p = calloc(1, sizeof *p);
-  if (!p) return ocl_failf(dev->be, GS_ERR_NOMEM, "opencl: out of host memory");
+  if (!p) return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM, "opencl: out of host memory");
   p->be = dev->be;
   gs_status st = GS_OK;
   for (size_t i = 0; i < n && st == GS_OK; i++) {
     const gs_launch *l = &launches[i];
     if (!ocl_supports(dev, l))
-      st = ocl_failf(dev->be, GS_ERR_UNSUPPORTED, "opencl: launch %zu (%s) is not supported", i,
-                     gs_opcode_name(l->op));
+      st =
+          dev->be->host->fail(dev->be->host, GS_ERR_UNSUPPORTED,
+                              "opencl: launch %zu (%s) is not supported", i, gs_opcode_name(l->op));
     else {
       size_t first = p->n;
       st = lower(dev, p, l);

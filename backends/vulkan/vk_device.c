@@ -52,9 +52,11 @@ gs_status vkb_open(gs_backend *be, int index, gs_bdev **out) {
   VkPhysicalDevice phys;
   gs_status s = vkb_physical(be, index, &phys);
   if (s != GS_OK) return s;
+  const gs_backend_host *bh = vkb_host(be);
   gs_bdev *d = calloc(1, sizeof *d);
-  if (!d) return vkb_fail(be, GS_ERR_NOMEM, "vulkan: out of host memory opening device %d", index);
+  if (!d) return bh->fail(bh, GS_ERR_NOMEM, "vulkan: out of host memory opening device %d", index);
   d->be = be;
+  d->host = bh;
   d->index = index;
   d->phys = phys;
   d->xopen = -1;
@@ -77,7 +79,8 @@ gs_status vkb_open(gs_backend *be, int index, gs_bdev **out) {
   for (uint32_t i = 0; i < nq && d->qfam == UINT32_MAX; i++)
     if (q[i].queueFlags & VK_QUEUE_COMPUTE_BIT) d->qfam = i;
   if (d->qfam == UINT32_MAX) {
-    s = vkb_fail(d->be, GS_ERR_UNAVAILABLE, "vulkan: %s has no compute queue", d->props.deviceName);
+    s = d->host->fail(d->host, GS_ERR_UNAVAILABLE, "vulkan: %s has no compute queue",
+                      d->props.deviceName);
     goto fail;
   }
   float prio = 1.0f;
@@ -117,8 +120,8 @@ gs_status vkb_open(gs_backend *be, int index, gs_bdev **out) {
     d->buf_flags = 0;
   d->staging_flags = host;
   if (!d->unified && find_mem_type(&d->memprops, host) == UINT32_MAX) {
-    s = vkb_fail(d->be, GS_ERR_UNAVAILABLE, "vulkan: %s offers no usable memory type",
-                 d->props.deviceName);
+    s = d->host->fail(d->host, GS_ERR_UNAVAILABLE, "vulkan: %s offers no usable memory type",
+                      d->props.deviceName);
     goto fail;
   }
 

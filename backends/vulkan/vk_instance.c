@@ -34,17 +34,6 @@ struct gs_backend {
   char val_first[512];
 };
 
-gs_status vkb_fail(const gs_backend *be, gs_status s, const char *fmt, ...) {
-  char msg[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return be->host->fail(be->host, s, "%s", msg);
-}
-
-const char *vkb_cache_dir(const gs_backend *be) { return be->host->cache_dir; }
-
 const gs_backend_host *vkb_host(const gs_backend *be) { return be->host; }
 
 const char *vkb_result_str(VkResult r) {
@@ -74,7 +63,7 @@ const char *vkb_result_str(VkResult r) {
 gs_status vkb_vkfail(const gs_backend *be, const char *what, VkResult r) {
   gs_status s = GS_ERR_BACKEND;
   if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) s = GS_ERR_NOMEM;
-  return vkb_fail(be, s, "vulkan: %s failed: %s (%d)", what, vkb_result_str(r), (int)r);
+  return be->host->fail(be->host, s, "vulkan: %s failed: %s (%d)", what, vkb_result_str(r), (int)r);
 }
 
 static VKAPI_ATTR VkBool32 VKAPI_CALL on_debug(VkDebugUtilsMessageSeverityFlagBitsEXT sev,
@@ -102,8 +91,8 @@ gs_status vkb_validation_check(gs_backend *be, const char *where) {
   int n = atomic_exchange(&be->val_errors, 0);
   snprintf(first, sizeof first, "%s", be->val_first);
   pthread_mutex_unlock(&be->val_lock);
-  return vkb_fail(be, GS_ERR_BACKEND, "vulkan: %d validation error(s) by %s; first: %s", n, where,
-                  first);
+  return be->host->fail(be->host, GS_ERR_BACKEND, "vulkan: %d validation error(s) by %s; first: %s",
+                        n, where, first);
 }
 
 static int has_layer(const char *name) {
@@ -321,7 +310,7 @@ gs_status vkb_probe(gs_backend *be, int *n, char *why, size_t why_len) {
   pthread_mutex_unlock(&be->lock);
   if (s != GS_OK) {
     if (why && why_len) snprintf(why, why_len, "%s", be->probe_why);
-    return vkb_fail(be, s, "%s", be->probe_why);
+    return be->host->fail(be->host, s, "%s", be->probe_why);
   }
   if (why && why_len) why[0] = 0;
   return GS_OK;
@@ -329,17 +318,19 @@ gs_status vkb_probe(gs_backend *be, int *n, char *why, size_t why_len) {
 
 gs_status vkb_device_info(gs_backend *be, int index, gs_device_info *info) {
   if (index < 0 || index >= be->n)
-    return vkb_fail(be, GS_ERR_INVALID, "vulkan: no device %d (%d found)", index, be->n);
+    return be->host->fail(be->host, GS_ERR_INVALID, "vulkan: no device %d (%d found)", index,
+                          be->n);
   *info = be->devs[index].info;
   return GS_OK;
 }
 
 gs_status vkb_physical(gs_backend *be, int index, VkPhysicalDevice *out) {
   if (index < 0 || index >= be->n)
-    return vkb_fail(be, GS_ERR_INVALID, "vulkan: no device %d (%d found)", index, be->n);
+    return be->host->fail(be->host, GS_ERR_INVALID, "vulkan: no device %d (%d found)", index,
+                          be->n);
   if (!be->devs[index].info.available)
-    return vkb_fail(be, GS_ERR_UNAVAILABLE, "vulkan: device %d (%s) cannot be used: %s", index,
-                    be->devs[index].info.name, be->devs[index].info.why);
+    return be->host->fail(be->host, GS_ERR_UNAVAILABLE, "vulkan: device %d (%s) cannot be used: %s",
+                          index, be->devs[index].info.name, be->devs[index].info.why);
   *out = be->devs[index].phys;
   return GS_OK;
 }

@@ -68,6 +68,7 @@ typedef struct vkb_deferred {
 
 struct gs_bdev {
   gs_backend *be;
+  const gs_backend_host *host; /* be's host table: every failure goes through host->fail */
   int index;
   VkPhysicalDevice phys;
   VkPhysicalDeviceProperties props;
@@ -131,10 +132,6 @@ gs_status vkb_physical(gs_backend *be, int index, VkPhysicalDevice *out);
 gs_status vkb_validation_check(gs_backend *be, const char *where);
 const char *vkb_result_str(VkResult r);
 gs_status vkb_vkfail(const gs_backend *be, const char *what, VkResult r);
-/* Records a failure through the context's host. */
-gs_status vkb_fail(const gs_backend *be, gs_status s, const char *fmt, ...) GS_PRINTF(3, 4);
-/* The host's cache directory (NULL when the cache is off). */
-const char *vkb_cache_dir(const gs_backend *be);
 /* The host table the context was made with. */
 const gs_backend_host *vkb_host(const gs_backend *be);
 

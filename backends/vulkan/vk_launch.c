@@ -460,8 +460,8 @@ gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *x, int *has) {
   char buf[64];
   const char *why = refusal(d, l, 1, buf, sizeof buf);
   if (why)
-    return vkb_fail(d->be, GS_ERR_UNSUPPORTED, "vulkan: cannot run %s: %s", gs_opcode_name(l->op),
-                    why);
+    return d->host->fail(d->host, GS_ERR_UNSUPPORTED, "vulkan: cannot run %s: %s",
+                         gs_opcode_name(l->op), why);
   memset(x, 0, sizeof *x);
   x->groups[0] = x->groups[1] = x->groups[2] = 1;
   *has = l->op != GS_OP_NOP;
@@ -492,7 +492,8 @@ gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *x, int *has) {
   case GS_OP_CONV2D:
   case GS_OP_CONV2D_BWD_DATA:
   case GS_OP_CONV2D_BWD_FILTER: plan_gemm(d, l, x); break;
-  default: return vkb_fail(d->be, GS_ERR_UNSUPPORTED, "vulkan: unknown opcode %d", (int)l->op);
+  default:
+    return d->host->fail(d->host, GS_ERR_UNSUPPORTED, "vulkan: unknown opcode %d", (int)l->op);
   }
   x->bind[VKB_OUT_BINDING] = l->out.buf;
   return GS_OK;

@@ -35,8 +35,9 @@ gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, VkMemoryPropertyFlag
       mem_type = i;
   if (mem_type == UINT32_MAX) {
     vkb_buffer_destroy(d, b);
-    return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: %s: no memory type with flags 0x%x accepts it",
-                    what, (unsigned)want);
+    return d->host->fail(d->host, GS_ERR_BACKEND,
+                         "vulkan: %s: no memory type with flags 0x%x accepts it", what,
+                         (unsigned)want);
   }
   VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                               .allocationSize = req.size,
@@ -46,8 +47,8 @@ gs_status vkb_buffer_create(gs_bdev *d, VkDeviceSize bytes, VkMemoryPropertyFlag
   if (r == VK_SUCCESS && map) r = vkMapMemory(d->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map);
   if (r != VK_SUCCESS) {
     vkb_buffer_destroy(d, b);
-    return vkb_fail(
-        d->be,
+    return d->host->fail(
+        d->host,
         r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? GS_ERR_NOMEM
                                                                                : GS_ERR_BACKEND,
         "vulkan: %s of %llu bytes failed: %s", what, (unsigned long long)bytes, vkb_result_str(r));
@@ -66,17 +67,18 @@ void vkb_buffer_destroy(gs_bdev *d, gs_bbuf *b) {
 gs_status vkb_buf_alloc(gs_bdev *d, size_t bytes, gs_bbuf **out) {
   uint64_t limit = d->props.limits.maxStorageBufferRange;
   if (bytes > limit)
-    return vkb_fail(d->be, GS_ERR_NOMEM,
-                    "vulkan: buffer of %zu bytes exceeds the device's storage buffer range "
-                    "of %llu bytes",
-                    bytes, (unsigned long long)limit);
+    return d->host->fail(d->host, GS_ERR_NOMEM,
+                         "vulkan: buffer of %zu bytes exceeds the device's storage buffer range "
+                         "of %llu bytes",
+                         bytes, (unsigned long long)limit);
   if (vkb_fault(d, GS_FAULT_ALLOC))
-    return vkb_fail(d->be, GS_ERR_NOMEM,
-                    "vulkan: buffer allocation of %zu bytes failed: VK_ERROR_OUT_OF_DEVICE_MEMORY "
-                    "(injected by GESSL_FAULT)",
-                    bytes);
+    return d->host->fail(
+        d->host, GS_ERR_NOMEM,
+        "vulkan: buffer allocation of %zu bytes failed: VK_ERROR_OUT_OF_DEVICE_MEMORY "
+        "(injected by GESSL_FAULT)",
+        bytes);
   gs_bbuf *b = calloc(1, sizeof *b);
-  if (!b) return vkb_fail(d->be, GS_ERR_NOMEM, "vulkan: out of host memory");
+  if (!b) return d->host->fail(d->host, GS_ERR_NOMEM, "vulkan: out of host memory");
   /* Zero-byte buffers do not exist in Vulkan; round to whole words. */
   size_t sz = bytes < 4 ? 4 : (bytes + 3) & ~(size_t)3;
   gs_status s = vkb_buffer_create(d, sz, d->buf_flags, d->unified, "buffer allocation", b);
@@ -108,9 +110,9 @@ void vkb_buf_free(gs_bdev *d, gs_bbuf *b) {
 static gs_status check_range(const gs_bdev *d, gs_bbuf *b, size_t off, size_t bytes,
                              const char *what) {
   if (off > b->size || bytes > b->size - off)
-    return vkb_fail(d->be, GS_ERR_INVALID,
-                    "vulkan: %s of %zu bytes at %zu is outside a %llu-byte buffer", what, bytes,
-                    off, (unsigned long long)b->size);
+    return d->host->fail(d->host, GS_ERR_INVALID,
+                         "vulkan: %s of %zu bytes at %zu is outside a %llu-byte buffer", what,
+                         bytes, off, (unsigned long long)b->size);
   return GS_OK;
 }
 

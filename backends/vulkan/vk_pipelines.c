@@ -84,8 +84,9 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
                                     .pCode = shaders[sh].code};
     r = vkCreateShaderModule(d->dev, &mci, NULL, &d->modules[sh]);
     if (r != VK_SUCCESS)
-      return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: shader module '%s' creation failed: %s",
-                      shaders[sh].name, vkb_result_str(r));
+      return d->host->fail(d->host, GS_ERR_BACKEND,
+                           "vulkan: shader module '%s' creation failed: %s", shaders[sh].name,
+                           vkb_result_str(r));
   }
   uint32_t spec[2] = {sh == VKB_SH_GEMM ? d->gemm_ts : d->wg, pipes[p].mode};
   int two = sh == VKB_SH_GEMM || sh == VKB_SH_GEMM_LANES;
@@ -106,8 +107,9 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
                : vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &d->pipes[p]);
   if (r != VK_SUCCESS) {
     d->pipes[p] = VK_NULL_HANDLE;
-    return vkb_fail(d->be, GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s%s",
-                    pipes[p].name, vkb_result_str(r), injected ? " (injected by GESSL_FAULT)" : "");
+    return d->host->fail(d->host, GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s%s",
+                         pipes[p].name, vkb_result_str(r),
+                         injected ? " (injected by GESSL_FAULT)" : "");
   }
   d->cache_dirty = 1;
   *out = d->pipes[p];
@@ -127,7 +129,7 @@ void vkb_pipelines_destroy(gs_bdev *d) {
 /* The file name carries the pipeline-cache UUID, which changes with the device and the driver
  * build, so a stale cache is simply never found. The driver checks the header again. */
 void vkb_cache_load(gs_bdev *d) {
-  const char *dir = vkb_cache_dir(d->be);
+  const char *dir = d->host->cache_dir;
   d->cache_path[0] = 0;
   void *data = NULL;
   size_t len = 0;

@@ -48,7 +48,7 @@ static gs_status record(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs, size_t 
     if (!sets || !layouts) {
       free(sets);
       free(layouts);
-      return vkb_fail(d->be, GS_ERR_NOMEM, "vulkan: out of host memory recording a program");
+      return d->host->fail(d->host, GS_ERR_NOMEM, "vulkan: out of host memory recording a program");
     }
     for (size_t i = 0; i < n; i++) layouts[i] = d->set_layout;
     VkDescriptorSetAllocateInfo dai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
@@ -121,7 +121,8 @@ gs_status vkb_prog_compile(gs_bdev *d, const gs_launch *ls, size_t n, gs_bprog *
   if (!p || (n && !xs)) {
     free(p);
     free(xs);
-    return vkb_fail(d->be, GS_ERR_NOMEM, "vulkan: out of host memory compiling %zu launches", n);
+    return d->host->fail(d->host, GS_ERR_NOMEM, "vulkan: out of host memory compiling %zu launches",
+                         n);
   }
   gs_status s = GS_OK;
   size_t m = 0;

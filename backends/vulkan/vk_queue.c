@@ -37,21 +37,22 @@ void vkb_poll(gs_bdev *d) {
 }
 
 int vkb_fault(const gs_bdev *d, gs_fault f) {
-  const gs_backend_host *h = vkb_host(d->be);
+  const gs_backend_host *h = d->host;
   return GS_HAS(h, fault) && h->fault(h, f);
 }
 
 /* The host's wait timeout in nanoseconds; UINT64_MAX (for ever) when it is 0. */
 static uint64_t wait_timeout_ns(const gs_bdev *d, double *seconds) {
-  const gs_backend_host *h = vkb_host(d->be);
+  const gs_backend_host *h = d->host;
   *seconds = GS_HAS(h, wait_timeout) ? h->wait_timeout(h) : 0.0;
   return *seconds > 0.0 && *seconds < 1.8e10 ? (uint64_t)(*seconds * 1e9) : UINT64_MAX;
 }
 
 static gs_status lost(const gs_bdev *d) {
-  return vkb_fail(d->be, GS_ERR_BACKEND,
-                  "vulkan: %s stopped answering earlier (no result in %g s, GESSL_WAIT_TIMEOUT)",
-                  d->props.deviceName, d->lost_after);
+  return d->host->fail(
+      d->host, GS_ERR_BACKEND,
+      "vulkan: %s stopped answering earlier (no result in %g s, GESSL_WAIT_TIMEOUT)",
+      d->props.deviceName, d->lost_after);
 }
 
 gs_status vkb_wait_serial(gs_bdev *d, uint64_t s) {
@@ -69,10 +70,11 @@ gs_status vkb_wait_serial(gs_bdev *d, uint64_t s) {
     /* A device that stops answering: the run ends here, naming it, rather than blocking. */
     d->lost = 1;
     d->lost_after = limit;
-    return vkb_fail(d->be, GS_ERR_BACKEND,
-                    "vulkan: %s gave no result in %g s (GESSL_WAIT_TIMEOUT): the device stopped "
-                    "answering%s",
-                    d->props.deviceName, limit, d->hung ? " (injected by GESSL_FAULT)" : "");
+    return d->host->fail(
+        d->host, GS_ERR_BACKEND,
+        "vulkan: %s gave no result in %g s (GESSL_WAIT_TIMEOUT): the device stopped "
+        "answering%s",
+        d->props.deviceName, limit, d->hung ? " (injected by GESSL_FAULT)" : "");
   }
   if (r != VK_SUCCESS) return vkb_vkfail(d->be, "vkWaitForFences", r);
   retire(d, s);
