@@ -155,6 +155,13 @@ gs_status gs_method_views(const gs_method_iface *m, const double *hp, int size,
   return st;
 }
 
+gs_status gs_method_create(const gs_method_iface *m, const gs_method_ctx *ctx, void **self) {
+  if (!m || !ctx || !self) return gs_fail(GS_ERR_INVALID, "gs_method_create: no method or ctx");
+  /* A plugin built before version 4 reads a table without the head. */
+  const void *t = m->abi_version >= 4 ? (const void *)ctx : (const void *)&ctx->dev;
+  return m->create(t, self);
+}
+
 const struct gs_method_iface *gs_runtime_method(const gs_runtime *rt, const char *name) {
   if (!rt || !name) {
     gs_fail(GS_ERR_INVALID, "gs_runtime_method: no runtime or name");

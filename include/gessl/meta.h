@@ -6,10 +6,17 @@
  * hands it what it may call: the wrapped method's loss builder, the batch source, the optimizer,
  * and the method's hooks. So the loop is identical with and without GeSSL.
  *
- * Versioning as in backend.h. The host struct (gs_meta_host) is always built by the runtime the
- * plugins ship with, so members appended to it that the host fills and a plugin only reads do
- * not change GS_META_ABI_VERSION: after version 2, view_shapes (multi-crop: views of more than
- * one size), run (feed and run in one call), lr, after_batch and method_hparam. */
+ * Versioning as in backend.h, both ways. The plugin's table (gs_meta_iface) and the host's
+ * (gs_meta_host) start with abi_version and struct_size and gain members only at their end. The
+ * host fills its head; a plugin reads a host member added after version 1 (state, fresh_views,
+ * view_shapes, run, lr, after_batch, method_hparam) only when GS_HAS(host, member) holds, and
+ * otherwise does what the member's comment says NULL means. A host gives a plugin of version 1 or
+ * 2, built before the host table had a head, the table from its `host` member on: the layout that
+ * plugin was built with.
+ *
+ * History: 1 the first tables; 2 appended state and fresh_views to the host; then (host-filled,
+ * no new version) view_shapes, run, lr, after_batch and method_hparam; 3 gs_meta_host starts with
+ * abi_version and struct_size. */
 #ifndef GESSL_META_H
 #define GESSL_META_H
 
@@ -20,12 +27,14 @@
 extern "C" {
 #endif
 
-#define GS_META_ABI_VERSION 2
+#define GS_META_ABI_VERSION 3
 #define GS_META_ENTRY_SYMBOL "gessl_meta_entry"
 
 /* The services of the training loop, valid for the meta-optimizer's lifetime. */
 typedef struct gs_meta_host {
-  void *host; /* first argument of every callback */
+  uint32_t abi_version; /* GS_META_ABI_VERSION of the host */
+  uint32_t struct_size; /* sizeof(gs_meta_host) as the host was built */
+  void *host;           /* first argument of every callback */
   gs_device *dev;
   gs_pset *params;     /* every trainable param: backbone then method heads (theta) */
   int n_views;         /* views per image */
@@ -61,7 +70,7 @@ typedef struct gs_meta_host {
    * n_views host arrays of view_shape, valid until the next call of next_batch or fresh_views. */
   gs_status (*fresh_views)(void *host, const float *const **views);
 
-  /* ---- Appended after version 2 (host-filled; see the note at the top). */
+  /* ---- Appended after version 2 (host-filled, no new version). */
   /* [N, C, H_v, W_v] of view v, n_views of them: with multi-crop, views from index 2 on are
    * smaller local crops (gs_method_iface.views). next_batch and fresh_views hand view v in
    * its own shape. NULL: every view is view_shape. A meta-optimizer that needs one shape for all

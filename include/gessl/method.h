@@ -10,9 +10,17 @@
  * after version 1 only when GS_HAS(iface, member) holds, and otherwise does what the member's
  * comment says NULL means.
  *
+ * The host's table (gs_method_ctx) follows the same rule the other way: it starts with the
+ * host's abi_version and struct_size, gains members only at its end, and a plugin reads a member
+ * added after version 4 only when GS_HAS(ctx, member) holds (for a non-pointer member: when
+ * ctx->struct_size reaches past it). A host gives a plugin of version 1 to 3, built before the
+ * table had a head, the table from its `dev` member on: the layout that plugin was built with
+ * (gs_method_create does this).
+ *
  * History: 1 the first table; 2 appended views_for (multi-crop: a view count that depends on the
  * hyperparameters); 3 appended views (the count and the augmentation recipe in one member; a
- * version 3 host reads n_views and views_for only from tables without it). */
+ * version 3 host reads n_views and views_for only from tables without it); then after_batch
+ * (hosts test it with GS_HAS); 4 gs_method_ctx starts with abi_version and struct_size. */
 #ifndef GESSL_METHOD_H
 #define GESSL_METHOD_H
 
@@ -26,11 +34,13 @@
 extern "C" {
 #endif
 
-#define GS_METHOD_ABI_VERSION 3
+#define GS_METHOD_ABI_VERSION 4
 #define GS_METHOD_ENTRY_SYMBOL "gessl_method_entry"
 
 /* What the host hands a method when creating it. Valid for the method's lifetime. */
 typedef struct gs_method_ctx {
+  uint32_t abi_version; /* GS_METHOD_ABI_VERSION of the host */
+  uint32_t struct_size; /* sizeof(gs_method_ctx) as the host was built */
   gs_device *dev;
   gs_model *backbone;  /* the online backbone; its params are already created */
   int64_t batch;       /* images per batch (N) */
@@ -112,6 +122,9 @@ typedef const gs_method_iface *(*gs_method_entry_fn)(void);
  * GS_ERR_INVALID naming the method when the count is outside 1..GS_MAX_VIEWS. */
 GS_API gs_status gs_method_views(const gs_method_iface *m, const double *hp, int size,
                                  gs_aug_recipe *out);
+/* Creates method m with ctx (whose head the caller filled, GS_TABLE_HEAD): m->create with the
+ * table as m was built to read it (from `dev` on for a plugin of version 1 to 3). */
+GS_API gs_status gs_method_create(const gs_method_iface *m, const gs_method_ctx *ctx, void **self);
 
 #ifdef __cplusplus
 }

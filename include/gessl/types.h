@@ -57,6 +57,9 @@ GS_API gs_status gs_fail(gs_status s, const char *fmt, ...) GS_PRINTF(2, 3);
   ((t)->struct_size >=                                                                             \
        (size_t)((const char *)&(t)->member - (const char *)(t)) + sizeof((t)->member) &&           \
    (t)->member != NULL)
+/* The head of a table of type T at ABI version V, for a designated initializer:
+ * gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION), .dev = dev, ...}. */
+#define GS_TABLE_HEAD(T, V) .abi_version = (V), .struct_size = (uint32_t)sizeof(T)
 
 /* Element types. Every element is 4 bytes, so element offsets are the same for both. */
 typedef enum gs_dtype { GS_F32 = 0, GS_I32 = 1 } gs_dtype;

@@ -191,9 +191,13 @@ static gs_status open_run(gs_eval_run *r, gs_runtime *rt, gs_device *dev, const 
     if (!r->method) s = eval_wrap(GS_ERR_PLUGIN, "config.json method");
     if (s == GS_OK) s = method_hparams(r->method, root, &r->method_hp);
     if (s == GS_OK) {
-      gs_method_ctx ctx = {dev, r->model,     method_batch > 1 ? method_batch : 128,
-                           1,   r->method_hp, 0};
-      s = r->method->create(&ctx, &r->method_self);
+      gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
+                           .dev = dev,
+                           .backbone = r->model,
+                           .batch = method_batch > 1 ? method_batch : 128,
+                           .total_steps = 1,
+                           .hp = r->method_hp};
+      s = gs_method_create(r->method, &ctx, &r->method_self);
       if (s != GS_OK) {
         r->method_self = NULL;
         s = eval_wrap(s, "creating the method");

@@ -160,6 +160,8 @@ static void host_log(void *host, const char *fmt, ...) {
 }
 
 void train_host_init(train_run *r) {
+  r->host.abi_version = GS_META_ABI_VERSION;
+  r->host.struct_size = sizeof r->host;
   r->host.host = r;
   r->host.build_loss = host_build_loss;
   r->host.feed_method = host_feed_method;

@@ -240,11 +240,16 @@ static gs_status set_up(train_run *r) {
   r->meta_self = NULL;
   int64_t batches = gs_loader_batches_per_epoch(r->loader);
   r->batches_per_epoch = batches > 0 ? batches : 1;
-  gs_method_ctx mctx = {r->dev, r->backbone, local, 0, r->method_hp, c->seed};
+  gs_method_ctx mctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
+                        .dev = r->dev,
+                        .backbone = r->backbone,
+                        .batch = local,
+                        .hp = r->method_hp,
+                        .seed = c->seed};
   /* The step count depends on the meta-optimizer's batches per step, known only once it exists;
    * the method gets the schedule's length for one batch per step, which the plain loop uses. */
   mctx.total_steps = (int64_t)c->epochs * batches;
-  st = r->method->create(&mctx, &r->method_self);
+  st = gs_method_create(r->method, &mctx, &r->method_self);
   if (st != GS_OK) return failed(st, "method create");
 
   r->params = gs_pset_new();
@@ -277,7 +282,9 @@ static gs_status set_up(train_run *r) {
   r->host.state = r->state;
   r->host.view_shapes = r->view_shapes;
   train_host_init(r);
-  st = r->meta->create(&r->host, &r->meta_self);
+  /* A plugin built before version 3 reads the host table without its head. */
+  st = r->meta->create(r->meta->abi_version >= 3 ? &r->host : (const void *)&r->host.host,
+                       &r->meta_self);
   if (st != GS_OK) {
     r->meta_self = NULL;
     return failed(st, "meta-optimizer create");

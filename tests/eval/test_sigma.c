@@ -111,7 +111,12 @@ static void through_method(void) {
     if (!strcmp(m->hparams[k].name, "proj_hidden_dim")) hp[k] = 32;
     if (!strcmp(m->hparams[k].name, "proj_output_dim")) hp[k] = 16;
   }
-  gs_method_ctx ctx = {dev, bb, 16, 1, hp, 0};
+  gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
+                       .dev = dev,
+                       .backbone = bb,
+                       .batch = 16,
+                       .total_steps = 1,
+                       .hp = hp};
   void *self = NULL;
   CHECKF(bb && m->create(&ctx, &self) == GS_OK, "%s", gs_errmsg());
   if (bb && self && ds && gray) {

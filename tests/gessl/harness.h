@@ -155,6 +155,8 @@ static int th_open(th *t, const char *spec, gs_shape view_shape, int n_batches, 
       t->batch[b][v] = malloc((size_t)numel * sizeof(float));
       for (int64_t i = 0; i < numel; i++) t->batch[b][v][i] = th_randn(&seed);
     }
+  t->host.abi_version = GS_META_ABI_VERSION;
+  t->host.struct_size = sizeof t->host;
   t->host.host = t;
   t->host.dev = t->dev;
   t->host.params = t->params;

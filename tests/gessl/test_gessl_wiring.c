@@ -45,7 +45,13 @@ static int open_setup(setup *s, const char *method) {
     mhp[k] = strstr(d->name, "dim") ? 16 : d->def;
     if (!strcmp(d->name, "queue_size")) mhp[k] = QUEUE;
   }
-  gs_method_ctx ctx = {s->t.dev, s->backbone, N, 10, mhp, 4};
+  gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
+                       .dev = s->t.dev,
+                       .backbone = s->backbone,
+                       .batch = N,
+                       .total_steps = 10,
+                       .hp = mhp,
+                       .seed = 4};
   if (s->t.method->create(&ctx, &s->t.method_self) != GS_OK) return 0;
   const gs_pset *bp = gs_model_params(s->backbone), *bs = gs_model_state(s->backbone);
   for (int k = 0; k < gs_pset_count(bp); k++) gs_pset_add(s->t.params, gs_pset_get(bp, k));

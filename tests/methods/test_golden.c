@@ -171,7 +171,12 @@ static void run_golden(gs_runtime *rt, gs_device *dev, const cJSON *doc) {
   CHECKF(backbone != NULL, "%s", gs_errmsg());
   int64_t total = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "total_steps"));
   int64_t step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "step"));
-  gs_method_ctx ctx = {dev, backbone, n, total > 0 ? total : 100, hp, 0};
+  gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
+                       .dev = dev,
+                       .backbone = backbone,
+                       .batch = n,
+                       .total_steps = total > 0 ? total : 100,
+                       .hp = hp};
   void *self = NULL;
   gs_status st = backbone && hp ? m->create(&ctx, &self) : GS_ERR_INVALID;
   CHECKF(st == GS_OK, "create: %s", gs_errmsg());

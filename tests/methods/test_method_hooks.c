@@ -132,7 +132,13 @@ static void run_case(gs_runtime *rt, gs_device *dev, const method_case *c) {
   mc.width = 1.0f;
   gs_model *backbone = gs_model_new(dev, &mc);
   CHECKF(backbone != NULL, "%s", gs_errmsg());
-  gs_method_ctx ctx = {dev, backbone, N, 10, hp, 7};
+  gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
+                       .dev = dev,
+                       .backbone = backbone,
+                       .batch = N,
+                       .total_steps = 10,
+                       .hp = hp,
+                       .seed = 7};
   void *self = NULL;
   gs_status st = backbone && hp ? m->create(&ctx, &self) : GS_ERR_INVALID;
   CHECKF(st == GS_OK, "%s create: %s", c->name, gs_errmsg());

@@ -122,8 +122,39 @@ static void check_safe_path(void) {
   rmdir(base);
 }
 
+/* A method built before gs_method_ctx had a head (ABI 3) reads the table from dev on; one built
+ * now reads the head. gs_method_create hands each the layout it was built with. */
+typedef struct ctx_v3 {
+  gs_device *dev;
+  gs_model *backbone;
+  int64_t batch, total_steps;
+  const double *hp;
+  uint64_t seed;
+} ctx_v3;
+static gs_status create_v3(const gs_method_ctx *ctx, void **self) {
+  const ctx_v3 *c = (const void *)ctx;
+  *self = c->batch == 32 && c->seed == 9 ? (void *)c : NULL;
+  return GS_OK;
+}
+static gs_status create_v4(const gs_method_ctx *ctx, void **self) {
+  *self = ctx->abi_version == GS_METHOD_ABI_VERSION && ctx->struct_size == sizeof *ctx &&
+                  ctx->batch == 32 && ctx->seed == 9
+              ? (void *)ctx
+              : NULL;
+  return GS_OK;
+}
+static void check_method_create(void) {
+  gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION), .batch = 32, .seed = 9};
+  gs_method_iface m = {.abi_version = 3, .struct_size = sizeof m, .create = create_v3};
+  void *self = NULL;
+  CHECK(gs_method_create(&m, &ctx, &self) == GS_OK && self == (void *)&ctx.dev);
+  m.abi_version = GS_METHOD_ABI_VERSION, m.create = create_v4, self = NULL;
+  CHECK(gs_method_create(&m, &ctx, &self) == GS_OK && self == (void *)&ctx);
+}
+
 int main(void) {
   check_safe_path();
+  check_method_create();
   gs_runtime_options opt = {GESSL_TESTPLUG_DIR, 1, NULL};
   gs_runtime *rt = gs_runtime_open(&opt);
   CHECK(rt != NULL);

@@ -147,13 +147,13 @@ static gs_status allocate(gessl *s) {
   if (st == GS_OK) st = clone(s, &s->grad, s->params, ".gessl_grad");
   if (st == GS_OK) st = clone(s, &s->v, s->params, ".gessl_v");
   if (st == GS_OK) st = clone(s, &s->acc, s->params, ".gessl_acc");
-  if (st == GS_OK && h->state && gs_pset_count(h->state) > 0)
+  if (st == GS_OK && GS_HAS(h, state) && gs_pset_count(h->state) > 0)
     st = clone(s, &s->state_keep, h->state, ".gessl_keep");
   if (st != GS_OK) return st;
   for (int v = 0; v < s->n_views; v++) {
     char name[48];
     /* Multi-crop: local crops are smaller than the global views. */
-    gs_shape shape = h->view_shapes ? h->view_shapes[v] : h->view_shape;
+    gs_shape shape = GS_HAS(h, view_shapes) ? h->view_shapes[v] : h->view_shape;
     snprintf(name, sizeof name, "gessl.view%d", v);
     if (!(s->views[v] = new_tensor(s, name, shape)))
       return gessl_fail(GS_ERR_NOMEM, "allocating the task's views");
@@ -200,7 +200,7 @@ static gs_status settings(gessl *s) {
   if (s->n_views < 2 || s->n_views > GESSL_MAX_VIEWS)
     return gs_fail(GS_ERR_INVALID, "meta gessl: %d views per image, supported 2..%d", s->n_views,
                    GESSL_MAX_VIEWS);
-  if (s->outer_views == VIEWS_FRESH && !h->fresh_views)
+  if (s->outer_views == VIEWS_FRESH && !GS_HAS(h, fresh_views))
     return gs_fail(GS_ERR_UNSUPPORTED,
                    "meta gessl: outer_views=fresh needs a host that re-augments the last batch "
                    "(gs_meta_host.fresh_views); use outer_views=same");
@@ -212,8 +212,8 @@ static gs_status settings(gessl *s) {
                                    "first-order rule; set gradient=first-order");
   if (s->tau_pi == 0.0f) {
     double t = 0;
-    gs_status st = h->method_hparam ? h->method_hparam(h->host, "temperature", &t)
-                                    : gs_fail(GS_ERR_UNSUPPORTED, "the host does not say");
+    gs_status st = GS_HAS(h, method_hparam) ? h->method_hparam(h->host, "temperature", &t)
+                                            : gs_fail(GS_ERR_UNSUPPORTED, "the host does not say");
     if (st != GS_OK || !(t > 0))
       return gs_fail(GS_ERR_INVALID,
                      "meta gessl: tau_pi=0 takes the method's temperature, which it has not: "
@@ -225,7 +225,7 @@ static gs_status settings(gessl *s) {
 }
 
 static gs_status gessl_create(const gs_meta_host *host, void **self) {
-  if (!host->run) return gs_fail(GS_ERR_INVALID, "meta gessl: the host has no run service");
+  if (!GS_HAS(host, run)) return gs_fail(GS_ERR_INVALID, "meta gessl: the host has no run service");
   gessl *s = calloc(1, sizeof *s);
   if (!s) return gs_fail(GS_ERR_NOMEM, "meta gessl: out of memory");
   s->host = host;
@@ -244,7 +244,7 @@ static gs_status gessl_create(const gs_meta_host *host, void **self) {
   char alpha[96];
   if (s->alpha_set < 0)
     snprintf(alpha, sizeof alpha, "%g x the scheduled lr%s", -s->alpha_set,
-             host->lr ? "" : " (the host has no schedule: --lr)");
+             GS_HAS(host, lr) ? "" : " (the host has no schedule: --lr)");
   else
     snprintf(alpha, sizeof alpha, "%g", s->alpha_set);
   host->log(host->host,

@@ -9,7 +9,7 @@
 float gessl_alpha(const gessl *s) {
   if (s->alpha_set >= 0) return (float)s->alpha_set;
   const gs_meta_host *h = s->host;
-  return (float)(-s->alpha_set * (h->lr ? h->lr(h->host) : h->base_lr));
+  return (float)(-s->alpha_set * (GS_HAS(h, lr) ? h->lr(h->host) : h->base_lr));
 }
 
 static gs_status upload(gs_param *const *dst, int n, const float *const *views) {
@@ -66,7 +66,7 @@ static gs_status look_ahead(gessl *s) {
     for (int v = 0; v < s->n_views; v++)
       memcpy(s->held_fresh[m][v], views[v], view_floats(s, v) * sizeof(float));
   }
-  float eta = (h->lr ? h->lr(h->host) : h->base_lr) * s->outer_lr;
+  float eta = (GS_HAS(h, lr) ? h->lr(h->host) : h->base_lr) * s->outer_lr;
   for (int k = 0; k < s->K && st == GS_OK; k++) {
     st = gs_pset_fill(s->ahead, 0.0f);
     for (int m = 0; m < s->M && st == GS_OK; m++) {
@@ -147,7 +147,7 @@ static gs_status task(gessl *s, int m, task_figures *f) {
   if (st == GS_OK) st = gs_pset_copy(s->params, s->theta0);
   if (st == GS_OK && s->state_keep) st = gs_pset_copy((gs_pset *)h->state, s->state_keep);
   /* The batch's keys into the method's queue (MoCo, SwAV), after the state it was kept with. */
-  if (st == GS_OK && h->after_batch) st = h->after_batch(h->host);
+  if (st == GS_OK && GS_HAS(h, after_batch)) st = h->after_batch(h->host);
   return st;
 }
 

@@ -36,7 +36,8 @@ static gs_status build(meta_none *m) {
     char name[32];
     snprintf(name, sizeof name, "view%d", v);
     /* Multi-crop's local crops are smaller than the global views: each input in its own shape. */
-    m->views[v] = gs_input(m->g, name, GS_F32, h->view_shapes ? h->view_shapes[v] : h->view_shape);
+    m->views[v] =
+        gs_input(m->g, name, GS_F32, GS_HAS(h, view_shapes) ? h->view_shapes[v] : h->view_shape);
   }
   if (gs_graph_status(m->g) != GS_OK)
     return gs_fail(gs_graph_status(m->g), "meta none: %s", gs_graph_error(m->g));
@@ -66,7 +67,7 @@ static gs_status build(meta_none *m) {
 }
 
 static gs_status none_create(const gs_meta_host *host, void **self) {
-  if (!host->run) return gs_fail(GS_ERR_INVALID, "meta none: the host has no run service");
+  if (!GS_HAS(host, run)) return gs_fail(GS_ERR_INVALID, "meta none: the host has no run service");
   meta_none *m = calloc(1, sizeof *m);
   if (!m) return gs_fail(GS_ERR_NOMEM, "meta none: out of memory");
   m->host = host;
