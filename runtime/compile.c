@@ -239,23 +239,6 @@ static gs_bref ref_of(cctx *c, int node) {
   return b;
 }
 
-static void launch_str(const gs_launch *l, char *buf, size_t len) {
-  char s[96];
-  size_t at = 0;
-  int w = snprintf(buf, len, "%s", gs_opcode_name(l->op));
-  at = w > 0 ? (size_t)w : 0;
-  if (at < len && (l->op == GS_OP_UNARY || l->op == GS_OP_UNARY_BWD))
-    at += (size_t)snprintf(buf + at, len - at, "(%s)", gs_unary_name((gs_unary)l->i[0]));
-  else if (at < len && l->op == GS_OP_BINARY)
-    at += (size_t)snprintf(buf + at, len - at, "(%s)", gs_binary_name((gs_binary)l->i[0]));
-  for (int k = 0; k < l->n_in && at < len; k++)
-    at += (size_t)snprintf(buf + at, len - at, "%s%s%s", k ? ", " : " on ",
-                           l->in_desc[k].dtype == GS_I32 ? "i32" : "",
-                           gs_shape_str(&l->in_desc[k].shape, s, sizeof s));
-  if (at < len)
-    snprintf(buf + at, len - at, " -> %s", gs_shape_str(&l->out_desc.shape, s, sizeof s));
-}
-
 /* The collective whose result node `node` reads (through aliases), or -1. */
 static int coll_of(cctx *c, const int *coll_node, int n_coll, int node) {
   int root = c->cn[node].root;
@@ -462,17 +445,6 @@ static gs_status collective_plan(cctx *c, const gs_launch *ls, size_t n_launch) 
   return st;
 }
 
-static gs_status check_supported(cctx *c, const gs_launch *ls, size_t n_launch) {
-  for (size_t k = 0; k < n_launch; k++)
-    if (!c->dev->iface->supports(c->dev->bdev, &ls[k])) {
-      char what[512];
-      launch_str(&ls[k], what, sizeof what);
-      return gs_fail(GS_ERR_UNSUPPORTED, "compile: backend %s does not run %s (device %s)",
-                     c->dev->iface->name, what, c->dev->info.name);
-    }
-  return GS_OK;
-}
-
 static gs_status alloc_buffers(cctx *c, const size_t *sizes, int n_arenas) {
   gs_device *dev = c->dev;
   gs_program *prog = c->prog;
@@ -559,7 +531,7 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   /* Asked before any buffer exists, so an unsupported op costs no device memory; supports()
    * judges opcodes, dtypes, shapes and attributes, never the buffers. */
   if ((st = build_launches(&c, ls, n_launch)) != GS_OK) goto fail;
-  if ((st = check_supported(&c, ls, n_launch)) != GS_OK) goto fail;
+  if ((st = rt_launch_check(c.dev, ls, n_launch, "compile")) != GS_OK) goto fail;
   /* Buffers are freed through the device's interface, so the program needs it from here on. */
   c.prog->dev = dev;
   if ((st = alloc_buffers(&c, sizes, n_arenas)) != GS_OK) goto fail;

@@ -251,12 +251,41 @@ gs_status rt_buf_alloc(gs_device *dev, size_t bytes, gs_bbuf **out) {
   return dev->iface->buf_alloc(dev->bdev, bytes, out);
 }
 
+static void launch_str(const gs_launch *l, char *buf, size_t len) {
+  char s[96];
+  size_t at = 0;
+  int w = snprintf(buf, len, "%s", gs_opcode_name(l->op));
+  at = w > 0 ? (size_t)w : 0;
+  if (at < len && (l->op == GS_OP_UNARY || l->op == GS_OP_UNARY_BWD))
+    at += (size_t)snprintf(buf + at, len - at, "(%s)", gs_unary_name((gs_unary)l->i[0]));
+  else if (at < len && l->op == GS_OP_BINARY)
+    at += (size_t)snprintf(buf + at, len - at, "(%s)", gs_binary_name((gs_binary)l->i[0]));
+  for (int k = 0; k < l->n_in && at < len; k++)
+    at += (size_t)snprintf(buf + at, len - at, "%s%s%s", k ? ", " : " on ",
+                           l->in_desc[k].dtype == GS_I32 ? "i32" : "",
+                           gs_shape_str(&l->in_desc[k].shape, s, sizeof s));
+  if (at < len)
+    snprintf(buf + at, len - at, " -> %s", gs_shape_str(&l->out_desc.shape, s, sizeof s));
+}
+
+gs_status rt_launch_check(gs_device *dev, const gs_launch *ls, size_t n, const char *what) {
+  char why[256], desc[512];
+  for (size_t k = 0; k < n; k++) {
+    int ok = gs_launch_check(&ls[k], why, sizeof why);
+    if (ok && dev->iface->supports(dev->bdev, &ls[k])) continue;
+    launch_str(&ls[k], desc, sizeof desc);
+    if (!ok)
+      return gs_fail(GS_ERR_INVALID, "%s: launch %s breaks its contract: %s", what, desc, why);
+    return gs_fail(GS_ERR_UNSUPPORTED, "%s: backend %s does not run %s (device %s)", what,
+                   dev->iface->name, desc, dev->info.name);
+  }
+  return GS_OK;
+}
+
 gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n) {
   if (n == 0) return GS_OK;
-  for (size_t k = 0; k < n; k++)
-    if (!dev->iface->supports(dev->bdev, &launches[k]))
-      return gs_fail(GS_ERR_UNSUPPORTED, "backend %s does not run %s", dev->iface->name,
-                     gs_opcode_name(launches[k].op));
+  gs_status st0 = rt_launch_check(dev, launches, n, "run");
+  if (st0 != GS_OK) return st0;
   gs_bprog *p = NULL;
   gs_status st = dev->iface->prog_compile(dev->bdev, launches, n, &p);
   if (st != GS_OK) return st;

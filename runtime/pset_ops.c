@@ -210,10 +210,7 @@ static gs_status build(gs_device *dev, rt_pset_prog *e, const char *what) {
   gs_launch *ls = calloc((size_t)e->n * 3, sizeof *ls);
   if (!ls) return gs_fail(GS_ERR_NOMEM, "%s: out of memory", what);
   size_t m = launches_of(e, ls);
-  for (size_t k = 0; k < m && st == GS_OK; k++)
-    if (!b->supports(dev->bdev, &ls[k]))
-      st = gs_fail(GS_ERR_UNSUPPORTED, "%s: backend %s does not run %s", what, b->name,
-                   gs_opcode_name(ls[k].op));
+  st = rt_launch_check(dev, ls, m, what);
   if (st == GS_OK && m > 0) {
     st = b->prog_compile(dev->bdev, ls, m, &e->prog);
     if (st == GS_OK) rt_count_compile(dev);

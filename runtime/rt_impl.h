@@ -95,6 +95,11 @@ gs_status rt_buf_alloc(gs_device *dev, size_t bytes, gs_bbuf **out);
  * of a new param, which happens once per param. */
 gs_status rt_run_launches(gs_device *dev, const gs_launch *launches, size_t n);
 
+/* The one launch check before a backend sees launches[0..n): each keeps its opcode's contract
+ * (gs_launch_check, GS_ERR_INVALID) and dev's backend runs it (supports, GS_ERR_UNSUPPORTED);
+ * the message starts with `what` and describes the launch. */
+gs_status rt_launch_check(gs_device *dev, const gs_launch *ls, size_t n, const char *what);
+
 /* Counts one backend prog_compile on dev's runtime. */
 void rt_count_compile(gs_device *dev);
 

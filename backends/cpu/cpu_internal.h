@@ -1,6 +1,7 @@
 /* Internal interface of the CPU backend: buffer and program layout, the per-opcode kernels and
- * the small helpers they share. Kernels assume a launch that cpu_check_launch accepted and whose
- * buffers cpu_check_bounds accepted, so they never validate again on the hot path. */
+ * the small helpers they share. Kernels assume a launch that keeps its opcode's contract (the
+ * runtime checked it with gs_launch_check) and whose operands lie inside their buffers (checked
+ * at compile), so they never validate again on the hot path. */
 #ifndef GESSL_CPU_INTERNAL_H
 #define GESSL_CPU_INTERNAL_H
 
@@ -120,12 +121,6 @@ static inline int64_t cpu_numel(const gs_tdesc *d) { return gs_shape_numel(&d->s
 int cpu_profile_enabled(void);
 double cpu_now(void);
 void cpu_profile_report(const gs_bprog *p);
-
-/* Launch validation. Shapes, dtypes, operand counts and attributes (no buffers): returns 1 when
- * the launch is valid, else 0 with the reason in why. */
-int cpu_check_launch(const gs_launch *l, char *why, size_t why_len);
-/* Every operand's window lies inside its buffer. */
-int cpu_check_bounds(const gs_launch *l, char *why, size_t why_len);
 
 /* Marks fusable launch sequences in a compiled program (cpu_fuse.c), and the fused kernel:
  * per-channel scale (BINARY mul), shift (BINARY add), optionally ReLU, in one pass. */

@@ -147,9 +147,12 @@ typedef struct gs_backend_iface {
    * caller's leak, not undefined behaviour. NULL: nothing. */
   void (*close)(gs_bdev *dev);
 
-  /* Whether this device runs the launch (opcode, dtypes, attributes, device limits). Returns 0
-   * for an opcode the backend does not know, so a newer runtime's opcode is declined rather than
-   * misread. 1 yes, 0 no. */
+  /* Whether this device runs the launch: 1 yes, 0 no. The runtime asks only about launches that
+   * keep their opcode's contract (gs_launch_check in op.h: operand count, dtypes, shapes,
+   * attribute ranges), and hands prog_compile only launches it asked about, so a backend judges
+   * its device's limits here (sizes, dispatch limits, dtypes it lacks) and never re-checks the
+   * contract. Returns 0 for an opcode the backend does not know, so a newer runtime's opcode is
+   * declined rather than misread. */
   int (*supports)(gs_bdev *dev, const gs_launch *l);
 
   /* Buffers. Sizes and offsets are in bytes here. Contents after alloc are unspecified.
@@ -164,8 +167,10 @@ typedef struct gs_backend_iface {
   gs_status (*buf_read)(gs_bdev *dev, gs_bbuf *buf, size_t off, void *dst, size_t bytes);
 
   /* Compiles launches[0..n) into a program (kernel selection, argument binding, command
-   * recording). The launches array is copied; the buffers it names must outlive the program.
-   * Failure: *out untouched, nothing left allocated. */
+   * recording). Each launch keeps its contract and was accepted by supports(); the backend still
+   * checks that every operand's window lies inside its buffer (GS_ERR_INVALID), the one fact the
+   * runtime cannot see. The launches array is copied; the buffers it names must outlive the
+   * program. Failure: *out untouched, nothing left allocated. */
   gs_status (*prog_compile)(gs_bdev *dev, const gs_launch *launches, size_t n, gs_bprog **out);
   /* Queues one execution of the program, in order after earlier work; may return before it ends.
    * Errors detected later are reported by the next buf_read or sync. */

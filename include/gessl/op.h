@@ -159,6 +159,23 @@ typedef enum gs_opfamily {
 GS_API gs_opfamily gs_opcode_family(gs_opcode op);
 GS_API const char *gs_opfamily_name(gs_opfamily f);
 
+/* The contract of one opcode in data: one table (runtime/opcode.c) that names, families,
+ * listings and the launch check (gs_launch_check) all read. The shape rules of each opcode are
+ * its comment above; gs_launch_check enforces them. */
+typedef struct gs_opcode_info {
+  const char *name;   /* "conv2d" */
+  gs_opfamily family; /* what a backend times it under */
+  int n_in;           /* inputs a launch has */
+  unsigned i32_in;    /* bit k: input k is i32; every other operand is f32 ... */
+  int any_dtype;      /* ... except that data movement (and fill) carries i32 as well, when the
+                       * input and the output agree */
+  int in_place;       /* 0: out overlaps no input; 1: out may be an input (unary, axpby);
+                       * 2: out is input 0 (the optimizer updates) */
+  const char *attrs;  /* what i[] and f[] mean, for listings */
+} gs_opcode_info;
+/* The contract of op; NULL for an opcode this runtime does not know. */
+GS_API const gs_opcode_info *gs_opcode_info_of(gs_opcode op);
+
 /* ---- The launch record: what the runtime hands a backend for one kernel call. ---- */
 
 typedef struct gs_bbuf gs_bbuf; /* a backend buffer, opaque to the runtime */
@@ -188,6 +205,14 @@ typedef struct gs_launch {
   int32_t i[GS_LAUNCH_MAX_I];
   float f[GS_LAUNCH_MAX_F];
 } gs_launch;
+
+/* Whether launch l keeps its opcode's contract (the input count, every operand's dtype and shape,
+ * the shape rules and attribute ranges its comment above states): 1 yes; 0 no, with the reason
+ * in why (may be NULL). The runtime checks every launch with it before a backend sees one, so a
+ * backend's supports() judges only what its device can do (sizes, limits, dtypes it lacks),
+ * and its kernels may trust the shapes. Buffers are not looked at: backends check that each
+ * operand's window lies inside its buffer. */
+GS_API int gs_launch_check(const gs_launch *l, char *why, size_t len);
 
 #ifdef __cplusplus
 }

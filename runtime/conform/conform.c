@@ -205,6 +205,11 @@ static int run_on(cf_backend *be, const cf_case *c, const cf_state *st, int runs
   }
   for (int k = 0; k < nin; k++) l.in[k] = (gs_bref){bufs[k], GUARD};
   l.out = (gs_bref){bufs[c->alias >= 0 ? c->alias : nin], GUARD};
+  char why[256];
+  if (!gs_launch_check(&l, why, sizeof why)) {
+    snprintf(err, errlen, "case breaks its opcode's contract: %s", why);
+    goto done;
+  }
   if (!be->b->supports(be->dev, &l)) {
     snprintf(err, errlen, "launch not supported");
     goto done;
@@ -386,6 +391,12 @@ static int run_chain_on(cf_backend *be, const cf_chain *ch, float **img, int run
     }
     ls[i].out = (gs_bref){bufs[ch->lout[i]], GUARD};
     ls[i].out_desc = ch->t[ch->lout[i]];
+    char why[256];
+    if (!gs_launch_check(&ls[i], why, sizeof why)) {
+      snprintf(err, errlen, "launch %d (%s) breaks its contract: %s", i, gs_opcode_name(ls[i].op),
+               why);
+      goto done;
+    }
     if (!be->b->supports(be->dev, &ls[i])) {
       snprintf(err, errlen, "launch %d (%s) not supported", i, gs_opcode_name(ls[i].op));
       goto done;
