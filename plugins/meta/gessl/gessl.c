@@ -129,7 +129,7 @@ static gs_status allocate_ahead(gessl *s) {
     if ((st = clone(s, &s->logq_task[m], s->logq_set, ".gessl_task")) != GS_OK) return st;
   for (int m = 0; m < s->M; m++)
     for (int v = 0; v < s->n_views; v++) {
-      gs_shape shape = h->view_shapes ? h->view_shapes[v] : h->view_shape;
+      gs_shape shape = GS_HAS(h, view_shapes) ? h->view_shapes[v] : h->view_shape;
       size_t n = (size_t)gs_shape_numel(&shape);
       s->held[m][v] = malloc(n * sizeof(float));
       if (!s->held[m][v]) return gs_fail(GS_ERR_NOMEM, "meta gessl: out of memory");

@@ -40,7 +40,7 @@ static gs_status inner(gessl *s, int n, float *loss0, int into_acc) {
 
 static size_t view_floats(const gessl *s, int v) {
   const gs_meta_host *h = s->host;
-  gs_shape shape = h->view_shapes ? h->view_shapes[v] : h->view_shape;
+  gs_shape shape = GS_HAS(h, view_shapes) ? h->view_shapes[v] : h->view_shape;
   return (size_t)gs_shape_numel(&shape);
 }
 
