@@ -200,6 +200,41 @@ GS_API const gs_method_iface *gs_eval_run_method(gs_eval_run *r, void **self);
  * opened without a runtime). */
 GS_API const double *gs_eval_run_method_hp(const gs_eval_run *r);
 
+/* ---- The whole evaluation of a run (what `gessl eval` does) ---- */
+
+/* What gs_evaluate does. Zero is the default noted on each member. */
+typedef struct gs_eval_options {
+  const char *dir;       /* the run directory: RUN/config.json, RUN/checkpoint.safetensors */
+  const char *data;      /* data set (NULL: the run's); its train split is the kNN bank and the
+                          * linear probe's training set, its test split is what is scored */
+  const char *test_data; /* score on this data set, labelled like the bank (NULL: the run's
+                          * --test-data when `data` is NULL) */
+  const char *transfer;  /* a second data set probed (and measured) as well; NULL: none */
+  int knn, linear, fewshot, sigma; /* the probes to run; all 0: every one */
+  int64_t limit, test_limit;       /* the first N train / test images (0: all) */
+  int linear_epochs;               /* 0: 100 */
+  int episodes;                    /* few-shot episodes; 0: 600 */
+  int sigma_size, sigma_tasks;     /* images per sigma task (0: 128) and tasks (0: 8) */
+  int image_size;                  /* 0: the run's */
+  const char *image_cache; /* decode-once cache of the bank's folder, at the run's cache size
+                            * (NULL: the run's cache when `data` is NULL or the run's) */
+  int threads;             /* threads that build a cache (0: one per online CPU) */
+  uint64_t seed;           /* the probes' sampling */
+  int has_holdout;         /* else the run's held-out fraction (else 0.2); the transfer set's: */
+  double holdout;          /* this when given, else 0.2 */
+  int has_split_seed;      /* else the run's (else 0) */
+  uint64_t split_seed;
+  /* Receives each line of the report (the table `gessl eval` prints) as it is made; NULL: none. */
+  void (*print)(void *user, const char *line);
+  void *user;
+} gs_eval_options;
+
+/* Evaluates the run o->dir on dev: opens it (with rt, also its method, for sigma) and the data
+ * splits, runs the probes on the run's data and on the transfer set, measures sigma, and writes
+ * RUN/eval.json (durably, and only once everything succeeded, so a failure overwrites nothing).
+ * Errors name the file, data set or probe that failed. */
+GS_API gs_status gs_evaluate(gs_runtime *rt, gs_device *dev, const gs_eval_options *o);
+
 /* Writes the backbone alone to `path` (durably) as torchvision names it: every param and BN
  * running statistic, plus "<bn>.num_batches_tracked" as an I32 scalar (0) so that
  * load_state_dict(strict=True) accepts the file; torch converts it to its int64 on copy. */
