@@ -17,14 +17,19 @@
 # set (the primary measure), kNN, few-shot (Fashion-MNIST and digits) and sigma (train / test /
 # transfer to digits, projector and backbone level). bench/gessl_fair_report.py prints the
 # tables: mean +- std over seeds, paired differences against base with a 95% t-interval, and
-# the cost of each condition (training seconds, and passes per batch).
+# the cost of each condition.
+#
+# The cost: the long runs' own seconds depend on whatever else the machine ran meanwhile, so the
+# cost stage times one epoch of COST_IMAGES images per condition, the conditions alternating for
+# COST_ROUNDS rounds in one go (the median is kept), and the report divides by base's time.
 #
 # Usage: bench/gessl-fair.sh [OUTDIR]   (default /tmp/gessl-fair; finished runs are kept, so
 #        running it again continues where it stopped)
 # Settings (environment): GESSL (the gessl program), METHODS ("simclr byol"), SEEDS ("0 1 2"),
 # CONDITIONS (all of the above), EPOCHS (1), LONG_EPOCHS (3), BATCH (256), LR (0.12), WIDTH (0.5),
 # LIMIT (0: all training images), JOBS (2 runs at a time), THREADS (1 per run), TRANSFER (digits),
-# STAGE (all | train | eval | report).
+# COST_IMAGES (10240), COST_ROUNDS (3), STAGE (all | train | eval | cost | report; all = train,
+# eval, cost and report).
 set -eu
 
 ONE=0
@@ -45,6 +50,8 @@ LIMIT=${LIMIT:-0}
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}
 TRANSFER=${TRANSFER:-digits}
+COST_IMAGES=${COST_IMAGES:-10240}
+COST_ROUNDS=${COST_ROUNDS:-3}
 STAGE=${STAGE:-all}
 
 method_set() {
@@ -120,7 +127,39 @@ mkdir -p "$OUT"
     "LR=$LR WIDTH=$WIDTH LIMIT=$LIMIT JOBS=$JOBS THREADS=$THREADS TRANSFER=$TRANSFER"
 } >>"$OUT/machine.txt"
 
-if [ "$STAGE" != report ]; then
+# The cost stage: seconds for one epoch of COST_IMAGES images, every training condition in turn,
+# COST_ROUNDS times, one run at a time. Appends "method condition epochs seconds" lines to
+# OUT/cost.txt. base-long is not timed again: its epochs are base's, LONG_EPOCHS of them.
+cost() {
+  for r in $(seq "$COST_ROUNDS"); do
+    for m in $METHODS; do
+      for c in $CONDITIONS; do
+        [ "$c" = random ] && continue
+        if [ "$c" = base-long ]; then # the same epochs as base's, LONG_EPOCHS of them
+          echo "$m $c $LONG_EPOCHS ${base_t:?base-long needs base timed first} round $r" >>"$OUT/cost.txt"
+          continue
+        fi
+        # shellcheck disable=SC2046
+        set -- $(condition "$c")
+        meta=$1 ep=$2
+        shift 2
+        d="$OUT/cost-run"
+        rm -rf "$d"
+        # shellcheck disable=SC2046,SC2086
+        "$GESSL" train --backend cpu --data fashion-mnist --data-limit "$COST_IMAGES" --model convnet \
+          --width "$WIDTH" --method "$m" --meta "$meta" --batch "$BATCH" --epochs 1 --lr "$LR" \
+          --seed 0 --threads "$THREADS" --log-every 1000 --out "$d" $(method_set "$m") "$@" \
+          >"$d.txt" 2>&1 || { echo "gessl-fair: cost run $m $c failed:" >&2; tail -3 "$d.txt" >&2; return 1; }
+        t=$(sed -n 's/.* images in \([0-9.]*\) s .*/\1/p' "$d.txt")
+        echo "$m $c $ep ${t:?no timing in $d.txt} round $r" >>"$OUT/cost.txt"
+        [ "$c" = base ] && base_t=$t
+      done
+    done
+  done
+  rm -rf "$OUT/cost-run" "$OUT/cost-run.txt"
+}
+
+if [ "$STAGE" = all ] || [ "$STAGE" = train ] || [ "$STAGE" = eval ]; then
   # Seeds outermost, so a partial run still gives complete pairs.
   for s in $SEEDS; do
     for m in $METHODS; do
@@ -129,6 +168,10 @@ if [ "$STAGE" != report ]; then
   done >"$OUT/queue.txt"
   export OUT GESSL EPOCHS LONG_EPOCHS BATCH LR WIDTH LIMIT THREADS TRANSFER STAGE
   xargs -P "$JOBS" -L 1 sh "$0" --one <"$OUT/queue.txt"
+fi
+if [ "$STAGE" = all ] || [ "$STAGE" = cost ]; then
+  rm -f "$OUT/cost.txt"
+  cost
 fi
 
 /usr/bin/python3 "$HERE/bench/gessl_fair_report.py" "$OUT" --methods "$METHODS" --seeds "$SEEDS" \

@@ -1,10 +1,11 @@
 """Tables of bench/gessl-fair.sh: every condition against the plain method, paired by seed.
 
-Reads OUTDIR/<method>-s<seed>-<condition>/{eval.json,log.jsonl} and the training seconds in
-OUTDIR/<method>-s<seed>-<condition>.trained. Prints, per method, mean +- std over seeds of each
-measure, the paired difference against `base` with a 95% t-interval (a condition wins only where
-that interval excludes zero), and the cost: training seconds relative to base, and the passes per
-batch the algorithm needs (forward-backward passes; a forward-only pass counts 1/2)."""
+Reads OUTDIR/<method>-s<seed>-<condition>/eval.json and OUTDIR/cost.txt (the cost stage's
+timings: "method condition epochs seconds ..." per line). Prints, per method, mean +- std over
+seeds of each measure, the paired difference against `base` with a 95% t-interval (a condition
+wins only where that interval excludes zero), and the cost: the timed training cost relative to
+base (median over the rounds, times the condition's epochs), and the passes per batch the
+algorithm needs (forward-backward passes; a forward-only pass counts 1/2)."""
 
 import argparse
 import json
@@ -61,12 +62,18 @@ def measures(run):
     return out
 
 
-def seconds(run):
+def costs(out):
+    """{(method, condition): epochs x median seconds per epoch} from the cost stage."""
+    per = {}
     try:
-        with open(run + ".trained") as f:
-            return float(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
+        with open(os.path.join(out, "cost.txt")) as f:
+            for line in f:
+                w = line.split()
+                if len(w) >= 4:
+                    per.setdefault((w[0], w[1]), (float(w[2]), []))[1].append(float(w[3]))
+    except (OSError, ValueError):
+        return {}
+    return {k: ep * statistics.median(ts) for k, (ep, ts) in per.items()}
 
 
 def fmt(xs):
@@ -106,9 +113,9 @@ def main():
             ("sigma_backbone_train", "σ train (backbone)"),
             ("sigma_backbone_test", "σ test (backbone)"),
             ("sigma_backbone_transfer", "σ digits (backbone)")]
+    cost_of = costs(a.out)
     for m in a.methods.split():
         data = {c: [measures(f"{a.out}/{m}-s{s}-{c}") for s in seeds] for c in conds}
-        secs = {c: [seconds(f"{a.out}/{m}-s{s}-{c}") for s in seeds] for c in conds}
         done = {c: sum(x is not None for x in data[c]) for c in conds}
         print(f"\n## {m} (seeds {' '.join(seeds)}; runs evaluated per condition: "
               + ", ".join(f"{c} {done[c]}" for c in conds) + ")\n")
@@ -119,13 +126,10 @@ def main():
             if all(c == "n/a" for c in cells):
                 continue
             print(f"| {label} | " + " | ".join(cells) + " |")
-        base_s = [x for x in secs.get("base", []) if x]
-        cost = []
-        for c in conds:
-            t = [x for x in secs[c] if x]
-            cost.append(f"{statistics.mean(t) / statistics.mean(base_s):.2f}"
-                        if t and base_s and c != "random" else "–")
-        print("| training time / base | " + " | ".join(cost) + " |")
+        base_t = cost_of.get((m, "base"))
+        cost = [f"{cost_of[(m, c)] / base_t:.2f}" if base_t and (m, c) in cost_of else "–"
+                for c in conds]
+        print("| training time / base (timed) | " + " | ".join(cost) + " |")
         print("| passes per batch | " + " | ".join(str(PASSES.get(c, "?")) for c in conds) + " |")
         if "base" not in conds:
             continue
