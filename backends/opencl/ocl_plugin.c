@@ -84,13 +84,17 @@ static gs_status ocl_open(gs_backend *be, int index, gs_bdev **out) {
   }
   const char *prof = getenv("GESSL_PROFILE");
   dev->profile = prof && *prof && strcmp(prof, "0") != 0;
-  /* GEMMs: CLBlast's tuned kernels on GPUs; on CPU devices the gs_gemm kernel, which measured
-   * several times faster than CLBlast on PoCL (BENCHMARKS.md). GESSL_OPENCL_GEMM=clblast|kernel
-   * overrides, to compare the two on one device. */
+  /* GEMMs: CLBlast's tuned kernels, except on PoCL's CPU devices, where the gs_gemm kernel
+   * measured several times faster than CLBlast. Not on every CPU device: on Mesa's rusticl
+   * (llvmpipe) the same kernel took twice CLBlast's time (BENCHMARKS.md).
+   * GESSL_OPENCL_GEMM=clblast|kernel overrides, to compare the two on one device. */
   cl_device_type dtype = CL_DEVICE_TYPE_GPU;
   clGetDeviceInfo(r.device, CL_DEVICE_TYPE, sizeof dtype, &dtype, NULL);
+  char pname[128] = "";
+  clGetPlatformInfo(r.platform, CL_PLATFORM_NAME, sizeof pname, pname, NULL);
+  int pocl_cpu = (dtype & CL_DEVICE_TYPE_CPU) && strstr(pname, "Portable Computing Language");
   const char *gemm = getenv("GESSL_OPENCL_GEMM");
-  dev->use_clblast = gemm && *gemm ? strcmp(gemm, "clblast") == 0 : !(dtype & CL_DEVICE_TYPE_CPU);
+  dev->use_clblast = gemm && *gemm ? strcmp(gemm, "clblast") == 0 : !pocl_cpu;
   dev->local_mem = (size_t)lmem;
   dev->max_alloc = maxalloc;
   cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)r.platform, 0};
