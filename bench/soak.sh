@@ -4,7 +4,10 @@
 # holds where nvidia-smi can tell it. On PoCL, rusticl and lavapipe the device memory is host
 # memory, so it is inside VmRSS. A leak shows as resident memory that keeps growing after the
 # first epochs; the summary compares the median of the second tenth of the samples (past start-up)
-# with the median of the last tenth. Not a CI test: it takes an hour per backend.
+# with the median of the last tenth. Resident memory is also split: anonymous memory (the heap,
+# device buffers of CPU drivers, a driver's JIT) is where a leak shows; file-backed pages grow
+# while the program first touches more of its shared libraries, and are not a leak.
+# Not a CI test: it takes an hour per backend.
 #
 # Usage: bench/soak.sh [OUTDIR]  (default /tmp/gessl-soak)
 # Settings (environment): GESSL (the program), SECONDS_EACH (3600), INTERVAL (10), BACKENDS
@@ -39,27 +42,29 @@ for be in $BACKENDS; do
   # shellcheck disable=SC2086 # TRAIN_ARGS is a word list on purpose
   "$GESSL" train --backend "$be" $TRAIN_ARGS --out "$run" >"$run.log" 2>&1 &
   pid=$!
-  echo "seconds,rss_mib,gpu_mib,step" >"$run.csv"
+  echo "seconds,rss_mib,anon_mib,gpu_mib,step" >"$run.csv"
   t0=$(date +%s)
   while kill -0 "$pid" 2>/dev/null; do
     now=$(($(date +%s) - t0))
     [ "$now" -ge "$SECONDS_EACH" ] && break
     rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)
+    anon=$(awk '/^RssAnon/ { printf "%.1f", $2 / 1024 }' "/proc/$pid/status" 2>/dev/null)
     step=$(grep -o '"step":[0-9]*' "$run/log.jsonl" 2>/dev/null | tail -1 | tr -dc 0-9)
-    echo "$now,${rss:-0},$(gpu_mib "$pid"),${step:-0}" >>"$run.csv"
+    echo "$now,${rss:-0},${anon:-0},$(gpu_mib "$pid"),${step:-0}" >>"$run.csv"
     sleep "$INTERVAL"
   done
   kill -INT "$pid" 2>/dev/null  # a clean stop: checkpoint, then exit 130
   wait "$pid"
   rc=$?
-  awk -F, -v be="$be" -v rc="$rc" 'NR > 1 { n++; r[n] = $2; s[n] = $4; t[n] = $1 }
+  awk -F, -v be="$be" -v rc="$rc" 'NR > 1 { n++; r[n] = $2; an[n] = $3; s[n] = $5; t[n] = $1 }
     function med(a, lo, hi,   k, m, v, i, j, x) { m = 0; for (k = lo; k <= hi; k++) v[++m] = a[k]
       for (i = 2; i <= m; i++) { x = v[i]; for (j = i - 1; j > 0 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
       return m ? v[int((m + 1) / 2)] : 0 }
     END { if (n < 10) { printf "%s: only %d samples (exit %d)\n", be, n, rc; exit }
       a = med(r, int(n / 10) + 1, int(n / 5)); b = med(r, n - int(n / 10) + 1, n)
-      printf "%s: %d s, %d steps, %d samples; resident memory %.1f MiB (second tenth) -> %.1f MiB (last tenth), %+.1f MiB (%+.2f%%); max %.1f MiB; exit %d\n",
-        be, t[n], s[n], n, a, b, b - a, a ? 100 * (b - a) / a : 0, max(r, n), rc }
+      c = med(an, int(n / 10) + 1, int(n / 5)); d = med(an, n - int(n / 10) + 1, n)
+      printf "%s: %d s, %d steps, %d samples; resident memory %.1f MiB (second tenth) -> %.1f MiB (last tenth), %+.1f MiB (%+.2f%%), of it anonymous %.1f -> %.1f MiB (%+.1f MiB); max %.1f MiB; exit %d\n",
+        be, t[n], s[n], n, a, b, b - a, a ? 100 * (b - a) / a : 0, c, d, d - c, max(r, n), rc }
     function max(a, n,   k, m) { m = 0; for (k = 1; k <= n; k++) if (a[k] > m) m = a[k]; return m }' \
     "$run.csv" | tee -a "$OUT/summary.txt"
 done
