@@ -5,9 +5,9 @@
  * guards must be intact and the inputs unchanged (except those written in place). Shapes are
  * small, odd and prime so no kernel can rely on a vector width or a tile size. */
 #include "cpu_test_harness.h"
+#include "test_host.h"
 
 #include <dlfcn.h>
-#include <stdarg.h>
 
 /* ---- elementwise ---- */
 
@@ -700,22 +700,6 @@ static void test_contract(void) {
   B->buf_free(dev, a);
 }
 
-static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...)
-    GS_PRINTF(3, 4);
-static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...) {
-  (void)h;
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return gs_fail(s, "%s", msg);
-}
-static void warn(const gs_backend_host *h, const char *fmt, ...) {
-  (void)h;
-  (void)fmt;
-}
-
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: %s path/to/libgessl-cpu.so\n", argv[0]);
@@ -729,8 +713,7 @@ int main(int argc, char **argv) {
   gs_backend_entry_fn entry = (gs_backend_entry_fn)(uintptr_t)dlsym(h, GS_BACKEND_ENTRY_SYMBOL);
   CHECK(entry != NULL);
   if (!entry) return check_summary();
-  static gs_backend_host host = {
-      GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, warn, NULL, 0, NULL, NULL};
+  gs_backend_host host = test_host();
   B = entry();
   CHECK(B && B->abi_version == GS_BACKEND_ABI_VERSION && strcmp(B->name, "cpu") == 0);
   CHECK(B->struct_size == sizeof(gs_backend_iface));

@@ -5,7 +5,6 @@
  *   test_opencl_cache PLUGIN DEVICE-SUBSTRING CACHE-DIR */
 #include <dirent.h>
 #include <dlfcn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,34 +12,9 @@
 
 #include "check.h"
 #include "gessl/backend.h"
+#include "test_host.h"
 
-static int warnings;
-
-static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...)
-    GS_PRINTF(3, 4);
-static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...) {
-  (void)h;
-  char msg[2048];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  return gs_fail(s, "%s", msg);
-}
-static void host_warn(const gs_backend_host *h, const char *fmt, ...) GS_PRINTF(2, 3);
-static void host_warn(const gs_backend_host *h, const char *fmt, ...) {
-  (void)h;
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("warning (expected once): ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
-  va_end(ap);
-  warnings++;
-}
-
-static gs_backend_host host = {
-    GS_BACKEND_ABI_VERSION, sizeof(gs_backend_host), host_fail, host_warn, NULL, 0, NULL, NULL};
+static gs_backend_host host;
 
 /* The one cache file in dir (there is one program per device); its mtime in ns, or -1. */
 static long long cache_file(const char *dir, char *path, size_t len) {
@@ -93,6 +67,7 @@ int main(int argc, char **argv) {
   CHECK(entry && builds_of);
   if (!entry || !builds_of) return check_summary();
   const gs_backend_iface *b = entry();
+  host = test_host();
   gs_backend *ctx = NULL;
   CHECK(b && !strcmp(b->name, "opencl") && b->create(&host, &ctx) == GS_OK);
   if (!ctx) return check_summary();
@@ -177,7 +152,8 @@ int main(int argc, char **argv) {
       b->close(dev);
     }
   }
-  CHECKF(warnings == 1, "%d warnings for an unwritable cache directory", warnings);
+  CHECKF(test_host_warnings == 1, "%d warnings for an unwritable cache directory",
+         test_host_warnings);
   b->destroy(ctx);
   return check_summary();
 }
