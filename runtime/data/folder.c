@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "data_internal.h"
+#include "log_line.h"
 
 /* A listed name with its file size and modification time (the cache's fingerprint). */
 typedef struct entry {
@@ -143,13 +144,10 @@ static gs_status probe_all(gs_images *im) {
 
 static void note(const gs_dataset_options *opt, const char *fmt, ...) GS_PRINTF(2, 3);
 static void note(const gs_dataset_options *opt, const char *fmt, ...) {
-  if (!opt->log) return;
-  char line[1200];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  rt_log_line(opt->log, opt->log_user, fmt, ap);
   va_end(ap);
-  opt->log(opt->log_user, line);
 }
 
 static double seconds(void) {

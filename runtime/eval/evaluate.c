@@ -11,6 +11,7 @@
 
 #include "eval_impl.h"
 #include "gessl/train.h"
+#include "log_line.h"
 
 typedef struct ev {
   const gs_eval_options *o;
@@ -31,13 +32,10 @@ typedef struct split_feats {
 
 static void say(const ev *e, const char *fmt, ...) GS_PRINTF(2, 3);
 static void say(const ev *e, const char *fmt, ...) {
-  if (!e->o->print) return;
-  char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  rt_log_line(e->o->print, e->o->user, fmt, ap);
   va_end(ap);
-  e->o->print(e->o->user, line);
 }
 
 static double now_s(void) {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gessl/comm.h"
+#include "log_line.h"
 #include "train_impl.h"
 
 static gs_step_info step_info(const train_run *r, int64_t step) {
@@ -149,14 +150,11 @@ static gs_status host_method_hparam(void *host, const char *name, double *value)
 }
 
 static void host_log(void *host, const char *fmt, ...) {
-  train_run *r = host;
-  if (!r->cfg->log) return;
-  char line[1024];
+  const train_run *r = host;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  rt_log_line(r->cfg->log, r->cfg->user, fmt, ap);
   va_end(ap);
-  r->cfg->log(r->cfg->user, line);
 }
 
 void train_host_init(train_run *r) {

@@ -8,6 +8,7 @@
 
 #include "gessl/comm.h"
 #include "gessl/hparams.h"
+#include "log_line.h"
 #include "train_impl.h"
 
 void gs_train_config_init(gs_train_config *cfg) {
@@ -115,13 +116,10 @@ static void tear_down(train_run *r) {
 }
 
 void train_note(const train_run *r, const char *fmt, ...) {
-  if (!r->cfg->log) return;
-  char line[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  rt_log_line(r->cfg->log, r->cfg->user, fmt, ap);
   va_end(ap);
-  r->cfg->log(r->cfg->user, line);
 }
 
 /* Wraps the message of a failed call with what the loop was doing. */
