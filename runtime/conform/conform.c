@@ -287,6 +287,26 @@ static void compare(const float *before, const float *ref, const float *got, siz
   }
 }
 
+/* The end of a case or chain: its line of the report, then its host images freed (n operands:
+ * the images before the run, the reference's and the device's results); returns ok. err not
+ * empty: it could not be compared, and err says why. kind goes before the label ("chain "). */
+static int finish(FILE *out, const char *kind, const char *label, double bound, int ok,
+                  double worst, const char *detail, const char *err, float **img, float **rres,
+                  float **dres, int n) {
+  int width = 64 - (int)strlen(kind);
+  if (*err)
+    fprintf(out, "FAIL  %s%-*s %s\n", kind, width, label, err);
+  else
+    fprintf(out, "%s  %s%-*s nmse %.2e (bound %.0e)%s\n", ok ? "PASS" : "FAIL", kind, width, label,
+            worst, bound, detail);
+  for (int k = 0; k < n; k++) {
+    free(img[k]);
+    free(rres[k]);
+    free(dres[k]);
+  }
+  return ok;
+}
+
 static int op_selected(const char *list, gs_opcode op);
 
 static int run_case(cf_backend *ref, cf_backend *dut, const cf_case *c, uint64_t seed, int runs,
@@ -295,7 +315,9 @@ static int run_case(cf_backend *ref, cf_backend *dut, const cf_case *c, uint64_t
   float *rres[NOPER] = {0}, *dres[NOPER] = {0};
   int nin = c->l.n_in, ok = 0;
   uint64_t rs = seed | 1;
-  char err[1200] = "";
+  char err[1200] = "", detail[600] = "";
+  double worst = 0;
+  size_t at = 0;
   for (int k = 0; k <= nin; k++) {
     const gs_tdesc *d = k == nin ? &c->l.out_desc : &c->l.in_desc[k];
     st.n[k] = (size_t)gs_shape_numel(&d->shape);
@@ -321,10 +343,7 @@ static int run_case(cf_backend *ref, cf_backend *dut, const cf_case *c, uint64_t
     goto report;
   }
   if (run_on(dut, c, &st, runs, dres, err, sizeof err) != 0) goto report;
-  double worst = 0;
   ok = 1;
-  char detail[600] = "";
-  size_t at = 0;
   for (int k = 0; k <= nin; k++) {
     if (!rres[k]) continue;
     int is_int = (k == nin ? c->l.out_desc.dtype : c->l.in_desc[k].dtype) == GS_I32;
@@ -353,18 +372,8 @@ static int run_case(cf_backend *ref, cf_backend *dut, const cf_case *c, uint64_t
     }
     if (at >= sizeof detail) at = sizeof detail - 1;
   }
-  fprintf(out, "%s  %-64s nmse %.2e (bound %.0e)%s\n", ok ? "PASS" : "FAIL", c->label, worst,
-          c->bound, detail);
-  goto cleanup;
 report:
-  fprintf(out, "FAIL  %-64s %s\n", c->label, err);
-cleanup:
-  for (int k = 0; k < NOPER; k++) {
-    free(st.img[k]);
-    free(rres[k]);
-    free(dres[k]);
-  }
-  return ok;
+  return finish(out, "", c->label, c->bound, ok, worst, detail, err, st.img, rres, dres, NOPER);
 }
 
 /* ---- multi-launch programs ---- */
@@ -474,18 +483,9 @@ static int run_chain(cf_backend *ref, cf_backend *dut, const cf_chain *ch, uint6
       if (at >= sizeof detail) at = sizeof detail - 1;
     }
   }
-  fprintf(out, "%s  chain %-58s nmse %.2e (bound %.0e)%s\n", ok ? "PASS" : "FAIL", ch->label, worst,
-          ch->bound, detail);
-  goto cleanup;
 report:
-  fprintf(out, "FAIL  chain %-58s %s\n", ch->label, err);
-cleanup:
-  for (int t = 0; t < CF_CHAIN_MAX_T; t++) {
-    free(img[t]);
-    free(rres[t]);
-    free(dres[t]);
-  }
-  return ok;
+  return finish(out, "chain ", ch->label, ch->bound, ok, worst, detail, err, img, rres, dres,
+                CF_CHAIN_MAX_T);
 }
 
 static int list_has(const char *list, const char *name) {
