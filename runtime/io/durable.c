@@ -78,30 +78,13 @@ static void durable_free(gs_durable *d) {
   free(d);
 }
 
-gs_status gs_durable_write(gs_durable *d, const void *buf, size_t n) {
+/* All of buf, at the file's position or (at) at offset; a failure fails every later write. */
+static gs_status write_all(gs_durable *d, const void *buf, size_t n, int at, uint64_t offset) {
   if (!d) return gs_fail(GS_ERR_INVALID, "durable write: NULL writer");
   if (d->failed) return gs_fail(GS_ERR_IO, "%s: write after an earlier failure", d->path);
   const char *p = buf;
   while (n > 0) {
-    ssize_t w = write(d->fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      d->failed = 1;
-      return gs_fail(GS_ERR_IO, "%s: cannot write temporary file %s: %s", d->path, d->tmp,
-                     strerror(errno));
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return GS_OK;
-}
-
-gs_status gs_durable_write_at(gs_durable *d, const void *buf, size_t n, uint64_t offset) {
-  if (!d) return gs_fail(GS_ERR_INVALID, "durable write: NULL writer");
-  if (d->failed) return gs_fail(GS_ERR_IO, "%s: write after an earlier failure", d->path);
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = pwrite(d->fd, p, n, (off_t)offset);
+    ssize_t w = at ? pwrite(d->fd, p, n, (off_t)offset) : write(d->fd, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
       d->failed = 1;
@@ -113,6 +96,14 @@ gs_status gs_durable_write_at(gs_durable *d, const void *buf, size_t n, uint64_t
     offset += (uint64_t)w;
   }
   return GS_OK;
+}
+
+gs_status gs_durable_write(gs_durable *d, const void *buf, size_t n) {
+  return write_all(d, buf, n, 0, 0);
+}
+
+gs_status gs_durable_write_at(gs_durable *d, const void *buf, size_t n, uint64_t offset) {
+  return write_all(d, buf, n, 1, offset);
 }
 
 void gs_durable_abort(gs_durable *d) {
