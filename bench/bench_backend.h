@@ -1,20 +1,39 @@
 /* What the backend benchmarks share: a backend plugin opened by path through the runtime (its
- * own runtime each, so one plugin can be opened twice), a monotonic clock, and the timing of one
- * launch on fresh buffers. */
+ * own runtime each, so one plugin can be opened twice), the launches they time, and the timing of
+ * one launch on fresh buffers. */
 #ifndef GESSL_BENCH_BACKEND_H
 #define GESSL_BENCH_BACKEND_H
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "gessl/runtime.h"
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+/* A batched matmul launch, [1, M, K] x [1, K, N]. */
+static inline gs_launch matmul_launch(int64_t M, int64_t K, int64_t N) {
+  gs_launch l;
+  memset(&l, 0, sizeof l);
+  l.op = GS_OP_MATMUL;
+  l.n_in = 2;
+  l.in_desc[0].shape = (gs_shape)GS_SHAPE(1, M, K);
+  l.in_desc[1].shape = (gs_shape)GS_SHAPE(1, K, N);
+  l.out_desc.shape = (gs_shape)GS_SHAPE(1, M, N);
+  return l;
+}
+
+/* A 3x3 convolution launch, stride 1 and padding 1 (op: forward or one of its gradients). */
+static inline gs_launch conv3x3_launch(gs_opcode op, gs_shape in0, gs_shape in1, gs_shape out) {
+  gs_launch l;
+  memset(&l, 0, sizeof l);
+  l.op = op;
+  l.n_in = 2;
+  l.in_desc[0].shape = in0;
+  l.in_desc[1].shape = in1;
+  l.out_desc.shape = out;
+  l.i[0] = l.i[1] = l.i[2] = l.i[3] = 1;
+  return l;
 }
 
 typedef struct be {

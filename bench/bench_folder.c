@@ -16,18 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "gessl/data.h"
 #include "gessl/train.h"
 
 #define SIZE 224
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* torchvision's pipeline as one gessl view. */
 static gs_aug_recipe torchvision_recipe(void) {
@@ -55,14 +49,7 @@ static double loader_rate(const char *spec, int threads, int images, gs_aug_reci
   gs_loader_options o = {.batch = 64, .threads = threads, .seed = 1, .drop_last = 1};
   o.recipe = recipe;
   gs_loader *l = gs_loader_new(ds, &o);
-  double rate = -1;
-  gs_batch b;
-  if (l && gs_loader_next(l, &b) == GS_OK) { /* warm-up: threads started, ring filling */
-    double t0 = now();
-    long seen = 0;
-    while (seen < images && gs_loader_next(l, &b) == GS_OK) seen += b.n;
-    if (seen >= images) rate = (double)seen / (now() - t0);
-  }
+  double rate = loader_images_per_s(l, images);
   gs_loader_free(l);
   gs_dataset_close(ds);
   return rate;

@@ -16,16 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "gessl/data.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static gs_dataset *open_timed(const char *spec, const char *cache, double *seconds) {
   gs_dataset_options o = {.holdout = -1, .cache = cache};
@@ -41,14 +35,7 @@ static double loader_rate(const gs_dataset *ds, int threads, long images) {
   gs_loader_options o = {.batch = 256, .threads = threads, .seed = 1, .drop_last = 1};
   o.recipe = gs_aug_recipe_make(NULL, 32, 2);
   gs_loader *l = gs_loader_new(ds, &o);
-  double rate = -1;
-  gs_batch b;
-  if (l && gs_loader_next(l, &b) == GS_OK) { /* warm-up: threads started, ring filling */
-    double t0 = now();
-    long seen = 0;
-    while (seen < images && gs_loader_next(l, &b) == GS_OK) seen += b.n;
-    if (seen >= images) rate = (double)seen / (now() - t0);
-  }
+  double rate = loader_images_per_s(l, images);
   if (rate < 0) fprintf(stderr, "loader: %s\n", gs_errmsg());
   gs_loader_free(l);
   return rate;

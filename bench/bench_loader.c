@@ -7,16 +7,10 @@
  *   gessl-bench-loader [THREADS [BATCHES [TRAIN_STEPS]]]     defaults 2, 60, 8 */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "gessl/data.h"
 #include "gessl/train.h"
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Images per second the loader delivers, or < 0 on failure. */
 static double loader_rate(int threads, int batches) {
@@ -25,19 +19,7 @@ static double loader_rate(int threads, int batches) {
   gs_loader_options o = {.batch = 256, .threads = threads, .seed = 1, .drop_last = 1};
   o.recipe = gs_aug_recipe_make(NULL, 32, 2);
   gs_loader *l = gs_loader_new(ds, &o);
-  if (!l) {
-    gs_dataset_close(ds);
-    return -1;
-  }
-  gs_batch b;
-  double rate = -1;
-  if (gs_loader_next(l, &b) == GS_OK) { /* warm-up: threads started, ring filling */
-    double t0 = now();
-    long images = 0;
-    int k = 0;
-    for (; k < batches && gs_loader_next(l, &b) == GS_OK; k++) images += b.n;
-    if (k == batches) rate = (double)images / (now() - t0);
-  }
+  double rate = loader_images_per_s(l, (long)batches * o.batch); /* whole batches: drop_last */
   gs_loader_free(l);
   gs_dataset_close(ds);
   return rate;

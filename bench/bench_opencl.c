@@ -15,13 +15,7 @@ int main(int argc, char **argv) {
   int64_t mm[][3] = {{256, 256, 256}, {512, 512, 512}, {128, 4608, 512}};
   for (int i = 0; i < 3; i++) {
     int64_t M = mm[i][0] / scale, K = mm[i][1] / scale, N = mm[i][2] / scale;
-    gs_launch l;
-    memset(&l, 0, sizeof l);
-    l.op = GS_OP_MATMUL;
-    l.n_in = 2;
-    l.in_desc[0].shape = (gs_shape)GS_SHAPE(1, M, K);
-    l.in_desc[1].shape = (gs_shape)GS_SHAPE(1, K, N);
-    l.out_desc.shape = (gs_shape)GS_SHAPE(1, M, N);
+    gs_launch l = matmul_launch(M, K, N);
     double e0, e1, tc = time_launch(&cpu, l, 5, &e0), to = time_launch(&ocl, l, 5, &e1);
     char lab[64];
     snprintf(lab, sizeof lab, "matmul %lldx%lldx%lld (%.2f GFLOP/s ocl)", (long long)M,
@@ -32,14 +26,8 @@ int main(int argc, char **argv) {
   int64_t cs[][3] = {{64, 64, 32}, {128, 128, 16}, {256, 256, 8}, {512, 512, 4}};
   for (int i = 0; i < 4; i++) {
     int64_t n = 8 / scale > 0 ? 8 / scale : 1, c = cs[i][0], o = cs[i][1], h = cs[i][2];
-    gs_launch l;
-    memset(&l, 0, sizeof l);
-    l.op = GS_OP_CONV2D;
-    l.n_in = 2;
-    l.in_desc[0].shape = (gs_shape)GS_SHAPE(n, c, h, h);
-    l.in_desc[1].shape = (gs_shape)GS_SHAPE(o, c, 3, 3);
-    l.out_desc.shape = (gs_shape)GS_SHAPE(n, o, h, h);
-    l.i[0] = l.i[1] = l.i[2] = l.i[3] = 1;
+    gs_launch l = conv3x3_launch(GS_OP_CONV2D, (gs_shape)GS_SHAPE(n, c, h, h),
+                                 (gs_shape)GS_SHAPE(o, c, 3, 3), (gs_shape)GS_SHAPE(n, o, h, h));
     double e0, e1, tc = time_launch(&cpu, l, 3, &e0), to = time_launch(&ocl, l, 3, &e1);
     char lab[64];
     snprintf(lab, sizeof lab, "conv %lldx%lldx%lldx%lld k3 (%.2f GFLOP/s ocl)", (long long)n,

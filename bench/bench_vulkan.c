@@ -40,13 +40,7 @@ int main(int argc, char **argv) {
   int64_t mm[][3] = {{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {128, 4608, 512}};
   for (int i = 0; i < 4; i++) {
     int64_t M = mm[i][0] / scale, K = mm[i][1] / scale, N = mm[i][2] / scale;
-    gs_launch l;
-    memset(&l, 0, sizeof l);
-    l.op = GS_OP_MATMUL;
-    l.n_in = 2;
-    l.in_desc[0].shape = (gs_shape)GS_SHAPE(1, M, K);
-    l.in_desc[1].shape = (gs_shape)GS_SHAPE(1, K, N);
-    l.out_desc.shape = (gs_shape)GS_SHAPE(1, M, N);
+    gs_launch l = matmul_launch(M, K, N);
     char lab[64];
     snprintf(lab, sizeof lab, "matmul %lldx%lldx%lld", (long long)M, (long long)K, (long long)N);
     row(&cpu, &vk, &ocl, lab, 2.0 * M * K * N, l, 5);
@@ -58,20 +52,9 @@ int main(int argc, char **argv) {
     int64_t n = 16 / scale > 0 ? 16 / scale : 1, c = cs[i][0] / scale, h = cs[i][1];
     gs_shape xs = GS_SHAPE(n, c, h, h), ws = GS_SHAPE(c, c, 3, 3);
     for (int v = 0; v < 3; v++) {
-      gs_launch l;
-      memset(&l, 0, sizeof l);
-      l.n_in = 2;
-      l.i[0] = l.i[1] = l.i[2] = l.i[3] = 1;
-      if (v == 0) {
-        l.op = GS_OP_CONV2D;
-        l.in_desc[0].shape = xs, l.in_desc[1].shape = ws, l.out_desc.shape = xs;
-      } else if (v == 1) {
-        l.op = GS_OP_CONV2D_BWD_DATA;
-        l.in_desc[0].shape = xs, l.in_desc[1].shape = ws, l.out_desc.shape = xs;
-      } else {
-        l.op = GS_OP_CONV2D_BWD_FILTER;
-        l.in_desc[0].shape = xs, l.in_desc[1].shape = xs, l.out_desc.shape = ws;
-      }
+      gs_launch l = v == 0   ? conv3x3_launch(GS_OP_CONV2D, xs, ws, xs)
+                    : v == 1 ? conv3x3_launch(GS_OP_CONV2D_BWD_DATA, xs, ws, xs)
+                             : conv3x3_launch(GS_OP_CONV2D_BWD_FILTER, xs, xs, ws);
       char lab[64];
       snprintf(lab, sizeof lab, "%s %lldx%lldx%lldx%lld k3", names[v], (long long)n, (long long)c,
                (long long)h, (long long)h);
