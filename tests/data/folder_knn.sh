@@ -9,14 +9,10 @@
 gessl=$1
 make_folder=$2
 work=$3
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "check failed: $*"; }
 
-case "$work" in */folder_knn) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
-rm -rf "$work"
-mkdir -p "$work"
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/../check.sh"
+fresh_dir "$work" folder_knn
 "$make_folder" "$work/fm" 60 28 || { echo "cannot make the folder"; exit 1; }
 run="$work/run"
 if "$gessl" train --data "folder:$work/fm" --batch 64 --epochs 2 --threads 2 --lr 0.1 \
@@ -103,5 +99,4 @@ if "$gessl" eval --checkpoint "$work/runc" --knn --threads 2 >"$work/evalc.out" 
   ! grep -q "image cache" "$work/evalc.out"; then ok; else
   bad "eval with the run's cache"; cat "$work/evalc.out"; fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+check_summary

@@ -5,14 +5,10 @@
 # Usage: digits_cli.sh GESSL WORKDIR
 gessl=$1
 work=$2
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "check failed: $*"; }
 
-case "$work" in */digits_cli) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
-rm -rf "$work"
-mkdir -p "$work"
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/../check.sh"
+fresh_dir "$work" digits_cli
 run="$work/run"
 if "$gessl" train --data fashion-mnist --data-limit 256 --width 0.25 --batch 32 --max-steps 2 \
   --threads 2 --set proj_hidden_dim=32 --set proj_output_dim=16 --out "$run" >"$work/train.log" 2>&1 &&
@@ -47,5 +43,4 @@ rc=$?
 if [ $rc -eq 1 ] && grep -q "$work/none.csv.gz" "$work/missing.err" &&
   [ "$(cat "$run/eval.json")" = old ]; then ok; else bad "missing digits file: status $rc: $(cat "$work/missing.err")"; fi
 
-echo "$passed passed, $failed failed"
-test $failed -eq 0
+check_summary

@@ -5,14 +5,10 @@
 # Usage: eval_cli.sh GESSL WORKDIR
 gessl=$1
 work=$2
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "check failed: $*"; }
 
-case "$work" in */eval_cli) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
-rm -rf "$work"
-mkdir -p "$work"
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/../check.sh"
+fresh_dir "$work" eval_cli
 run="$work/run"
 if "$gessl" train --data synthetic:16x16x3 --batch 16 --max-steps 3 --threads 2 \
   --set proj_hidden_dim=32 --set proj_output_dim=16 --out "$run" >"$work/train.log" 2>&1 &&
@@ -86,5 +82,4 @@ if [ $rc -eq 1 ] && [ "$(cat "$work/old.safetensors")" = old ]; then ok; else ba
 "$gessl" eval --checkpoint "$run" --bogus 2>/dev/null
 if [ $? -eq 2 ]; then ok; else bad "unknown option: status 2"; fi
 
-echo "$passed passed, $failed failed"
-test $failed -eq 0
+check_summary

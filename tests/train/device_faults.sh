@@ -7,11 +7,9 @@
 # Usage: device_faults.sh GESSL WORKDIR SPEC
 set -u
 gessl=$1 work=$2 spec=$3
-case "$work" in */device_faults_*) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
-rm -rf "$work" && mkdir -p "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "check failed: $*"; }
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/../check.sh"
+fresh_dir "$work" 'device_faults_*'
 tiny=(--data synthetic:16x16x3 --data-limit 128 --batch 16 --width 0.25 --seed 5 --threads 2
   --data-threads 1 --log-every 1 --checkpoint-every 1 --set proj_hidden_dim=32
   --set proj_output_dim=16)
@@ -81,5 +79,4 @@ fault launch base "launch:$((to4 + 1))" "step 5 .*(launch|LOST|OUT_OF_RESOURCES)
 limit=5
 fault hang count "hang:$((setup + 1))" "step 5 .*no result in 5 s.*stopped answering" 4 \
   "the last checkpoint, step 4, is kept in $work/hang"
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+check_summary

@@ -9,12 +9,11 @@
 # Usage: disk_full.sh GESSL WORKDIR EIO_SHIM
 set -u
 gessl=$1 work=$2 shim=$3
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/../check.sh"
 case "$work" in */disk_full) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
 umount "$work/tmpfs" 2>/dev/null
 rm -rf "$work" && mkdir -p "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "check failed: $*"; }
 tiny=(--data synthetic:16x16x3 --data-limit 128 --batch 16 --epochs 2 --width 0.25 --seed 5
   --threads 2 --data-threads 1 --log-every 1 --set proj_hidden_dim=32 --set proj_output_dim=16)
 losses() { grep '"type":"step"' "$1/log.jsonl" | sed -E 's/.*"step":([0-9]+),.*"loss":([^,]+),.*/\1 \2/'; }
@@ -99,5 +98,4 @@ if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=400k gessl-disk-full "$mnt" 2>
 else
   echo "ENOSPC case not run: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)"
 fi
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+check_summary

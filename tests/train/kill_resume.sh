@@ -7,8 +7,9 @@
 # Usage: kill_resume.sh GESSL WORKDIR [KILLS] [SEED]
 set -u
 gessl=$1 work=$2 kills=${3:-24} RANDOM=${4:-1}
-case "$work" in */kill_resume) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
-rm -rf "$work" && mkdir -p "$work"
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/../check.sh"
+fresh_dir "$work" kill_resume
 tiny=(--data synthetic:16x16x3 --data-limit 128 --batch 16 --epochs 3 --width 0.25 --seed 5
   --threads 2 --data-threads 1 --log-every 1 --checkpoint-every 1
   --set proj_hidden_dim=32 --set proj_output_dim=16)

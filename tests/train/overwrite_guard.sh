@@ -5,11 +5,9 @@
 # Usage: overwrite_guard.sh GESSL WORKDIR
 set -u
 gessl=$1 work=$2
-case "$work" in */overwrite_guard) ;; *) echo "refusing work dir $work"; exit 1 ;; esac
-rm -rf "$work" && mkdir -p "$work"
-passed=0 failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "check failed: $*"; }
+# shellcheck source=tests/check.sh
+. "$(dirname "$0")/../check.sh"
+fresh_dir "$work" overwrite_guard
 run="$work/run"
 tiny=(--data synthetic:16x16x3 --data-limit 64 --batch 16 --width 0.25 --threads 2
   --set proj_hidden_dim=32 --set proj_output_dim=16)
@@ -34,5 +32,4 @@ if "$gessl" train --resume "$run" --max-steps 3 >"$work/resume.log" 2>&1 &&
 if "$gessl" train "${tiny[@]}" --width 0.5 --max-steps 1 --out "$run" --force >"$work/force.log" 2>&1 &&
   [ "$(grep -c '"type":"step"' "$run/log.jsonl")" -eq 1 ] && grep -q '"width":\s*0.5' "$run/config.json"
 then ok; else bad "--force"; cat "$work/force.log"; fi
-echo "$passed passed, $failed failed"
-test "$failed" -eq 0
+check_summary
