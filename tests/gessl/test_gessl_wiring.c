@@ -68,6 +68,20 @@ static void reset(setup *s) {
   gs_pset_copy(s->t.state, s->s0);
 }
 
+/* GeSSL's defaults with M tasks and the given lambda and alpha: what the checks start from. */
+static void gessl_at(th *t, const gs_meta_iface *gessl, double M, double lambda, double alpha) {
+  th_gessl_defaults(t, gessl);
+  th_set(t, gessl, "M", M);
+  th_set(t, gessl, "lambda", lambda);
+  th_set(t, gessl, "alpha", alpha);
+}
+
+/* One step of m from the starting parameters and running statistics. */
+static gs_status step_from_start(setup *s, const gs_meta_iface *m, gs_meta_result *r) {
+  reset(s);
+  return th_step(&s->t, m, r);
+}
+
 static void close_setup(setup *s) {
   gs_pset_free_params(s->p0);
   gs_pset_free_params(s->s0);
@@ -87,19 +101,14 @@ static void expect_same(const char *what, const gs_pset *a, const gs_pset *b, do
 static void against_plain(setup *s, const gs_meta_iface *none, const gs_meta_iface *gessl) {
   th *t = &s->t;
   gs_meta_result r;
-  reset(s);
-  CHECKF(th_step(t, none, &r) == GS_OK, "%s", gs_errmsg());
+  CHECKF(step_from_start(s, none, &r) == GS_OK, "%s", gs_errmsg());
   double plain_loss = r.loss;
   gs_pset *p_plain = gs_pset_clone(t->params, ".plain", 1);
   gs_pset *s_plain = gs_pset_clone(t->state, ".plain_s", 1);
   for (int grad = 0; grad < 2; grad++) {
-    th_gessl_defaults(t, gessl);
-    th_set(t, gessl, "M", 1);
-    th_set(t, gessl, "lambda", 0);
-    th_set(t, gessl, "alpha", 0);
+    gessl_at(t, gessl, 1, 0, 0);
     th_set(t, gessl, "gradient", grad);
-    reset(s);
-    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+    CHECKF(step_from_start(s, gessl, &r) == GS_OK, "%s", gs_errmsg());
     CHECKF(fabs(r.loss - plain_loss) < 1e-5, "loss %.7f vs plain %.7f", r.loss, plain_loss);
     expect_same(grad ? "first-order vs plain: params" : "AID-FD vs plain: params", t->params,
                 p_plain, 1e-5);
@@ -142,13 +151,9 @@ static void two_tasks(setup *s, const gs_meta_iface *gessl) {
 
   gs_meta_result r;
   for (int grad = 0; grad < 2; grad++) {
-    th_gessl_defaults(t, gessl);
-    th_set(t, gessl, "M", 2);
-    th_set(t, gessl, "lambda", 0);
-    th_set(t, gessl, "alpha", 0);
+    gessl_at(t, gessl, 2, 0, 0);
     th_set(t, gessl, "gradient", grad);
-    reset(s);
-    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+    CHECKF(step_from_start(s, gessl, &r) == GS_OK, "%s", gs_errmsg());
     CHECK(r.batches == 2 && t->batches_served >= 2);
     expect_same("M=2 vs a step on the mean gradient: params", t->params, expect, 1e-5);
     expect_same("  running statistics", t->state, s_expect, 1e-5);
@@ -164,14 +169,10 @@ static void two_tasks(setup *s, const gs_meta_iface *gessl) {
       {"target=ahead, K=0, fresh views", {"lambda", "K", "target", "outer_views"}, {1, 0, 1, 1}},
   };
   for (size_t c = 0; c < sizeof same / sizeof *same; c++) {
-    th_gessl_defaults(t, gessl);
-    th_set(t, gessl, "M", 2);
-    th_set(t, gessl, "lambda", 0);
-    th_set(t, gessl, "alpha", 0);
+    gessl_at(t, gessl, 2, 0, 0);
     for (int k = 0; k < 4 && same[c].name[k]; k++)
       th_set(t, gessl, same[c].name[k], same[c].value[k]);
-    reset(s);
-    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s: %s", same[c].what, gs_errmsg());
+    CHECKF(step_from_start(s, gessl, &r) == GS_OK, "%s: %s", same[c].what, gs_errmsg());
     printf("%s:\n", same[c].what);
     expect_same("  params against the step on the mean gradient", t->params, expect, 1e-5);
     expect_same("  running statistics", t->state, s_expect, 1e-5);
@@ -179,34 +180,22 @@ static void two_tasks(setup *s, const gs_meta_iface *gessl) {
   /* combine=sum: the step on the sum of the gradients. */
   gs_pset *expect_sum = gs_pset_clone(expect, ".expect_sum", 1);
   gs_pset_axpy(expect_sum, -t->lr * 0.5f, gsum);
-  th_gessl_defaults(t, gessl);
-  th_set(t, gessl, "M", 2);
-  th_set(t, gessl, "lambda", 0);
-  th_set(t, gessl, "alpha", 0);
+  gessl_at(t, gessl, 2, 0, 0);
   th_set(t, gessl, "combine", 1);
-  reset(s);
-  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  CHECKF(step_from_start(s, gessl, &r) == GS_OK, "%s", gs_errmsg());
   expect_same("combine=sum vs a step on the summed gradient: params", t->params, expect_sum, 1e-5);
   gs_pset_free_params(expect_sum);
   /* objective=kl with a target equal to the model: no task loss at all, theta stays. */
-  th_gessl_defaults(t, gessl);
-  th_set(t, gessl, "M", 2);
-  th_set(t, gessl, "lambda", 1);
-  th_set(t, gessl, "alpha", 0);
+  gessl_at(t, gessl, 2, 1, 0);
   th_set(t, gessl, "K", 0);
   th_set(t, gessl, "objective", 1);
-  reset(s);
-  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  CHECKF(step_from_start(s, gessl, &r) == GS_OK, "%s", gs_errmsg());
   expect_same("objective=kl, target = model: params stay", t->params, s->p0, 1e-6);
 
   /* Full GeSSL: the params move elsewhere, the running statistics must not. */
-  th_gessl_defaults(t, gessl);
-  th_set(t, gessl, "M", 2);
-  th_set(t, gessl, "alpha", 0.05);
-  th_set(t, gessl, "lambda", 1.0);
+  gessl_at(t, gessl, 2, 1.0, 0.05);
   th_set(t, gessl, "gradient", 0);
-  reset(s);
-  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  CHECKF(step_from_start(s, gessl, &r) == GS_OK, "%s", gs_errmsg());
   CHECKF(r.n_figures == 3 && !strcmp(r.figures[1].name, "kl"), "%d figures", r.n_figures);
   CHECKF(isfinite(r.loss) && isfinite(r.figures[1].value) && r.figures[1].value >= 0,
          "loss %g KL %g", r.loss, r.figures[1].value);
@@ -231,13 +220,9 @@ static void same_step(setup *s, const gs_meta_iface *gessl, const char *what, co
   gs_meta_result r;
   gs_pset *pa = NULL;
   for (int pass = 0; pass < 3; pass++) {
-    th_gessl_defaults(t, gessl);
-    th_set(t, gessl, "M", 1);
-    th_set(t, gessl, "lambda", 0.5);
-    th_set(t, gessl, "alpha", 0.05);
+    gessl_at(t, gessl, 1, 0.5, 0.05);
     th_set(t, gessl, name, pass == 0 ? a : pass == 1 ? b : differs);
-    reset(s);
-    CHECKF(th_step(t, gessl, &r) == GS_OK, "%s: %s", what, gs_errmsg());
+    CHECKF(step_from_start(s, gessl, &r) == GS_OK, "%s: %s", what, gs_errmsg());
     if (pass == 0) {
       pa = gs_pset_clone(t->params, ".same", 1);
     } else if (pass == 1) {
@@ -285,8 +270,7 @@ static void moco_queue(const gs_meta_iface *gessl) {
   th_gessl_defaults(t, gessl);
   th_set(t, gessl, "M", 2);
   gs_meta_result r;
-  reset(&s);
-  CHECKF(th_step(t, gessl, &r) == GS_OK, "%s", gs_errmsg());
+  CHECKF(step_from_start(&s, gessl, &r) == GS_OK, "%s", gs_errmsg());
   if (queue) gs_param_read(queue, q1);
   double kept = 0, fresh = 0;
   for (int64_t i = 0; i < (QUEUE - 2 * rows) * d; i++)

@@ -71,6 +71,27 @@ static void test_forward(gs_device *dev) {
   gs_param_free(w);
 }
 
+/* {loss, d loss / param} compiled with checked execution on and run once on x = xv; the run's
+ * status, and in msg the message of a failure. */
+static gs_status run_backward(gs_device *dev, gs_graph *g, gs_tensor *loss, gs_tensor *param,
+                              gs_tensor *x, const float *xv, char *msg, size_t len) {
+  gs_tensor *grad = NULL;
+  CHECK(gs_grad(g, loss, &param, 1, &grad) == GS_OK);
+  CHECKF(gs_graph_status(g) == GS_OK, "%s", gs_graph_error(g));
+  gs_device_set_detect_anomaly(dev, 1);
+  gs_tensor *outs[2] = {loss, grad};
+  gs_program *p = gs_compile(dev, g, outs, 2);
+  CHECKF(p != NULL, "%s", gs_errmsg());
+  gs_status st = GS_ERR_INVALID;
+  if (p)
+    st = run_once(p, x, xv, msg, len);
+  else
+    snprintf(msg, len, "not compiled");
+  gs_program_free(p);
+  gs_device_set_detect_anomaly(dev, 0);
+  return st;
+}
+
 /* loss = sum(x * sqrt(s)) with s a parameter of layer "probe.scale" holding a 0: the forward
  * pass is finite, the gradient of sqrt at 0 is not. */
 static void test_backward(gs_device *dev) {
@@ -80,21 +101,11 @@ static void test_backward(gs_device *dev) {
   gs_tensor *x = gs_input(g, "x", GS_F32, GS_SHAPE(4));
   gs_tensor *sr = gs_param_ref(g, s);
   gs_tensor *loss = gs_sum_all(g, gs_mul(g, x, gs_sqrt(g, sr)));
-  gs_tensor *grad = NULL;
-  CHECK(gs_grad(g, loss, &sr, 1, &grad) == GS_OK);
-  CHECKF(gs_graph_status(g) == GS_OK, "%s", gs_graph_error(g));
-  gs_device_set_detect_anomaly(dev, 1);
-  gs_tensor *outs[2] = {loss, grad};
-  gs_program *p = gs_compile(dev, g, outs, 2);
-  CHECKF(p != NULL, "%s", gs_errmsg());
   char msg[1024];
-  if (p) {
-    CHECK(run_once(p, x, (float[4]){1, 1, 1, 1}, msg, sizeof msg) == GS_ERR_NUMERIC);
-    CHECK(has(msg, "unary_bwd(sqrt)") && has(msg, "backward: gradient of unary(sqrt)") &&
-          has(msg, "in layer probe.scale") && has(msg, "Inf"));
-  }
-  gs_program_free(p);
-  gs_device_set_detect_anomaly(dev, 0);
+  CHECK(run_backward(dev, g, loss, sr, x, (float[4]){1, 1, 1, 1}, msg, sizeof msg) ==
+        GS_ERR_NUMERIC);
+  CHECK(has(msg, "unary_bwd(sqrt)") && has(msg, "backward: gradient of unary(sqrt)") &&
+        has(msg, "in layer probe.scale") && has(msg, "Inf"));
   gs_graph_free(g);
   gs_param_free(s);
 }
@@ -112,23 +123,12 @@ static void test_backward_matmul(gs_device *dev) {
   gs_tensor *wr = gs_param_ref(g, w);
   gs_tensor *sum = gs_sum_all(g, gs_matmul(g, x, wr, 0, 0));
   gs_tensor *loss = gs_mul(g, sum, gs_reshape(g, gs_param_ref(g, k), gs_tensor_shape(sum)));
-  gs_tensor *grad = NULL;
-  CHECK(gs_grad(g, loss, &wr, 1, &grad) == GS_OK);
-  CHECKF(gs_graph_status(g) == GS_OK, "%s", gs_graph_error(g));
-  gs_device_set_detect_anomaly(dev, 1);
-  gs_tensor *outs[2] = {loss, grad};
-  gs_program *p = gs_compile(dev, g, outs, 2);
-  CHECKF(p != NULL, "%s", gs_errmsg());
   char msg[1024];
   float xv[12];
   for (int j = 0; j < 12; j++) xv[j] = 1.0f;
-  if (p) {
-    CHECK(run_once(p, x, xv, msg, sizeof msg) == GS_ERR_NUMERIC);
-    CHECK(has(msg, "matmul (node") && has(msg, "backward: gradient of matmul") &&
-          has(msg, "in layer head.fc") && has(msg, "Inf"));
-  }
-  gs_program_free(p);
-  gs_device_set_detect_anomaly(dev, 0);
+  CHECK(run_backward(dev, g, loss, wr, x, xv, msg, sizeof msg) == GS_ERR_NUMERIC);
+  CHECK(has(msg, "matmul (node") && has(msg, "backward: gradient of matmul") &&
+        has(msg, "in layer head.fc") && has(msg, "Inf"));
   gs_graph_free(g);
   gs_param_free(w);
   gs_param_free(k);
