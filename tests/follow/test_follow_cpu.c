@@ -12,50 +12,29 @@
 #include <string.h>
 
 #include "check.h"
-#include "gessl/train.h"
+#include "train_run.h"
 
 enum { STEPS = 12 };
-
-typedef struct seen {
-  double loss[STEPS + 1];
-  int n;
-} seen;
-
-static void on_progress(void *user, const gs_train_progress *p) {
-  seen *s = user;
-  if (p->step >= 1 && p->step <= STEPS) s->loss[p->step - 1] = p->loss;
-  s->n = (int)p->step;
-}
 
 static const char *model = "convnet";
 static int steps = STEPS, batch = 16;
 
-static gs_status run(const char *backend, seen *s, gs_train_result *res) {
+static gs_status run(const char *backend, loss_trace *s, gs_train_result *res) {
   static const char *names[] = {"proj_hidden_dim", "proj_output_dim", "temperature"};
   static const char *values[] = {"64", "32", "0.5"};
   gs_train_config cfg;
-  gs_train_config_init(&cfg);
+  short_run(&cfg, steps, s);
+  constant_lr(&cfg, 0.1f);
   cfg.backend = backend;
-  cfg.data = "synthetic:16x16x3";
   cfg.data_limit = 128;
   cfg.model = model;
-  cfg.width = 0.25f;
   cfg.batch = batch;
   cfg.epochs = 10;
-  cfg.max_steps = steps;
-  cfg.lr = 0.1f;
-  cfg.warmup_steps = 0;
-  cfg.final_lr = 0.1f;
   cfg.seed = 5;
   cfg.threads = 1;
-  cfg.data_threads = 1;
   cfg.set_names = names;
   cfg.set_values = values;
   cfg.n_set = 3;
-  cfg.log_every = 1;
-  cfg.progress = on_progress;
-  cfg.user = s;
-  memset(s, 0, sizeof *s);
   return gs_train_run(NULL, &cfg, res);
 }
 
@@ -74,7 +53,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  seen cpu, vk;
+  loss_trace cpu, vk;
   gs_train_result rc, rv;
   gs_status st = run("cpu", &cpu, &rc);
   CHECKF(st == GS_OK, "cpu run: %s", gs_errmsg());

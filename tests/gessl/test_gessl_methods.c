@@ -7,20 +7,9 @@
 
 #include "check.h"
 #include "gessl/gessl.h"
-#include "gessl/train.h"
+#include "train_run.h"
 
 enum { STEPS = 2, MAX_SET = 24 };
-
-typedef struct seen {
-  double loss[STEPS + 1];
-  int n;
-} seen;
-
-static void on_progress(void *user, const gs_train_progress *p) {
-  seen *s = user;
-  if (p->step >= 1 && p->step <= STEPS) s->loss[p->step - 1] = p->loss;
-  s->n = (int)p->step;
-}
 
 static void on_log(void *user, const char *line) {
   (void)user;
@@ -65,30 +54,24 @@ int main(int argc, char **argv) {
       names[n] = variants[variant][0];
       values[n++] = variants[variant][1];
     }
-    seen s = {{0}, 0};
+    loss_trace s;
     gs_train_config cfg;
-    gs_train_config_init(&cfg);
+    short_run(&cfg, STEPS, &s);
     cfg.backend = spec;
     cfg.data = "synthetic:16x16x1";
     cfg.data_limit = 64;
     cfg.model = "convnet";
-    cfg.width = 0.25f;
     cfg.method = m->name;
     cfg.meta = "gessl";
     cfg.batch = 8;
     cfg.epochs = 4;
-    cfg.max_steps = STEPS;
     cfg.lr = 0.05f;
     cfg.seed = 1;
     cfg.threads = 2;
-    cfg.data_threads = 1;
     cfg.set_names = names;
     cfg.set_values = values;
     cfg.n_set = n;
-    cfg.log_every = 1;
-    cfg.progress = on_progress;
     cfg.log = on_log;
-    cfg.user = &s;
     gs_train_result res;
     gs_status st = gs_train_run(rt, &cfg, &res);
     CHECKF(st == GS_OK, "gessl around %s on %s (variant %d): %s", m->name, spec, variant,

@@ -13,20 +13,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "gessl/train.h"
+#include "train_run.h"
 
-enum { MAX_STEPS = 200, MAX_SET = 32 };
-
-typedef struct seen {
-  double loss[MAX_STEPS];
-  int n;
-} seen;
-
-static void on_progress(void *user, const gs_train_progress *p) {
-  seen *s = user;
-  if (p->step >= 1 && p->step <= MAX_STEPS) s->loss[p->step - 1] = p->loss;
-  s->n = (int)p->step;
-}
+enum { MAX_STEPS = LOSS_TRACE_MAX, MAX_SET = 32 };
 
 /* The small value for a head-size hyperparameter, or -1 to keep the default. */
 static double shrunk(const gs_hparam_decl *d) {
@@ -97,30 +86,21 @@ int main(int argc, char **argv) {
   if (steps < 4 || steps > MAX_STEPS) steps = 16;
   int window = steps / 4;
 
-  seen s = {{0}, 0};
+  loss_trace s;
   gs_train_config cfg;
-  gs_train_config_init(&cfg);
+  short_run(&cfg, steps, &s);
+  constant_lr(&cfg, lr);
   cfg.backend = device;
-  cfg.data = "synthetic:16x16x3";
   cfg.data_limit = 16;
   cfg.model = "convnet";
   cfg.method = method;
-  cfg.width = 0.25f;
   cfg.batch = 8;
   cfg.epochs = steps;
-  cfg.max_steps = steps;
-  cfg.lr = lr;
-  cfg.warmup_steps = 0;
-  cfg.final_lr = lr;
   cfg.seed = 1;
   cfg.threads = 2;
-  cfg.data_threads = 1;
   cfg.set_names = names;
   cfg.set_values = values;
   cfg.n_set = n_set;
-  cfg.log_every = 1;
-  cfg.progress = on_progress;
-  cfg.user = &s;
 
   gs_train_result res;
   gs_status st = gs_train_run(rt, &cfg, &res);

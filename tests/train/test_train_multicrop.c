@@ -8,20 +8,9 @@
 #include <string.h>
 
 #include "check.h"
-#include "gessl/train.h"
+#include "train_run.h"
 
 enum { MAX_STEPS = 32, WINDOW = 6 };
-
-typedef struct seen {
-  double loss[MAX_STEPS];
-  int n;
-} seen;
-
-static void on_progress(void *user, const gs_train_progress *p) {
-  seen *s = user;
-  if (p->step >= 1 && p->step <= MAX_STEPS) s->loss[p->step - 1] = p->loss;
-  s->n = (int)p->step;
-}
 
 static void on_log(void *user, const char *line) {
   (void)user;
@@ -37,30 +26,22 @@ int main(int argc, char **argv) {
   const char *names[] = {"proj_hidden_dim", "bottleneck_dim",      "num_prototypes",
                          "local_crops",     "warmup_teacher_temp", "teacher_temp"};
   const char *values[] = {"32", "16", "64", "2", "0.04", "0.04"};
-  seen s = {{0}, 0};
+  loss_trace s;
   gs_train_config cfg;
-  gs_train_config_init(&cfg);
+  short_run(&cfg, steps, &s);
+  constant_lr(&cfg, 0.3f);
   cfg.backend = backend;
   cfg.method = "dino";
-  cfg.data = "synthetic:16x16x3";
   cfg.data_limit = 128;
-  cfg.width = 0.25f;
   cfg.batch = 16;
   cfg.epochs = 8;
-  cfg.max_steps = steps;
-  cfg.lr = 0.3f;
-  cfg.warmup_steps = 0;
-  cfg.final_lr = 0.3f;
   cfg.seed = 7;
   cfg.threads = 2;
-  cfg.data_threads = 1;
   cfg.set_names = names;
   cfg.set_values = values;
   cfg.n_set = 6;
   cfg.log_every = 4;
-  cfg.progress = on_progress;
   cfg.log = on_log;
-  cfg.user = &s;
 
   gs_train_result res;
   gs_status st = gs_train_run(NULL, &cfg, &res);
@@ -73,7 +54,7 @@ int main(int argc, char **argv) {
   printf("\n");
   /* The same steps on the CPU reference: the device follows it closely. */
   if (!reference && s.n == steps) {
-    seen c = {{0}, 0};
+    loss_trace c = {{0}, 0};
     cfg.backend = "cpu";
     cfg.user = &c;
     CHECKF(gs_train_run(NULL, &cfg, &res) == GS_OK, "cpu: %s", gs_errmsg());
@@ -108,16 +89,15 @@ int main(int argc, char **argv) {
     const char *sw_names[] = {"num_prototypes", "proj_hidden_dim", "proj_output_dim",
                               "local_crops"};
     const char *sw_values[] = {"32", "32", "16", "2"};
-    seen w = {{0}, 0};
+    loss_trace w = {{0}, 0};
     cfg.method = "swav";
     cfg.meta = "none";
     cfg.set_names = sw_names;
     cfg.set_values = sw_values;
     cfg.n_set = 4;
     cfg.max_steps = 16;
-    cfg.lr = 0.1f;
-    cfg.final_lr = 0.1f;
-    cfg.progress = on_progress;
+    constant_lr(&cfg, 0.1f);
+    cfg.progress = loss_trace_progress;
     cfg.user = &w;
     st = gs_train_run(NULL, &cfg, &res);
     CHECKF(st == GS_OK && w.n == 16, "swav with local crops: %s", gs_errmsg());

@@ -3,46 +3,26 @@
 #include <string.h>
 
 #include "check.h"
-#include "gessl/train.h"
+#include "train_run.h"
 
 enum { STEPS = 24, WINDOW = 6 };
-
-typedef struct seen {
-  double loss[STEPS + 1];
-  int n;
-} seen;
-
-static void on_progress(void *user, const gs_train_progress *p) {
-  seen *s = user;
-  if (p->step >= 1 && p->step <= STEPS) s->loss[p->step - 1] = p->loss;
-  s->n = (int)p->step;
-}
 
 int main(void) {
   const char *names[] = {"proj_hidden_dim", "proj_output_dim", "temperature"};
   const char *values[] = {"64", "32", "0.5"};
-  seen s = {{0}, 0};
+  loss_trace s;
   gs_train_config cfg;
-  gs_train_config_init(&cfg);
-  cfg.data = "synthetic:16x16x3";
+  short_run(&cfg, STEPS, &s);
+  constant_lr(&cfg, 0.1f);
   cfg.data_limit = 256;
   cfg.model = "convnet";
-  cfg.width = 0.25f;
   cfg.batch = 32;
   cfg.epochs = 10;
-  cfg.max_steps = STEPS;
-  cfg.lr = 0.1f;
-  cfg.warmup_steps = 0;
-  cfg.final_lr = 0.1f;
   cfg.seed = 3;
   cfg.threads = 2;
-  cfg.data_threads = 1;
   cfg.set_names = names;
   cfg.set_values = values;
   cfg.n_set = 3;
-  cfg.log_every = 1;
-  cfg.progress = on_progress;
-  cfg.user = &s;
 
   CHECKF(gs_train_validate(NULL, &cfg) == GS_OK, "%s", gs_errmsg());
   gs_train_result res;
