@@ -2,6 +2,8 @@
 #ifndef GESSL_TEST_DATA_FIXTURES_H
 #define GESSL_TEST_DATA_FIXTURES_H
 
+#include <png.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,17 @@ static inline void fx_write(const char *rel, const void *data, size_t len) {
     exit(1);
   }
   fclose(f);
+}
+
+/* An RGB PNG of w x h pixels px (rows of RGB bytes) at rel; 0, or -1 when it cannot be written. */
+static inline int fx_write_rgb_png(const char *rel, int w, int h, const uint8_t *px) {
+  png_image im;
+  memset(&im, 0, sizeof im);
+  im.version = PNG_IMAGE_VERSION;
+  im.width = (png_uint_32)w;
+  im.height = (png_uint_32)h;
+  im.format = PNG_FORMAT_RGB;
+  return png_image_write_to_file(&im, fx_path(rel), 0, px, 0, NULL) ? 0 : -1;
 }
 
 static inline int fx_contains(const char *hay, const char *needle) {

@@ -1,6 +1,5 @@
 /* IDX and CIFAR files load with the right pixels and labels (raw and gzip); bad files of every
  * kind are refused with a message that names the file and what is wrong. */
-#include <png.h>
 #include <stdint.h>
 #include <zlib.h>
 
@@ -185,17 +184,11 @@ static void test_cifar(void) {
 }
 
 static int write_rgb_png(const char *rel, int w, int h) {
-  png_image im;
-  memset(&im, 0, sizeof im);
-  im.version = PNG_IMAGE_VERSION;
-  im.width = (png_uint_32)w;
-  im.height = (png_uint_32)h;
-  im.format = PNG_FORMAT_RGB;
   uint8_t *px = calloc((size_t)w * h * 3, 1);
   for (int i = 0; i < w * h * 3; i++) px[i] = (uint8_t)(i * 31 + i / 7);
-  int ok = png_image_write_to_file(&im, fx_path(rel), 0, px, 0, NULL);
+  int rc = fx_write_rgb_png(rel, w, h, px);
   free(px);
-  return ok ? 0 : -1;
+  return rc;
 }
 
 static uint32_t crc_of(const uint8_t *p, size_t n) { return (uint32_t)crc32(0, p, (uInt)n); }

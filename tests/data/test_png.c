@@ -139,20 +139,13 @@ static void check_resize_and_mix(void) {
   fx_mkdir("resize");
   for (int k = 0; k < 2; k++) {
     int w = k ? 5 : 16, h = k ? 7 : 12;
-    png_image im;
-    memset(&im, 0, sizeof im);
-    im.version = PNG_IMAGE_VERSION;
-    im.width = (png_uint_32)w;
-    im.height = (png_uint_32)h;
-    im.format = PNG_FORMAT_RGB;
     uint8_t buf[16 * 12 * 3];
     for (int p = 0; p < w * h; p++) {
       buf[3 * p] = 10;
       buf[3 * p + 1] = 200;
       buf[3 * p + 2] = (uint8_t)(30 + k);
     }
-    CHECK(png_image_write_to_file(&im, fx_path(k ? "resize/b.png" : "resize/a.png"), 0, buf, 0,
-                                  NULL) != 0);
+    CHECK(fx_write_rgb_png(k ? "resize/b.png" : "resize/a.png", w, h, buf) == 0);
   }
   char spec[600];
   snprintf(spec, sizeof spec, "folder:%s", fx_path("resize"));
