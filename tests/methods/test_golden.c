@@ -31,8 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
 #include "gessl/gessl.h"
+#include "method_fixture.h"
 
 enum { MAX_VIEWS = 8, MAX_PARAMS = 256 };
 
@@ -166,26 +166,15 @@ static void run_golden(gs_runtime *rt, gs_device *dev, const cJSON *doc) {
   CHECKF(m != NULL, "%s", gs_errmsg());
   if (!m) return;
   double *hp = resolve_hparams(m, cJSON_GetObjectItem(doc, "hparams"));
-  gs_model_config mc = {"identity", (int)d, 1, 1.0f, 0, ""};
-  gs_model *backbone = gs_model_new(dev, &mc);
-  CHECKF(backbone != NULL, "%s", gs_errmsg());
   int64_t total = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "total_steps"));
   int64_t step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(doc, "step"));
-  gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
-                       .dev = dev,
-                       .backbone = backbone,
-                       .batch = n,
-                       .total_steps = total > 0 ? total : 100,
-                       .hp = hp};
-  void *self = NULL;
-  gs_status st = backbone && hp ? m->create(&ctx, &self) : GS_ERR_INVALID;
-  CHECKF(st == GS_OK, "create: %s", gs_errmsg());
-  gs_pset *params = gs_pset_new(), *state = gs_pset_new();
+  method_fixture f;
+  int opened = method_fixture_open(&f, dev, m, hp, n, d, total > 0 ? total : 100, 0);
+  void *self = f.self;
+  gs_pset *params = f.params, *state = f.state;
   gs_graph *g = gs_graph_new();
   gs_program *prog = NULL;
-  if (st != GS_OK || !params || !state || !g) goto done;
-  CHECKF(m->params(self, params) == GS_OK, "%s", gs_errmsg());
-  CHECKF(m->state(self, state) == GS_OK, "%s", gs_errmsg());
+  if (!opened || !g) goto done;
   int np = gs_pset_count(params);
   CHECK(np <= MAX_PARAMS);
   if (np > MAX_PARAMS) goto done;
@@ -200,7 +189,7 @@ static void run_golden(gs_runtime *rt, gs_device *dev, const cJSON *doc) {
     views[v] = gs_input(g, in_name, GS_F32, GS_SHAPE(n, d, 1, 1));
   }
   gs_method_out out = {0};
-  st = m->build_loss(self, g, views, n_views, &out);
+  gs_status st = m->build_loss(self, g, views, n_views, &out);
   CHECKF(st == GS_OK, "build_loss: %s", gs_errmsg());
   if (st != GS_OK) goto done;
   gs_shape ls = gs_tensor_shape(out.loss);
@@ -266,10 +255,7 @@ static void run_golden(gs_runtime *rt, gs_device *dev, const cJSON *doc) {
 done:
   if (prog) gs_program_free(prog);
   gs_graph_free(g);
-  gs_pset_free(params);
-  gs_pset_free(state);
-  if (self) m->destroy(self);
-  gs_model_free(backbone);
+  method_fixture_close(&f);
   free(hp);
 }
 

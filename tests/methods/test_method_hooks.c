@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "gessl/gessl.h"
+#include "method_fixture.h"
 
 enum { N = 4, D = 6, MAX_VIEWS = 4 };
 
@@ -125,31 +124,16 @@ static void run_case(gs_runtime *rt, gs_device *dev, const method_case *c) {
   CHECKF(m != NULL, "%s", gs_errmsg());
   if (!m) return;
   double *hp = hparams(m, c);
-  gs_model_config mc = {0};
-  mc.arch = "identity";
-  mc.in_channels = D;
-  mc.image_size = 1;
-  mc.width = 1.0f;
-  gs_model *backbone = gs_model_new(dev, &mc);
-  CHECKF(backbone != NULL, "%s", gs_errmsg());
-  gs_method_ctx ctx = {GS_TABLE_HEAD(gs_method_ctx, GS_METHOD_ABI_VERSION),
-                       .dev = dev,
-                       .backbone = backbone,
-                       .batch = N,
-                       .total_steps = 10,
-                       .hp = hp,
-                       .seed = 7};
-  void *self = NULL;
-  gs_status st = backbone && hp ? m->create(&ctx, &self) : GS_ERR_INVALID;
-  CHECKF(st == GS_OK, "%s create: %s", c->name, gs_errmsg());
-  gs_pset *params = gs_pset_new(), *state = gs_pset_new();
+  method_fixture f;
+  int opened = method_fixture_open(&f, dev, m, hp, N, D, 10, 7);
+  void *self = f.self;
+  gs_pset *params = f.params, *state = f.state;
   gs_graph *g = gs_graph_new();
   gs_program *prog = NULL;
   float *embed = NULL, *queue_before = NULL, *centre_before = NULL, *w_last = NULL;
   float **online = NULL, **teacher_before = NULL;
   int np = 0;
-  if (st != GS_OK || !params || !state || !g) goto done;
-  CHECK(m->params(self, params) == GS_OK && m->state(self, state) == GS_OK);
+  if (!opened || !g) goto done;
   np = gs_pset_count(params);
   online = calloc((size_t)np, sizeof *online);
   teacher_before = calloc((size_t)np, sizeof *teacher_before);
@@ -293,10 +277,7 @@ done:
   free(w_last);
   if (prog) gs_program_free(prog);
   gs_graph_free(g);
-  gs_pset_free(params);
-  gs_pset_free(state);
-  if (self) m->destroy(self);
-  gs_model_free(backbone);
+  method_fixture_close(&f);
   free(hp);
 }
 
