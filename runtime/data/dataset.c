@@ -37,20 +37,23 @@ static int dir_exists(const char *path) {
   return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* Reads a file, inflating it when it starts with the gzip magic. */
-static gs_status load_maybe_gz(const char *path, uint8_t **out, size_t *len) {
-  uint8_t *raw;
-  size_t n;
-  gs_status s = gs_read_file(path, MAX_FILE, &raw, &n);
+typedef gs_status (*parse_fn)(const uint8_t *buf, size_t len, const char *name, gs_images *im);
+
+/* Reads a file, inflating it when it starts with the gzip magic, and parses it into im. */
+static gs_status load_parsed(const char *path, parse_fn parse, gs_images *im) {
+  uint8_t *buf;
+  size_t len;
+  gs_status s = gs_read_file(path, MAX_FILE, &buf, &len);
   if (s) return s;
-  if (n >= 2 && raw[0] == 0x1f && raw[1] == 0x8b) {
-    s = gs_gunzip(raw, n, path, MAX_INFLATED, out, len);
+  if (len >= 2 && buf[0] == 0x1f && buf[1] == 0x8b) {
+    uint8_t *raw = buf;
+    s = gs_gunzip(raw, len, path, MAX_INFLATED, &buf, &len);
     free(raw);
-    return s;
+    if (s) return s;
   }
-  *out = raw;
-  *len = n;
-  return GS_OK;
+  s = parse(buf, len, path, im);
+  free(buf);
+  return s;
 }
 
 /* The usual names of an IDX file: MNIST's, the dotted variant some mirrors use, gzipped or not. */
@@ -75,18 +78,10 @@ static gs_status open_idx(const char *dir, gs_split split, gs_images *im) {
     return gs_fail(GS_ERR_IO, "IDX data set in %s: missing %s", dir, ipath);
   if (!find_idx(dir, sp, "labels", 1, lpath, sizeof lpath))
     return gs_fail(GS_ERR_IO, "IDX data set in %s: missing %s", dir, lpath);
-  uint8_t *buf;
-  size_t len;
-  gs_status s = load_maybe_gz(ipath, &buf, &len);
-  if (s) return s;
-  s = gs_idx_parse_images(buf, len, ipath, im);
-  free(buf);
+  gs_status s = load_parsed(ipath, gs_idx_parse_images, im);
   if (s) return s;
   gs_images lab = {0};
-  if ((s = load_maybe_gz(lpath, &buf, &len))) return s;
-  s = gs_idx_parse_labels(buf, len, lpath, &lab);
-  free(buf);
-  if (s) return s;
+  if ((s = load_parsed(lpath, gs_idx_parse_labels, &lab))) return s;
   if (lab.n != im->n) {
     s = gs_fail(GS_ERR_FORMAT, "%s holds %lld labels but %s holds %lld images", lpath,
                 (long long)lab.n, ipath, (long long)im->n);
@@ -137,13 +132,7 @@ static gs_status open_digits(const char *path, gs_images *im) {
                      path);
     return gs_fail(GS_ERR_IO, "data set digits: %s is not a file", path);
   }
-  uint8_t *buf;
-  size_t len;
-  gs_status s = load_maybe_gz(path, &buf, &len);
-  if (s) return s;
-  s = gs_digits_parse(buf, len, path, im);
-  free(buf);
-  return s;
+  return load_parsed(path, gs_digits_parse, im);
 }
 
 /* Keeps the split's part of a labelled store that has no test split of its own (holdout above). */
