@@ -21,6 +21,16 @@ static inline void loss_trace_progress(void *user, const gs_train_progress *p) {
   s->n = (int)p->step;
 }
 
+/* The mean loss over the first `window` steps and over the last `window` of `steps` steps. */
+static inline void loss_trace_ends(const loss_trace *t, int steps, int window, double *first,
+                                   double *last) {
+  *first = *last = 0.0;
+  for (int k = 0; k < window; k++) {
+    *first += t->loss[k] / window;
+    *last += t->loss[steps - window + k] / window;
+  }
+}
+
 /* gs_train_config_init, then a run of `steps` steps on 16x16 RGB synthetic images, backbone width
  * 0.25, one data thread, every step logged and its loss recorded in *trace (emptied here). */
 static inline void short_run(gs_train_config *cfg, int steps, loss_trace *trace) {

@@ -109,11 +109,8 @@ int main(int argc, char **argv) {
     CHECKF(s.n == steps, "%d steps of %d", s.n, steps);
     for (int k = 0; k < s.n && k < steps; k++)
       CHECKF(isfinite(s.loss[k]), "step %d: loss %g", k + 1, s.loss[k]);
-    double first = 0.0, last = 0.0;
-    for (int k = 0; k < window; k++) {
-      first += s.loss[k] / window;
-      last += s.loss[steps - window + k] / window;
-    }
+    double first, last;
+    loss_trace_ends(&s, steps, window, &first, &last);
     printf("%s on %s (%s): loss %.5f over the first %d steps, %.5f over the last %d\n", method,
            device, res.device, first, window, last, window);
     CHECKF(last < first, "%s on %s: the loss did not fall (%.5f -> %.5f)", method, device, first,

@@ -64,11 +64,8 @@ int main(int argc, char **argv) {
     cfg.user = &s;
   }
   if (reference && s.n == steps) {
-    double first = 0.0, last = 0.0;
-    for (int k = 0; k < WINDOW; k++) {
-      first += s.loss[k] / WINDOW;
-      last += s.loss[steps - WINDOW + k] / WINDOW;
-    }
+    double first, last;
+    loss_trace_ends(&s, steps, WINDOW, &first, &last);
     printf("mean loss of the first %d steps %.4f, of the last %d %.4f\n", WINDOW, first, WINDOW,
            last);
     CHECKF(last < first - 0.01, "loss did not fall: %.4f -> %.4f", first, last);

@@ -30,11 +30,8 @@ int main(void) {
   CHECKF(st == GS_OK, "%s", gs_errmsg());
   CHECK(res.steps == STEPS && s.n == STEPS);
   CHECK(res.images == (int64_t)STEPS * 32);
-  double first = 0.0, last = 0.0;
-  for (int k = 0; k < WINDOW; k++) {
-    first += s.loss[k] / WINDOW;
-    last += s.loss[STEPS - WINDOW + k] / WINDOW;
-  }
+  double first, last;
+  loss_trace_ends(&s, STEPS, WINDOW, &first, &last);
   for (int k = 0; k < STEPS; k++) CHECKF(isfinite(s.loss[k]), "step %d loss %g", k + 1, s.loss[k]);
   printf("mean loss of the first %d steps %.4f, of the last %d %.4f\n", WINDOW, first, WINDOW,
          last);
