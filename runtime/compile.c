@@ -558,6 +558,16 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
     o->bytes = value_bytes(outputs[k]);
   }
   rt_program_link(dev, c.prog);
+  goto done;
+fail:
+  if (c.prog) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", gs_errmsg());
+    gs_program_free(c.prog);
+    c.prog = NULL;
+    gs_fail(st, "%s", msg);
+  }
+done:
   free(ls);
   free(sizes);
   free(c.items);
@@ -565,18 +575,4 @@ gs_program *gs_compile(gs_device *dev, gs_graph *g, gs_tensor *const *outputs, i
   free(c.cn);
   free(c.node_end);
   return c.prog;
-fail:
-  if (c.prog) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", gs_errmsg());
-    gs_program_free(c.prog);
-    gs_fail(st, "%s", msg);
-  }
-  free(ls);
-  free(sizes);
-  free(c.items);
-  free(c.order);
-  free(c.cn);
-  free(c.node_end);
-  return NULL;
 }
