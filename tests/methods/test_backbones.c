@@ -6,19 +6,7 @@
 
 #include "check.h"
 #include "gessl/gessl.h"
-
-static int has(const gs_pset *s, const char *name, gs_shape shape) {
-  for (int k = 0; k < gs_pset_count(s); k++) {
-    gs_param *p = gs_pset_get(s, k);
-    if (strcmp(gs_param_name(p), name) != 0) continue;
-    gs_shape got = gs_param_shape(p);
-    if (got.rank != shape.rank) return 0;
-    for (int d = 0; d < got.rank; d++)
-      if (got.dim[d] != shape.dim[d]) return 0;
-    return 1;
-  }
-  return 0;
-}
+#include "pset_has.h"
 
 /* Runs the model on a [2, C, size, size] input; returns the feature width seen (0 on failure). */
 static int64_t forward_width(gs_device *dev, gs_model *m, int c, int size) {
@@ -63,11 +51,11 @@ int main(void) {
   if (r34) {
     CHECK(gs_model_feat_dim(r34) == 512);
     CHECK(gs_pset_numel(gs_model_params(r34)) == 21284672);
-    CHECK(has(gs_model_params(r34), "conv1.weight", GS_SHAPE(64, 3, 7, 7)));
-    CHECK(has(gs_model_params(r34), "layer3.5.conv2.weight", GS_SHAPE(256, 256, 3, 3)));
-    CHECK(has(gs_model_params(r34), "layer4.2.bn2.weight", GS_SHAPE(512)));
-    CHECK(has(gs_model_state(r34), "layer4.0.downsample.1.running_var", GS_SHAPE(512)));
-    CHECK(!has(gs_model_params(r34), "layer4.3.conv1.weight", GS_SHAPE(512, 512, 3, 3)));
+    CHECK(pset_has(gs_model_params(r34), "conv1.weight", GS_SHAPE(64, 3, 7, 7)));
+    CHECK(pset_has(gs_model_params(r34), "layer3.5.conv2.weight", GS_SHAPE(256, 256, 3, 3)));
+    CHECK(pset_has(gs_model_params(r34), "layer4.2.bn2.weight", GS_SHAPE(512)));
+    CHECK(pset_has(gs_model_state(r34), "layer4.0.downsample.1.running_var", GS_SHAPE(512)));
+    CHECK(!pset_has(gs_model_params(r34), "layer4.3.conv1.weight", GS_SHAPE(512, 512, 3, 3)));
     gs_model_free(r34);
   }
   /* CIFAR stem by default at 32 px: 3x3 conv1, 21,276,992 parameters. */
@@ -82,7 +70,7 @@ int main(void) {
   gs_model *r18 = gs_model_new(dev, &small);
   CHECKF(r18, "%s", gs_errmsg());
   if (r18) {
-    CHECK(has(gs_model_params(r18), "conv1.weight", GS_SHAPE(16, 1, 7, 7)));
+    CHECK(pset_has(gs_model_params(r18), "conv1.weight", GS_SHAPE(16, 1, 7, 7)));
     CHECK(gs_model_feat_dim(r18) == 128);
     CHECK(forward_width(dev, r18, 1, 96) == 128);
     gs_model_free(r18);
@@ -92,7 +80,7 @@ int main(void) {
   gs_model *r5 = gs_model_new(dev, &c5);
   CHECKF(r5, "%s", gs_errmsg());
   if (r5) {
-    CHECK(has(gs_model_params(r5), "conv1.weight", GS_SHAPE(8, 5, 3, 3)));
+    CHECK(pset_has(gs_model_params(r5), "conv1.weight", GS_SHAPE(8, 5, 3, 3)));
     gs_model_free(r5);
   }
   /* ResNet-34 forward at 1/8 width on 16 px, and a ConvNet on 7 channels at 1.5 width. */
@@ -102,7 +90,7 @@ int main(void) {
   gs_model_free(m34);
   gs_model_config cn = {"convnet", 7, 16, 1.5f, 1, ""};
   gs_model *mcn = gs_model_new(dev, &cn);
-  CHECK(mcn && has(gs_model_params(mcn), "features.0.weight", GS_SHAPE(48, 7, 3, 3)));
+  CHECK(mcn && pset_has(gs_model_params(mcn), "features.0.weight", GS_SHAPE(48, 7, 3, 3)));
   CHECK(mcn && forward_width(dev, mcn, 7, 16) == 384);
   gs_model_free(mcn);
 

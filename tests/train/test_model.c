@@ -3,19 +3,7 @@
 
 #include "check.h"
 #include "gessl/model.h"
-
-static int has(const gs_pset *s, const char *name, gs_shape shape) {
-  for (int k = 0; k < gs_pset_count(s); k++) {
-    gs_param *p = gs_pset_get(s, k);
-    if (strcmp(gs_param_name(p), name) != 0) continue;
-    gs_shape got = gs_param_shape(p);
-    if (got.rank != shape.rank) return 0;
-    for (int d = 0; d < got.rank; d++)
-      if (got.dim[d] != shape.dim[d]) return 0;
-    return 1;
-  }
-  return 0;
-}
+#include "pset_has.h"
 
 static float first_value(gs_param *p) {
   gs_shape s = gs_param_shape(p);
@@ -39,13 +27,13 @@ int main(void) {
     CHECK(gs_model_feat_dim(r18) == 512);
     CHECK(gs_pset_count(gs_model_params(r18)) == 60);
     CHECK(gs_pset_numel(gs_model_params(r18)) == 11168832); /* torchvision minus fc, 3x3 stem */
-    CHECK(has(gs_model_params(r18), "conv1.weight", GS_SHAPE(64, 3, 3, 3)));
-    CHECK(has(gs_model_params(r18), "layer1.0.conv1.weight", GS_SHAPE(64, 64, 3, 3)));
-    CHECK(has(gs_model_params(r18), "layer2.0.downsample.0.weight", GS_SHAPE(128, 64, 1, 1)));
-    CHECK(has(gs_model_params(r18), "layer4.1.bn2.bias", GS_SHAPE(512)));
-    CHECK(has(gs_model_state(r18), "layer2.0.downsample.1.running_mean", GS_SHAPE(128)));
-    CHECK(has(gs_model_state(r18), "bn1.running_var", GS_SHAPE(64)));
-    CHECK(!has(gs_model_params(r18), "layer1.0.downsample.0.weight", GS_SHAPE(64, 64, 1, 1)));
+    CHECK(pset_has(gs_model_params(r18), "conv1.weight", GS_SHAPE(64, 3, 3, 3)));
+    CHECK(pset_has(gs_model_params(r18), "layer1.0.conv1.weight", GS_SHAPE(64, 64, 3, 3)));
+    CHECK(pset_has(gs_model_params(r18), "layer2.0.downsample.0.weight", GS_SHAPE(128, 64, 1, 1)));
+    CHECK(pset_has(gs_model_params(r18), "layer4.1.bn2.bias", GS_SHAPE(512)));
+    CHECK(pset_has(gs_model_state(r18), "layer2.0.downsample.1.running_mean", GS_SHAPE(128)));
+    CHECK(pset_has(gs_model_state(r18), "bn1.running_var", GS_SHAPE(64)));
+    CHECK(!pset_has(gs_model_params(r18), "layer1.0.downsample.0.weight", GS_SHAPE(64, 64, 1, 1)));
     CHECK(strcmp(gs_param_name(gs_pset_get(gs_model_params(r18), 0)), "conv1.weight") == 0);
     gs_model_free(r18);
   }
@@ -57,8 +45,8 @@ int main(void) {
     CHECK(gs_model_feat_dim(cn) == 256);
     CHECK(gs_pset_numel(gs_model_params(cn)) ==
           288 + 64 + 18432 + 128 + 73728 + 256 + 294912 + 512);
-    CHECK(has(gs_model_params(cn), "enc.features.0.weight", GS_SHAPE(32, 1, 3, 3)));
-    CHECK(has(gs_model_params(cn), "enc.features.13.bias", GS_SHAPE(256)));
+    CHECK(pset_has(gs_model_params(cn), "enc.features.0.weight", GS_SHAPE(32, 1, 3, 3)));
+    CHECK(pset_has(gs_model_params(cn), "enc.features.13.bias", GS_SHAPE(256)));
     /* Kaiming normal, fan_out: std sqrt(2/(32*9)) = 0.083 for the first conv. */
     gs_param *w = gs_pset_get(gs_model_params(cn), 0);
     float v[288];
@@ -108,11 +96,11 @@ int main(void) {
     /* Linear(no bias) BN ReLU Linear(bias) = projector.0.weight, .1.weight/.bias, .3.weight/.bias
      */
     CHECK(gs_pset_count(gs_mlp_params(h)) == 5);
-    CHECK(has(gs_mlp_params(h), "projector.0.weight", GS_SHAPE(64, 256)));
-    CHECK(has(gs_mlp_params(h), "projector.1.weight", GS_SHAPE(64)));
-    CHECK(has(gs_mlp_params(h), "projector.3.weight", GS_SHAPE(32, 64)));
-    CHECK(has(gs_mlp_params(h), "projector.3.bias", GS_SHAPE(32)));
-    CHECK(has(gs_mlp_state(h), "projector.1.running_mean", GS_SHAPE(64)));
+    CHECK(pset_has(gs_mlp_params(h), "projector.0.weight", GS_SHAPE(64, 256)));
+    CHECK(pset_has(gs_mlp_params(h), "projector.1.weight", GS_SHAPE(64)));
+    CHECK(pset_has(gs_mlp_params(h), "projector.3.weight", GS_SHAPE(32, 64)));
+    CHECK(pset_has(gs_mlp_params(h), "projector.3.bias", GS_SHAPE(32)));
+    CHECK(pset_has(gs_mlp_state(h), "projector.1.running_mean", GS_SHAPE(64)));
     gs_mlp_free(h);
   }
   gs_device_close(dev);
