@@ -13,30 +13,17 @@ import struct
 import subprocess
 import sys
 
-try:
-    import torch
-    import torch.nn as nn
-except ImportError:
-    print("torch is not importable by %s (Debian: python3-torch)" % sys.executable)
-    print("0 passed, 1 failed")
-    sys.exit(1)
+sys.dont_write_bytecode = True  # nothing written into the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from check import check, check_summary, require  # noqa: E402
+
+torch = require("torch", "python3-torch")
+nn = torch.nn
 
 try:
     import torchvision
 except ImportError:
     torchvision = None
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("check failed:", what)
-
 
 DT = {"F32": torch.float32, "I32": torch.int32, "I64": torch.int64}
 
@@ -194,8 +181,7 @@ def main():
     case(gessl, helper, work, "resnet18", 3, 16)
     case(gessl, helper, work, "resnet18:imagenet", 3, 72, n=2)
     case(gessl, helper, work, "convnet", 1, 28)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    check_summary()
 
 
 main()

@@ -14,12 +14,11 @@ import struct
 import subprocess
 import sys
 
-try:
-    import torch
-except ImportError:
-    print("torch is not importable by %s (Debian: python3-torch)" % sys.executable)
-    print("0 passed, 1 failed")
-    sys.exit(1)
+sys.dont_write_bytecode = True  # nothing written into the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from check import check, check_summary, require  # noqa: E402
+
+torch = require("torch", "python3-torch")
 
 try:
     import safetensors.torch as st_torch
@@ -29,18 +28,6 @@ except ImportError:
 DTYPES = {torch.float32: "F32", torch.int32: "I32", torch.int64: "I64",
           torch.bfloat16: "BF16", torch.float16: "F16", torch.uint8: "U8"}
 BY_NAME = {v: k for k, v in DTYPES.items()}
-
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("check failed:", what)
-
 
 def save(tensors, path, metadata):
     if st_torch is not None:
@@ -153,8 +140,7 @@ def main():
           "with torch", torch.__version__)
     torch_to_gessl(helper, work)
     gessl_to_torch(helper, work)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
+    check_summary()
 
 
 if __name__ == "__main__":
