@@ -8,38 +8,15 @@
 #include "check.h"
 
 #include "gessl/backend.h"
+#include "test_host.h"
 
 #include <ctype.h>
 #include <dirent.h>
 #include <dlfcn.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static char last_err[1024];
-
-static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...)
-    GS_PRINTF(3, 4);
-static gs_status host_fail(const gs_backend_host *h, gs_status s, const char *fmt, ...) {
-  (void)h;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(last_err, sizeof last_err, fmt, ap);
-  va_end(ap);
-  return s;
-}
-
-static void host_warn(const gs_backend_host *h, const char *fmt, ...) GS_PRINTF(2, 3);
-static void host_warn(const gs_backend_host *h, const char *fmt, ...) {
-  (void)h;
-  va_list ap;
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
 
 typedef struct be {
   void *so;
@@ -63,12 +40,9 @@ static int icontains(const char *hay, const char *needle) {
 
 static int load(be *b, const char *path, const char *device, const char *cache_dir) {
   memset(b, 0, sizeof *b);
-  b->host = (gs_backend_host){.abi_version = GS_BACKEND_ABI_VERSION,
-                              .struct_size = sizeof(gs_backend_host),
-                              .fail = host_fail,
-                              .warn = host_warn,
-                              .cache_dir = cache_dir,
-                              .threads = 1};
+  b->host = test_host();
+  b->host.cache_dir = cache_dir;
+  b->host.threads = 1;
   b->so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!b->so) {
     fprintf(stderr, "cannot load %s: %s\n", path, dlerror());
@@ -83,7 +57,7 @@ static int load(be *b, const char *path, const char *device, const char *cache_d
   int n = 0;
   char why[256] = "";
   if (b->it->probe(b->ctx, &n, why, sizeof why) != GS_OK || n == 0) {
-    fprintf(stderr, "%s: no device: %s\n", path, why[0] ? why : last_err);
+    fprintf(stderr, "%s: no device: %s\n", path, why[0] ? why : gs_errmsg());
     return 0;
   }
   for (int i = 0; i < n; i++) {
@@ -94,7 +68,7 @@ static int load(be *b, const char *path, const char *device, const char *cache_d
            info.available ? "" : " | unavailable");
     if (!b->dev && info.available && (!device || icontains(info.name, device))) {
       if (b->it->open(b->ctx, i, &b->dev) != GS_OK) {
-        fprintf(stderr, "%s: cannot open device %d (%s): %s\n", path, i, info.name, last_err);
+        fprintf(stderr, "%s: cannot open device %d (%s): %s\n", path, i, info.name, gs_errmsg());
         return 0;
       }
       snprintf(b->name, sizeof b->name, "%s", info.name);
@@ -152,7 +126,7 @@ static int top_make(be *bk, top *t, int64_t n, gen g, float lo, float hi) {
   for (int k = 0; k < 2; k++) {
     if (bk[k].it->buf_alloc(bk[k].dev, (size_t)t->total * 4, &t->b[k]) != GS_OK ||
         bk[k].it->buf_write(bk[k].dev, t->b[k], 0, t->host, (size_t)t->total * 4) != GS_OK) {
-      fprintf(stderr, "alloc/write on %s failed: %s\n", bk[k].it->name, last_err);
+      fprintf(stderr, "alloc/write on %s failed: %s\n", bk[k].it->name, gs_errmsg());
       return 0;
     }
   }
@@ -172,7 +146,7 @@ static int compare(be *bk, const char *what, top *t, gs_dtype dt, double bound) 
   for (int k = 0; k < 2; k++) {
     r[k] = malloc((size_t)t->total * 4);
     if (bk[k].it->buf_read(bk[k].dev, t->b[k], 0, r[k], (size_t)t->total * 4) != GS_OK) {
-      fprintf(stderr, "%s: read on %s failed: %s\n", what, bk[k].it->name, last_err);
+      fprintf(stderr, "%s: read on %s failed: %s\n", what, bk[k].it->name, gs_errmsg());
       free(r[0]);
       free(r[1]);
       return 0;
@@ -266,7 +240,7 @@ static void run_case(be *bk, const tcase *c, double bound) {
     }
     if (bk[k].it->prog_compile(bk[k].dev, &l, 1, &p[k]) != GS_OK ||
         bk[k].it->prog_run(bk[k].dev, p[k]) != GS_OK) {
-      fprintf(stderr, "%s on %s: %s\n", c->name, bk[k].it->name, last_err);
+      fprintf(stderr, "%s on %s: %s\n", c->name, bk[k].it->name, gs_errmsg());
       ok = 0;
     }
   }
@@ -490,7 +464,7 @@ static void program_case(be *bk) {
                        .out = {b, os},
                        .out_desc = F(ss)};
     if (bk[k].it->prog_compile(bk[k].dev, l, 5, &p[k]) != GS_OK) {
-      fprintf(stderr, "program compile on %s: %s\n", bk[k].it->name, last_err);
+      fprintf(stderr, "program compile on %s: %s\n", bk[k].it->name, gs_errmsg());
       ok = 0;
     }
   }
@@ -506,7 +480,7 @@ static void program_case(be *bk) {
       /* Two queued runs back to back: the second must wait for the first, not race it. */
       ok = bk[k].it->prog_run(bk[k].dev, p[k]) == GS_OK &&
            bk[k].it->prog_run(bk[k].dev, p[k]) == GS_OK;
-      if (!ok) fprintf(stderr, "program run on %s: %s\n", bk[k].it->name, last_err);
+      if (!ok) fprintf(stderr, "program run on %s: %s\n", bk[k].it->name, gs_errmsg());
     }
     if (ok) ok = compare(bk, "program arena", &arena, GS_F32, 1e-9);
     if (ok) ok = bk[1].it->sync(bk[1].dev) == GS_OK;
@@ -563,7 +537,7 @@ static void stream_case(be *bk) {
   int bad = -1;
   for (int i = 0; i < N && ok && bad < 0; i++)
     if (h[i] != (float)(i % 7 + RUNS * (RUNS + 1) / 2)) bad = i;
-  if (!ok) fprintf(stderr, "stream case: %s\n", last_err);
+  if (!ok) fprintf(stderr, "stream case: %s\n", gs_errmsg());
   if (bad >= 0) fprintf(stderr, "stream case: acc[%d] = %g\n", bad, h[bad]);
   CHECKF(ok && bad < 0, "writes and reruns queued without waits keep stream order");
   if (p) it->prog_free(dev, p);
@@ -640,7 +614,7 @@ int main(int argc, char **argv) {
     if (bk[1].it->device_info(bk[1].ctx, i, &info) == GS_OK &&
         (!device || icontains(info.name, device)))
       CHECKF(bk[1].it->open(bk[1].ctx, i, &bk[1].dev) == GS_OK,
-             "open with an unwritable cache dir: %s", last_err);
+             "open with an unwritable cache dir: %s", gs_errmsg());
   }
   if (bk[1].dev) {
     tcase c = mk("fill with an unwritable cache dir", GS_OP_FILL, F(GS_SHAPE(3)), 0);
@@ -649,7 +623,7 @@ int main(int argc, char **argv) {
   }
   /* Opening an out-of-range device fails with a message. */
   gs_bdev *none = NULL;
-  CHECK(bk[1].it->open(bk[1].ctx, 99, &none) != GS_OK && none == NULL && last_err[0]);
+  CHECK(bk[1].it->open(bk[1].ctx, 99, &none) != GS_OK && none == NULL && gs_errmsg()[0]);
 
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf %s", cache);
