@@ -14,7 +14,8 @@
 #   ROUNDS      default 2                         BACKENDS    default "cpu opencl vulkan"
 #   MODEL       default convnet
 # Batch and timed steps: STEP_BATCH (128), STEP_STEPS (3). Devices: CPU_SPEC (cpu), OPENCL_SPEC
-# (opencl:pthread, PoCL), VULKAN_SPEC (vulkan:llvmpipe). THREADS (default: all cores).
+# (opencl:pthread, PoCL), VULKAN_SPEC (vulkan:llvmpipe). THREADS (default: all cores). gessl runs
+# with the build's lib/ ahead of the caller's LD_LIBRARY_PATH.
 set -eu
 
 build=build
@@ -55,7 +56,7 @@ train() {
   dir=$1 be=$2 n=$3
   shift 3
   # One extra step: images/s covers every step but not the setup, the first step compiles.
-  if ! env LD_LIBRARY_PATH="$dir/lib" "$@" "$dir/bin/gessl" train --data synthetic:32x32x3 \
+  if ! env LD_LIBRARY_PATH="$dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@" "$dir/bin/gessl" train --data synthetic:32x32x3 \
     --model "$model" --batch "$batch" --max-steps $((n + 1)) --threads "$threads" \
     --backend "$(spec "$be")" --log-every 1000 >"$tmp/out" 2>&1; then
     echo "bench-step: $dir on $be failed:" >&2

@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
     char lab[64];
     snprintf(lab, sizeof lab, "matmul %lldx%lldx%lld (%.2f GFLOP/s ocl)", (long long)M,
              (long long)K, (long long)N, 2.0 * M * K * N / to * 1e-9);
-    printf("%-44s %10.2f %10.2f %8.2f %12.3f\n", lab, tc * 1e3, to * 1e3, to / tc, e1 * 1e3);
+    printf("%-44s %10.3f %10.3f %8.2f %12.3f\n", lab, tc * 1e3, to * 1e3, to / tc, e1 * 1e3);
   }
   /* ResNet-18 CIFAR stages: N=8 (16 / scale) images, 3x3 stride 1 pad 1 */
   int64_t cs[][3] = {{64, 64, 32}, {128, 128, 16}, {256, 256, 8}, {512, 512, 4}};
@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     char lab[64];
     snprintf(lab, sizeof lab, "conv %lldx%lldx%lldx%lld k3 (%.2f GFLOP/s ocl)", (long long)n,
              (long long)c, (long long)h, (long long)h, 2.0 * n * o * h * h * c * 9 / to * 1e-9);
-    printf("%-44s %10.2f %10.2f %8.2f %12.3f\n", lab, tc * 1e3, to * 1e3, to / tc, e1 * 1e3);
+    printf("%-44s %10.3f %10.3f %8.2f %12.3f\n", lab, tc * 1e3, to * 1e3, to / tc, e1 * 1e3);
   }
   return 0;
 }

@@ -13,8 +13,8 @@ static void row(be *cpu, be *vk, be *ocl, const char *label, double flop, gs_lau
   double to = ocl->dev ? time_launch(ocl, l, reps, NULL) : 0;
   char lab[96];
   snprintf(lab, sizeof lab, "%s (%.1f GFLOP/s vk)", label, flop / tv * 1e-9);
-  printf("%-52s %9.2f %9.2f %8.2f", lab, tc * 1e3, tv * 1e3, tv / tc);
-  if (ocl->dev) printf(" %9.2f %8.2f", to * 1e3, tv / to);
+  printf("%-52s %9.3f %9.3f %8.2f", lab, tc * 1e3, tv * 1e3, tv / tc);
+  if (ocl->dev) printf(" %9.3f %8.2f", to * 1e3, tv / to);
   printf("\n");
 }
 

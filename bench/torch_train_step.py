@@ -1,11 +1,11 @@
 #!/usr/bin/python3
-"""PyTorch peer of one gessl SimCLR training step on the CPU.
+"""PyTorch peer of one gessl SimCLR training step, on the CPU or on a CUDA GPU.
 
 Builds the same networks gessl builds (runtime/model/, plugins/methods/simclr/) in plain
 torch.nn, times --steps SGD-momentum steps on random 32x32x3 batches (two views per image,
 both through the backbone as one batch of 2N, as gessl does) and prints two lines:
 
-    torch <model> batch B threads T: S steps in X s  Y images/s  peak RSS Z MiB
+    torch <model> batch B threads T on DEVICE: S steps in X s  Y images/s  peak RSS Z MiB
     model forward GFLOP per view: F
 
 F counts the multiply-adds (x2) of the convolutions and linear layers, so a step's useful work is
@@ -13,6 +13,10 @@ F counts the multiply-adds (x2) of the convolutions and linear layers, so a step
 
 images/s counts images (not views) per second of the timed steps, as `gessl train` does; the
 first --warmup steps are left out of the timing. Peak RSS is the process's, read at the end.
+
+With --device cuda the arithmetic stays fp32, as gessl's contract is: TF32 is turned off for
+matrix products and cuDNN convolutions. Every step reads its loss back, as `gessl train` does, so
+the timed steps end when the GPU has finished them.
 """
 import argparse
 import resource
@@ -92,8 +96,8 @@ def nt_xent(z, temperature):
     z = F.normalize(z, dim=1, eps=1e-12)
     n2 = z.shape[0]
     sim = z @ z.t() / temperature
-    sim = sim - 1e9 * torch.eye(n2, dtype=z.dtype)
-    partner = (torch.arange(n2) + n2 // 2) % n2
+    sim = sim - 1e9 * torch.eye(n2, dtype=z.dtype, device=z.device)
+    partner = (torch.arange(n2, device=z.device) + n2 // 2) % n2
     return F.cross_entropy(sim, partner)
 
 
@@ -130,7 +134,15 @@ def main():
     ap.add_argument("--temperature", type=float, default=0.2)
     ap.add_argument("--lr", type=float, default=0.3)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     a = ap.parse_args()
+
+    dev = torch.device(a.device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("torch_train_step: --device %s: this torch sees no CUDA device" % a.device)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
     if a.threads > 0:
         torch.set_num_threads(a.threads)
@@ -140,13 +152,13 @@ def main():
     projector = nn.Sequential(nn.Linear(backbone.feat_dim, a.proj_hidden, bias=False),
                               nn.BatchNorm1d(a.proj_hidden), nn.ReLU(inplace=True),
                               nn.Linear(a.proj_hidden, a.proj_out))
-    net = nn.Sequential(backbone, projector).train()
+    net = nn.Sequential(backbone, projector).to(dev).train()
     opt = torch.optim.SGD(net.parameters(), lr=a.lr, momentum=0.9, weight_decay=a.weight_decay)
 
     # Fresh random views each step, made outside the timed region: the peer's loader is free.
     gen = torch.Generator().manual_seed(1)
-    batches = [torch.rand(2 * a.batch, c, h, w, generator=gen) for _ in range(2)]
-    gflop = forward_gflop(net, torch.rand(2, c, h, w, generator=gen)) / 2
+    batches = [torch.rand(2 * a.batch, c, h, w, generator=gen).to(dev) for _ in range(2)]
+    gflop = forward_gflop(net, torch.rand(2, c, h, w, generator=gen).to(dev)) / 2
 
     def step(x):
         opt.zero_grad(set_to_none=True)
@@ -162,7 +174,8 @@ def main():
         loss = step(batches[k % 2])
     dt = time.perf_counter() - t0
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"torch {a.model} batch {a.batch} threads {torch.get_num_threads()}: "
+    where = dev.type if dev.type == "cpu" else f"{torch.cuda.get_device_name(dev)} (TF32 off)"
+    print(f"torch {a.model} batch {a.batch} threads {torch.get_num_threads()} on {where}: "
           f"{a.steps} steps in {dt:.2f} s  {a.steps * a.batch / dt:.1f} images/s  "
           f"peak RSS {rss_mib:.0f} MiB  loss {loss:.4f}")
     print(f"model forward GFLOP per view: {gflop:.4f}")
