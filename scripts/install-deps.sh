@@ -19,6 +19,8 @@ packages=(
   clang libclang-rt-14-dev                          # libFuzzer targets
   clang-format cppcheck                             # style and static checks
   valgrind                                          # CPU backend tests under memcheck (CI)
+  time                                              # GNU time: peak RSS in bench-train-vs-torch.sh (gpu-check test)
+  shellcheck                                        # shell scripts (lint.sh)
 )
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: run as root (apt-get needs it)" >&2

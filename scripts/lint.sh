@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Style (clang-format, .clang-format at the root) and static analysis (cppcheck) of the C sources.
+# Style (clang-format, .clang-format at the root) and static analysis (cppcheck) of the C sources,
+# and shellcheck (warnings and errors) of the shell scripts.
 # invalidPointerCast is off: kernels copy 4-byte elements as uint32 on purpose (f32 and i32 alike).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,3 +12,6 @@ cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability,perfo
   --inline-suppr --suppress=missingIncludeSystem --suppress=invalidPointerCast -I include -I runtime -I ops \
   -D__GNUC__ -DGS_API= \
   runtime ops backends plugins cli
+mapfile -t scripts < <(git ls-files '*.sh')
+echo "shellcheck: ${#scripts[@]} scripts"
+shellcheck --severity=warning "${scripts[@]}"
