@@ -121,7 +121,7 @@ def main():
     backends = [b for b in ("vulkan", "opencl") if any(b in r for r in found.values())]
     head = "%-28s %10s %9s" % ("shape", "torch ms", "GFLOP/s")
     for b in backends:
-        head += " %10s %7s" % (b + " ms", "share")
+        head += " %10s %9s" % (b + " ms", "share")
     print(head)
     shares = {}
     for (kind, dims), row in found.items():
@@ -134,14 +134,14 @@ def main():
             if b in row and row[b] > 0:
                 s = t / row[b]
                 shares.setdefault((b, kind.split()[0]), []).append(s)
-                line += " %10.3f %7.3f" % (row[b], s)
+                line += " %10.3f %9.3g" % (row[b], s)
             else:
-                line += " %10s %7s" % ("-", "-")
+                line += " %10s %9s" % ("-", "-")
         print(line)
     print()
     for (b, family), v in sorted(shares.items()):
         g = math.exp(sum(math.log(s) for s in v) / len(v))
-        print("speed vs torch: %s %s %.3f (geometric mean of %d shapes)" % (b, family, g, len(v)))
+        print("speed vs torch: %s %s %.3g (geometric mean of %d shapes)" % (b, family, g, len(v)))
     return 0
 
 

@@ -21,7 +21,7 @@
 #                  given too (default: the bundle's build if there is one, else build/)
 #
 # Every section runs under its own timeout, cut to what is left of GPU_CHECK_BUDGET seconds
-# (465 on a GPU, 540 on the CPU drivers), so a hang costs that section only. Exit status: 0
+# (465 on a GPU, 840 on the CPU drivers), so a hang costs that section only. Exit status: 0
 # every section ran and passed; 1 a section failed or timed out; 3 none failed but some could
 # not run (no NVIDIA GPU, driver or torch with CUDA; always so on the CPU drivers); 2 bad usage
 # or no build.
@@ -77,9 +77,10 @@ if [ -z "$gpu_why" ]; then
   counters_model=resnet18
   counters_be="opencl vulkan"
   torch_dev=cuda
+  tscale=1
 else
   mode="cpu-drivers"
-  budget=${GPU_CHECK_BUDGET:-540}
+  budget=${GPU_CHECK_BUDGET:-840}
   ocl_spec=opencl:pthread vk_spec=vulkan:llvmpipe ocl_sel=pthread vk_sel=llvmpipe
   conform_args=(--ops "fill,axpby" --runs 1)
   scale=32
@@ -90,6 +91,8 @@ else
   # Every lavapipe step costs seconds of CPU whatever its size: the counters on PoCL only.
   counters_be=opencl
   torch_dev=cpu
+  # CPU drivers share the machine's cores with whatever else runs: longer limits per section.
+  tscale=3
 fi
 rounds=${GPU_CHECK_ROUNDS:-1}
 start=$(date +%s)
@@ -106,7 +109,7 @@ rm -f "$outdir/conform-vulkan.json" "$outdir/conform-opencl.json"
 version=$(sed -n 's/^source: //p' "$bundle/MANIFEST" 2>/dev/null)
 [ -n "$version" ] && [ "$build" = "$bundle/build" ] || version=$(git -C "$src" describe --always --dirty 2>/dev/null || echo unknown)
 {
-  echo "gessl gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname), gessl $version"
+  echo "gessl gpu-check $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n), gessl $version"
   echo "mode: $mode${gpu_why:+ (no NVIDIA GPU: $gpu_why)}; budget $budget s"
   echo "sections:"
 } >>"$outdir/summary.txt"
@@ -141,6 +144,7 @@ section() {
     record "$name" "not run" 0 "the budget of $budget s is spent"
     return 1
   fi
+  limit=$((limit * tscale))
   [ "$limit" -le "$left" ] || limit=$left
   printf '\n==== %s: %s\n' "$name" "$*" >>"$outdir/$file"
   timeout -k 5 "$limit" "$@" >"$work/$name.out" 2>&1

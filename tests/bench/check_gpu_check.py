@@ -14,7 +14,7 @@ FILES = {"summary.txt", "system.txt", "log.txt", "conform-vulkan.json", "conform
 NO_GPU = ["gpu", "torch-cuda"]
 RAN = ["libraries", "drivers", "devices", "conform-vulkan", "conform-opencl", "gemm-vulkan",
        "gemm-opencl", "gemm-torch", "step-opencl-convnet-b2", "step-vulkan-convnet-b2", "counters"]
-NUM = r"([0-9]+(?:\.[0-9]+)?)"
+NUM = r"([0-9]+(?:\.[0-9]+)?(?:e[-+][0-9]+)?)"
 
 errors = []
 
@@ -63,7 +63,7 @@ def main(outdir, rc):
 
     gemm = read("gemm.txt")
     rows = re.findall(r"^matmul [0-9x]+ +%s +%s +%s +%s +%s +%s$" % ((NUM,) * 6), gemm, re.M)
-    check(len(rows) >= 3 and all(float(r[0]) > 0 and float(r[3]) > 0 for r in rows),
+    check(len(rows) >= 3 and all(float(r[2]) > 0 and float(r[4]) > 0 for r in rows),
           "gemm.txt: no matmul rows with torch, vulkan and opencl times")
     for be in ("vulkan", "opencl"):
         for fam in ("matmul", "conv"):
