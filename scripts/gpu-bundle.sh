@@ -13,7 +13,7 @@
 #             libGLX_nvidia, NVIDIA's Vulkan driver, may link)
 # DIR/MANIFEST  the source commit, the build, each package and version
 #
-# The packages stay packed (about 17 MB instead of about 90 MB unpacked): gpu-check.sh unpacks
+# The packages stay packed (about 18 MB instead of about 90 MB unpacked): gpu-check.sh unpacks
 # them with dpkg-deb -x into its own temporary folder and puts their library folders on
 # LD_LIBRARY_PATH for gessl alone. This script unpacks them once here too, and fails unless
 # every library the programs need then comes from the bundle or from the few packages left out
