@@ -234,6 +234,10 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
     }
   }
   if (dev->fuse) cpu_fuse_plan(p->steps, n);
+  for (size_t k = 0; k < n; k++) {
+    size_t need = cpu_fused_ws_bytes(&p->steps[k]);
+    if (need > ws_bytes) ws_bytes = need;
+  }
   if (cpu_profile_enabled()) p->prof = n ? calloc(n, sizeof *p->prof) : NULL;
   if (ws_bytes) {
     size_t bytes = (ws_bytes + 63) / 64 * 64;
@@ -242,8 +246,7 @@ static gs_status cpu_prog_compile(gs_bdev *dev, const gs_launch *launches, size_
     if (!p->ws) {
       prog_release(p);
       return dev->be->host->fail(dev->be->host, GS_ERR_NOMEM,
-                                 "cpu: compile: convolution workspace of %zu bytes: out of memory",
-                                 bytes);
+                                 "cpu: compile: workspace of %zu bytes: out of memory", bytes);
     }
   }
   *out = p;
@@ -255,7 +258,7 @@ static int cpu_run_step(const gs_bprog *p, const cpu_step *s, float *ws) {
   const gs_launch *l = &s->l;
   if (s->dnnl) return cpu_dnnl_run(p->dnnl, s->dnnl, ws);
   if (s->fuse) {
-    cpu_fused_scale_shift(s);
+    cpu_fused_run(s, ws);
     return 1;
   }
   switch (l->op) {
@@ -282,9 +285,9 @@ static int cpu_run_step(const gs_bprog *p, const cpu_step *s, float *ws) {
   case GS_OP_MAXPOOL2D_BWD: cpu_maxpool2d_bwd(l); break;
   case GS_OP_AVGPOOL2D: cpu_avgpool2d(l); break;
   case GS_OP_AVGPOOL2D_BWD: cpu_avgpool2d_bwd(l); break;
-  case GS_OP_SGD: cpu_sgd(l); break;
-  case GS_OP_ADAMW: cpu_adamw(l); break;
-  case GS_OP_EMA: cpu_ema(l); break;
+  case GS_OP_SGD:
+  case GS_OP_ADAMW:
+  case GS_OP_EMA: cpu_updates(s, 1); break;
   case GS_OP_COUNT: break;
   }
   return 1;

@@ -43,11 +43,19 @@ typedef struct cpu_conv_plan {
   size_t ws_floats; /* workspace the launch needs */
 } cpu_conv_plan;
 
+/* What a fused step runs (cpu_fuse.c). */
+typedef enum cpu_fusion {
+  CPU_FUSE_SCALE_SHIFT = 1, /* per-channel mul, add [, relu] */
+  CPU_FUSE_UPDATES,         /* consecutive optimizer updates (SGD, ADAMW, EMA) */
+  CPU_FUSE_BN_RELU_BWD      /* relu gradient, per-channel sums and products of batch norm's */
+} cpu_fusion;
+
 typedef struct cpu_step {
   gs_launch l;
   cpu_conv_plan conv;
   cpu_dnnl_op *dnnl; /* the oneDNN primitive running this launch, else NULL */
   int fuse;          /* > 0: this step also runs the next `fuse` launches (cpu_fuse.c) */
+  cpu_fusion fkind;  /* ... as this fusion */
 } cpu_step;
 
 struct gs_bprog {
@@ -122,10 +130,13 @@ int cpu_profile_enabled(void);
 double cpu_now(void);
 void cpu_profile_report(const gs_bprog *p);
 
-/* Marks fusable launch sequences in a compiled program (cpu_fuse.c), and the fused kernel:
- * per-channel scale (BINARY mul), shift (BINARY add), optionally ReLU, in one pass. */
+/* Marks fusable launch sequences in a compiled program (cpu_fuse.c), the workspace a step so
+ * marked needs, and runs it (s->fuse > 0) with the launches it absorbed. */
 void cpu_fuse_plan(cpu_step *steps, size_t n);
-void cpu_fused_scale_shift(const cpu_step *s);
+size_t cpu_fused_ws_bytes(const cpu_step *s);
+void cpu_fused_run(const cpu_step *s, void *ws);
+/* The optimizer updates s[0..n) (SGD, ADAMW, EMA; cpu_optim.c) as one parallel pass. */
+void cpu_updates(const cpu_step *s, size_t n);
 
 /* Kernels, one per opcode family. */
 void cpu_fill(const gs_launch *l);
@@ -151,9 +162,6 @@ void cpu_maxpool2d(const gs_launch *l);
 void cpu_maxpool2d_bwd(const gs_launch *l);
 void cpu_avgpool2d(const gs_launch *l);
 void cpu_avgpool2d_bwd(const gs_launch *l);
-void cpu_sgd(const gs_launch *l);
-void cpu_adamw(const gs_launch *l);
-void cpu_ema(const gs_launch *l);
 
 /* C = op(A) op(B) + beta C, row-major, split across the backend's threads (OpenBLAS itself runs
  * single-threaded; see cpu_matmul.c). */

@@ -30,7 +30,11 @@ double cpu_now(void) {
 static void key_name(const cpu_step *s, char *out, size_t len) {
   const gs_launch *l = &s->l;
   if (s->fuse) {
-    snprintf(out, len, "fused.scale_shift%s", s->fuse > 1 ? "_relu" : "");
+    const char *what = s->fkind == CPU_FUSE_UPDATES       ? "updates"
+                       : s->fkind == CPU_FUSE_BN_RELU_BWD ? "bn_relu_bwd"
+                       : s->fuse > 1                      ? "scale_shift_relu"
+                                                          : "scale_shift";
+    snprintf(out, len, "fused.%s", what);
     return;
   }
   switch (l->op) {

@@ -437,7 +437,7 @@ static gs_launch *launch(cf_chain *ch, gs_opcode op, int outt, int n_in, const i
 }
 
 int cf_make_chains(cf_chain **chains) {
-  cf_chain *v = calloc(4, sizeof *v);
+  cf_chain *v = calloc(8, sizeof *v);
   if (!v) return -1;
   /* A small MLP-like chain: matmul -> relu -> column sums -> broadcast subtract -> dot, then an
    * in-place update of a tensor an earlier launch read (write after read). */
@@ -514,6 +514,87 @@ int cf_make_chains(cf_chain **chains) {
   launch(ch, GS_OP_BINARY, T, 2, (int[]){X, S})->i[0] = GS_BIN_MUL;
   launch(ch, GS_OP_BINARY, T, 2, (int[]){T, B})->i[0] = GS_BIN_ADD;
   launch(ch, GS_OP_UNARY, R, 1, (int[]){T})->i[0] = GS_UN_SQUARE;
+
+  /* Batch norm's backward pass through a ReLU: the ReLU's gradient, its per-channel sum, its
+   * product with the per-channel scale and with the centred input, and that product's sum (the
+   * CPU backend runs these as one pass; every intermediate must still be written). */
+  ch = &v[4];
+  snprintf(ch->label, sizeof ch->label, "relu_bwd>sum>mul>mul>sum per channel");
+  ch->bound = B_EXACT;
+  gs_shape nchw = GS_SHAPE(3, 5, 8, 6), c1 = GS_SHAPE(1, 5, 1, 1);
+  int Ux = tensor(ch, nchw, 1, CF_UNIFORM, -1, 1);
+  int Uy = tensor(ch, nchw, 1, CF_UNIFORM, 0, 1);
+  int G = tensor(ch, nchw, 1, CF_UNIFORM, -1, 1);
+  int Dc = tensor(ch, nchw, 1, CF_UNIFORM, -1, 1);
+  S = tensor(ch, c1, 1, CF_UNIFORM, -2, 2);
+  int Z = tensor(ch, nchw, 0, CF_UNIFORM, 0, 0);
+  int S1 = tensor(ch, c1, 0, CF_UNIFORM, 0, 0);
+  int Dt = tensor(ch, nchw, 0, CF_UNIFORM, 0, 0);
+  int S2 = tensor(ch, c1, 0, CF_UNIFORM, 0, 0);
+  launch(ch, GS_OP_UNARY_BWD, Z, 3, (int[]){Ux, Uy, G})->i[0] = GS_UN_RELU;
+  launch(ch, GS_OP_REDUCE, S1, 1, (int[]){Z})->i[0] = GS_RED_SUM;
+  launch(ch, GS_OP_BINARY, Dt, 2, (int[]){Z, S})->i[0] = GS_BIN_MUL;
+  launch(ch, GS_OP_BINARY, Dc, 2, (int[]){Dc, Z})->i[0] = GS_BIN_MUL; /* in place over d */
+  launch(ch, GS_OP_REDUCE, S2, 1, (int[]){Dc})->i[0] = GS_RED_SUM;
+  ch->written[Dc] = 1;
+
+  /* The same with the gradient in place over dy, the product's operands the other way round,
+   * and rows of 40 per channel (a block and a tail). */
+  ch = &v[5];
+  snprintf(ch->label, sizeof ch->label, "relu_bwd-in-place>sum>mul>mul>sum per channel");
+  ch->bound = B_EXACT;
+  gs_shape nc = GS_SHAPE(5, 150, 8, 5), c2 = GS_SHAPE(1, 150, 1, 1);
+  Ux = tensor(ch, nc, 1, CF_UNIFORM, -1, 1);
+  Uy = tensor(ch, nc, 1, CF_UNIFORM, 0, 1);
+  G = tensor(ch, nc, 1, CF_UNIFORM, -1, 1);
+  Dc = tensor(ch, nc, 1, CF_UNIFORM, -1, 1);
+  S = tensor(ch, c2, 1, CF_UNIFORM, -2, 2);
+  S1 = tensor(ch, c2, 0, CF_UNIFORM, 0, 0);
+  Dt = tensor(ch, nc, 0, CF_UNIFORM, 0, 0);
+  R = tensor(ch, nc, 0, CF_UNIFORM, 0, 0);
+  S2 = tensor(ch, c2, 0, CF_UNIFORM, 0, 0);
+  launch(ch, GS_OP_UNARY_BWD, G, 3, (int[]){Ux, Uy, G})->i[0] = GS_UN_RELU;
+  launch(ch, GS_OP_REDUCE, S1, 1, (int[]){G})->i[0] = GS_RED_SUM;
+  launch(ch, GS_OP_BINARY, Dt, 2, (int[]){G, S})->i[0] = GS_BIN_MUL;
+  launch(ch, GS_OP_BINARY, R, 2, (int[]){G, Dc})->i[0] = GS_BIN_MUL;
+  launch(ch, GS_OP_REDUCE, S2, 1, (int[]){R})->i[0] = GS_RED_SUM;
+  ch->written[G] = 1;
+
+  /* Three SGD updates in a row (the CPU backend runs them as one pass over all three; the
+   * largest is split across threads), one with Nesterov momentum. */
+  ch = &v[6];
+  snprintf(ch->label, sizeof ch->label, "sgd>sgd>sgd on three parameters");
+  ch->bound = B_EXACT;
+  static const int64_t sz[3] = {135, 19500, 7};
+  int lr1 = tensor(ch, (gs_shape)GS_SHAPE(1), 1, CF_UNIFORM, 0.01f, 0.02f);
+  for (int k = 0; k < 3; k++) {
+    gs_shape ps = GS_SHAPE(sz[k]);
+    int pw = tensor(ch, ps, 1, CF_UNIFORM, -1, 1);
+    int pg = tensor(ch, ps, 1, CF_UNIFORM, -1, 1);
+    int pm = tensor(ch, ps, 1, CF_UNIFORM, -0.1f, 0.1f);
+    ch->written[pw] = ch->written[pm] = 1;
+    l = launch(ch, GS_OP_SGD, pw, 4, (int[]){pw, pg, pm, lr1});
+    l->f[0] = 0.9f, l->f[1] = k == 1 ? 5e-4f : 0.0f, l->i[0] = k == 2;
+  }
+
+  /* EMA of two parameters, then an SGD whose gradient is the first EMA's target: the SGD must
+   * see the target after the EMA wrote it, so it cannot share their pass. */
+  ch = &v[7];
+  snprintf(ch->label, sizeof ch->label, "ema>ema>sgd reading the first ema's target");
+  ch->bound = B_EXACT;
+  gs_shape es = GS_SHAPE(20000);
+  int Et = tensor(ch, es, 1, CF_UNIFORM, -1, 1);
+  int Eo = tensor(ch, es, 1, CF_UNIFORM, -1, 1);
+  int Ft = tensor(ch, (gs_shape)GS_SHAPE(9), 1, CF_UNIFORM, -1, 1);
+  int Fo = tensor(ch, (gs_shape)GS_SHAPE(9), 1, CF_UNIFORM, -1, 1);
+  int Em = tensor(ch, (gs_shape)GS_SHAPE(1), 1, CF_UNIFORM, 0.5f, 0.6f);
+  int Sw = tensor(ch, es, 1, CF_UNIFORM, -1, 1);
+  int Sm = tensor(ch, es, 1, CF_UNIFORM, -0.1f, 0.1f);
+  int Sl = tensor(ch, (gs_shape)GS_SHAPE(1), 1, CF_UNIFORM, 0.5f, 1.0f);
+  ch->written[Et] = ch->written[Ft] = ch->written[Sw] = ch->written[Sm] = 1;
+  launch(ch, GS_OP_EMA, Et, 3, (int[]){Et, Eo, Em});
+  launch(ch, GS_OP_EMA, Ft, 3, (int[]){Ft, Fo, Em});
+  launch(ch, GS_OP_SGD, Sw, 4, (int[]){Sw, Et, Sm, Sl})->f[0] = 0.9f;
   *chains = v;
-  return 4;
+  return 8;
 }
