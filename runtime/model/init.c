@@ -4,9 +4,11 @@
 #include "gessl/model.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static uint64_t splitmix(uint64_t *s) {
   uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -31,14 +33,54 @@ double gs_init_normal(gs_init_rng *r) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
+/* A share of one tensor's values. splitmix's state moves by a constant per draw, so the stream
+ * can be entered at any draw: the shares give exactly the values of one pass over the tensor. */
+typedef struct fill_share {
+  float *v;
+  int64_t i0, i1;
+  uint64_t s; /* the stream's state before its first draw */
+  int normal; /* two draws per value, else one */
+  double a;
+} fill_share;
+
+static void *fill_range(void *arg) {
+  const fill_share *f = arg;
+  gs_init_rng r = {f->s + (uint64_t)f->i0 * (f->normal ? 2u : 1u) * 0x9E3779B97F4A7C15ull};
+  for (int64_t i = f->i0; i < f->i1; i++)
+    f->v[i] =
+        (float)(f->normal ? f->a * gs_init_normal(&r) : f->a * (2.0 * gs_init_uniform(&r) - 1.0));
+  return NULL;
+}
+
+/* Large tensors (ResNet-18's 11M conv weights: a log and a cos per value, most of its start-up)
+ * are filled on up to FILL_THREADS threads; where a thread cannot start, its share runs here. */
+enum { FILL_THREADS = 8, FILL_MIN_SHARE = 1 << 16 };
+
 static gs_status fill_with(gs_param *p, uint64_t seed, const char *key, int normal, double a) {
   gs_shape s = gs_param_shape(p);
   int64_t n = gs_shape_numel(&s);
   float *v = malloc((size_t)n * sizeof *v);
   if (!v) return gs_fail(GS_ERR_NOMEM, "init %s: out of memory", gs_param_name(p));
   gs_init_rng r = gs_init_stream(seed, key);
-  for (int64_t i = 0; i < n; i++)
-    v[i] = (float)(normal ? a * gs_init_normal(&r) : a * (2.0 * gs_init_uniform(&r) - 1.0));
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  int nt = (int)(n / FILL_MIN_SHARE);
+  if (nt > cores) nt = (int)cores;
+  if (nt > FILL_THREADS) nt = FILL_THREADS;
+  if (nt < 1) nt = 1;
+  fill_share sh[FILL_THREADS] = {{0}};
+  pthread_t tid[FILL_THREADS];
+  int started[FILL_THREADS] = {0};
+  for (int t = 0; t < nt; t++) {
+    sh[t] = (fill_share){v, n * t / nt, n * (t + 1) / nt, r.s, normal, a};
+    if (t > 0) started[t] = pthread_create(&tid[t], NULL, fill_range, &sh[t]) == 0;
+  }
+  fill_range(&sh[0]);
+  for (int t = 1; t < nt; t++) {
+    if (started[t])
+      pthread_join(tid[t], NULL);
+    else
+      fill_range(&sh[t]);
+  }
   gs_status st = gs_param_write(p, v);
   free(v);
   return st;

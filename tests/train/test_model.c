@@ -1,8 +1,13 @@
-/* Backbones and heads: torchvision's names, shapes and parameter counts, seeded init, clones. */
+/* Backbones and heads: torchvision's names, shapes and parameter counts, seeded init, clones.
+ * The init stream's functions are compiled into this test from runtime/model/init.c, so a large
+ * tensor, which the library fills on several threads, is checked against one serial pass. */
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
 #include "gessl/model.h"
+#include "model/init.h"
 #include "pset_has.h"
 
 static float first_value(gs_param *p) {
@@ -35,6 +40,24 @@ int main(void) {
     CHECK(pset_has(gs_model_state(r18), "bn1.running_var", GS_SHAPE(64)));
     CHECK(!pset_has(gs_model_params(r18), "layer1.0.downsample.0.weight", GS_SHAPE(64, 64, 1, 1)));
     CHECK(strcmp(gs_param_name(gs_pset_get(gs_model_params(r18), 0)), "conv1.weight") == 0);
+    /* The largest weight (2.4M values, filled in shares on several threads) holds exactly the
+     * values of one pass over its stream: Kaiming normal, fan_out 512 * 9, seed 7. */
+    gs_param *big = NULL;
+    for (int k = 0; k < gs_pset_count(gs_model_params(r18)); k++)
+      if (strcmp(gs_param_name(gs_pset_get(gs_model_params(r18), k)), "layer4.1.conv2.weight") == 0)
+        big = gs_pset_get(gs_model_params(r18), k);
+    CHECK(big != NULL);
+    int64_t nb = 512 * 512 * 9;
+    float *got = malloc((size_t)nb * sizeof *got);
+    if (big && got && gs_param_read(big, got) == GS_OK) {
+      gs_init_rng r = gs_init_stream(7, "layer4.1.conv2.weight");
+      double a = sqrt(2.0 / (512.0 * 9.0));
+      int64_t differ = 0;
+      for (int64_t i = 0; i < nb; i++) differ += got[i] != (float)(a * gs_init_normal(&r));
+      CHECKF(differ == 0, "%lld of %lld values differ from the serial stream", (long long)differ,
+             (long long)nb);
+    }
+    free(got);
     gs_model_free(r18);
   }
 
