@@ -1,6 +1,7 @@
 #!/bin/sh
 # GeSSL against the method it wraps, with the controls the comparison needs (issue: "GeSSL,
-# measured fairly"). CPU backend, Fashion-MNIST (all 60,000 training images by default).
+# measured fairly"). CPU backend, Fashion-MNIST (all 60,000 training images), the ConvNet, by
+# default; BACKEND, DATA and MODEL choose others (a GPU run: see docs/gessl-results.md).
 #
 # For every method and seed it trains these conditions, paired by seed (same initialisation,
 # same data order):
@@ -25,10 +26,12 @@
 #
 # Usage: bench/gessl-fair.sh [OUTDIR]   (default /tmp/gessl-fair; finished runs are kept, so
 #        running it again continues where it stopped)
-# Settings (environment): GESSL (the gessl program), METHODS ("simclr byol"), SEEDS ("0 1 2"),
+# Settings (environment): GESSL (the gessl program), BACKEND (cpu), DATA (fashion-mnist), MODEL
+# (convnet), METHODS ("simclr byol"), SEEDS ("0 1 2"),
 # CONDITIONS (all of the above), EPOCHS (1), LONG_EPOCHS (3), BATCH (256), LR (0.12), WIDTH (0.5),
 # LIMIT (0: all training images), JOBS (2 runs at a time), THREADS (1 per run), TRANSFER (digits),
-# COST_IMAGES (10240), COST_ROUNDS (3), STAGE (all | train | eval | cost | report; all = train,
+# EVAL_ARGS (more arguments for gessl eval, e.g. "--limit N"; default none), COST_IMAGES (10240),
+# COST_ROUNDS (3), STAGE (all | train | eval | cost | report; all = train,
 # eval, cost and report).
 set -eu
 
@@ -38,6 +41,9 @@ OUT=${OUT:-/tmp/gessl-fair}
 [ $ONE = 1 ] || OUT=${1:-/tmp/gessl-fair}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 GESSL=${GESSL:-$HERE/build/bin/gessl}
+BACKEND=${BACKEND:-cpu}
+DATA=${DATA:-fashion-mnist}
+MODEL=${MODEL:-convnet}
 METHODS=${METHODS:-"simclr byol"}
 SEEDS=${SEEDS:-"0 1 2"}
 CONDITIONS=${CONDITIONS:-"random base accum gessl kl-only ahead base-long"}
@@ -50,6 +56,7 @@ LIMIT=${LIMIT:-0}
 JOBS=${JOBS:-2}
 THREADS=${THREADS:-1}
 TRANSFER=${TRANSFER:-digits}
+EVAL_ARGS=${EVAL_ARGS:-}
 COST_IMAGES=${COST_IMAGES:-10240}
 COST_ROUNDS=${COST_ROUNDS:-3}
 STAGE=${STAGE:-all}
@@ -90,7 +97,7 @@ one() {
     [ "$c" = random ] && monitor=""
     start=$(date +%s)
     # shellcheck disable=SC2046,SC2086
-    if "$GESSL" train --backend cpu --data fashion-mnist --data-limit "$LIMIT" --model convnet \
+    if "$GESSL" train --backend "$BACKEND" --data "$DATA" --data-limit "$LIMIT" --model "$MODEL" \
       --width "$WIDTH" --method "$m" --meta "$meta" --batch "$BATCH" --epochs "$ep" --lr "$LR" \
       --seed "$s" --threads "$THREADS" --log-every 50 $monitor --out "$d" $(method_set "$m") "$@" \
       >"$d.train.txt" 2>&1; then
@@ -104,8 +111,9 @@ one() {
   [ "$STAGE" = train ] && return 0
   [ -e "$d.trained" ] || return 0
   [ -e "$d/eval.json.done" ] && return 0
-  if "$GESSL" eval --checkpoint "$d" --backend cpu --threads "$THREADS" --knn --linear --fewshot \
-    --sigma --transfer "$TRANSFER" --seed 0 >"$d.eval.txt" 2>&1; then
+  # shellcheck disable=SC2086 # EVAL_ARGS is a word list on purpose
+  if "$GESSL" eval --checkpoint "$d" --backend "$BACKEND" --threads "$THREADS" --knn --linear --fewshot \
+    --sigma --transfer "$TRANSFER" --seed 0 $EVAL_ARGS >"$d.eval.txt" 2>&1; then
     touch "$d/eval.json.done"
   else
     echo "gessl-fair: $m seed $s $c: evaluation failed, see $d.eval.txt" >&2
@@ -123,7 +131,7 @@ mkdir -p "$OUT"
 {
   echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores; $GESSL"
   "$GESSL" devices 2>/dev/null | grep -i -m2 "cpu\|blas" || true
-  echo "METHODS=\"$METHODS\" SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS LONG_EPOCHS=$LONG_EPOCHS BATCH=$BATCH" \
+  echo "BACKEND=$BACKEND DATA=$DATA MODEL=$MODEL METHODS=\"$METHODS\" SEEDS=\"$SEEDS\" EPOCHS=$EPOCHS LONG_EPOCHS=$LONG_EPOCHS BATCH=$BATCH" \
     "LR=$LR WIDTH=$WIDTH LIMIT=$LIMIT JOBS=$JOBS THREADS=$THREADS TRANSFER=$TRANSFER"
 } >>"$OUT/machine.txt"
 
@@ -146,7 +154,7 @@ cost() {
         d="$OUT/cost-run"
         rm -rf "$d"
         # shellcheck disable=SC2046,SC2086
-        "$GESSL" train --backend cpu --data fashion-mnist --data-limit "$COST_IMAGES" --model convnet \
+        "$GESSL" train --backend "$BACKEND" --data "$DATA" --data-limit "$COST_IMAGES" --model "$MODEL" \
           --width "$WIDTH" --method "$m" --meta "$meta" --batch "$BATCH" --epochs 1 --lr "$LR" \
           --seed 0 --threads "$THREADS" --log-every 1000 --out "$d" $(method_set "$m") "$@" \
           >"$d.txt" 2>&1 || { echo "gessl-fair: cost run $m $c failed:" >&2; tail -3 "$d.txt" >&2; return 1; }
@@ -166,7 +174,7 @@ if [ "$STAGE" = all ] || [ "$STAGE" = train ] || [ "$STAGE" = eval ]; then
       for c in $CONDITIONS; do echo "$m $s $c"; done
     done
   done >"$OUT/queue.txt"
-  export OUT GESSL EPOCHS LONG_EPOCHS BATCH LR WIDTH LIMIT THREADS TRANSFER STAGE
+  export OUT GESSL BACKEND DATA MODEL EPOCHS LONG_EPOCHS BATCH LR WIDTH LIMIT THREADS TRANSFER EVAL_ARGS STAGE
   xargs -P "$JOBS" -L 1 sh "$0" --one <"$OUT/queue.txt"
 fi
 if [ "$STAGE" = all ] || [ "$STAGE" = cost ]; then
