@@ -23,6 +23,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch_device import open_device
 
 ROW = re.compile(r"^(matmul|conv dx|conv dw|conv) ([0-9x]+)( k3)? \([^)]*\)\s+(.*)$")
 BACKEND = {"vk": "vulkan", "ocl": "opencl", "opencl": "opencl", "cpu": "cpu"}
@@ -101,12 +102,8 @@ def main():
         read_bench(path, found)
     if not found:
         sys.exit("torch_gemm: no matmul or conv rows in %s" % ", ".join(a.bench))
-    dev = torch.device(a.device)
+    dev = open_device(a.device, "torch_gemm")
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            sys.exit("torch_gemm: --device %s: this torch sees no CUDA device" % a.device)
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
         where = "%s, CUDA %s, cuDNN %s, TF32 off" % (torch.cuda.get_device_name(dev),
                                                      torch.version.cuda,
                                                      torch.backends.cudnn.version())

@@ -26,6 +26,7 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch_device import open_device
 
 
 def conv3x3(cin, cout, stride=1):
@@ -137,12 +138,7 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     a = ap.parse_args()
 
-    dev = torch.device(a.device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            sys.exit("torch_train_step: --device %s: this torch sees no CUDA device" % a.device)
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
+    dev = open_device(a.device, "torch_train_step")
 
     if a.threads > 0:
         torch.set_num_threads(a.threads)
