@@ -14,7 +14,7 @@
 #define MAXR 6
 
 /* Per-program scratch matrices of the convolutions. */
-enum { SCR_COL, SCR_T, SCR_W, SCR_PART, SCR_B, SCR_RED, SCR_COUNT };
+enum { SCR_COL, SCR_T, SCR_PART, SCR_B, SCR_RED, SCR_COUNT };
 
 /* An operand: a runtime buffer, or a scratch matrix (slot >= 0) that exists once compiled. */
 typedef struct opd {
@@ -29,9 +29,10 @@ typedef struct ostep {
   ocl_kname kn;    /* kernel, for the profile */
   double seconds;  /* GESSL_PROFILE: time summed over runs */
   cl_kernel k;
-  cl_uint dims; /* 1, or 3 for gs_gemm (local size left to the driver) */
-  size_t global[3], local;
-  int meta_arg; /* argument slot of the shape table, bound once it exists; -1 none */
+  cl_uint dims; /* 1 or 3 */
+  size_t global[3], local[3];
+  int own_local; /* local[] is set; else left to the driver (gs_gemm) */
+  int meta_arg;  /* argument slot of the shape table, bound once it exists; -1 none */
   int scr_arg[3], scr_slot[3], nscr; /* scratch arguments, bound likewise */
   int gslot[3]; /* CLBlast GEMM: scratch slot + 1 of a, b, c; 0 for a runtime buffer */
   ocl_gemm g;
@@ -140,10 +141,33 @@ static gs_status kstep(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t items, os
   if (dev->wg_multiple > 1 && local > dev->wg_multiple) local -= local % dev->wg_multiple;
   if (local == 0) local = 1;
   if (items == 0) items = 1;
-  s->local = local;
+  s->own_local = 1;
+  s->local[0] = local;
   s->global[0] = (items + local - 1) / local * local;
   *a = (ab){dev->be, s->k, 0, CL_SUCCESS};
   *out = s;
+  return GS_OK;
+}
+
+/* A kernel step over a 3-D range of d0 x d1 x d2 items (d0 the fastest): work groups of up to
+ * the usual size, spread over the first two dims; the kernel checks its ids against d0 and d1,
+ * as the first two global sizes are rounded up to the local ones. Index arithmetic then needs no
+ * divisions, which CPU devices cannot vectorise. */
+static gs_status kstep3(gs_bdev *dev, gs_bprog *p, ocl_kname kn, size_t d0, size_t d1, size_t d2,
+                        ostep **out, ab *a) {
+  gs_status st = kstep(dev, p, kn, 1, out, a);
+  if (st != GS_OK) return st;
+  ostep *s = *out;
+  size_t lim = s->local[0], l0 = 1, l1 = 1;
+  while (l0 < d0 && l0 * 2 <= lim) l0 *= 2;
+  while (l1 < d1 && l0 * l1 * 2 <= lim) l1 *= 2;
+  s->dims = 3;
+  s->local[0] = l0;
+  s->local[1] = l1;
+  s->local[2] = 1;
+  s->global[0] = (d0 + l0 - 1) / l0 * l0;
+  s->global[1] = (d1 + l1 - 1) / l1 * l1;
+  s->global[2] = d2 ? d2 : 1;
   return GS_OK;
 }
 
@@ -218,15 +242,20 @@ static int collapse(int rank, int *dims, int nops, int st[][MAXR]) {
   return r;
 }
 
-/* meta: rank, dims, then each operand's strides, collapsed. */
+/* meta: rank, dims, then each operand's strides, collapsed; ext: the extents of the 3-D range
+ * that walks them (see kstep3). */
 static gs_status nd_meta(gs_bprog *p, const gs_shape *shape, int nops, const int *const *strides,
-                         size_t *moff) {
+                         size_t *moff, size_t ext[3]) {
   int dims[MAXR], st[2][MAXR], m[1 + 3 * MAXR] = {0};
   for (int k = 0; k < shape->rank; k++) {
     dims[k] = (int)shape->dim[k];
     for (int o = 0; o < nops; o++) st[o][k] = strides[o][k];
   }
-  m[0] = collapse(shape->rank, dims, nops, st);
+  int r = m[0] = collapse(shape->rank, dims, nops, st);
+  ext[0] = (size_t)dims[r - 1];
+  ext[1] = r > 1 ? (size_t)dims[r - 2] : 1;
+  ext[2] = 1;
+  for (int k = 0; k < r - 2; k++) ext[2] *= (size_t)dims[k];
   for (int k = 0; k < MAXR; k++) {
     m[1 + k] = dims[k];
     for (int o = 0; o < nops; o++) m[1 + (1 + o) * MAXR + k] = st[o][k];
@@ -237,16 +266,17 @@ static gs_status nd_meta(gs_bprog *p, const gs_shape *shape, int nops, const int
 static gs_status copy_opd(gs_bdev *dev, gs_bprog *p, opd dst, opd src, const gs_shape *dims,
                           const int *sst, const int *dst_st) {
   const int *strides[2] = {sst, dst_st};
-  size_t moff = 0, n = (size_t)gs_shape_numel(dims);
-  gs_status st = nd_meta(p, dims, 2, strides, &moff);
+  size_t moff = 0, ext[3];
+  gs_status st = nd_meta(p, dims, 2, strides, &moff, ext);
   if (st != GS_OK) return st;
   ostep *s = NULL;
   ab a;
-  if ((st = kstep(dev, p, K_COPY_ND, n, &s, &a)) != GS_OK) return st;
+  if ((st = kstep3(dev, p, K_COPY_ND, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
   a_opd(&a, s, dst);
   a_opd(&a, s, src);
   a_meta(&a, s, moff);
-  a_int(&a, (int64_t)n);
+  a_int(&a, (int64_t)ext[0]);
+  a_int(&a, (int64_t)ext[1]);
   return ab_done(&a, K_COPY_ND);
 }
 
@@ -297,6 +327,7 @@ static gs_status gemm(gs_bdev *dev, gs_bprog *p, const gdesc *d) {
   ab a = {0};
   if ((st = kstep(dev, p, K_GEMM, 1, &s, &a)) != GS_OK) return st;
   s->dims = 3;
+  s->own_local = 0;
   s->global[0] = (d->n + 15) / 16;
   s->global[1] = (d->m + 3) / 4;
   s->global[2] = d->batch;
@@ -365,14 +396,18 @@ static gs_status conv_meta(gs_bprog *p, const gs_shape *x, const gs_shape *w, co
   return meta_push(p, m, 11, moff);
 }
 
-/* im2col or col2im over `nimg` images starting at image buffer `img`. */
-static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, size_t items,
-                           size_t moff, size_t nimg) {
+/* im2col (either layout) or col2im over `nimg` images starting at image buffer `img`. */
+static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, size_t moff,
+                           size_t nimg, size_t C, const gs_shape *xs, const gs_shape *ys) {
   ostep *s = NULL;
   ab a = {0};
-  gs_status st = kstep(dev, p, kn, items, &s, &a);
+  size_t H = (size_t)xs->dim[2], W = (size_t)xs->dim[3], OH = (size_t)ys->dim[2],
+         OW = (size_t)ys->dim[3];
+  gs_status st = kn == K_IM2COL   ? kstep3(dev, p, kn, OW, OH, nimg * C, &s, &a)
+                 : kn == K_COL2IM ? kstep3(dev, p, kn, W, H, nimg * C, &s, &a)
+                                  : kstep3(dev, p, kn, C, OW, nimg * OH, &s, &a);
   if (st != GS_OK) return st;
-  if (kn == K_IM2COL) {
+  if (kn != K_COL2IM) {
     a_opd(&a, s, o_scr(SCR_COL, 0));
     a_opd(&a, s, img);
   } else {
@@ -380,29 +415,28 @@ static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, siz
     a_opd(&a, s, o_scr(SCR_COL, 0));
   }
   a_meta(&a, s, moff);
-  a_int(&a, (int64_t)nimg);
   return ab_done(&a, kn);
 }
 
-/* Images of [n, O, P] <-> pixel-major rows [n, P, O] (to_rows: the former into the latter). */
+/* Images of [n, O, P] into pixel-major rows [n, P, O]. */
 static gs_status conv_rows(gs_bdev *dev, gs_bprog *p, opd nchw, opd rows, size_t nimg, size_t O,
-                           size_t npix, int to_rows) {
+                           size_t npix) {
   gs_shape dims = GS_SHAPE((int64_t)nimg, (int64_t)O, (int64_t)npix);
   int img_st[MAXR] = {(int)(O * npix), (int)npix, 1}, row_st[MAXR] = {(int)(O * npix), 1, (int)O};
-  return to_rows ? copy_opd(dev, p, rows, nchw, &dims, img_st, row_st)
-                 : copy_opd(dev, p, nchw, rows, &dims, row_st, img_st);
+  return copy_opd(dev, p, rows, nchw, &dims, img_st, row_st);
 }
 
 /* Largest scratch matrix a convolution chunk may use: the device's largest allocation, at most
  * 256 MiB (a batch of typical feature maps fits in one chunk). */
 #define CONV_SCRATCH_MAX ((size_t)256 << 20)
 
-/* Convolutions as GEMMs over chunks of images in pixel-major layout (rows = output pixels of the
- * chunk, one GEMM each):
- *   forward      T[rows, O]     = colT[rows, CKK] x wT[CKK, O], then y = T as [n, O, P]
- *   data grad    colT[rows, CKK] = dyT[rows, O] x w[O, CKK], then col2im into dx
- *   filter grad  dw[O, CKK]     = sum over rows of dyT^T colT, the rows split into parts that
- *                                 one batched GEMM computes side by side and a sum adds up. */
+/* Convolutions as GEMMs over chunks of images (P output pixels per image, CKK = C*KH*KW):
+ *   forward      y_n[O, P]     = w[O, CKK] x col_n[CKK, P], batched over the chunk's images,
+ *                               written straight into y (NCHW)
+ *   data grad    col_n[CKK, P] = w^T x dy_n[O, P], batched likewise, then col2im into dx
+ *   filter grad  dw[O, CKK]    = sum over rows of dyT^T colT in pixel-major layout (dy copied
+ *                               to rows), the rows split into parts that one batched GEMM
+ *                               computes side by side and a sum adds up. */
 static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   const gs_shape *xs, *ws, *ys;
   if (l->op == GS_OP_CONV2D)
@@ -420,23 +454,19 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   if (st != GS_OK) return st;
   size_t cap = dev->max_alloc && dev->max_alloc < CONV_SCRATCH_MAX ? (size_t)dev->max_alloc
                                                                    : CONV_SCRATCH_MAX;
-  size_t per_img = npix * (ckk > O ? ckk : O) * sizeof(float);
+  int filt = l->op == GS_OP_CONV2D_BWD_FILTER;
+  size_t per_img = npix * (filt && O > ckk ? O : ckk) * sizeof(float);
   size_t nb = per_img ? cap / per_img : N;
   if (nb < 1) nb = 1;
   if (nb > N) nb = N;
   size_t chunk_rows = nb * npix;
   need_scr(p, SCR_COL, chunk_rows * ckk);
-  need_scr(p, SCR_T, chunk_rows * O);
   /* Filter gradient: parts of at least 512 rows, at most 64 of them (+1 for the remainder). */
   size_t parts = chunk_rows / 512;
   parts = parts < 1 ? 1 : parts > 64 ? 64 : parts;
-  if (l->op == GS_OP_CONV2D_BWD_FILTER) need_scr(p, SCR_PART, (parts + 1) * O * ckk);
-  if (l->op == GS_OP_CONV2D) { /* wT[CKK, O] = w[O, CKK]^T, once */
-    need_scr(p, SCR_W, O * ckk);
-    gs_shape dims = GS_SHAPE((int64_t)O, (int64_t)ckk);
-    int sst[MAXR] = {(int)ckk, 1}, dst[MAXR] = {1, (int)O};
-    if ((st = copy_opd(dev, p, o_scr(SCR_W, 0), o_ref(l->in[1]), &dims, sst, dst)) != GS_OK)
-      return st;
+  if (filt) {
+    need_scr(p, SCR_T, chunk_rows * O);
+    need_scr(p, SCR_PART, (parts + 1) * O * ckk);
   }
   for (size_t n0 = 0; n0 < N && st == GS_OK; n0 += nb) {
     size_t cnt = N - n0 < nb ? N - n0 : nb, rows = cnt * npix;
@@ -444,23 +474,19 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
       opd x = o_ref(l->in[0]), y = o_ref(l->out);
       x.off += n0 * C * H * W;
       y.off += n0 * O * npix;
-      gdesc g = {0, 0, rows, O, ckk, 1,   o_scr(SCR_COL, 0), o_scr(SCR_W, 0), o_scr(SCR_T, 0), ckk,
-                 O, O, 0,    0, 0,   0.0f};
-      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * C, moff, cnt)) != GS_OK ||
-          (st = gemm(dev, p, &g)) != GS_OK)
-        return st;
-      st = conv_rows(dev, p, y, o_scr(SCR_T, 0), cnt, O, npix, 0);
+      gdesc g = {0, 0,   O,    npix, ckk, cnt,        o_ref(l->in[1]), o_scr(SCR_COL, 0),
+                 y, ckk, npix, npix, 0,   ckk * npix, O * npix,        0.0f};
+      if ((st = conv_fold(dev, p, K_IM2COL, x, moff, cnt, C, xs, ys)) != GS_OK) return st;
+      st = gemm(dev, p, &g);
     } else if (l->op == GS_OP_CONV2D_BWD_DATA) {
       opd dy = o_ref(l->in[0]), dx = o_ref(l->out);
       dy.off += n0 * O * npix;
       dx.off += n0 * C * H * W;
       gdesc g = {
-          0,   0,   rows, ckk, O, 1,   o_scr(SCR_T, 0), o_ref(l->in[1]), o_scr(SCR_COL, 0), O,
-          ckk, ckk, 0,    0,   0, 0.0f};
-      if ((st = conv_rows(dev, p, dy, o_scr(SCR_T, 0), cnt, O, npix, 1)) != GS_OK ||
-          (st = gemm(dev, p, &g)) != GS_OK)
-        return st;
-      st = conv_fold(dev, p, K_COL2IM, dx, cnt * C * H * W, moff, cnt);
+          1,    0,    ckk, npix,     O,          cnt, o_ref(l->in[1]), dy, o_scr(SCR_COL, 0), ckk,
+          npix, npix, 0,   O * npix, ckk * npix, 0.0f};
+      if ((st = gemm(dev, p, &g)) != GS_OK) return st;
+      st = conv_fold(dev, p, K_COL2IM, dx, moff, cnt, C, xs, ys);
     } else {
       opd x = o_ref(l->in[0]), dy = o_ref(l->in[1]);
       x.off += n0 * C * H * W;
@@ -491,8 +517,8 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
       r.a.off = np * ks * O;
       r.b.off = np * ks * ckk;
       r.c.off = np * O * ckk;
-      if ((st = conv_fold(dev, p, K_IM2COL, x, rows * C, moff, cnt)) != GS_OK ||
-          (st = conv_rows(dev, p, dy, o_scr(SCR_T, 0), cnt, O, npix, 1)) != GS_OK ||
+      if ((st = conv_fold(dev, p, K_IM2COL_ROWS, x, moff, cnt, C, xs, ys)) != GS_OK ||
+          (st = conv_rows(dev, p, dy, o_scr(SCR_T, 0), cnt, O, npix)) != GS_OK ||
           (st = gemm(dev, p, &g)) != GS_OK)
         return st;
       /* The remainder always runs (with no rows it writes zeros), so the launch count is the
@@ -543,9 +569,15 @@ static gs_status lower_pool(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
                  : l->op == GS_OP_MAXPOOL2D_BWD ? K_MAXPOOL_BWD
                  : l->op == GS_OP_AVGPOOL2D     ? K_AVGPOOL
                                                 : K_AVGPOOL_BWD;
+  /* Windows that tile the input: one work-item per window scatters over its own cells. */
+  if (kn == K_MAXPOOL_BWD && m[3] == m[7] && m[4] == m[8] && m[9] == 0 && m[10] == 0)
+    kn = K_MAXPOOL_BWD_TILED;
+  /* The range walks the output: pooled windows forward and tiled, input cells otherwise. */
+  const gs_shape *rs = kn == K_MAXPOOL_BWD || kn == K_AVGPOOL_BWD ? xs : ys;
   ostep *s = NULL;
   ab a;
-  if ((st = kstep(dev, p, kn, (size_t)gs_shape_numel(&l->out_desc.shape), &s, &a)) != GS_OK)
+  if ((st = kstep3(dev, p, kn, (size_t)rs->dim[3], (size_t)rs->dim[2],
+                   (size_t)(rs->dim[0] * rs->dim[1]), &s, &a)) != GS_OK)
     return st;
   a_ref(&a, l->out);
   for (int i = 0; i < l->n_in; i++) a_ref(&a, l->in[i]);
@@ -564,8 +596,8 @@ static gs_status reduce_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t mof
   if (st != GS_OK) return st;
   size_t per = (count + parts - 1) / parts, want = 1;
   while (want < per && want < 256) want *= 2;
-  s->local = pow2_local(dev, K_REDUCE, want);
-  s->global[0] = nout * parts * s->local;
+  s->local[0] = pow2_local(dev, K_REDUCE, want);
+  s->global[0] = nout * parts * s->local[0];
   a_opd(&a, s, y);
   a_opd(&a, s, x);
   a_meta(&a, s, moff);
@@ -574,7 +606,7 @@ static gs_status reduce_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t mof
   a_int(&a, kind);
   a_int(&a, (int64_t)parts);
   a_int(&a, (int64_t)divisor);
-  a_local(&a, s->local * sizeof(float));
+  a_local(&a, s->local[0] * sizeof(float));
   return ab_done(&a, K_REDUCE);
 }
 
@@ -659,17 +691,18 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     bcast_strides(is0, os, sst);
     bcast_strides(&l->in_desc[1].shape, os, dst);
     const int *strides[2] = {sst, dst};
-    size_t moff = 0;
-    gs_status st = nd_meta(p, os, 2, strides, &moff);
+    size_t moff = 0, ext[3];
+    gs_status st = nd_meta(p, os, 2, strides, &moff, ext);
     if (st != GS_OK) return st;
     ostep *s = NULL;
     ab a;
-    if ((st = kstep(dev, p, K_BINARY, n, &s, &a)) != GS_OK) return st;
+    if ((st = kstep3(dev, p, K_BINARY, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
     a_ref(&a, l->out);
     a_ref(&a, l->in[0]);
     a_ref(&a, l->in[1]);
     a_meta(&a, s, moff);
-    a_int(&a, (int64_t)n);
+    a_int(&a, (int64_t)ext[0]);
+    a_int(&a, (int64_t)ext[1]);
     a_int(&a, l->i[0]);
     return ab_done(&a, K_BINARY);
   }
@@ -705,12 +738,12 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     ab a;
     gs_status st = kstep(dev, p, K_DOT, 1, &s, &a);
     if (st != GS_OK) return st;
-    s->local = s->global[0] = pow2_local(dev, K_DOT, 256);
+    s->local[0] = s->global[0] = pow2_local(dev, K_DOT, 256);
     a_ref(&a, l->out);
     a_ref(&a, l->in[0]);
     a_ref(&a, l->in[1]);
     a_int(&a, (int64_t)m);
-    a_local(&a, s->local * sizeof(float));
+    a_local(&a, s->local[0] * sizeof(float));
     return ab_done(&a, K_DOT);
   }
   case GS_OP_MATMUL: return lower_matmul(dev, p, l);
@@ -799,9 +832,9 @@ static gs_status finish(gs_bdev *dev, gs_bprog *p) {
     OCL_CHECK(dev->be, e, "clCreateBuffer (shape table)");
     dev->cnt.bytes_to_device += p->nmeta * sizeof(int);
   }
-  static const char *const what[SCR_COUNT] = {
-      "im2col scratch",           "convolution scratch",       "transposed filter",
-      "filter-gradient partials", "transposed matmul operand", "reduction partials"};
+  static const char *const what[SCR_COUNT] = {"im2col scratch", "convolution scratch",
+                                              "filter-gradient partials",
+                                              "transposed matmul operand", "reduction partials"};
   for (int k = 0; k < SCR_COUNT; k++)
     if (p->scr_bytes[k] && (st = ocl_new_mem(dev, p->scr_bytes[k], what[k], &p->scr[k])) != GS_OK)
       return st;
@@ -870,7 +903,7 @@ gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *p) {
       st = ocl_gemm_run(dev, &s->g, p->temp_mem);
     } else {
       cl_int e = clEnqueueNDRangeKernel(dev->queue, s->k, s->dims, NULL, s->global,
-                                        s->dims == 1 ? &s->local : NULL, 0, NULL, NULL);
+                                        s->own_local ? s->local : NULL, 0, NULL, NULL);
       st = e == CL_SUCCESS ? GS_OK : ocl_fail(dev->be, e, "clEnqueueNDRangeKernel");
     }
     if (st != GS_OK) return st;

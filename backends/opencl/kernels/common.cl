@@ -18,6 +18,15 @@ inline int gs_nd_off(int i, int rank, __global const int *dims, __global const i
   return off + i * st[0];
 }
 
+/* Offset of element (i0, i1, i2) of an index space launched as a 3-D range: i0 walks the
+ * innermost dim, i1 the one outside it and i2 every dim outside those (row-major), so only
+ * ranks above 3 divide. */
+inline int gs_nd3_off(int i0, int i1, int i2, int rank, __global const int *dims,
+                      __global const int *st) {
+  if (rank == 1) return i0 * st[0];
+  return i0 * st[rank - 1] + i1 * st[rank - 2] + gs_nd_off(i2, rank - 2, dims, st);
+}
+
 /* The output positions o, lo <= o <= hi, whose pooling/convolution window
  * [o*stride - pad, o*stride - pad + k) covers input position i (none when lo > hi). Backward
  * kernels gather over them per input element instead of scattering, so they need no atomics. */

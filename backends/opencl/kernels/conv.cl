@@ -1,21 +1,45 @@
-/* Convolution over a chunk of images as GEMMs in pixel-major layout: im2col writes one row per
- * output pixel of every image of the chunk (colT[n*OH*OW + p][c*KH*KW + kh*KW + kw]), so the
- * products are tall and skinny with every operand dense (see lower_conv in ocl_prog.c).
+/* Convolution over a chunk of images as GEMMs (see lower_conv in ocl_prog.c), with the im2col
+ * matrices in one of two layouts:
+ *   image-major  col[n][c*KH*KW + kh*KW + kw][oh*OW + ow]: the forward and data-gradient
+ *                products, batched over images, read and write NCHW tensors directly;
+ *   pixel-major  colT[n*OH*OW + p][c*KH*KW + kh*KW + kw]: the filter gradient, whose sum over
+ *                every pixel of the chunk is one product with a long K.
+ * Kernels walk 3-D ranges, so their indices need (almost) no divisions.
  * meta: C, H, W, KH, KW, OH, OW, stride_h, stride_w, pad_h, pad_w. */
 
-/* One work-item per (row, channel): the KH x KW window of that channel, contiguous in colT. */
+/* Image-major, range (OW, OH, nimg*C): one work-item per (n, c, oh, ow) writes its KH*KW
+ * entries, the neighbouring work-items' entries next to them. */
 __kernel void gs_im2col(__global float *col, int colo, __global const float *x, int xo,
-                        __global const int *meta, int mo, int nimg) {
+                        __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
+  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+  if (ow >= OW || oh >= OH) return;
+  int npix = OH * OW;
+  __global float *dst = col + colo + nc * KH * KW * npix + oh * OW + ow;
+  __global const float *src = x + xo + nc * H * W;
+  int h0 = oh * sh - ph, w0 = ow * sw - pw;
+  for (int kh = 0; kh < KH; kh++) {
+    int h = h0 + kh;
+    for (int kw = 0; kw < KW; kw++) {
+      int w = w0 + kw;
+      dst[(kh * KW + kw) * npix] = (h >= 0 && h < H && w >= 0 && w < W) ? src[h * W + w] : 0.0f;
+    }
+  }
+}
+
+/* Pixel-major, range (C, OW, nimg*OH): one work-item per (row, channel) writes the KH x KW
+ * window of that channel, contiguous in colT. */
+__kernel void gs_im2col_rows(__global float *col, int colo, __global const float *x, int xo,
+                             __global const int *meta, int mo) {
   __global const int *m = meta + mo;
   int C = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
   int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int npix = OH * OW;
-  int i = get_global_id(0);
-  if (i >= nimg * npix * C) return;
-  int c = i % C, q = i / C;
-  int p = q % npix, n = q / npix;
-  int ow = p % OW, oh = p / OW;
-  __global float *dst = col + colo + i * KH * KW;
+  int c = get_global_id(0), ow = get_global_id(1), z = get_global_id(2);
+  if (c >= C || ow >= OW) return;
+  int oh = z % OH, n = z / OH;
+  __global float *dst = col + colo + ((z * OW + ow) * C + c) * KH * KW;
   __global const float *src = x + xo + (n * C + c) * H * W;
   int h0 = oh * sh - ph, w0 = ow * sw - pw;
   for (int kh = 0; kh < KH; kh++) {
@@ -27,17 +51,17 @@ __kernel void gs_im2col(__global float *col, int colo, __global const float *x, 
   }
 }
 
-/* dx[n, c, h, w] = sum of the colT entries that im2col copied from (n, c, h, w). */
+/* dx[n, c, h, w] = sum of the image-major col entries that gs_im2col copied from (n, c, h, w);
+ * range (W, H, nimg*C). */
 __kernel void gs_col2im(__global float *dx, int dxo, __global const float *col, int colo,
-                        __global const int *meta, int mo, int nimg) {
+                        __global const int *meta, int mo) {
   __global const int *m = meta + mo;
-  int C = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
   int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int ckk = C * KH * KW;
-  int i = get_global_id(0);
-  if (i >= nimg * C * H * W) return;
-  int w = i % W, h = (i / W) % H, c = (i / (W * H)) % C, n = i / (W * H * C);
-  __global const float *cn = col + colo + n * OH * OW * ckk;
+  int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+  if (w >= W || h >= H) return;
+  int npix = OH * OW;
+  __global const float *cn = col + colo + nc * KH * KW * npix;
   float acc = 0.0f;
   int oh0, oh1, ow0, ow1;
   gs_covering(h, KH, sh, ph, OH, &oh0, &oh1);
@@ -46,10 +70,10 @@ __kernel void gs_col2im(__global float *dx, int dxo, __global const float *col, 
     int kh = h + ph - oh * sh;
     for (int ow = ow0; ow <= ow1; ow++) {
       int kw = w + pw - ow * sw;
-      acc += cn[(oh * OW + ow) * ckk + (c * KH + kh) * KW + kw];
+      acc += cn[(kh * KW + kw) * npix + oh * OW + ow];
     }
   }
-  dx[dxo + i] = acc;
+  dx[dxo + (nc * H + h) * W + w] = acc;
 }
 
 /* out[i] = sum over s < nparts of part[s * len + i] (+ out[i] when accumulate): the K-split

@@ -51,16 +51,17 @@ __kernel void gs_unary_bwd(__global float *dx, int dxo, __global const float *xs
   dx[dxo + i] = r;
 }
 
-/* meta: rank, dims[6] (out), a strides[6], b strides[6] (0 along broadcast dims). */
+/* meta: rank, dims[6] (out), a strides[6], b strides[6] (0 along broadcast dims). A 3-D range
+ * (see gs_nd3_off); d0 and d1 are the extents of its first two dims. */
 __kernel void gs_binary(__global float *y, int yo, __global const float *a, int ao,
-                        __global const float *b, int bo, __global const int *meta, int mo, int n,
-                        int op) {
-  int i = get_global_id(0);
-  if (i >= n) return;
+                        __global const float *b, int bo, __global const int *meta, int mo, int d0,
+                        int d1, int op) {
+  int i0 = get_global_id(0), i1 = get_global_id(1), i2 = get_global_id(2);
+  if (i0 >= d0 || i1 >= d1) return;
   __global const int *m = meta + mo;
   int rank = m[0];
-  float u = a[ao + gs_nd_off(i, rank, m + 1, m + 1 + GS_MAXR)];
-  float v = b[bo + gs_nd_off(i, rank, m + 1, m + 1 + 2 * GS_MAXR)];
+  float u = a[ao + gs_nd3_off(i0, i1, i2, rank, m + 1, m + 1 + GS_MAXR)];
+  float v = b[bo + gs_nd3_off(i0, i1, i2, rank, m + 1, m + 1 + 2 * GS_MAXR)];
   float r = 0.0f;
   switch (op) {
   case 0: r = u + v; break;
@@ -72,7 +73,7 @@ __kernel void gs_binary(__global float *y, int yo, __global const float *a, int 
   case 6: r = u == v ? 1.0f : 0.0f; break;
   case 7: r = u > v ? 1.0f : 0.0f; break;
   }
-  y[yo + i] = r;
+  y[yo + (i2 * d1 + i1) * d0 + i0] = r;
 }
 
 __kernel void gs_axpby(__global float *y, int yo, __global const float *a, int ao,
@@ -83,13 +84,13 @@ __kernel void gs_axpby(__global float *y, int yo, __global const float *a, int a
 
 /* Strided copy of 32-bit words (f32 or i32, bit-exact): iterates over dims, reading with src
  * strides and writing with dst strides. EXPAND, PERMUTE, SLICE and INSERT are all this kernel.
- * meta: rank, dims[6], src strides[6], dst strides[6]. */
+ * meta: rank, dims[6], src strides[6], dst strides[6]; a 3-D range as gs_binary's. */
 __kernel void gs_copy_nd(__global uint *dst, int dso, __global const uint *src, int so,
-                         __global const int *meta, int mo, int n) {
-  int i = get_global_id(0);
-  if (i >= n) return;
+                         __global const int *meta, int mo, int d0, int d1) {
+  int i0 = get_global_id(0), i1 = get_global_id(1), i2 = get_global_id(2);
+  if (i0 >= d0 || i1 >= d1) return;
   __global const int *m = meta + mo;
   int rank = m[0];
-  dst[dso + gs_nd_off(i, rank, m + 1, m + 1 + 2 * GS_MAXR)] =
-      src[so + gs_nd_off(i, rank, m + 1, m + 1 + GS_MAXR)];
+  dst[dso + gs_nd3_off(i0, i1, i2, rank, m + 1, m + 1 + 2 * GS_MAXR)] =
+      src[so + gs_nd3_off(i0, i1, i2, rank, m + 1, m + 1 + GS_MAXR)];
 }

@@ -53,15 +53,34 @@ __kernel void gs_gemm(__global float *c, int co, int ldc, int sc, __global const
     vstore8(c31, 1, cp + 3 * ldc);
     return;
   }
+  /* Edge tiles and transposed B: the same register tile, its rows and columns clamped to the
+   * matrix for loading (B gathered element by element) and only the cells inside it stored. */
   int bk = tb ? 1 : ldb, bj = tb ? ldb : 1;
   int im = min(GS_TM, M - i0), jm = min(GS_TN, N - j0);
-  for (int i = 0; i < im; i++) {
-    for (int j = 0; j < jm; j++) {
-      __global const float *ap = a + (i0 + i) * ai, *bp = b + (j0 + j) * bj;
-      float acc = 0.0f;
-      for (int k = 0; k < K; k++) acc = fma(ap[k * ak], bp[k * bk], acc);
-      __global float *cp = c + (i0 + i) * ldc + j0 + j;
-      *cp = beta != 0.0f ? fma(beta, *cp, acc) : acc;
+  int8 lane = (int8)(0, 1, 2, 3, 4, 5, 6, 7);
+  int8 o0 = min((int8)j0 + lane, (int8)(N - 1)) * bj;
+  int8 o1 = min((int8)(j0 + 8) + lane, (int8)(N - 1)) * bj;
+  __global const float *ap0 = a + i0 * ai, *ap1 = a + min(i0 + 1, M - 1) * ai,
+                       *ap2 = a + min(i0 + 2, M - 1) * ai, *ap3 = a + min(i0 + 3, M - 1) * ai;
+  float8 acc[GS_TM][2];
+  for (int i = 0; i < GS_TM; i++) acc[i][0] = acc[i][1] = 0.0f;
+  for (int k = 0; k < K; k++) {
+    __global const float *bp = b + k * bk;
+    float8 b0 = (float8)(bp[o0.s0], bp[o0.s1], bp[o0.s2], bp[o0.s3], bp[o0.s4], bp[o0.s5],
+                         bp[o0.s6], bp[o0.s7]);
+    float8 b1 = (float8)(bp[o1.s0], bp[o1.s1], bp[o1.s2], bp[o1.s3], bp[o1.s4], bp[o1.s5],
+                         bp[o1.s6], bp[o1.s7]);
+    float av[GS_TM] = {ap0[k * ak], ap1[k * ak], ap2[k * ak], ap3[k * ak]};
+    for (int i = 0; i < GS_TM; i++) {
+      acc[i][0] = fma((float8)av[i], b0, acc[i][0]);
+      acc[i][1] = fma((float8)av[i], b1, acc[i][1]);
     }
+  }
+  for (int i = 0; i < im; i++) {
+    float r[GS_TN];
+    vstore8(acc[i][0], 0, r);
+    vstore8(acc[i][1], 1, r);
+    __global float *cp = c + (i0 + i) * ldc + j0;
+    for (int j = 0; j < jm; j++) cp[j] = beta != 0.0f ? fma(beta, cp[j], r[j]) : r[j];
   }
 }

@@ -1,6 +1,8 @@
 /* Pooling. Backward kernels gather over the windows that cover each input cell, so overlapping
- * windows add up without atomics and the result is deterministic.
- * meta: NC, H, W, KH, KW, OH, OW, stride_h, stride_w, pad_h, pad_w. */
+ * windows add up without atomics and the result is deterministic; windows that tile the input
+ * (stride = window, no padding) take gs_maxpool_bwd_tiled, which scatters each window's gradient
+ * over its own cells. Every kernel is a 3-D range over (w, h, n*c) of its output, so indices
+ * need no divisions. meta: NC, H, W, KH, KW, OH, OW, stride_h, stride_w, pad_h, pad_w. */
 
 /* Row-major index (h * W + w) of the first maximum of window (oh, ow); padding never wins. */
 inline int gs_pool_argmax(__global const float *x, int H, int W, int KH, int KW, int oh, int ow,
@@ -26,24 +28,22 @@ inline int gs_pool_argmax(__global const float *x, int H, int W, int KH, int KW,
 __kernel void gs_maxpool(__global float *y, int yo, __global const float *x, int xo,
                          __global const int *meta, int mo) {
   __global const int *m = meta + mo;
-  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
-  int i = get_global_id(0);
-  if (i >= NC * OH * OW) return;
-  int ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+  if (ow >= OW || oh >= OH) return;
   __global const float *xp = x + xo + nc * H * W;
   int a = gs_pool_argmax(xp, H, W, KH, KW, oh, ow, m[7], m[8], m[9], m[10]);
-  y[yo + i] = a < 0 ? -INFINITY : xp[a];
+  y[yo + (nc * OH + oh) * OW + ow] = a < 0 ? -INFINITY : xp[a];
 }
 
 __kernel void gs_maxpool_bwd(__global float *dx, int dxo, __global const float *x, int xo,
                              __global const float *dy, int dyo, __global const int *meta,
                              int mo) {
   __global const int *m = meta + mo;
-  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
   int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int i = get_global_id(0);
-  if (i >= NC * H * W) return;
-  int w = i % W, h = (i / W) % H, nc = i / (W * H);
+  int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+  if (w >= W || h >= H) return;
   __global const float *xp = x + xo + nc * H * W;
   float acc = 0.0f;
   int oh0, oh1, ow0, ow1;
@@ -55,17 +55,35 @@ __kernel void gs_maxpool_bwd(__global float *dx, int dxo, __global const float *
         acc += dy[dyo + (nc * OH + oh) * OW + ow];
     }
   }
-  dx[dxo + i] = acc;
+  dx[dxo + (nc * H + h) * W + w] = acc;
+}
+
+/* One work-item per window (ow, oh, nc) of a tiling: its cells, plus the rows and columns past
+ * the last window when it is the last one, get the gradient at its maximum and 0 elsewhere. */
+__kernel void gs_maxpool_bwd_tiled(__global float *dx, int dxo, __global const float *x, int xo,
+                                   __global const float *dy, int dyo, __global const int *meta,
+                                   int mo) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+  if (ow >= OW || oh >= OH) return;
+  __global const float *xp = x + xo + nc * H * W;
+  int a = gs_pool_argmax(xp, H, W, KH, KW, oh, ow, KH, KW, 0, 0);
+  float g = dy[dyo + (nc * OH + oh) * OW + ow];
+  int h0 = oh * KH, h1 = oh == OH - 1 ? H : h0 + KH;
+  int w0 = ow * KW, w1 = ow == OW - 1 ? W : w0 + KW;
+  __global float *dp = dx + dxo + nc * H * W;
+  for (int h = h0; h < h1; h++)
+    for (int w = w0; w < w1; w++) dp[h * W + w] = h * W + w == a ? g : 0.0f;
 }
 
 __kernel void gs_avgpool(__global float *y, int yo, __global const float *x, int xo,
                          __global const int *meta, int mo) {
   __global const int *m = meta + mo;
-  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
   int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int i = get_global_id(0);
-  if (i >= NC * OH * OW) return;
-  int ow = i % OW, oh = (i / OW) % OH, nc = i / (OW * OH);
+  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+  if (ow >= OW || oh >= OH) return;
   __global const float *xp = x + xo + nc * H * W;
   float acc = 0.0f;
   for (int kh = 0; kh < KH; kh++) {
@@ -76,17 +94,16 @@ __kernel void gs_avgpool(__global float *y, int yo, __global const float *x, int
       if (w >= 0 && w < W) acc += xp[h * W + w];
     }
   }
-  y[yo + i] = acc / (float)(KH * KW);
+  y[yo + (nc * OH + oh) * OW + ow] = acc / (float)(KH * KW);
 }
 
 __kernel void gs_avgpool_bwd(__global float *dx, int dxo, __global const float *dy, int dyo,
                              __global const int *meta, int mo) {
   __global const int *m = meta + mo;
-  int NC = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
+  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
   int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int i = get_global_id(0);
-  if (i >= NC * H * W) return;
-  int w = i % W, h = (i / W) % H, nc = i / (W * H);
+  int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+  if (w >= W || h >= H) return;
   float acc = 0.0f;
   int oh0, oh1, ow0, ow1;
   gs_covering(h, KH, sh, ph, OH, &oh0, &oh1);
@@ -96,5 +113,5 @@ __kernel void gs_avgpool_bwd(__global float *dx, int dxo, __global const float *
       acc += dy[dyo + (nc * OH + oh) * OW + ow];
     }
   }
-  dx[dxo + i] = acc / (float)(KH * KW);
+  dx[dxo + (nc * H + h) * W + w] = acc / (float)(KH * KW);
 }

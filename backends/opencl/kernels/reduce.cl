@@ -16,9 +16,21 @@ __kernel void gs_reduce(__global float *y, int yo, __global const float *x, int 
   float acc = kind == 2 ? -INFINITY : 0.0f;
   if (o < nout) {
     int base = xo + gs_nd_off(o, rank, m + 1, m + 1 + GS_MAXR);
-    for (int r = sh * span + lane; r < r1; r += L) {
-      float v = x[base + gs_nd_off(r, rank, m + 1 + 2 * GS_MAXR, m + 1 + 3 * GS_MAXR)];
+    /* Reduced index r as (q, j): j along the innermost reduced dim, q over the others, both
+     * stepped by L without dividing (CPU devices cannot vectorise divisions). */
+    __global const int *rd = m + 1 + 2 * GS_MAXR, *rs = m + 1 + 3 * GS_MAXR;
+    int din = rd[rank - 1], sin = rs[rank - 1];
+    int r = sh * span + lane, q = r / din, j = r - q * din;
+    int qstep = L / din, jstep = L - qstep * din;
+    for (; r < r1; r += L) {
+      float v = x[base + gs_nd_off(q, rank - 1, rd, rs) + j * sin];
       acc = kind == 2 ? fmax(acc, v) : acc + v;
+      q += qstep;
+      j += jstep;
+      if (j >= din) {
+        j -= din;
+        q++;
+      }
     }
   }
   part[lane] = acc;
