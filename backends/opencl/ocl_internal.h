@@ -11,10 +11,12 @@
 /* Every kernel of the embedded program; index = enum value. */
 typedef enum ocl_kname {
   K_FILL,
-  K_UNARY,
-  K_UNARY_BWD,
-  K_BINARY,
-  K_AXPBY,
+  K_UNARY, /* gs_unary_0 .. gs_unary_10, in gs_unary's order */
+  K_UNARY_BWD = K_UNARY + GS_UN_COUNT,
+  K_BINARY = K_UNARY_BWD + GS_UN_COUNT,  /* gs_binary_0 .. gs_binary_7 */
+  K_BINARY_ND = K_BINARY + GS_BIN_COUNT, /* gs_binary_nd_0 .. gs_binary_nd_7 */
+  K_AXPBY = K_BINARY_ND + GS_BIN_COUNT,
+  K_COPY_3D,
   K_COPY_ND,
   K_REDUCE,
   K_DOT,

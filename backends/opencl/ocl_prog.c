@@ -242,18 +242,28 @@ static int collapse(int rank, int *dims, int nops, int st[][MAXR]) {
   return r;
 }
 
-/* meta: rank, dims, then each operand's strides, collapsed; ext: the extents of the 3-D range
- * that walks them (see kstep3). */
+/* meta: rank, dims, then each operand's strides, collapsed and padded in front to rank 3 at
+ * least; ext: the extents of the 3-D range that walks them (see kstep3). Returns the rank. */
 static gs_status nd_meta(gs_bprog *p, const gs_shape *shape, int nops, const int *const *strides,
-                         size_t *moff, size_t ext[3]) {
+                         size_t *moff, size_t ext[3], int *rank) {
   int dims[MAXR], st[2][MAXR], m[1 + 3 * MAXR] = {0};
   for (int k = 0; k < shape->rank; k++) {
     dims[k] = (int)shape->dim[k];
     for (int o = 0; o < nops; o++) st[o][k] = strides[o][k];
   }
-  int r = m[0] = collapse(shape->rank, dims, nops, st);
+  int r = collapse(shape->rank, dims, nops, st), pad = r < 3 ? 3 - r : 0;
+  for (int k = r - 1; k >= 0 && pad; k--) {
+    dims[k + pad] = dims[k];
+    for (int o = 0; o < nops; o++) st[o][k + pad] = st[o][k];
+  }
+  for (int k = 0; k < pad; k++) {
+    dims[k] = 1;
+    for (int o = 0; o < nops; o++) st[o][k] = 0;
+  }
+  r += pad;
+  *rank = m[0] = r;
   ext[0] = (size_t)dims[r - 1];
-  ext[1] = r > 1 ? (size_t)dims[r - 2] : 1;
+  ext[1] = (size_t)dims[r - 2];
   ext[2] = 1;
   for (int k = 0; k < r - 2; k++) ext[2] *= (size_t)dims[k];
   for (int k = 0; k < MAXR; k++) {
@@ -267,17 +277,19 @@ static gs_status copy_opd(gs_bdev *dev, gs_bprog *p, opd dst, opd src, const gs_
                           const int *sst, const int *dst_st) {
   const int *strides[2] = {sst, dst_st};
   size_t moff = 0, ext[3];
-  gs_status st = nd_meta(p, dims, 2, strides, &moff, ext);
+  int rank = 0;
+  gs_status st = nd_meta(p, dims, 2, strides, &moff, ext, &rank);
   if (st != GS_OK) return st;
   ostep *s = NULL;
   ab a;
-  if ((st = kstep3(dev, p, K_COPY_ND, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
+  ocl_kname kn = rank == 3 ? K_COPY_3D : K_COPY_ND;
+  if ((st = kstep3(dev, p, kn, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
   a_opd(&a, s, dst);
   a_opd(&a, s, src);
   a_meta(&a, s, moff);
   a_int(&a, (int64_t)ext[0]);
   a_int(&a, (int64_t)ext[1]);
-  return ab_done(&a, K_COPY_ND);
+  return ab_done(&a, kn);
 }
 
 static gs_status copy_nd(gs_bdev *dev, gs_bprog *p, gs_bref dst, size_t dst_extra, gs_bref src,
@@ -674,13 +686,13 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   }
   case GS_OP_UNARY: {
     gs_bref r[] = {l->out, l->in[0]};
-    int64_t iv[] = {(int64_t)n, l->i[0]};
-    return elementwise(dev, p, K_UNARY, n, r, 2, iv, 2, l->f, 2);
+    int64_t iv[] = {(int64_t)n};
+    return elementwise(dev, p, (ocl_kname)(K_UNARY + l->i[0]), n, r, 2, iv, 1, l->f, 2);
   }
   case GS_OP_UNARY_BWD: {
     gs_bref r[] = {l->out, l->in[0], l->in[1], l->in[2]};
-    int64_t iv[] = {(int64_t)n, l->i[0]};
-    return elementwise(dev, p, K_UNARY_BWD, n, r, 4, iv, 2, l->f, 2);
+    int64_t iv[] = {(int64_t)n};
+    return elementwise(dev, p, (ocl_kname)(K_UNARY_BWD + l->i[0]), n, r, 4, iv, 1, l->f, 2);
   }
   case GS_OP_AXPBY: {
     gs_bref r[] = {l->out, l->in[0], l->in[1]};
@@ -692,19 +704,20 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     bcast_strides(&l->in_desc[1].shape, os, dst);
     const int *strides[2] = {sst, dst};
     size_t moff = 0, ext[3];
-    gs_status st = nd_meta(p, os, 2, strides, &moff, ext);
+    int rank = 0;
+    gs_status st = nd_meta(p, os, 2, strides, &moff, ext, &rank);
     if (st != GS_OK) return st;
     ostep *s = NULL;
     ab a;
-    if ((st = kstep3(dev, p, K_BINARY, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
+    ocl_kname kn = (ocl_kname)((rank == 3 ? K_BINARY : K_BINARY_ND) + l->i[0]);
+    if ((st = kstep3(dev, p, kn, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
     a_ref(&a, l->out);
     a_ref(&a, l->in[0]);
     a_ref(&a, l->in[1]);
     a_meta(&a, s, moff);
     a_int(&a, (int64_t)ext[0]);
     a_int(&a, (int64_t)ext[1]);
-    a_int(&a, l->i[0]);
-    return ab_done(&a, K_BINARY);
+    return ab_done(&a, kn);
   }
   case GS_OP_REDUCE: return lower_reduce(dev, p, l);
   case GS_OP_EXPAND:

@@ -19,11 +19,14 @@ inline int gs_nd_off(int i, int rank, __global const int *dims, __global const i
 }
 
 /* Offset of element (i0, i1, i2) of an index space launched as a 3-D range: i0 walks the
- * innermost dim, i1 the one outside it and i2 every dim outside those (row-major), so only
- * ranks above 3 divide. */
+ * innermost dim, i1 the one outside it and i2 every dim outside those (row-major). Index spaces
+ * of rank 3 (the host pads smaller ones) take gs_off3, with no loop and no division: a loop
+ * inside a kernel keeps CPU devices from vectorising its work-items. */
+inline int gs_off3(int i0, int i1, int i2, __global const int *st) {
+  return i0 * st[2] + i1 * st[1] + i2 * st[0];
+}
 inline int gs_nd3_off(int i0, int i1, int i2, int rank, __global const int *dims,
                       __global const int *st) {
-  if (rank == 1) return i0 * st[0];
   return i0 * st[rank - 1] + i1 * st[rank - 2] + gs_nd_off(i2, rank - 2, dims, st);
 }
 
