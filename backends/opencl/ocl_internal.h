@@ -31,6 +31,8 @@ typedef enum ocl_kname {
   K_MAXPOOL,
   K_MAXPOOL_BWD,
   K_MAXPOOL_BWD_TILED,
+  K_MAXPOOL_2X2,
+  K_MAXPOOL_BWD_2X2,
   K_AVGPOOL,
   K_AVGPOOL_BWD,
   K_SGD,

@@ -581,9 +581,12 @@ static gs_status lower_pool(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
                  : l->op == GS_OP_MAXPOOL2D_BWD ? K_MAXPOOL_BWD
                  : l->op == GS_OP_AVGPOOL2D     ? K_AVGPOOL
                                                 : K_AVGPOOL_BWD;
-  /* Windows that tile the input: one work-item per window scatters over its own cells. */
-  if (kn == K_MAXPOOL_BWD && m[3] == m[7] && m[4] == m[8] && m[9] == 0 && m[10] == 0)
-    kn = K_MAXPOOL_BWD_TILED;
+  /* Windows that tile the input: one work-item per window, which the backward pass scatters
+   * over its own cells; 2x2 windows in kernels with no loop. */
+  int tiled = m[3] == m[7] && m[4] == m[8] && m[9] == 0 && m[10] == 0;
+  int two = tiled && m[3] == 2 && m[4] == 2;
+  if (kn == K_MAXPOOL && two) kn = K_MAXPOOL_2X2;
+  if (kn == K_MAXPOOL_BWD && tiled) kn = two ? K_MAXPOOL_BWD_2X2 : K_MAXPOOL_BWD_TILED;
   /* The range walks the output: pooled windows forward and tiled, input cells otherwise. */
   const gs_shape *rs = kn == K_MAXPOOL_BWD || kn == K_AVGPOOL_BWD ? xs : ys;
   ostep *s = NULL;

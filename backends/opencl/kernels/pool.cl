@@ -115,3 +115,55 @@ __kernel void gs_avgpool_bwd(__global float *dx, int dxo, __global const float *
   }
   dx[dxo + (nc * H + h) * W + w] = acc / (float)(KH * KW);
 }
+
+/* 2x2 windows with stride 2 and no padding, the common case, with no loop (so CPU devices
+ * vectorise the work-items): the first maximum of the window in row-major order, as
+ * gs_pool_argmax finds it; *a gets its position 0..3. */
+inline float gs_max2x2(__global const float *r0, int W, int *a) {
+  float bv = r0[0], v;
+  int k = 0;
+  v = r0[1];
+  k = v > bv ? 1 : k;
+  bv = v > bv ? v : bv;
+  v = r0[W];
+  k = v > bv ? 2 : k;
+  bv = v > bv ? v : bv;
+  v = r0[W + 1];
+  k = v > bv ? 3 : k;
+  bv = v > bv ? v : bv;
+  *a = k;
+  return bv;
+}
+
+__kernel void gs_maxpool_2x2(__global float *y, int yo, __global const float *x, int xo,
+                             __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2], OH = m[5], OW = m[6];
+  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+  if (ow >= OW || oh >= OH) return;
+  int a;
+  y[yo + (nc * OH + oh) * OW + ow] = gs_max2x2(x + xo + (nc * H + 2 * oh) * W + 2 * ow, W, &a);
+}
+
+/* As gs_maxpool_bwd_tiled for 2x2 windows: a row or column left over past the last window
+ * (odd H or W) gets zeros from the windows next to it. */
+__kernel void gs_maxpool_bwd_2x2(__global float *dx, int dxo, __global const float *x, int xo,
+                                 __global const float *dy, int dyo, __global const int *meta,
+                                 int mo) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2], OH = m[5], OW = m[6];
+  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
+  if (ow >= OW || oh >= OH) return;
+  int a, cell = (nc * H + 2 * oh) * W + 2 * ow;
+  gs_max2x2(x + xo + cell, W, &a);
+  float g = dy[dyo + (nc * OH + oh) * OW + ow];
+  __global float *d = dx + dxo + cell;
+  d[0] = a == 0 ? g : 0.0f;
+  d[1] = a == 1 ? g : 0.0f;
+  d[W] = a == 2 ? g : 0.0f;
+  d[W + 1] = a == 3 ? g : 0.0f;
+  int last_w = ow == OW - 1 && W > 2 * OW, last_h = oh == OH - 1 && H > 2 * OH;
+  if (last_w) d[2] = d[W + 2] = 0.0f;
+  if (last_h) d[2 * W] = d[2 * W + 1] = 0.0f;
+  if (last_w && last_h) d[2 * W + 2] = 0.0f;
+}
