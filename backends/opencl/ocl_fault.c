@@ -2,8 +2,9 @@
  * .fault). clFinish and blocking reads wait for ever, so a device that stops answering would
  * hang the run: a wait instead enqueues a marker and sleeps on a condition variable that the
  * marker's completion callback signals, until the host's wait timeout. A device that misses it
- * is lost: every later wait fails at once, and close does not wait for it. The injected hang is a
- * barrier on a user event that is never set (until close, so the queue can drain). */
+ * is lost: every later wait fails at once, and close leaves it alone. The injected hang is a
+ * barrier on a user event that is never set once a wait has given up on it: the device then
+ * stays lost as a real one would. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -148,5 +149,4 @@ void ocl_fault_release(gs_bdev *dev) {
   clSetUserEventStatus(dev->stall, CL_COMPLETE);
   clReleaseEvent(dev->stall);
   dev->stall = NULL;
-  dev->lost = 0; /* the queue drains now: close may wait for it */
 }

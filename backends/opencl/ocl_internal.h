@@ -75,7 +75,7 @@ struct gs_bdev {
   int profile;       /* GESSL_PROFILE: each step is timed (and so waited for) */
   int use_clblast;   /* GEMMs through CLBlast (GPUs) rather than the gs_gemm kernel */
   gs_bcounters cnt;
-  int lost;          /* a wait timed out: later waits fail at once, close does not wait */
+  int lost;          /* a wait timed out: later waits fail at once, close leaves it alone */
   double lost_after; /* ... that timeout, in seconds */
   cl_event stall;    /* GESSL_FAULT=hang: the user event the queue waits on, never set */
 };
@@ -102,7 +102,7 @@ int ocl_fault(const gs_bdev *dev, gs_fault f);
 /* At the start of prog_run: the device lost earlier, or an injected failed launch, or the
  * injected hang (the queue stalls from here). */
 gs_status ocl_fault_run(gs_bdev *dev);
-/* At close: lets a stalled queue drain. */
+/* At close of a device no wait gave up on: lets a stalled queue drain. */
 void ocl_fault_release(gs_bdev *dev);
 
 /* Device enumeration (ocl_device.c). */

@@ -73,9 +73,17 @@ const char *const ocl_kernel_names[K_COUNT] = {
 
 static void ocl_close(gs_bdev *dev) {
   if (!dev) return;
-  ocl_fault_release(dev);
+  if (dev->lost) {
+    /* A device that stopped answering keeps its queue, program and context, on purpose: work
+     * still queued holds them, and releasing them could wait for that work for ever or race the
+     * driver's own threads when it does run (Mesa 22.3's rusticl aborted in free() when a stalled
+     * queue drained during close). The process is done with the device. */
+    free(dev);
+    return;
+  }
+  ocl_fault_release(dev); /* an injected hang that no wait reached: let the queue drain */
   if (dev->queue) {
-    if (!dev->lost) clFinish(dev->queue); /* a lost device would never let it return */
+    clFinish(dev->queue);
     clReleaseCommandQueue(dev->queue);
   }
   if (dev->program) clReleaseProgram(dev->program);
