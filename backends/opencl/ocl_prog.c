@@ -408,16 +408,22 @@ static gs_status conv_meta(gs_bprog *p, const gs_shape *x, const gs_shape *w, co
   return meta_push(p, m, 11, moff);
 }
 
-/* im2col (either layout) or col2im over `nimg` images starting at image buffer `img`. */
+/* im2col (either layout) or col2im over `nimg` images starting at image buffer `img`; 3x3
+ * windows (col2im: with stride 1 too) take the kernels of that fixed size. */
 static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, size_t moff,
-                           size_t nimg, size_t C, const gs_shape *xs, const gs_shape *ys) {
+                           size_t nimg, size_t C, const gs_shape *xs, const gs_shape *ys,
+                           const gs_shape *ws, const int32_t *at) {
   ostep *s = NULL;
   ab a = {0};
   size_t H = (size_t)xs->dim[2], W = (size_t)xs->dim[3], OH = (size_t)ys->dim[2],
          OW = (size_t)ys->dim[3];
-  gs_status st = kn == K_IM2COL   ? kstep3(dev, p, kn, OW, OH, nimg * C, &s, &a)
-                 : kn == K_COL2IM ? kstep3(dev, p, kn, W, H, nimg * C, &s, &a)
-                                  : kstep3(dev, p, kn, C, OW, nimg * OH, &s, &a);
+  int k3 = ws->dim[2] == 3 && ws->dim[3] == 3, s1 = at[0] == 1 && at[1] == 1;
+  ocl_kname use = kn == K_IM2COL        ? (k3 ? K_IM2COL_3X3 : kn)
+                  : kn == K_IM2COL_ROWS ? (k3 ? K_IM2COL_ROWS_3X3 : kn)
+                                        : (k3 && s1 ? K_COL2IM_3X3S1 : kn);
+  gs_status st = kn == K_IM2COL   ? kstep3(dev, p, use, OW, OH, nimg * C, &s, &a)
+                 : kn == K_COL2IM ? kstep3(dev, p, use, W, H, nimg * C, &s, &a)
+                                  : kstep3(dev, p, use, C, OW, nimg * OH, &s, &a);
   if (st != GS_OK) return st;
   if (kn != K_COL2IM) {
     a_opd(&a, s, o_scr(SCR_COL, 0));
@@ -427,7 +433,7 @@ static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, siz
     a_opd(&a, s, o_scr(SCR_COL, 0));
   }
   a_meta(&a, s, moff);
-  return ab_done(&a, kn);
+  return ab_done(&a, use);
 }
 
 /* Images of [n, O, P] into pixel-major rows [n, P, O]. */
@@ -488,7 +494,7 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
       y.off += n0 * O * npix;
       gdesc g = {0, 0,   O,    npix, ckk, cnt,        o_ref(l->in[1]), o_scr(SCR_COL, 0),
                  y, ckk, npix, npix, 0,   ckk * npix, O * npix,        0.0f};
-      if ((st = conv_fold(dev, p, K_IM2COL, x, moff, cnt, C, xs, ys)) != GS_OK) return st;
+      if ((st = conv_fold(dev, p, K_IM2COL, x, moff, cnt, C, xs, ys, ws, l->i)) != GS_OK) return st;
       st = gemm(dev, p, &g);
     } else if (l->op == GS_OP_CONV2D_BWD_DATA) {
       opd dy = o_ref(l->in[0]), dx = o_ref(l->out);
@@ -498,7 +504,7 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
           1,    0,    ckk, npix,     O,          cnt, o_ref(l->in[1]), dy, o_scr(SCR_COL, 0), ckk,
           npix, npix, 0,   O * npix, ckk * npix, 0.0f};
       if ((st = gemm(dev, p, &g)) != GS_OK) return st;
-      st = conv_fold(dev, p, K_COL2IM, dx, moff, cnt, C, xs, ys);
+      st = conv_fold(dev, p, K_COL2IM, dx, moff, cnt, C, xs, ys, ws, l->i);
     } else {
       opd x = o_ref(l->in[0]), dy = o_ref(l->in[1]);
       x.off += n0 * C * H * W;
@@ -529,7 +535,7 @@ static gs_status lower_conv(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
       r.a.off = np * ks * O;
       r.b.off = np * ks * ckk;
       r.c.off = np * O * ckk;
-      if ((st = conv_fold(dev, p, K_IM2COL_ROWS, x, moff, cnt, C, xs, ys)) != GS_OK ||
+      if ((st = conv_fold(dev, p, K_IM2COL_ROWS, x, moff, cnt, C, xs, ys, ws, l->i)) != GS_OK ||
           (st = conv_rows(dev, p, dy, o_scr(SCR_T, 0), cnt, O, npix)) != GS_OK ||
           (st = gemm(dev, p, &g)) != GS_OK)
         return st;

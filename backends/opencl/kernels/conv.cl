@@ -7,49 +7,60 @@
  * Kernels walk 3-D ranges, so their indices need (almost) no divisions.
  * meta: C, H, W, KH, KW, OH, OW, stride_h, stride_w, pad_h, pad_w. */
 
+/* Each im2col kernel comes twice: for any window (KH, KW from meta) and for 3x3 windows, whose
+ * constant loops unroll, leaving no loop, so CPU devices vectorise the work-items (col2im's
+ * 3x3 form also needs stride 1). */
+
 /* Image-major, range (OW, OH, nimg*C): one work-item per (n, c, oh, ow) writes its KH*KW
  * entries, the neighbouring work-items' entries next to them. */
-__kernel void gs_im2col(__global float *col, int colo, __global const float *x, int xo,
-                        __global const int *meta, int mo) {
-  __global const int *m = meta + mo;
-  int H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
-  int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);
-  if (ow >= OW || oh >= OH) return;
-  int npix = OH * OW;
-  __global float *dst = col + colo + nc * KH * KW * npix + oh * OW + ow;
-  __global const float *src = x + xo + nc * H * W;
-  int h0 = oh * sh - ph, w0 = ow * sw - pw;
-  for (int kh = 0; kh < KH; kh++) {
-    int h = h0 + kh;
-    for (int kw = 0; kw < KW; kw++) {
-      int w = w0 + kw;
-      dst[(kh * KW + kw) * npix] = (h >= 0 && h < H && w >= 0 && w < W) ? src[h * W + w] : 0.0f;
-    }
+#define GS_IM2COL(name, KH_, KW_)                                                                 \
+  __kernel void name(__global float *col, int colo, __global const float *x, int xo,              \
+                     __global const int *meta, int mo) {                                          \
+    __global const int *m = meta + mo;                                                            \
+    int H = m[1], W = m[2], KH = KH_, KW = KW_, OH = m[5], OW = m[6];                             \
+    int sh = m[7], sw = m[8], ph = m[9], pw = m[10];                                              \
+    int ow = get_global_id(0), oh = get_global_id(1), nc = get_global_id(2);                      \
+    if (ow >= OW || oh >= OH) return;                                                             \
+    int npix = OH * OW;                                                                           \
+    __global float *dst = col + colo + nc * KH * KW * npix + oh * OW + ow;                        \
+    __global const float *src = x + xo + nc * H * W;                                              \
+    int h0 = oh * sh - ph, w0 = ow * sw - pw;                                                     \
+    for (int kh = 0; kh < KH; kh++) {                                                             \
+      int h = h0 + kh;                                                                            \
+      for (int kw = 0; kw < KW; kw++) {                                                           \
+        int w = w0 + kw;                                                                          \
+        dst[(kh * KW + kw) * npix] =                                                              \
+            (h >= 0 && h < H && w >= 0 && w < W) ? src[h * W + w] : 0.0f;                         \
+      }                                                                                           \
+    }                                                                                             \
   }
-}
+GS_IM2COL(gs_im2col, m[3], m[4])
+GS_IM2COL(gs_im2col_3x3, 3, 3)
 
 /* Pixel-major, range (C, OW, nimg*OH): one work-item per (row, channel) writes the KH x KW
  * window of that channel, contiguous in colT. */
-__kernel void gs_im2col_rows(__global float *col, int colo, __global const float *x, int xo,
-                             __global const int *meta, int mo) {
-  __global const int *m = meta + mo;
-  int C = m[0], H = m[1], W = m[2], KH = m[3], KW = m[4], OH = m[5], OW = m[6];
-  int sh = m[7], sw = m[8], ph = m[9], pw = m[10];
-  int c = get_global_id(0), ow = get_global_id(1), z = get_global_id(2);
-  if (c >= C || ow >= OW) return;
-  int oh = z % OH, n = z / OH;
-  __global float *dst = col + colo + ((z * OW + ow) * C + c) * KH * KW;
-  __global const float *src = x + xo + (n * C + c) * H * W;
-  int h0 = oh * sh - ph, w0 = ow * sw - pw;
-  for (int kh = 0; kh < KH; kh++) {
-    int h = h0 + kh;
-    for (int kw = 0; kw < KW; kw++) {
-      int w = w0 + kw;
-      dst[kh * KW + kw] = (h >= 0 && h < H && w >= 0 && w < W) ? src[h * W + w] : 0.0f;
-    }
+#define GS_IM2COL_ROWS(name, KH_, KW_)                                                            \
+  __kernel void name(__global float *col, int colo, __global const float *x, int xo,              \
+                     __global const int *meta, int mo) {                                          \
+    __global const int *m = meta + mo;                                                            \
+    int C = m[0], H = m[1], W = m[2], KH = KH_, KW = KW_, OH = m[5], OW = m[6];                   \
+    int sh = m[7], sw = m[8], ph = m[9], pw = m[10];                                              \
+    int c = get_global_id(0), ow = get_global_id(1), z = get_global_id(2);                        \
+    if (c >= C || ow >= OW) return;                                                               \
+    int oh = z % OH, n = z / OH;                                                                  \
+    __global float *dst = col + colo + ((z * OW + ow) * C + c) * KH * KW;                         \
+    __global const float *src = x + xo + (n * C + c) * H * W;                                     \
+    int h0 = oh * sh - ph, w0 = ow * sw - pw;                                                     \
+    for (int kh = 0; kh < KH; kh++) {                                                             \
+      int h = h0 + kh;                                                                            \
+      for (int kw = 0; kw < KW; kw++) {                                                           \
+        int w = w0 + kw;                                                                          \
+        dst[kh * KW + kw] = (h >= 0 && h < H && w >= 0 && w < W) ? src[h * W + w] : 0.0f;        \
+      }                                                                                           \
+    }                                                                                             \
   }
-}
+GS_IM2COL_ROWS(gs_im2col_rows, m[3], m[4])
+GS_IM2COL_ROWS(gs_im2col_rows_3x3, 3, 3)
 
 /* dx[n, c, h, w] = sum of the image-major col entries that gs_im2col copied from (n, c, h, w);
  * range (W, H, nimg*C). */
@@ -71,6 +82,27 @@ __kernel void gs_col2im(__global float *dx, int dxo, __global const float *col, 
     for (int ow = ow0; ow <= ow1; ow++) {
       int kw = w + pw - ow * sw;
       acc += cn[(kh * KW + kw) * npix + oh * OW + ow];
+    }
+  }
+  dx[dxo + (nc * H + h) * W + w] = acc;
+}
+
+/* gs_col2im for 3x3 windows with stride 1: output (oh, ow) = (h + ph - kh, w + pw - kw), in the
+ * same order of summation as gs_col2im (oh, then ow, ascending). */
+__kernel void gs_col2im_3x3s1(__global float *dx, int dxo, __global const float *col, int colo,
+                              __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2], OH = m[5], OW = m[6], ph = m[9], pw = m[10];
+  int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+  if (w >= W || h >= H) return;
+  int npix = OH * OW;
+  __global const float *cn = col + colo + nc * 9 * npix;
+  float acc = 0.0f;
+  for (int kh = 2; kh >= 0; kh--) {
+    int oh = h + ph - kh;
+    for (int kw = 2; kw >= 0; kw--) {
+      int ow = w + pw - kw;
+      if (oh >= 0 && oh < OH && ow >= 0 && ow < OW) acc += cn[(kh * 3 + kw) * npix + oh * OW + ow];
     }
   }
   dx[dxo + (nc * H + h) * W + w] = acc;
