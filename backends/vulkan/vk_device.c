@@ -45,6 +45,10 @@ static void pick_sizes(gs_bdev *d) {
                   (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                   (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
                   sg.subgroupSize >= VKB_LANES_RM && d->wg % sg.subgroupSize == 0;
+  /* One subgroup per work group: a group then covers only subgroupSize * RN columns, so the
+   * narrow GEMMs of a convolution (a filter gradient's C*KH*KW columns, a small batch's few
+   * pixels) compute no clamped, discarded columns, and more groups share the cores. */
+  d->lanes_wg = sg.subgroupSize;
   for (int i = 0; i < 3; i++) d->max_groups[i] = lim->maxComputeWorkGroupCount[i];
 }
 
@@ -97,6 +101,9 @@ gs_status vkb_open(gs_backend *be, int index, gs_bdev **out) {
     goto fail;
   }
   vkGetDeviceQueue(d->dev, d->qfam, 0, &d->queue);
+  const char *prof = getenv("GESSL_PROFILE");
+  d->profile = prof && *prof && strcmp(prof, "0") != 0;
+  if (q[d->qfam].timestampValidBits) d->ts_period = d->props.limits.timestampPeriod;
 
   const VkMemoryPropertyFlags unified = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT |
                                         VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |

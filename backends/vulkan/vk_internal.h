@@ -98,14 +98,25 @@ struct gs_bdev {
   char cache_path[1024]; /* "" when the cache is off */
   int cache_dirty;       /* pipelines created since the cache was last saved */
   VkShaderModule modules[VKB_SH_COUNT];
-  VkPipeline pipes[VKB_P_COUNT];
+  /* Pipelines per shader use and specialization (vk_pipelines.c), created on first use. */
+  struct vkb_pipeline_entry {
+    vkb_pipe pipe;
+    uint32_t spec[2];
+    VkPipeline pl;
+  } * pipes;
+  size_t n_pipes, cap_pipes;
   uint32_t wg;      /* 1-D work-group size, a power of two */
   uint32_t gemm_ts; /* GEMM threads per tile side */
   /* CPU devices run MATMUL and the convolutions with gemm_lanes.comp (one column per
    * invocation, VKB_LANES_RM rows) instead of the tiled shader. */
   int gemm_lanes;
+  uint32_t lanes_wg; /* its work-group size: one subgroup */
   uint32_t max_groups[3];
   gs_bcounters cnt; /* dispatches submitted, fence waits that blocked, bytes copied */
+  /* GESSL_PROFILE: programs time each dispatch with timestamp queries and every run waits for
+   * its results; ts_period is nanoseconds per tick (0: the queue has no timestamps). */
+  int profile;
+  double ts_period;
   /* A fence wait timed out (vk_queue.c): later waits fail at once. */
   int lost;
   double lost_after; /* ... that timeout, in seconds */
@@ -116,6 +127,11 @@ struct gs_bdev {
 /* One compute dispatch of a compiled launch. */
 typedef struct vkb_dispatch {
   vkb_pipe pipe;
+  /* Specialization constants 1 and 2 of the pipeline: the mode words a shader branches on (its
+   * opcode, unary function, reduction kind), so that a CPU driver, which runs both sides of
+   * every branch under a mask, compiles only the one taken. */
+  uint32_t spec[2];
+  gs_opcode op; /* for the profile */
   uint32_t pc[VKB_PC_WORDS];
   gs_bbuf *bind[VKB_BINDINGS]; /* NULL: unused, the output buffer is bound there */
   uint32_t groups[3];
@@ -177,7 +193,7 @@ void vkb_barrier(VkCommandBuffer cmd, VkPipelineStageFlags src, VkAccessFlags sr
 
 /* vk_pipelines.c: shader modules and pipelines, created on first use; the pipeline cache. */
 gs_status vkb_layouts_create(gs_bdev *d);
-gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out);
+gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, const uint32_t spec[2], VkPipeline *out);
 void vkb_cache_load(gs_bdev *d);
 void vkb_cache_save(gs_bdev *d);
 void vkb_pipelines_destroy(gs_bdev *d);

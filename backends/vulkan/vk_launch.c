@@ -367,7 +367,8 @@ static void plan_gemm(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
   p[4] = (uint32_t)a->off, p[5] = (uint32_t)b->off, p[6] = (uint32_t)l->out.off;
   x->bind[0] = a->buf, x->bind[1] = b->buf;
   int64_t bm = gemm_rows(d, x->pipe);
-  int64_t bn = vkb_gemm_lanes(d, x->pipe) ? (int64_t)d->wg * VKB_LANES_RN : 4 * (int64_t)d->gemm_ts;
+  int64_t bn =
+      vkb_gemm_lanes(d, x->pipe) ? (int64_t)d->lanes_wg * VKB_LANES_RN : 4 * (int64_t)d->gemm_ts;
   int64_t gx = ceil_div(N, bn); /* the shader loops over column tiles beyond the limit */
   x->groups[0] = gx > d->max_groups[0] ? d->max_groups[0] : (uint32_t)gx;
   x->groups[1] = (uint32_t)ceil_div(M, bm);
@@ -381,6 +382,7 @@ gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *x, int *has) {
                          gs_opcode_name(l->op), why);
   memset(x, 0, sizeof *x);
   x->groups[0] = x->groups[1] = x->groups[2] = 1;
+  x->op = l->op;
   *has = l->op != GS_OP_NOP;
   switch (l->op) {
   case GS_OP_NOP: break;
@@ -413,5 +415,15 @@ gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *x, int *has) {
     return d->host->fail(d->host, GS_ERR_UNSUPPORTED, "vulkan: unknown opcode %d", (int)l->op);
   }
   x->bind[VKB_OUT_BINDING] = l->out.buf;
+  /* The mode words each shader specializes on (vkb_dispatch.spec); they stay in the push
+   * constants too, where the shaders document them. */
+  switch (x->pipe) {
+  case VKB_P_ELEMENTWISE: x->spec[0] = x->pc[0], x->spec[1] = x->pc[1]; break;
+  case VKB_P_STRIDED: x->spec[0] = x->pc[27]; break;
+  case VKB_P_REDUCE: x->spec[0] = x->pc[15], x->spec[1] = x->pc[18]; break;
+  case VKB_P_ROWS:
+  case VKB_P_POOL: x->spec[0] = x->pc[0]; break;
+  default: break;
+  }
   return GS_OK;
 }

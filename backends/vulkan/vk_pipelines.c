@@ -1,5 +1,6 @@
 /* Shader modules, compute pipelines (created on first use, specialised with the work-group
- * sizes picked from the device limits) and the on-disk pipeline cache. */
+ * sizes picked from the device limits and with each dispatch's mode words, one pipeline per
+ * shader use and mode) and the on-disk pipeline cache. */
 #include "vk_internal.h"
 
 #include "elementwise.h"
@@ -70,10 +71,21 @@ gs_status vkb_layouts_create(gs_bdev *d) {
   return GS_OK;
 }
 
-gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
-  if (d->pipes[p]) {
-    *out = d->pipes[p];
-    return GS_OK;
+gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, const uint32_t spec[2], VkPipeline *out) {
+  for (size_t i = 0; i < d->n_pipes; i++) {
+    const struct vkb_pipeline_entry *e = &d->pipes[i];
+    if (e->pipe == p && e->spec[0] == spec[0] && e->spec[1] == spec[1]) {
+      *out = e->pl;
+      return GS_OK;
+    }
+  }
+  if (d->n_pipes == d->cap_pipes) {
+    size_t cap = d->cap_pipes ? 2 * d->cap_pipes : 32;
+    struct vkb_pipeline_entry *np = realloc(d->pipes, cap * sizeof *np);
+    if (!np)
+      return d->host->fail(d->host, GS_ERR_NOMEM, "vulkan: out of host memory for pipelines");
+    d->pipes = np;
+    d->cap_pipes = cap;
   }
   vkb_shader sh = pipes[p].shader;
   if (sh == VKB_SH_GEMM && vkb_gemm_lanes(d, p)) sh = VKB_SH_GEMM_LANES;
@@ -88,12 +100,18 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
                            "vulkan: shader module '%s' creation failed: %s", shaders[sh].name,
                            vkb_result_str(r));
   }
-  uint32_t spec[2] = {sh == VKB_SH_GEMM ? d->gemm_ts : d->wg, pipes[p].mode};
-  int two = sh == VKB_SH_GEMM || sh == VKB_SH_GEMM_LANES;
-  VkSpecializationMapEntry me[2] = {{.constantID = 0, .offset = 0, .size = 4},
-                                    {.constantID = 1, .offset = 4, .size = 4}};
+  int gemm = sh == VKB_SH_GEMM || sh == VKB_SH_GEMM_LANES;
+  /* Constant 0 the work-group size; 1 the GEMM's B-fetch mode, or a shader's mode word; 2 the
+   * second mode word (map entries of constants a shader lacks are ignored). */
+  uint32_t data[3] = {sh == VKB_SH_GEMM         ? d->gemm_ts
+                      : sh == VKB_SH_GEMM_LANES ? d->lanes_wg
+                                                : d->wg,
+                      gemm ? pipes[p].mode : spec[0], gemm ? 0u : spec[1]};
+  VkSpecializationMapEntry me[3] = {{.constantID = 0, .offset = 0, .size = 4},
+                                    {.constantID = 1, .offset = 4, .size = 4},
+                                    {.constantID = 2, .offset = 8, .size = 4}};
   VkSpecializationInfo si = {
-      .mapEntryCount = two ? 2 : 1, .pMapEntries = me, .dataSize = sizeof spec, .pData = spec};
+      .mapEntryCount = 3, .pMapEntries = me, .dataSize = sizeof data, .pData = data};
   VkComputePipelineCreateInfo ci = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
@@ -103,22 +121,24 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, VkPipeline *out) {
                 .pSpecializationInfo = &si},
       .layout = d->pipe_layout};
   int injected = vkb_fault(d, GS_FAULT_BUILD);
+  VkPipeline pl = VK_NULL_HANDLE;
   r = injected ? VK_ERROR_INITIALIZATION_FAILED
-               : vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &d->pipes[p]);
-  if (r != VK_SUCCESS) {
-    d->pipes[p] = VK_NULL_HANDLE;
+               : vkCreateComputePipelines(d->dev, d->cache, 1, &ci, NULL, &pl);
+  if (r != VK_SUCCESS)
     return d->host->fail(d->host, GS_ERR_BACKEND, "vulkan: pipeline '%s' creation failed: %s%s",
                          pipes[p].name, vkb_result_str(r),
                          injected ? " (injected by GESSL_FAULT)" : "");
-  }
+  d->pipes[d->n_pipes++] = (struct vkb_pipeline_entry){p, {spec[0], spec[1]}, pl};
   d->cache_dirty = 1;
-  *out = d->pipes[p];
+  *out = pl;
   return GS_OK;
 }
 
 void vkb_pipelines_destroy(gs_bdev *d) {
-  for (int i = 0; i < VKB_P_COUNT; i++)
-    if (d->pipes[i]) vkDestroyPipeline(d->dev, d->pipes[i], NULL);
+  for (size_t i = 0; i < d->n_pipes; i++) vkDestroyPipeline(d->dev, d->pipes[i].pl, NULL);
+  free(d->pipes);
+  d->pipes = NULL;
+  d->n_pipes = d->cap_pipes = 0;
   for (int i = 0; i < VKB_SH_COUNT; i++)
     if (d->modules[i]) vkDestroyShaderModule(d->dev, d->modules[i], NULL);
   if (d->cache) vkDestroyPipelineCache(d->dev, d->cache, NULL);

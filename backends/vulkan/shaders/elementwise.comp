@@ -2,9 +2,13 @@
 // Same-shape elementwise opcodes over n elements: FILL, UNARY, UNARY_BWD, AXPBY and the fused
 // in-place updates SGD, ADAMW, EMA.
 // Push words: 0 mode, 1 fn (gs_unary) or nesterov, 2 n, 3..8 element offsets of in0..in5,
-// 9 offset of out, 10..13 f[0..3].
+// 9 offset of out, 10..13 f[0..3]. Words 0 and 1 also arrive as specialization constants 1 and
+// 2, which the shader reads: a CPU driver runs every branch under a mask, so each pipeline keeps
+// only its own mode's code.
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint MODE = 0u;
+layout(constant_id = 2) const uint FN = 0u;
 
 // Operand buffers are never declared readonly: the fused updates write their inputs in place.
 layout(std430, binding = 0) buffer B0 { float d[]; } b0;
@@ -60,7 +64,7 @@ float unary_bwd(uint fn, float x, float y, float dy, float f0) {
 }
 
 void main() {
-  uint mode = pc.u[0], fn = pc.u[1], n = pc.u[2];
+  uint mode = MODE, fn = FN, n = pc.u[2];
   uint o0 = pc.u[3], o1 = pc.u[4], o2 = pc.u[5], o3 = pc.u[6], o4 = pc.u[7], o5 = pc.u[8];
   uint oo = pc.u[9];
   float f0 = pcf(10), f1 = pcf(11), f2 = pcf(12), f3 = pcf(13);

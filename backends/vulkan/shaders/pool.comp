@@ -7,6 +7,8 @@
 // 14 out offset, 15 number of outputs.
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
+// Word 0, the mode, is read from specialization constant 1 (the same value).
+layout(constant_id = 1) const uint MODE = 0u;
 
 layout(std430, binding = 0) buffer B0 { float d[]; } bx;
 layout(std430, binding = 1) buffer B1 { float d[]; } bdy;
@@ -36,7 +38,7 @@ int window_argmax(uint base, uint oh, uint ow) {
 }
 
 void main() {
-  uint mode = pc.u[0];
+  uint mode = MODE;
   H = pc.u[2]; W = pc.u[3]; OH = pc.u[4]; OW = pc.u[5]; KH = pc.u[6]; KW = pc.u[7];
   SH = pc.u[8]; SW = pc.u[9]; PH = pc.u[10]; PW = pc.u[11];
   uint ox = pc.u[12], ody = pc.u[13], oo = pc.u[14], nout = pc.u[15];

@@ -5,9 +5,12 @@
 // 14 out offset, 15 kind (0 sum, 1 mean, 2 max, 3 dot), 16 number of outputs,
 // 17 number of reduced elements per output, 18 serial: one invocation per output and no shared
 // memory, for many outputs of few elements each (the tree would idle most of its threads).
+// Words 15 and 18 are read from specialization constants 1 and 2 (the same values).
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
+layout(constant_id = 1) const uint KIND = 0u;
+layout(constant_id = 2) const uint SERIAL = 0u;
 
 layout(std430, binding = 0) buffer B0 { float d[]; } b0;
 layout(std430, binding = 1) buffer B1 { float d[]; } b1;
@@ -31,7 +34,7 @@ uint out_base(uint o) {
 
 // Partial reduction of elements first, first + step, ... of the reduced space of one output.
 float partial(uint base, uint first, uint step) {
-  uint kind = pc.u[15], nred = pc.u[17];
+  uint kind = KIND, nred = pc.u[17];
   float acc = kind == 2u ? -1.0 / 0.0 : 0.0;
   for (uint e = first; e < nred; e += step) {
     uint a = base, q = e;
@@ -51,17 +54,17 @@ float partial(uint base, uint first, uint step) {
   return acc;
 }
 
-float finish(float v) { return pc.u[15] == 1u ? v / float(pc.u[17]) : v; }
+float finish(float v) { return KIND == 1u ? v / float(pc.u[17]) : v; }
 
 void main() {
-  uint kind = pc.u[15], nout = pc.u[16];
+  uint kind = KIND, nout = pc.u[16];
   uint lid = gl_LocalInvocationID.x;
   uint s = 1;
   for (int k = 5; k >= 0; k--) {
     stride[k] = s;
     s *= pc.u[6 + k];
   }
-  if (pc.u[18] != 0u) {
+  if (SERIAL != 0u) {
     for (uint o = gl_GlobalInvocationID.x; o < nout; o += gl_NumWorkGroups.x * WG)
       bo.d[pc.u[14] + o] = finish(partial(out_base(o), 0u, 1u));
     return;

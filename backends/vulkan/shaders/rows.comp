@@ -7,13 +7,15 @@
 // 7 number of outputs.
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
+// Word 0, the mode, is read from specialization constant 1 (the same value).
+layout(constant_id = 1) const uint MODE = 0u;
 
 layout(std430, binding = 0) buffer B0 { float d[]; } b0;
 layout(std430, binding = 1) buffer B1 { int d[]; } idx;
 layout(std430, binding = 6) buffer BO { float d[]; } bo;
 
 void main() {
-  uint mode = pc.u[0], R = pc.u[1], D = pc.u[2], N = pc.u[3];
+  uint mode = MODE, R = pc.u[1], D = pc.u[2], N = pc.u[3];
   uint ox = pc.u[4], oi = pc.u[5], oo = pc.u[6], nout = pc.u[7];
   for (uint i = grid_first(); i < nout; i += grid_step()) {
     uint row = i / D, col = i % D;

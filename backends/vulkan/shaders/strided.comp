@@ -4,8 +4,10 @@
 // (0 for a broadcast dim) and base offsets, so the shader never sees the opcode's shape rules.
 // Push words: 0..5 dims, 6..11 out strides, 12..17 in0 strides, 18..23 in1 strides,
 // 24 out offset, 25 in0 offset, 26 in1 offset, 27 mode (0 copy, 1 + gs_binary), 28 n.
+// The mode is read from specialization constant 1 (the same value): one pipeline per mode.
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint MODE = 0u;
 
 layout(std430, binding = 0) buffer B0 { float d[]; } b0;
 layout(std430, binding = 1) buffer B1 { float d[]; } b1;
@@ -26,7 +28,7 @@ float binary(uint op, float a, float b) {
 }
 
 void main() {
-  uint mode = pc.u[27], n = pc.u[28];
+  uint mode = MODE, n = pc.u[28];
   for (uint i = grid_first(); i < n; i += grid_step()) {
     uint r = i, ao = pc.u[24], a0 = pc.u[25], a1 = pc.u[26];
     // The host drops size-1 dims and pads at the front, so the walk ends once r is used up.
