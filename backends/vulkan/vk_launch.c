@@ -87,6 +87,18 @@ static uint32_t groups_1d(gs_bdev *d, int64_t n) {
   return g < 1 ? 1u : (uint32_t)g;
 }
 
+/* For the shaders that find an element's index by division once per invocation and then step
+ * (strided.comp): on CPU devices each invocation takes at least VKB_RUN elements, so the
+ * divisions, which a CPU does lane by lane, are spread over them; GPUs keep an invocation per
+ * element. */
+#define VKB_RUN 64
+static uint32_t groups_runs(gs_bdev *d, int64_t n) {
+  if (d->props.deviceType != VK_PHYSICAL_DEVICE_TYPE_CPU) return groups_1d(d, n);
+  int64_t g = (n + (int64_t)d->wg * VKB_RUN - 1) / ((int64_t)d->wg * VKB_RUN);
+  if (g > d->max_groups[0]) g = d->max_groups[0];
+  return g < 1 ? 1u : (uint32_t)g;
+}
+
 static uint32_t f2u(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
@@ -198,7 +210,7 @@ static void plan_strided(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {
   x->pc[24] = ooff;
   x->pc[25] = i0off;
   x->pc[28] = (uint32_t)n;
-  x->groups[0] = groups_1d(d, n);
+  x->groups[0] = groups_runs(d, n);
 }
 
 static void plan_reduce(gs_bdev *d, const gs_launch *l, vkb_dispatch *x) {

@@ -6,6 +6,7 @@
 // 17 number of reduced elements per output, 18 serial: one invocation per output and no shared
 // memory, for many outputs of few elements each (the tree would idle most of its threads).
 // Words 15 and 18 are read from specialization constants 1 and 2 (the same values).
+#extension GL_EXT_control_flow_attributes : enable
 #include "common.glsl"
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
@@ -33,16 +34,25 @@ uint out_base(uint o) {
 }
 
 // Partial reduction of elements first, first + step, ... of the reduced space of one output.
+// The reduced index is kept as digits over the reduced dims: found by division for `first` and
+// `step` once, then advanced by adding the step's digits with carries (integer division has no
+// vector instruction on CPUs, where a CPU driver would divide lane by lane for every element).
 float partial(uint base, uint first, uint step) {
   uint kind = KIND, nred = pc.u[17];
   float acc = kind == 2u ? -1.0 / 0.0 : 0.0;
-  for (uint e = first; e < nred; e += step) {
-    uint a = base, q = e;
-    for (int k = 5; k >= 0 && q != 0u; k--) {
-      uint rk = pc.u[k] == 1u ? pc.u[6 + k] : 1u;
-      a += (q % rk) * stride[k];
-      q /= rk;
-    }
+  if (first >= nred) return acc;
+  uint rk[6], e[6], s[6];
+  uint q = first, t = step;
+  [[unroll]] for (int k = 5; k >= 0; k--) {
+    rk[k] = pc.u[k] == 1u ? pc.u[6 + k] : 1u;
+    e[k] = q % rk[k];
+    q /= rk[k];
+    s[k] = t % rk[k];
+    t /= rk[k];
+  }
+  for (uint i = first; i < nred; i += step) {
+    uint a = base;
+    [[unroll]] for (int k = 0; k < 6; k++) a += e[k] * stride[k];
     float v = b0.d[pc.u[12] + a];
     if (kind == 2u)
       acc = max(acc, v);
@@ -50,6 +60,12 @@ float partial(uint base, uint first, uint step) {
       acc += v * b1.d[pc.u[13] + a];
     else
       acc += v;
+    uint c = 0u;
+    [[unroll]] for (int k = 5; k >= 0; k--) {
+      e[k] += s[k] + c;
+      c = e[k] >= rk[k] ? 1u : 0u;
+      e[k] -= c * rk[k];
+    }
   }
   return acc;
 }
