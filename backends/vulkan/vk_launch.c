@@ -435,6 +435,7 @@ gs_status vkb_plan(gs_bdev *d, const gs_launch *l, vkb_dispatch *x, int *has) {
   case VKB_P_REDUCE: x->spec[0] = x->pc[15], x->spec[1] = x->pc[18]; break;
   case VKB_P_ROWS:
   case VKB_P_POOL: x->spec[0] = x->pc[0]; break;
+  case VKB_P_CONV_BWD_DATA: x->spec[1] = x->pc[24] == 1 && x->pc[25] == 1; break;
   default: break;
   }
   return GS_OK;

@@ -102,11 +102,12 @@ gs_status vkb_pipeline(gs_bdev *d, vkb_pipe p, const uint32_t spec[2], VkPipelin
   }
   int gemm = sh == VKB_SH_GEMM || sh == VKB_SH_GEMM_LANES;
   /* Constant 0 the work-group size; 1 the GEMM's B-fetch mode, or a shader's mode word; 2 the
-   * second mode word (map entries of constants a shader lacks are ignored). */
+   * second mode word, or a convolution's unit stride (map entries of constants a shader lacks
+   * are ignored). */
   uint32_t data[3] = {sh == VKB_SH_GEMM         ? d->gemm_ts
                       : sh == VKB_SH_GEMM_LANES ? d->lanes_wg
                                                 : d->wg,
-                      gemm ? pipes[p].mode : spec[0], gemm ? 0u : spec[1]};
+                      gemm ? pipes[p].mode : spec[0], spec[1]};
   VkSpecializationMapEntry me[3] = {{.constantID = 0, .offset = 0, .size = 4},
                                     {.constantID = 1, .offset = 4, .size = 4},
                                     {.constantID = 2, .offset = 8, .size = 4}};

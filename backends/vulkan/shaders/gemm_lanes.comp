@@ -16,6 +16,8 @@
 #include "common.glsl"
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint MODE = 0;
+// 1 when a convolution's strides are both 1: the data gradient then needs no division.
+layout(constant_id = 2) const uint UNIT = 0;
 layout(local_size_x_id = 0) in;
 
 layout(std430, binding = 0) readonly buffer B0 { float d[]; } ba;
@@ -105,10 +107,10 @@ void main() {
           for (uint kw = 0u; kw < KW; kw++, a++) {
             [[unroll]] for (uint j = 0u; j < RN; j++) {
               int th = bh[j] - int(kh), tw = bw[j] - int(kw);
-              int oh = th / sh, ow = tw / sw;
+              int oh = UNIT != 0u ? th : th / sh, ow = UNIT != 0u ? tw : tw / sw;
               bv[j] = 0.0;
-              if (th >= 0 && tw >= 0 && oh * sh == th && ow * sw == tw && oh < int(OH) &&
-                  ow < int(OW))
+              if (th >= 0 && tw >= 0 && (UNIT != 0u || (oh * sh == th && ow * sw == tw)) &&
+                  oh < int(OH) && ow < int(OW))
                 bv[j] = bb.d[boff[j] + o * OH * OW + uint(oh) * OW + uint(ow)];
             }
             fma_block(a);
