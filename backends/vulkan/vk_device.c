@@ -34,7 +34,7 @@ static void pick_sizes(gs_bdev *d) {
                     (2u * 4u * ts * ts + 15u * ts) * 4u > lim->maxComputeSharedMemorySize))
     ts /= 2;
   d->gemm_ts = ts;
-  /* gemm_lanes.comp broadcasts A's rows from the lanes of a subgroup: it needs VKB_LANES_RM
+  /* gemm_lanes.comp broadcasts A's rows from the lanes of a subgroup, 8 at a time: it needs 8
    * lanes and the ballot operations; elsewhere the tiled shader serves. */
   VkPhysicalDeviceSubgroupProperties sg = {
       .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
@@ -44,7 +44,7 @@ static void pick_sizes(gs_bdev *d) {
   d->gemm_lanes = d->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU &&
                   (sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                   (sg.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT) &&
-                  sg.subgroupSize >= VKB_LANES_RM && d->wg % sg.subgroupSize == 0;
+                  sg.subgroupSize >= 8 && d->wg % sg.subgroupSize == 0;
   /* One subgroup per work group: a group then covers only subgroupSize * RN columns, so the
    * narrow GEMMs of a convolution (a filter gradient's C*KH*KW columns, a small batch's few
    * pixels) compute no clamped, discarded columns, and more groups share the cores. */

@@ -10,7 +10,7 @@
  * 6 the output. One set layout and one pipeline layout serve every pipeline. */
 #define VKB_BINDINGS 7
 #define VKB_OUT_BINDING 6
-#define VKB_LANES_RM 8  /* rows per invocation of gemm_lanes.comp (its RM) */
+#define VKB_LANES_RM 32 /* rows per invocation of gemm_lanes.comp (its RM) */
 #define VKB_LANES_RN 4  /* columns per invocation of gemm_lanes.comp (its RN) */
 #define VKB_PC_WORDS 32 /* 128 bytes: the push-constant size every device supports */
 

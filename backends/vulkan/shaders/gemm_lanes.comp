@@ -4,11 +4,15 @@
 // all lanes, but a memory access whose address differs between lanes becomes a per-lane scalar
 // loop, barriers switch coroutines, and shared memory is ordinary memory. So here each
 // invocation owns an RM x RN block of C (rows m0.., columns n, n + WG, ...): per k it makes
-// 1 + RN loads straight from the buffers (lane i of the subgroup loads row i of A, and a
-// subgroup broadcast hands it to every lane: an element extract on a CPU driver) and RM * RN
-// vector multiply-adds; no shared memory, no barrier, no integer division in the k loop. The
-// host uses this shader only where the subgroup has at least RM lanes and broadcasts. Work groups: x over column blocks (WG * RN
-// columns each), y over row blocks (RM each), z the batch.
+// RM / 8 + RN loads straight from the buffers (lane i of the subgroup loads row i of each slice
+// of 8 rows of A, and a subgroup broadcast hands it to every lane: an element extract on a CPU
+// driver) and RM * RN vector multiply-adds; no shared memory, no barrier, no integer division
+// in the k loop. The loads are what costs (each is a loop over the lanes), so the block is as
+// tall as measured best: RM 32 ran 2x the speed of RM 8 on lavapipe, RM 64 only 1.2x more while
+// its pipelines took 1 s each to compile and half of a 32-row GEMM would be idle. The host uses
+// this shader only where the subgroup has at least 8 lanes and broadcasts. A work group is one
+// subgroup (WG its size). Work groups: x over column blocks (WG * RN columns each), y over row
+// blocks (RM each), z the batch.
 // The convolution modes walk k as nested loops ((c|o, kh, kw) or (img, oh, ow)), so the B index
 // of each lane is a sum: no division in the k loop.
 #extension GL_EXT_control_flow_attributes : enable
@@ -24,27 +28,33 @@ layout(std430, binding = 0) readonly buffer B0 { float d[]; } ba;
 layout(std430, binding = 1) readonly buffer B1 { float d[]; } bb;
 layout(std430, binding = 6) writeonly buffer BO { float d[]; } bc;
 
-const uint RM = 8u, RN = 4u;
+// RM rows in RA slices of 8: each slice is one load per lane (lane i, row i of the slice) and 8
+// broadcasts.
+const uint RM = 32u, RN = 4u, RA = RM / 8u;
 float acc[RM][RN];
-uint arow;    // offset in A of the row this lane loads (rows past M repeat the last one)
-float bv[RN]; // B(k, column j) of the current k
+uint arow[RA]; // offsets in A of the rows this lane loads (rows past M repeat the last one)
+float bv[RN];  // B(k, column j) of the current k
 
-// acc[i][j] += A(row i, at offset a) * bv[j]; the broadcast lane must be a constant.
-#define ROW(i)                                                                                   \
+// acc[h + i][j] += A(row h + i, at offset a) * bv[j]; the broadcast lane must be a constant.
+#define ROW(own, h, i)                                                                           \
   {                                                                                              \
     float av = subgroupBroadcast(own, i);                                                        \
-    [[unroll]] for (uint j = 0u; j < RN; j++) acc[i][j] += av * bv[j];                           \
+    [[unroll]] for (uint j = 0u; j < RN; j++) acc[h + i][j] += av * bv[j];                       \
   }
 void fma_block(uint a) {
-  float own = ba.d[a + arow];
-  ROW(0) ROW(1) ROW(2) ROW(3) ROW(4) ROW(5) ROW(6) ROW(7)
+  [[unroll]] for (uint h = 0u; h < RA; h++) {
+    float own = ba.d[a + arow[h]];
+    ROW(own, 8u * h, 0) ROW(own, 8u * h, 1) ROW(own, 8u * h, 2) ROW(own, 8u * h, 3)
+    ROW(own, 8u * h, 4) ROW(own, 8u * h, 5) ROW(own, 8u * h, 6) ROW(own, 8u * h, 7)
+  }
 }
 
 void main() {
   uint M = pc.u[0], N = pc.u[1], K = pc.u[2];
   uint b = gl_WorkGroupID.z, m0 = gl_WorkGroupID.y * RM;
   uint abase = pc.u[4] + b * pc.u[7];
-  arow = min(m0 + min(gl_SubgroupInvocationID, RM - 1u), M - 1u) * pc.u[8];
+  uint lane = min(gl_SubgroupInvocationID, 7u);
+  [[unroll]] for (uint h = 0u; h < RA; h++) arow[h] = min(m0 + 8u * h + lane, M - 1u) * pc.u[8];
   uint C = pc.u[17], H = pc.u[18], W = pc.u[19], OH = pc.u[20], OW = pc.u[21];
   uint KH = pc.u[22], KW = pc.u[23], nc = pc.u[28];
   int sh = int(pc.u[24]), sw = int(pc.u[25]), ph = int(pc.u[26]), pw = int(pc.u[27]);
