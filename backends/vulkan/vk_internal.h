@@ -117,6 +117,9 @@ struct gs_bdev {
    * its results; ts_period is nanoseconds per tick (0: the queue has no timestamps). */
   int profile;
   double ts_period;
+  /* The profile waited for a run before the host asked for a result: the host's next wait,
+   * which then finds the work done, counts as the one it would have been. */
+  int wait_owed;
   /* A fence wait timed out (vk_queue.c): later waits fail at once. */
   int lost;
   double lost_after; /* ... that timeout, in seconds */

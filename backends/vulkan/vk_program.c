@@ -98,11 +98,12 @@ static gs_status profile_create(gs_bdev *d, gs_bprog *p, const vkb_dispatch *xs,
 }
 
 /* GESSL_PROFILE: waits for the run just submitted and adds its dispatches' device times to the
- * program's and the device's counters. The wait is the profile's, not the program's: it is not
- * counted as one. */
+ * program's and the device's counters. The wait is the profile's: it is counted only when the
+ * host next waits for a result (vk_queue.c), so a step's count is the one it has unprofiled. */
 static gs_status profile_collect(gs_bdev *d, gs_bprog *p) {
   uint64_t waits = d->cnt.waits;
   gs_status s = vkb_wait_serial(d, p->serial);
+  d->wait_owed |= d->cnt.waits != waits;
   d->cnt.waits = waits;
   if (s != GS_OK) return s;
   size_t n = p->n_dispatch;

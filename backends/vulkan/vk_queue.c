@@ -57,7 +57,11 @@ static gs_status lost(const gs_bdev *d) {
 
 gs_status vkb_wait_serial(gs_bdev *d, uint64_t s) {
   if (s > d->serial) s = d->serial;
-  if (s <= d->done) return GS_OK;
+  if (s <= d->done) {
+    d->cnt.waits += (uint64_t)d->wait_owed;
+    d->wait_owed = 0;
+    return GS_OK;
+  }
   if (d->lost) return lost(d);
   /* Each fence waited for by name, so the validation layer sees every submission complete. */
   VkFence f[VKB_RING];
