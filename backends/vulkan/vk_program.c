@@ -37,7 +37,7 @@ static void profile_report(const gs_bprog *p) {
   if (total < 0.01) return; /* set-up programs (fills, copies) */
   fprintf(stderr, "vulkan profile: program of %zu dispatches, %.1f ms in all; costliest:\n",
           p->n_dispatch, total * 1e3);
-  size_t shown[12];
+  size_t shown[12] = {0};
   for (int r = 0; r < 12; r++) {
     size_t best = SIZE_MAX;
     for (size_t i = 0; i < p->n_dispatch; i++) {
