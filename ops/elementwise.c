@@ -153,9 +153,27 @@ gs_tensor *gs_recip(gs_graph *g, gs_tensor *x) { return gs_op_unary(g, x, GS_UN_
 
 /* ---- Gradients ---- */
 
+/* The operand of UNARY_BWD a derivative reads (op.h): x, or y = fn(x). The other slot gets the
+ * same node, so the value the backward pass never reads is not kept alive until it runs (a
+ * square's output, an exp's input). ReLU's reads x only as x > 0, which is y > 0: it gets y, which
+ * the next layer keeps anyway, and the pre-activation is freed after the forward pass. */
+static struct gs_node *unary_bwd_operand(struct gs_node *y) {
+  switch ((gs_unary)y->i[0]) {
+  case GS_UN_EXP:
+  case GS_UN_SQRT:
+  case GS_UN_RSQRT:
+  case GS_UN_RELU:
+  case GS_UN_SIGMOID:
+  case GS_UN_TANH:
+  case GS_UN_RECIP: return y;
+  default: return y->in[0];
+  }
+}
+
 static struct gs_node *unary_grad(gs_graph *g, struct gs_node *y, struct gs_node *dy) {
   if (y->i[0] == GS_UN_AFFINE) return gs_op_unary(g, dy, GS_UN_AFFINE, y->f[0], 0.0f);
-  struct gs_node *in[3] = {y->in[0], y, dy};
+  struct gs_node *v = unary_bwd_operand(y);
+  struct gs_node *in[3] = {v, v, dy};
   struct gs_node *dx = gs_op_node(g, GS_OP_UNARY_BWD, y->desc.shape, in, 3);
   if (!dx) return NULL;
   dx->i[0] = y->i[0];

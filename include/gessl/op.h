@@ -108,7 +108,9 @@ typedef enum gs_opcode {
 } gs_opcode;
 
 /* Elementwise functions for UNARY and UNARY_BWD. The derivative used by UNARY_BWD is given
- * (x = in0, y = in1 the forward output, dy = in2). */
+ * (x = in0, y = in1 the forward output, dy = in2). Each reads x or y, never both, and the runtime
+ * may pass the one not read as a copy of the other (the same operand); ReLU's may be given y as
+ * x, since y > 0 exactly where x > 0. */
 typedef enum gs_unary {
   GS_UN_AFFINE = 0, /* f[0]*x + f[1];            dx = f[0]*dy */
   GS_UN_EXP,        /* exp(x);                   dx = dy*y */
