@@ -5,8 +5,9 @@
  * compile time. The primitive may prefer blocked layouts (nChw8c, OIhw8i8o...) over the graph's
  * NCHW/OIHW: then the plan adds reorders between the graph's tensors and staging copies in the
  * program's workspace, which also holds the primitive's scratchpad (user scratchpad mode), so
- * nothing is allocated while a program runs. A launch oneDNN cannot take keeps the plain
- * im2col + OpenBLAS path, which stays the reference (GESSL_CPU_DNNL=0 selects it throughout).
+ * nothing is allocated while a program runs; a launch whose copies would be large runs on shares
+ * of its batch (SHARE_BYTES), so the workspace stays small. A launch oneDNN cannot take keeps the
+ * plain im2col + OpenBLAS path, which stays the reference (GESSL_CPU_DNNL=0 selects it throughout).
  *
  * Threads: the Debian oneDNN runs on OpenMP (libgomp, the runtime the backend's own loops use),
  * and takes its thread count from omp_get_max_threads(), so compile and run set that to the
@@ -22,6 +23,8 @@
 typedef struct dnnl_operand {
   int arg;              /* DNNL_ARG_SRC, ... */
   int output;           /* written by the primitive */
+  int64_t image_floats; /* elements per image of a batched operand (x, y and their gradients),
+                           0 for the weights and their gradient */
   gs_bref ref;          /* the graph's tensor */
   dnnl_memory_t user;   /* plain layout over ref's data */
   dnnl_memory_t staged; /* primitive's layout in the workspace, or NULL */
@@ -35,7 +38,17 @@ struct cpu_dnnl_op {
   dnnl_memory_t scratch;
   size_t scratch_off;
   size_t ws_bytes;
+  int64_t n, images;        /* the launch's batch; images per run of prim */
+  size_t sum_off;           /* filter gradient of a later share: its plain copy in the workspace */
+  int64_t sum_floats;       /* ... and its size (0: the launch runs in one share) */
+  struct cpu_dnnl_op *tail; /* the last share when images does not divide n, else NULL */
 };
+
+/* A launch whose staged copies and scratchpad would take more than this runs on shares of its
+ * batch (images are independent; the filter gradient adds up), so the workspace holds one share's
+ * copies: at ResNet-18's batch 128 (256 views) the 64-channel 32x32 layers' copies took 128 MiB
+ * for one launch against 16 per share. */
+#define SHARE_BYTES ((size_t)16 << 20)
 
 struct cpu_dnnl_ctx {
   dnnl_engine_t eng;
@@ -99,6 +112,7 @@ void cpu_dnnl_op_free(cpu_dnnl_op *op) {
   }
   if (op->scratch) dnnl_memory_destroy(op->scratch);
   if (op->prim) dnnl_primitive_destroy(op->prim);
+  cpu_dnnl_op_free(op->tail);
   free(op);
 }
 
@@ -115,6 +129,9 @@ static int bind(cpu_dnnl_ctx *c, cpu_dnnl_op *op, int k, int arg, int output, gs
                 const dnnl_memory_desc_t *plain, const_dnnl_primitive_desc_t pd) {
   dnnl_operand *o = &op->opnd[k];
   o->arg = arg, o->output = output, o->ref = ref;
+  o->image_floats = arg == DNNL_ARG_WEIGHTS || arg == DNNL_ARG_DIFF_WEIGHTS
+                        ? 0
+                        : plain->dims[1] * plain->dims[2] * plain->dims[3];
   const dnnl_memory_desc_t *want = dnnl_primitive_desc_query_md(pd, dnnl_query_exec_arg_md, arg);
   if (!want || dnnl_memory_create(&o->user, plain, c->eng, cpu_ptr(ref)) != dnnl_success) return 0;
   if (dnnl_memory_desc_equal(want, plain)) return 1;
@@ -132,18 +149,17 @@ static int bind(cpu_dnnl_ctx *c, cpu_dnnl_op *op, int k, int arg, int output, gs
   return 1;
 }
 
-cpu_dnnl_op *cpu_dnnl_conv_plan(cpu_dnnl_ctx *c, const gs_launch *l) {
-  if (!c) return NULL;
-  const gs_shape *x, *w, *y;
+/* The primitive for `images` images of the launch (all of them, or a share). */
+static cpu_dnnl_op *plan_share(cpu_dnnl_ctx *c, const gs_launch *l, int64_t images) {
+  gs_shape xs, ys;
+  const gs_shape *x = &xs, *w, *y = &ys;
   if (l->op == GS_OP_CONV2D)
-    x = &l->in_desc[0].shape, w = &l->in_desc[1].shape, y = &l->out_desc.shape;
+    xs = l->in_desc[0].shape, w = &l->in_desc[1].shape, ys = l->out_desc.shape;
   else if (l->op == GS_OP_CONV2D_BWD_DATA)
-    y = &l->in_desc[0].shape, w = &l->in_desc[1].shape, x = &l->out_desc.shape;
-  else if (l->op == GS_OP_CONV2D_BWD_FILTER)
-    x = &l->in_desc[0].shape, y = &l->in_desc[1].shape, w = &l->out_desc.shape;
+    ys = l->in_desc[0].shape, w = &l->in_desc[1].shape, xs = l->out_desc.shape;
   else
-    return NULL;
-  if (gs_shape_numel(x) == 0 || gs_shape_numel(y) == 0 || gs_shape_numel(w) == 0) return NULL;
+    xs = l->in_desc[0].shape, ys = l->in_desc[1].shape, w = &l->out_desc.shape;
+  xs.dim[0] = ys.dim[0] = images;
   int64_t sh = l->i[0], sw = l->i[1], ph = l->i[2], pw = l->i[3];
   /* The right/bottom padding that makes oneDNN's output size match OH (the floor division
    * may leave input rows unused; a negative value trims them). */
@@ -162,6 +178,7 @@ cpu_dnnl_op *cpu_dnnl_conv_plan(cpu_dnnl_ctx *c, const gs_launch *l) {
 
   cpu_dnnl_op *op = calloc(1, sizeof *op);
   if (!op) return NULL;
+  op->n = op->images = images;
   int old = threads_enter();
   dnnl_primitive_attr_t attr = NULL;
   dnnl_primitive_desc_t fwd = NULL, pd = NULL;
@@ -214,21 +231,64 @@ cpu_dnnl_op *cpu_dnnl_conv_plan(cpu_dnnl_ctx *c, const gs_launch *l) {
   return op;
 }
 
+cpu_dnnl_op *cpu_dnnl_conv_plan(cpu_dnnl_ctx *c, const gs_launch *l) {
+  if (!c ||
+      (l->op != GS_OP_CONV2D && l->op != GS_OP_CONV2D_BWD_DATA && l->op != GS_OP_CONV2D_BWD_FILTER))
+    return NULL;
+  for (int k = 0; k < 2; k++)
+    if (cpu_numel(&l->in_desc[k]) == 0) return NULL;
+  if (cpu_numel(&l->out_desc) == 0) return NULL;
+  int64_t n =
+      l->op == GS_OP_CONV2D_BWD_DATA ? l->out_desc.shape.dim[0] : l->in_desc[0].shape.dim[0];
+  cpu_dnnl_op *op = plan_share(c, l, n);
+  if (!op || op->ws_bytes <= SHARE_BYTES || n == 1) return op;
+  /* Shares of about SHARE_BYTES of the whole launch's workspace each. */
+  int64_t images = (int64_t)((double)n * SHARE_BYTES / (double)op->ws_bytes);
+  if (images < 1) images = 1;
+  cpu_dnnl_op *share = plan_share(c, l, images);
+  if (!share) return op;
+  cpu_dnnl_op_free(op);
+  share->n = n;
+  if (n % images && !(share->tail = plan_share(c, l, n % images))) {
+    cpu_dnnl_op_free(share);
+    return NULL;
+  }
+  size_t ws = share->ws_bytes;
+  if (share->tail && share->tail->ws_bytes > ws) ws = share->tail->ws_bytes;
+  if (l->op == GS_OP_CONV2D_BWD_FILTER) {
+    /* Every share after the first leaves its filter gradient past its own copies, and adds it
+     * to the output. */
+    share->sum_off = share->ws_bytes;
+    share->sum_floats = cpu_numel(&l->out_desc);
+    if (share->tail) {
+      share->tail->sum_off = share->tail->ws_bytes;
+      share->tail->sum_floats = share->sum_floats;
+    }
+    ws += align64((size_t)cpu_numel(&l->out_desc) * sizeof(float));
+  }
+  share->ws_bytes = ws;
+  return share;
+}
+
 size_t cpu_dnnl_op_ws_bytes(const cpu_dnnl_op *op) { return op ? op->ws_bytes : 0; }
 
 static int exec(cpu_dnnl_ctx *c, dnnl_primitive_t p, int n, const dnnl_exec_arg_t *a) {
   return dnnl_primitive_execute(p, c->stream, n, a) == dnnl_success;
 }
 
-int cpu_dnnl_run(cpu_dnnl_ctx *c, const cpu_dnnl_op *op, void *ws) {
-  int old = threads_enter(), ok = 1;
+/* Runs op on images [i0, i0 + op->images) of the launch. */
+static int run_share(cpu_dnnl_ctx *c, const cpu_dnnl_op *op, void *ws, int64_t i0) {
+  int ok = 1;
   dnnl_exec_arg_t args[4];
   int n = 0;
+  float *sum = NULL;
   for (int k = 0; k < 3 && ok; k++) {
     const dnnl_operand *o = &op->opnd[k];
     /* The graph's buffers are fixed for the program's life, but their handles are set again
      * each run: cheap, and robust to a runtime that moves nothing today. */
-    ok = dnnl_memory_set_data_handle(o->user, cpu_ptr(o->ref)) == dnnl_success;
+    float *p = cpu_ptr(o->ref) + i0 * o->image_floats;
+    if (i0 > 0 && o->output && !o->image_floats) p = sum = (float *)((char *)ws + op->sum_off);
+    ok = dnnl_memory_set_data_handle(o->user, p) == dnnl_success;
     dnnl_memory_t m = o->user;
     if (ok && o->staged) {
       ok = dnnl_memory_set_data_handle(o->staged, (char *)ws + o->ws_off) == dnnl_success;
@@ -252,6 +312,20 @@ int cpu_dnnl_run(cpu_dnnl_ctx *c, const cpu_dnnl_op *op, void *ws) {
     ok = exec(c, o->reorder, 2, r);
   }
   ok = ok && dnnl_stream_wait(c->stream) == dnnl_success;
+  if (ok && sum) {
+    const dnnl_operand *o = &op->opnd[2];
+    float *restrict dw = cpu_ptr(o->ref);
+    const float *restrict s = sum;
+    int64_t m = op->sum_floats;
+    CPU_PAR_FOR(m) for (int64_t i = 0; i < m; i++) dw[i] += s[i];
+  }
+  return ok;
+}
+
+int cpu_dnnl_run(cpu_dnnl_ctx *c, const cpu_dnnl_op *op, void *ws) {
+  int old = threads_enter(), ok = 1;
+  for (int64_t i0 = 0; i0 < op->n && ok; i0 += op->images)
+    ok = run_share(c, i0 + op->images <= op->n ? op : op->tail, ws, i0);
   threads_leave(old);
   return ok;
 }

@@ -508,6 +508,15 @@ static void test_conv(void) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_test(&cases[i]);
 }
 
+/* Launches whose oneDNN copies would exceed the backend's share size (16 MiB) run on shares of
+ * the batch, the last one smaller, and the filter gradient adds the shares' up. */
+static void test_conv_shares(void) {
+  static const conv_case cases[] = {
+      {37, 8, 96, 96, 8, 1, 1, 1, 1, 0, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) conv_test(&cases[i]);
+}
+
 /* ---- pooling ---- */
 
 typedef struct pool_case {
@@ -734,6 +743,7 @@ int main(int argc, char **argv) {
   test_rows();
   test_matmul();
   test_conv();
+  test_conv_shares();
   test_pool();
   test_optim();
 
