@@ -326,8 +326,10 @@ static void pool_cases(cf_list *L) {
   static const int ps[][10] = {{2, 3, 9, 7, 3, 3, 2, 2, 1, 1},
                                {1, 2, 8, 6, 2, 2, 2, 2, 0, 0},
                                {2, 1, 7, 9, 3, 2, 1, 2, 1, 0},
-                               {1, 3, 5, 5, 3, 3, 1, 1, 1, 1}};
-  for (int i = 0; i < 4; i++)
+                               {1, 3, 5, 5, 3, 3, 1, 1, 1, 1},
+                               /* 2x2 windows that leave a row and a column over */
+                               {2, 2, 7, 5, 2, 2, 2, 2, 0, 0}};
+  for (int i = 0; i < 5; i++)
     for (int ties = 0; ties < 2; ties++) {
       const int *p = ps[i];
       int64_t oh = (p[2] + 2 * p[8] - p[4]) / p[6] + 1, ow = (p[3] + 2 * p[9] - p[5]) / p[7] + 1;
