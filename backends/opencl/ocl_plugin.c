@@ -6,6 +6,11 @@
 
 #include "ocl_internal.h"
 
+/* One kernel per unary and binary function (kernels/elementwise.cl): the names below list them
+ * by number, so a new function must be added here and there; the build says so. */
+_Static_assert(GS_UN_COUNT == 11 && GS_BIN_COUNT == 8,
+               "list the new function's kernels in ocl_kernel_names and elementwise.cl");
+
 const char *const ocl_kernel_names[K_COUNT] = {
     [K_FILL] = "gs_fill",
     [K_UNARY] = "gs_unary_0",
