@@ -941,10 +941,18 @@ gs_status ocl_prog_run(gs_bdev *dev, gs_bprog *p) {
   return GS_OK;
 }
 
-/* GESSL_PROFILE: the program's costliest steps, to stderr, when it is freed. */
+/* GESSL_PROFILE: the program's costliest steps and kernels, to stderr, when it is freed. The
+ * kernels' totals (over every step that ran one) show which kind of pass to attack; the steps,
+ * which layer. */
 static void profile_report(const gs_bprog *p) {
-  double total = 0.0;
-  for (size_t i = 0; i < p->n; i++) total += p->steps[i].seconds;
+  double total = 0.0, by_kernel[K_COUNT + 1] = {0};
+  int runs[K_COUNT + 1] = {0};
+  for (size_t i = 0; i < p->n; i++) {
+    int k = p->steps[i].is_gemm ? K_COUNT : (int)p->steps[i].kn;
+    total += p->steps[i].seconds;
+    by_kernel[k] += p->steps[i].seconds;
+    runs[k]++;
+  }
   if (total < 0.01) return; /* set-up programs (fills, copies) */
   fprintf(stderr, "opencl profile: program of %zu steps, %.1f ms in all; costliest steps:\n", p->n,
           total * 1e3);
@@ -959,9 +967,20 @@ static void profile_report(const gs_bprog *p) {
     if (best < 0 || p->steps[best].seconds <= 0.0) break;
     shown[r] = best;
     const ostep *s = &p->steps[best];
-    fprintf(stderr, "  %4d %-8s %-16s %8.1f ms %5.1f%%\n", best, gs_opfamily_name(s->fam),
+    fprintf(stderr, "  %4d %-8s %-20s %8.1f ms %5.1f%%\n", best, gs_opfamily_name(s->fam),
             s->is_gemm ? "clblast_gemm" : ocl_kernel_names[s->kn], s->seconds * 1e3,
             100.0 * s->seconds / total);
+  }
+  fprintf(stderr, "opencl profile: costliest kernels (steps that ran each):\n");
+  for (int r = 0; r < 12; r++) {
+    int best = -1;
+    for (int k = 0; k <= K_COUNT; k++)
+      if (by_kernel[k] > 0.0 && (best < 0 || by_kernel[k] > by_kernel[best])) best = k;
+    if (best < 0) break;
+    fprintf(stderr, "  %-26s %4d %8.1f ms %5.1f%%\n",
+            best == K_COUNT ? "clblast_gemm" : ocl_kernel_names[best], runs[best],
+            by_kernel[best] * 1e3, 100.0 * by_kernel[best] / total);
+    by_kernel[best] = 0.0;
   }
 }
 
