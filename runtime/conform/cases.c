@@ -115,15 +115,19 @@ static void unary_cases(cf_list *L) {
 
 static void binary_cases(cf_list *L) {
   static const int64_t pats[][3][4] = {
-      /* a, b, out (rank 3 or 4 when the 4th entry is non-zero) */
-      {{3, 5, 7}, {3, 5, 7}, {3, 5, 7}},
-      {{3, 1, 7}, {1, 5, 1}, {3, 5, 7}},
-      {{1, 1, 1}, {3, 5, 7}, {3, 5, 7}},
-      {{2, 3, 1, 5}, {2, 1, 4, 1}, {2, 3, 4, 5}},
+      /* a, b, out (rank 3 or 4 when the 4th entry is non-zero). Innermost dims of 21 after
+       * merging take whole blocks of 8 and a remainder where a backend walks them so (a
+       * per-channel operand, an operand broadcast along the middle dim, one repeated along the
+       * innermost). */
+      {{3, 5, 7}, {3, 5, 7}, {3, 5, 7}},   {{3, 1, 7}, {1, 5, 1}, {3, 5, 7}},
+      {{1, 1, 1}, {3, 5, 7}, {3, 5, 7}},   {{2, 3, 1, 5}, {2, 1, 4, 1}, {2, 3, 4, 5}},
+      {{4, 3, 21}, {1, 3, 1}, {4, 3, 21}}, {{4, 1, 21}, {4, 3, 21}, {4, 3, 21}},
+      {{4, 3, 1}, {1, 1, 21}, {4, 3, 21}},
   };
+  const int npats = (int)(sizeof pats / sizeof pats[0]);
   char s0[64], s1[64];
   for (int op = 0; op < GS_BIN_COUNT; op++)
-    for (int p = 0; p < 4; p++) {
+    for (int p = 0; p < npats; p++) {
       int rank = pats[p][2][3] ? 4 : 3;
       gs_shape a = mkshape(rank, pats[p][0]), b = mkshape(rank, pats[p][1]),
                o = mkshape(rank, pats[p][2]);
@@ -174,10 +178,13 @@ static void reduce_cases(cf_list *L) {
 
 static void copy_cases(cf_list *L) {
   char s0[64], s1[64];
-  static const int64_t ex[][2][4] = {
-      {{3, 1, 7}, {3, 5, 7}}, {{1, 1}, {4, 6}}, {{2, 1, 3, 1}, {2, 4, 3, 5}}, {{5, 1}, {5, 13}}};
-  static const int exr[] = {3, 2, 4, 2};
-  for (int i = 0; i < 4; i++) {
+  static const int64_t ex[][2][4] = {{{3, 1, 7}, {3, 5, 7}},
+                                     {{1, 1}, {4, 6}},
+                                     {{2, 1, 3, 1}, {2, 4, 3, 5}},
+                                     {{5, 1}, {5, 13}},
+                                     {{2, 1, 21}, {2, 3, 21}}};
+  static const int exr[] = {3, 2, 4, 2, 3};
+  for (int i = 0; i < 5; i++) {
     gs_shape a = mkshape(exr[i], ex[i][0]), o = mkshape(exr[i], ex[i][1]);
     cf_case *c = add(L, GS_OP_EXPAND, B_EXACT, "%s -> %s", shp(&a, s0), shp(&o, s1));
     in(c, 0, a, CF_UNIFORM, -1, 1);
@@ -204,6 +211,15 @@ static void copy_cases(cf_list *L) {
     in(c, 0, (gs_shape)GS_SHAPE(13, 11), CF_UNIFORM, -1, 1);
     out(c, (gs_shape)GS_SHAPE(7, 3));
     c->l.i[0] = 3, c->l.i[1] = 4;
+    c = add(L, GS_OP_SLICE, B_EXACT, "[6, 29] start [2, 5] -> [3, 19]");
+    in(c, 0, (gs_shape)GS_SHAPE(6, 29), CF_UNIFORM, -1, 1);
+    out(c, (gs_shape)GS_SHAPE(3, 19));
+    c->l.i[0] = 2, c->l.i[1] = 5;
+    c = add(L, GS_OP_INSERT, B_EXACT, "[3, 19] into [6, 29] at [2, 5]");
+    in(c, 0, (gs_shape)GS_SHAPE(3, 19), CF_UNIFORM, -1, 1);
+    out(c, (gs_shape)GS_SHAPE(6, 29));
+    c->l.i[0] = 2, c->l.i[1] = 5;
+    c->prefill_out = 1;
     c = add(L, GS_OP_INSERT, B_EXACT, "[4, 5, 3] into [7, 9, 5] at [2, 3, 1]");
     in(c, 0, (gs_shape)GS_SHAPE(4, 5, 3), CF_UNIFORM, -1, 1);
     out(c, (gs_shape)GS_SHAPE(7, 9, 5));
