@@ -18,6 +18,7 @@ typedef enum ocl_kname {
   K_AXPBY = K_BINARY_ND + GS_BIN_COUNT,
   K_COPY_3D,
   K_COPY_ND,
+  K_COPY_V8,
   K_REDUCE,
   K_DOT,
   K_GATHER,

@@ -54,6 +54,7 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_AXPBY] = "gs_axpby",
     [K_COPY_3D] = "gs_copy_3d",
     [K_COPY_ND] = "gs_copy_nd",
+    [K_COPY_V8] = "gs_copy_v8",
     [K_REDUCE] = "gs_reduce",
     [K_DOT] = "gs_dot",
     [K_GATHER] = "gs_gather_rows",

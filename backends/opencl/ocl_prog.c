@@ -282,8 +282,13 @@ static gs_status copy_opd(gs_bdev *dev, gs_bprog *p, opd dst, opd src, const gs_
   if (st != GS_OK) return st;
   ostep *s = NULL;
   ab a;
-  ocl_kname kn = rank == 3 ? K_COPY_3D : K_COPY_ND;
-  if ((st = kstep3(dev, p, kn, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
+  /* 8 elements per work-item where both sides are contiguous along the innermost dim (the
+   * source may also repeat one element along it). */
+  const int *ms = p->meta + moff + 1 + MAXR, *md = ms + MAXR;
+  int v8 = rank == 3 && md[2] == 1 && (ms[2] == 0 || ms[2] == 1);
+  ocl_kname kn = v8 ? K_COPY_V8 : rank == 3 ? K_COPY_3D : K_COPY_ND;
+  if ((st = kstep3(dev, p, kn, v8 ? (ext[0] + 7) / 8 : ext[0], ext[1], ext[2], &s, &a)) != GS_OK)
+    return st;
   a_opd(&a, s, dst);
   a_opd(&a, s, src);
   a_meta(&a, s, moff);
@@ -686,27 +691,28 @@ static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
 static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   const gs_shape *os = &l->out_desc.shape, *is0 = &l->in_desc[0].shape;
   size_t n = (size_t)gs_shape_numel(os);
+  size_t n8 = (n + 7) / 8; /* work-items of the flat element-wise kernels, 8 elements each */
   int sst[MAXR], dst[MAXR];
   switch (l->op) {
   case GS_OP_NOP: return GS_OK;
   case GS_OP_FILL: {
     int64_t iv[] = {(int64_t)n};
-    return elementwise(dev, p, K_FILL, n, &l->out, 1, iv, 1, l->f, 1);
+    return elementwise(dev, p, K_FILL, n8, &l->out, 1, iv, 1, l->f, 1);
   }
   case GS_OP_UNARY: {
     gs_bref r[] = {l->out, l->in[0]};
     int64_t iv[] = {(int64_t)n};
-    return elementwise(dev, p, (ocl_kname)(K_UNARY + l->i[0]), n, r, 2, iv, 1, l->f, 2);
+    return elementwise(dev, p, (ocl_kname)(K_UNARY + l->i[0]), n8, r, 2, iv, 1, l->f, 2);
   }
   case GS_OP_UNARY_BWD: {
     gs_bref r[] = {l->out, l->in[0], l->in[1], l->in[2]};
     int64_t iv[] = {(int64_t)n};
-    return elementwise(dev, p, (ocl_kname)(K_UNARY_BWD + l->i[0]), n, r, 4, iv, 1, l->f, 2);
+    return elementwise(dev, p, (ocl_kname)(K_UNARY_BWD + l->i[0]), n8, r, 4, iv, 1, l->f, 2);
   }
   case GS_OP_AXPBY: {
     gs_bref r[] = {l->out, l->in[0], l->in[1]};
     int64_t iv[] = {(int64_t)n};
-    return elementwise(dev, p, K_AXPBY, n, r, 3, iv, 1, l->f, 2);
+    return elementwise(dev, p, K_AXPBY, n8, r, 3, iv, 1, l->f, 2);
   }
   case GS_OP_BINARY: {
     bcast_strides(is0, os, sst);
@@ -718,8 +724,10 @@ static gs_status lower(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     if (st != GS_OK) return st;
     ostep *s = NULL;
     ab a;
+    /* Rank 3 walks the innermost dim 8 elements per work-item (gs_binary_K). */
     ocl_kname kn = (ocl_kname)((rank == 3 ? K_BINARY : K_BINARY_ND) + l->i[0]);
-    if ((st = kstep3(dev, p, kn, ext[0], ext[1], ext[2], &s, &a)) != GS_OK) return st;
+    size_t e0 = rank == 3 ? (ext[0] + 7) / 8 : ext[0];
+    if ((st = kstep3(dev, p, kn, e0, ext[1], ext[2], &s, &a)) != GS_OK) return st;
     a_ref(&a, l->out);
     a_ref(&a, l->in[0]);
     a_ref(&a, l->in[1]);
