@@ -159,6 +159,18 @@ fail:
 
 void vkb_close(gs_bdev *d) {
   if (!d) return;
+  /* Queued work ends first; a wait that gives up here marks the device lost as well. */
+  if (d->dev && !d->lost) (void)vkb_wait_idle(d);
+  if (d->lost) {
+    /* A device that stopped answering is left alive with its objects and its instance, on
+     * purpose, as the OpenCL backend leaves its queue: work it never finished may still hold
+     * them, and a driver that never reports the device lost would block vkDeviceWaitIdle for
+     * ever, after the error was reported and the checkpoint kept. The process is done with it. */
+    vkb_keep_instance(d->be);
+    free(d->deferred);
+    free(d);
+    return;
+  }
   if (d->dev) {
     vkb_queue_destroy(d);
     vkDeviceWaitIdle(d->dev);

@@ -32,6 +32,7 @@ struct gs_backend {
   atomic_int val_errors;
   pthread_mutex_t val_lock;
   char val_first[512];
+  int keep_instance; /* a device that stopped answering was left alive (vkb_close) */
 };
 
 const gs_backend_host *vkb_host(const gs_backend *be) { return be->host; }
@@ -346,10 +347,13 @@ gs_status vkb_create(const gs_backend_host *host, gs_backend **out) {
   return GS_OK;
 }
 
-/* The instance goes with the context (the validation layer then reports leaked objects). */
+void vkb_keep_instance(gs_backend *be) { be->keep_instance = 1; }
+
+/* The instance goes with the context (the validation layer then reports leaked objects), unless
+ * a device of it stopped answering and was left alive: an instance must outlive its devices. */
 void vkb_destroy(gs_backend *be) {
   if (!be) return;
-  if (be->instance) {
+  if (be->instance && !be->keep_instance) {
     if (be->messenger) {
       PFN_vkDestroyDebugUtilsMessengerEXT destroy =
           (PFN_vkDestroyDebugUtilsMessengerEXT)(void *)vkGetInstanceProcAddr(

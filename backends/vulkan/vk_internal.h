@@ -143,6 +143,8 @@ typedef struct vkb_dispatch {
 /* vk_instance.c: the context (gs_backend: the instance, the device list, the validation hook). */
 gs_status vkb_create(const gs_backend_host *host, gs_backend **out);
 void vkb_destroy(gs_backend *be);
+/* Leaves the instance alive at vkb_destroy: a device of it was left alive (see vkb_close). */
+void vkb_keep_instance(gs_backend *be);
 gs_status vkb_probe(gs_backend *be, int *n, char *why, size_t why_len);
 gs_status vkb_device_info(gs_backend *be, int index, gs_device_info *info);
 gs_status vkb_physical(gs_backend *be, int index, VkPhysicalDevice *out);

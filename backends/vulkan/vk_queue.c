@@ -255,10 +255,7 @@ gs_status vkb_defer(gs_bdev *d, void (*destroy)(gs_bdev *, void *), void *obj, u
 }
 
 void vkb_queue_destroy(gs_bdev *d) {
-  /* A lost device: what was submitted after the submission it never finished must end before
-   * the objects go (a hung driver may block here or report the device lost; nothing else can be
-   * done with it). */
-  if (vkb_wait_idle(d) != GS_OK && d->lost) vkDeviceWaitIdle(d->dev);
+  /* vkb_close has waited for the device (and left a lost one alone). */
   retire(d, d->serial);
   free(d->deferred);
   d->deferred = NULL;
