@@ -574,40 +574,60 @@ static gs_status lower_pool(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     xs = &l->in_desc[0].shape, ys = &l->in_desc[1].shape;
   else
     xs = &l->out_desc.shape, ys = &l->in_desc[0].shape;
-  int m[11] = {(int)(xs->dim[0] * xs->dim[1]),
-               (int)xs->dim[2],
-               (int)xs->dim[3],
+  int H = (int)xs->dim[2], W = (int)xs->dim[3], OH = (int)ys->dim[2], OW = (int)ys->dim[3];
+  /* m[11..13]: the 8-output kernels' run distance and row steps (see gs_maxpool_2x2_x8). */
+  int m[14] = {(int)(xs->dim[0] * xs->dim[1]),
+               H,
+               W,
                l->i[0],
                l->i[1],
-               (int)ys->dim[2],
-               (int)ys->dim[3],
+               OH,
+               OW,
                l->i[2],
                l->i[3],
                l->i[4],
-               l->i[5]};
-  size_t moff = 0;
-  gs_status st = meta_push(p, m, 11, &moff);
-  if (st != GS_OK) return st;
+               l->i[5],
+               8,
+               2 * W,
+               OW};
   ocl_kname kn = l->op == GS_OP_MAXPOOL2D       ? K_MAXPOOL
                  : l->op == GS_OP_MAXPOOL2D_BWD ? K_MAXPOOL_BWD
                  : l->op == GS_OP_AVGPOOL2D     ? K_AVGPOOL
                                                 : K_AVGPOOL_BWD;
   /* Windows that tile the input: one work-item per window, which the backward pass scatters
-   * over its own cells; 2x2 windows in kernels with no loop. */
+   * over its own cells; 2x2 windows in kernels with no loop, 8 windows per work-item where the
+   * rows hold 8 windows (or 4, two rows then) and, backward, no cell is left over. */
   int tiled = m[3] == m[7] && m[4] == m[8] && m[9] == 0 && m[10] == 0;
   int two = tiled && m[3] == 2 && m[4] == 2;
-  if (kn == K_MAXPOOL && two) kn = K_MAXPOOL_2X2;
-  if (kn == K_MAXPOOL_BWD && tiled) kn = two ? K_MAXPOOL_BWD_2X2 : K_MAXPOOL_BWD_TILED;
-  /* The range walks the output: pooled windows forward and tiled, input cells otherwise. */
+  int x8 = two && (OW % 8 == 0 || (OW == 4 && W == 8 && OH % 2 == 0)) &&
+           (kn == K_MAXPOOL || (kn == K_MAXPOOL_BWD && H == 2 * OH && W == 2 * OW));
+  size_t nb = (size_t)OW / 8, nr = (size_t)OH;
+  if (x8 && OW == 4) {
+    nb = 1, nr = (size_t)OH / 2;
+    m[11] = 2 * W, m[12] = 4 * W, m[13] = 8;
+  }
+  size_t moff = 0;
+  gs_status st = meta_push(p, m, 14, &moff);
+  if (st != GS_OK) return st;
+  if (kn == K_MAXPOOL && two) kn = x8 ? K_MAXPOOL_2X2_X8 : K_MAXPOOL_2X2;
+  if (kn == K_MAXPOOL_BWD && tiled)
+    kn = x8 ? K_MAXPOOL_BWD_2X2_X8 : two ? K_MAXPOOL_BWD_2X2 : K_MAXPOOL_BWD_TILED;
+  /* The range walks the output: pooled windows forward and tiled, input cells otherwise; blocks
+   * of 8 windows by their rows. */
   const gs_shape *rs = kn == K_MAXPOOL_BWD || kn == K_AVGPOOL_BWD ? xs : ys;
+  size_t d0 = (size_t)rs->dim[3], d1 = (size_t)rs->dim[2];
+  if (x8) d0 = nb, d1 = nr;
   ostep *s = NULL;
   ab a;
-  if ((st = kstep3(dev, p, kn, (size_t)rs->dim[3], (size_t)rs->dim[2],
-                   (size_t)(rs->dim[0] * rs->dim[1]), &s, &a)) != GS_OK)
+  if ((st = kstep3(dev, p, kn, d0, d1, (size_t)(rs->dim[0] * rs->dim[1]), &s, &a)) != GS_OK)
     return st;
   a_ref(&a, l->out);
   for (int i = 0; i < l->n_in; i++) a_ref(&a, l->in[i]);
   a_meta(&a, s, moff);
+  if (x8) {
+    a_int(&a, (int64_t)nb);
+    a_int(&a, (int64_t)nr);
+  }
   return ab_done(&a, kn);
 }
 
@@ -636,6 +656,130 @@ static gs_status reduce_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t mof
   return ab_done(&a, K_REDUCE);
 }
 
+/* The kernels of the common layouts (gs_reduce_rows, gs_reduce_cols) spread their work
+ * differently on CPU devices, where one lane streams a run of memory best, and elsewhere. */
+static int cpu_device(gs_bdev *dev) {
+  cl_device_type t = CL_DEVICE_TYPE_GPU;
+  clGetDeviceInfo(dev->device, CL_DEVICE_TYPE, sizeof t, &t, NULL);
+  return (t & CL_DEVICE_TYPE_CPU) != 0;
+}
+
+/* A kept index space (rank, dims[6], strides[6]) in the shape table; rank 0 is the single index 0.
+ */
+static gs_status kept_meta(gs_bprog *p, int rank, const int *dims, const int *st, size_t *moff) {
+  int m[1 + 2 * MAXR] = {0};
+  m[0] = rank;
+  for (int k = 0; k < rank; k++) m[1 + k] = dims[k], m[1 + MAXR + k] = st[k];
+  return meta_push(p, m, 1 + 2 * MAXR, moff);
+}
+
+/* One gs_reduce_rows launch over nv virtual rows (see the kernel). */
+static gs_status rows_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t nv, size_t parts,
+                           size_t I, size_t C, int kind, size_t divisor) {
+  ostep *s = NULL;
+  ab a = {0};
+  gs_status st = kstep(dev, p, K_REDUCE_ROWS, nv, &s, &a);
+  if (st != GS_OK) return st;
+  /* S lanes per virtual row, G virtual rows per work-group: on CPU devices one lane per row
+   * and enough groups for every core; elsewhere lanes over the row's blocks of 8 floats. */
+  size_t units = ((C < I ? C : I) + 7) / 8, S = 1, G = 1;
+  if (cpu_device(dev)) {
+    while (G * 2 <= 64 && (nv + 2 * G - 1) / (2 * G) >= 8) G *= 2;
+  } else {
+    while (S * 2 <= units && S * 2 <= 256) S *= 2;
+    while (S * G * 2 <= 256 && G < nv) G *= 2;
+  }
+  size_t lim = pow2_local(dev, K_REDUCE_ROWS, S * G);
+  while (S * G > lim) {
+    if (G > 1)
+      G /= 2;
+    else
+      S /= 2;
+  }
+  int ls = 0;
+  while ((size_t)1 << ls < S) ls++;
+  s->local[0] = S * G;
+  s->global[0] = (nv + G - 1) / G * S * G;
+  a_opd(&a, s, y);
+  a_opd(&a, s, x);
+  a_int(&a, (int64_t)nv);
+  a_int(&a, (int64_t)parts);
+  a_int(&a, (int64_t)I);
+  a_int(&a, (int64_t)C);
+  a_int(&a, ls);
+  a_int(&a, kind);
+  a_int(&a, (int64_t)divisor);
+  a_local(&a, S * G * sizeof(float));
+  return ab_done(&a, K_REDUCE_ROWS);
+}
+
+/* Sums (or maxima) of `rows` contiguous rows of I floats into y. Few rows: each row in chunks
+ * side by side, then the chunks' results; always two launches, whatever the batch. */
+static gs_status reduce_rows(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t rows, size_t I,
+                             int kind, size_t divisor) {
+  if (rows >= REDUCE_FEW_OUTPUTS) return rows_step(dev, p, y, x, rows, 1, I, I, kind, divisor);
+  size_t parts = I / 4096;
+  parts = parts < 1 ? 1 : parts > 64 ? 64 : parts;
+  size_t C = ((I + parts - 1) / parts + 7) / 8 * 8;
+  parts = (I + C - 1) / C;
+  need_scr(p, SCR_RED, rows * parts);
+  gs_status st = rows_step(dev, p, o_scr(SCR_RED, 0), x, rows * parts, parts, I, C, kind, 0);
+  if (st != GS_OK) return st;
+  return rows_step(dev, p, y, o_scr(SCR_RED, 0), rows, 1, parts, parts, kind, divisor);
+}
+
+/* One gs_reduce_cols launch (see the kernel). */
+static gs_status cols_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t moff, size_t A, size_t K,
+                           size_t Q, size_t qs, size_t parts, int kind, size_t divisor) {
+  ostep *s = NULL;
+  ab a = {0};
+  gs_status st = kstep(dev, p, K_REDUCE_COLS, 1, &s, &a);
+  if (st != GS_OK) return st;
+  /* Work-groups along the columns, as many as keep every core busy (8 at least when the
+   * columns allow). */
+  size_t k8 = (K + 7) / 8, l0 = 1;
+  while (l0 * 2 <= s->local[0] && l0 * 2 <= k8 && (k8 + 2 * l0 - 1) / (2 * l0) * A * parts >= 8)
+    l0 *= 2;
+  s->dims = 3;
+  s->local[0] = l0;
+  s->local[1] = s->local[2] = 1;
+  s->global[0] = (k8 + l0 - 1) / l0 * l0;
+  s->global[1] = A;
+  s->global[2] = parts;
+  a_opd(&a, s, y);
+  a_opd(&a, s, x);
+  a_meta(&a, s, moff);
+  a_int(&a, (int64_t)A);
+  a_int(&a, (int64_t)K);
+  a_int(&a, (int64_t)Q);
+  a_int(&a, (int64_t)qs);
+  a_int(&a, (int64_t)parts);
+  a_int(&a, kind);
+  a_int(&a, (int64_t)divisor);
+  return ab_done(&a, K_REDUCE_COLS);
+}
+
+/* Innermost dim kept and contiguous (K), the reduced dims outside it as one (Q, stride qs), A
+ * outer kept indices. Few column blocks: the rows in parts side by side (scratch from scr_off),
+ * then the parts' results; always two launches, whatever the batch. */
+static gs_status reduce_cols(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t scr_off, size_t moff,
+                             size_t A, size_t K, size_t Q, size_t qs, int kind, size_t divisor) {
+  if (A * ((K + 7) / 8) >= REDUCE_FEW_OUTPUTS)
+    return cols_step(dev, p, y, x, moff, A, K, Q, qs, 1, kind, divisor);
+  size_t parts = Q / 64;
+  parts = parts < 1 ? 1 : parts > 64 ? 64 : parts;
+  need_scr(p, SCR_RED, scr_off + A * K * parts);
+  int d2 = 1, s2 = 0;
+  size_t moff2 = 0;
+  gs_status st;
+  if ((st = kept_meta(p, 1, &d2, &s2, &moff2)) != GS_OK ||
+      (st = cols_step(dev, p, o_scr(SCR_RED, scr_off), x, moff, A, K, Q, qs, parts, kind, 0)) !=
+          GS_OK)
+    return st;
+  return cols_step(dev, p, y, o_scr(SCR_RED, scr_off), moff2, 1, A * K, parts, A * K, 1, kind,
+                   divisor);
+}
+
 static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
   const gs_shape *in = &l->in_desc[0].shape, *out = &l->out_desc.shape;
   int ist[MAXR];
@@ -662,9 +806,33 @@ static gs_status lower_reduce(gs_bdev *dev, gs_bprog *p, const gs_launch *l) {
     m[1 + 3 * MAXR + k] = ri >= 0 ? rst[0][ri] : 0;
   }
   size_t moff = 0, nout = (size_t)gs_shape_numel(out);
-  gs_status st = meta_push(p, m, 1 + 4 * MAXR, &moff);
-  if (st != GS_OK) return st;
   int kind = l->i[0], mean = kind == GS_RED_MEAN;
+  gs_status st;
+  /* The common layouts, read in memory order. Innermost dim reduced: its runs first (rows), and
+   * when one more reduced dim lies outside, the runs' results then take the columns' path (the
+   * per-channel sums of NCHW). Innermost dim kept, one reduced dim outside it: columns. */
+  size_t div = mean ? count : 0;
+  if (rst[0][rr - 1] == 1 && rr <= 2) {
+    size_t I = (size_t)rd[rr - 1], runs = (size_t)gs_shape_numel(in) / I;
+    if (rr == 1) return reduce_rows(dev, p, o_ref(l->out), o_ref(l->in[0]), runs, I, kind, div);
+    /* The runs' results z: the input without its innermost dim, whose strides are the input's
+     * divided by I; the kept dim just outside the runs is z's innermost, contiguous. */
+    for (int k = 0; k < kr; k++) kst[0][k] /= (int)I;
+    need_scr(p, SCR_RED, runs);
+    if ((st = rows_step(dev, p, o_scr(SCR_RED, 0), o_ref(l->in[0]), runs, 1, I, I, kind, 0)) !=
+            GS_OK ||
+        (st = kept_meta(p, kr - 1, kd, kst[0], &moff)) != GS_OK)
+      return st;
+    return reduce_cols(dev, p, o_ref(l->out), o_scr(SCR_RED, 0), runs, moff,
+                       nout / (size_t)kd[kr - 1], (size_t)kd[kr - 1], (size_t)rd[0],
+                       (size_t)rst[0][0] / I, kind, div);
+  }
+  if (rr == 1 && kst[0][kr - 1] == 1) {
+    if ((st = kept_meta(p, kr - 1, kd, kst[0], &moff)) != GS_OK) return st;
+    return reduce_cols(dev, p, o_ref(l->out), o_ref(l->in[0]), 0, moff, nout / (size_t)kd[kr - 1],
+                       (size_t)kd[kr - 1], (size_t)rd[0], (size_t)rst[0][0], kind, div);
+  }
+  if ((st = meta_push(p, m, 1 + 4 * MAXR, &moff)) != GS_OK) return st;
   if (nout >= REDUCE_FEW_OUTPUTS)
     return reduce_step(dev, p, o_ref(l->out), o_ref(l->in[0]), moff, nout, count, kind, 1,
                        mean ? count : 0);

@@ -156,13 +156,27 @@ static void axpby_cases(cf_list *L) {
 }
 
 static void reduce_cases(cf_list *L) {
-  static const int64_t ins[][4] = {{3, 5, 7}, {2, 3, 4, 5}, {3, 1031}, {1, 1}};
-  static const int ranks[] = {3, 4, 2, 2};
+  /* Besides small odd shapes, the layouts that backends read in blocks of 8 floats, with lengths
+   * that are not multiples of 8: many short rows; rows long enough to be cut into chunks; runs
+   * reduced again over an outer dim (NCHW per-channel), with few and with many columns; columns
+   * under an outer kept dim; many rows of few columns. */
+  static const int64_t ins[][4] = {{3, 5, 7},  {2, 3, 4, 5}, {3, 1031},   {1, 1},     {67, 13},
+                                   {2, 12289}, {130, 9, 19}, {3, 515, 5}, {4, 70, 9}, {200, 5}};
+  static const int ranks[] = {3, 4, 2, 2, 2, 2, 3, 3, 3, 2};
   /* reduced-axis masks per input shape */
-  static const int masks[][6] = {{1, 2, 4, 5, 7, 0}, {10, 15, 1, 0}, {2, 1, 3, 0}, {3, 0}};
+  static const int masks[][6] = {{1, 2, 4, 5, 7, 0},
+                                 {10, 15, 1, 5, 0},
+                                 {2, 1, 3, 0},
+                                 {3, 0},
+                                 {2, 0},
+                                 {2, 3, 0},
+                                 {5, 0},
+                                 {5, 0},
+                                 {2, 0},
+                                 {1, 0}};
   char s0[64], s1[64];
   for (int kind = 0; kind < GS_RED_COUNT; kind++)
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)(sizeof ranks / sizeof ranks[0]); i++)
       for (int m = 0; masks[i][m]; m++) {
         gs_shape a = mkshape(ranks[i], ins[i]), o = a;
         for (int k = 0; k < a.rank; k++)
@@ -344,8 +358,14 @@ static void pool_cases(cf_list *L) {
                                {2, 1, 7, 9, 3, 2, 1, 2, 1, 0},
                                {1, 3, 5, 5, 3, 3, 1, 1, 1, 1},
                                /* 2x2 windows that leave a row and a column over */
-                               {2, 2, 7, 5, 2, 2, 2, 2, 0, 0}};
-  for (int i = 0; i < 5; i++)
+                               {2, 2, 7, 5, 2, 2, 2, 2, 0, 0},
+                               /* 2x2 windows in rows of 8 or 4 (backends take 8 at a time),
+                                * tiling the input exactly or leaving a row or column over */
+                               {2, 3, 6, 16, 2, 2, 2, 2, 0, 0},
+                               {1, 2, 8, 8, 2, 2, 2, 2, 0, 0},
+                               {3, 1, 5, 17, 2, 2, 2, 2, 0, 0},
+                               {1, 3, 9, 8, 2, 2, 2, 2, 0, 0}};
+  for (int i = 0; i < (int)(sizeof ps / sizeof ps[0]); i++)
     for (int ties = 0; ties < 2; ties++) {
       const int *p = ps[i];
       int64_t oh = (p[2] + 2 * p[8] - p[4]) / p[6] + 1, ow = (p[3] + 2 * p[9] - p[5]) / p[7] + 1;

@@ -167,3 +167,68 @@ __kernel void gs_maxpool_bwd_2x2(__global float *dx, int dxo, __global const flo
   if (last_h) d[2 * W] = d[2 * W + 1] = 0.0f;
   if (last_w && last_h) d[2 * W + 2] = 0.0f;
 }
+
+/* 2x2 windows, 8 outputs per work-item with explicit 8- and 16-float loads and stores (CPU
+ * devices do not turn neighbouring work-items into wide loads). The work-item (b, r, nc) reads
+ * the windows' top cells as two runs of 8 floats at A and A + d, the bottom cells a row (W)
+ * below, with A = (nc * H) * W + r * m[12] + 16 * b, and writes outputs from
+ * (nc * OH) * OW + r * m[13] + 8 * b. Rows of 8 outputs or more: d = 8 and r the output row;
+ * rows of 4 outputs (W = 8): d = 2 W and r a pair of output rows. meta[11] = d. */
+inline float8 gs_max2x2_x8(float8 tl, float8 tr, float8 bl, float8 br, int8 *k) {
+  float8 bv = tl, v = tr;
+  int8 kk = 0, gt = isgreater(v, bv);
+  kk = select(kk, (int8)1, gt);
+  bv = select(bv, v, gt);
+  v = bl;
+  gt = isgreater(v, bv);
+  kk = select(kk, (int8)2, gt);
+  bv = select(bv, v, gt);
+  v = br;
+  gt = isgreater(v, bv);
+  kk = select(kk, (int8)3, gt);
+  bv = select(bv, v, gt);
+  *k = kk;
+  return bv;
+}
+
+__kernel void gs_maxpool_2x2_x8(__global float *y, int yo, __global const float *x, int xo,
+                                __global const int *meta, int mo, int nb, int nr) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2], OH = m[5], OW = m[6], d = m[11];
+  int b = get_global_id(0), r = get_global_id(1), nc = get_global_id(2);
+  if (b >= nb || r >= nr) return;
+  __global const float *a = x + xo + nc * H * W + r * m[12] + 16 * b;
+  float16 t = (float16)(vload8(0, a), vload8(0, a + d));
+  float16 u = (float16)(vload8(0, a + W), vload8(0, a + d + W));
+  int8 k;
+  float8 v = gs_max2x2_x8(t.even, t.odd, u.even, u.odd, &k);
+  vstore8(v, 0, y + yo + nc * OH * OW + r * m[13] + 8 * b);
+}
+
+/* As gs_maxpool_bwd_2x2, for windows that tile the input exactly (H = 2 OH, W = 2 OW). */
+__kernel void gs_maxpool_bwd_2x2_x8(__global float *dx, int dxo, __global const float *x, int xo,
+                                    __global const float *dy, int dyo, __global const int *meta,
+                                    int mo, int nb, int nr) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2], OH = m[5], OW = m[6], d = m[11];
+  int b = get_global_id(0), r = get_global_id(1), nc = get_global_id(2);
+  if (b >= nb || r >= nr) return;
+  int ai = nc * H * W + r * m[12] + 16 * b;
+  __global const float *a = x + xo + ai;
+  float16 t = (float16)(vload8(0, a), vload8(0, a + d));
+  float16 u = (float16)(vload8(0, a + W), vload8(0, a + d + W));
+  int8 k;
+  gs_max2x2_x8(t.even, t.odd, u.even, u.odd, &k);
+  float8 g = vload8(0, dy + dyo + nc * OH * OW + r * m[13] + 8 * b), z = 0.0f;
+  float8 tl = select(z, g, k == 0), tr = select(z, g, k == 1);
+  float8 bl = select(z, g, k == 2), br = select(z, g, k == 3);
+  float16 dt = (float16)(tl.s0, tr.s0, tl.s1, tr.s1, tl.s2, tr.s2, tl.s3, tr.s3, tl.s4, tr.s4,
+                         tl.s5, tr.s5, tl.s6, tr.s6, tl.s7, tr.s7);
+  float16 db = (float16)(bl.s0, br.s0, bl.s1, br.s1, bl.s2, br.s2, bl.s3, br.s3, bl.s4, br.s4,
+                         bl.s5, br.s5, bl.s6, br.s6, bl.s7, br.s7);
+  __global float *o = dx + dxo + ai;
+  vstore8(dt.lo, 0, o);
+  vstore8(dt.hi, 0, o + d);
+  vstore8(db.lo, 0, o + W);
+  vstore8(db.hi, 0, o + d + W);
+}
