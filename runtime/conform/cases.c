@@ -320,7 +320,12 @@ static void conv_cases(cf_list *L) {
                                  * partial block and a strided 1x1 shortcut. */
                                 {2, 16, 6, 6, 32, 3, 3, 1, 1, 1, 1},
                                 {3, 16, 7, 7, 24, 3, 3, 2, 2, 1, 1},
-                                {2, 32, 8, 8, 16, 1, 1, 2, 2, 0, 0}};
+                                {2, 32, 8, 8, 16, 1, 1, 2, 2, 0, 0},
+                                /* 3x3, stride 1, padding 1 on rows of whole blocks of 8 pixels,
+                                 * which a backend may walk a block at a time: two blocks a row,
+                                 * and one block holding both edges. */
+                                {2, 3, 5, 16, 4, 3, 3, 1, 1, 1, 1},
+                                {1, 2, 3, 8, 3, 3, 3, 1, 1, 1, 1}};
   for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
     const convspec *s = &cs[i];
     int64_t oh = (s->h + 2 * s->ph - s->kh) / s->sh + 1,
