@@ -423,11 +423,18 @@ static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, siz
   size_t H = (size_t)xs->dim[2], W = (size_t)xs->dim[3], OH = (size_t)ys->dim[2],
          OW = (size_t)ys->dim[3];
   int k3 = ws->dim[2] == 3 && ws->dim[3] == 3, s1 = at[0] == 1 && at[1] == 1;
-  ocl_kname use = kn == K_IM2COL        ? (k3 ? K_IM2COL_3X3 : kn)
+  /* 3x3, stride 1, padding 1 on rows of whole vectors: 8 pixels per work-item */
+  int v8 = k3 && s1 && at[2] == 1 && at[3] == 1 && W % 8 == 0;
+  ocl_kname use = kn == K_IM2COL        ? (v8   ? K_IM2COL_3X3_V8
+                                           : k3 ? K_IM2COL_3X3
+                                                : kn)
                   : kn == K_IM2COL_ROWS ? (k3 ? K_IM2COL_ROWS_3X3 : kn)
-                                        : (k3 && s1 ? K_COL2IM_3X3S1 : kn);
-  gs_status st = kn == K_IM2COL   ? kstep3(dev, p, use, OW, OH, nimg * C, &s, &a)
-                 : kn == K_COL2IM ? kstep3(dev, p, use, W, H, nimg * C, &s, &a)
+                                        : (v8         ? K_COL2IM_3X3_V8
+                                           : k3 && s1 ? K_COL2IM_3X3S1
+                                                      : kn);
+  size_t per = v8 ? 8 : 1;
+  gs_status st = kn == K_IM2COL   ? kstep3(dev, p, use, OW / per, OH, nimg * C, &s, &a)
+                 : kn == K_COL2IM ? kstep3(dev, p, use, W / per, H, nimg * C, &s, &a)
                                   : kstep3(dev, p, use, C, OW, nimg * OH, &s, &a);
   if (st != GS_OK) return st;
   if (kn != K_COL2IM) {

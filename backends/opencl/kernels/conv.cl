@@ -108,6 +108,60 @@ __kernel void gs_col2im_3x3s1(__global float *dx, int dxo, __global const float 
   dx[dxo + (nc * H + h) * W + w] = acc;
 }
 
+/* The 3x3 kernels again for stride 1, padding 1 and a width that is a multiple of 8 (OH = H,
+ * OW = W), with 8 neighbouring pixels of a row per work-item, range (W / 8, H, nimg*C), as the
+ * element-wise kernels do: CPU devices do not turn one-float work-items into wide accesses. A
+ * window column is then a source row vector shifted by one either way, its two neighbours
+ * loaded apart (zero past the edges). */
+#define GS_SHL(v, r) (float8)((v).s1, (v).s2, (v).s3, (v).s4, (v).s5, (v).s6, (v).s7, (r))
+#define GS_SHR(l, v) (float8)((l), (v).s0, (v).s1, (v).s2, (v).s3, (v).s4, (v).s5, (v).s6)
+
+__kernel void gs_im2col_3x3_v8(__global float *col, int colo, __global const float *x, int xo,
+                               __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2];
+  int w = get_global_id(0) * 8, h = get_global_id(1), nc = get_global_id(2);
+  if (w >= W || h >= H) return;
+  int npix = H * W;
+  __global float *dst = col + colo + nc * 9 * npix + h * W + w;
+  __global const float *src = x + xo + nc * npix;
+  for (int kh = 0; kh < 3; kh++) {
+    int sh = h + kh - 1;
+    float8 c = 0.0f;
+    float l = 0.0f, r = 0.0f;
+    if (sh >= 0 && sh < H) {
+      __global const float *row = src + sh * W + w;
+      c = vload8(0, row);
+      if (w > 0) l = row[-1];
+      if (w + 8 < W) r = row[8];
+    }
+    vstore8(GS_SHR(l, c), 0, dst + kh * 3 * npix);
+    vstore8(c, 0, dst + (kh * 3 + 1) * npix);
+    vstore8(GS_SHL(c, r), 0, dst + (kh * 3 + 2) * npix);
+  }
+}
+
+/* gs_col2im_3x3s1 likewise, summing in the same order (output row, then column, ascending). */
+__kernel void gs_col2im_3x3_v8(__global float *dx, int dxo, __global const float *col, int colo,
+                               __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int H = m[1], W = m[2];
+  int w = get_global_id(0) * 8, h = get_global_id(1), nc = get_global_id(2);
+  if (w >= W || h >= H) return;
+  int npix = H * W;
+  __global const float *cn = col + colo + nc * 9 * npix + w;
+  float8 acc = 0.0f;
+  for (int kh = 2; kh >= 0; kh--) {
+    int oh = h + 1 - kh;
+    if (oh < 0 || oh >= H) continue;
+    __global const float *r2 = cn + (kh * 3 + 2) * npix + oh * W, *r1 = r2 - npix, *r0 = r1 - npix;
+    acc += GS_SHR(w > 0 ? r2[-1] : 0.0f, vload8(0, r2)); /* kw 2: column w - 1 */
+    acc += vload8(0, r1);                                 /* kw 1: column w */
+    acc += GS_SHL(vload8(0, r0), w + 8 < W ? r0[8] : 0.0f); /* kw 0: column w + 1 */
+  }
+  vstore8(acc, 0, dx + dxo + (nc * H + h) * W + w);
+}
+
 /* out[i] = sum over s < nparts of part[s * len + i] (+ out[i] when accumulate): the K-split
  * partial products of a filter gradient, added up. */
 __kernel void gs_sum_parts(__global float *out, int oo, __global const float *part, int po,
