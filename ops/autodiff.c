@@ -119,7 +119,7 @@ gs_status gs_grad(gs_graph *g, gs_tensor *loss, gs_tensor *const *params, int n,
                       gs_op_shp(&dx[k]->desc.shape, b1), k, gs_op_shp(&x->desc.shape, b2));
         break;
       }
-      dys[x->id] = dys[x->id] ? gs_op_axpby(g, 1.0f, dys[x->id], 1.0f, dx[k]) : dx[k];
+      dys[x->id] = dys[x->id] ? gs_op_grad_add(g, dys[x->id], dx[k]) : dx[k];
     }
     tag_backward(g, first_new, y);
   }

@@ -170,9 +170,53 @@ static struct gs_node *unary_bwd_operand(struct gs_node *y) {
   }
 }
 
+struct gs_node *gs_op_broadcast_src(struct gs_node *x) {
+  return x && x->kind == GS_NODE_OP && x->op == GS_OP_EXPAND ? x->in[0] : NULL;
+}
+
+struct gs_node *gs_op_scale_src(struct gs_node *x) {
+  return x && x->kind == GS_NODE_OP && x->op == GS_OP_UNARY && x->i[0] == GS_UN_AFFINE &&
+                 x->f[1] == 0.0f
+             ? x->in[0]
+             : NULL;
+}
+
+struct gs_node *gs_op_grad_scale(gs_graph *g, struct gs_node *dy, float s) {
+  if (!dy) return NULL;
+  struct gs_node *src = gs_op_broadcast_src(dy);
+  if (src) return gs_op_expand_same_rank(g, gs_op_grad_scale(g, src, s), dy->desc.shape);
+  if (s == 1.0f) return dy;
+  if (gs_op_scale_src(dy)) return gs_op_unary(g, dy->in[0], GS_UN_AFFINE, dy->f[0] * s, 0.0f);
+  return gs_op_unary(g, dy, GS_UN_AFFINE, s, 0.0f);
+}
+
+struct gs_node *gs_op_grad_add(gs_graph *g, struct gs_node *a, struct gs_node *b) {
+  if (!a || !b) return NULL;
+  struct gs_node *sa = gs_op_broadcast_src(a), *sb = gs_op_broadcast_src(b);
+  if (sa && sb) return gs_op_expand_same_rank(g, gs_op_grad_add(g, sa, sb), a->desc.shape);
+  if (sa || sb || !gs_shape_eq(&a->desc.shape, &b->desc.shape))
+    return gs_op_binary(g, sa ? sa : a, sb ? sb : b, GS_BIN_ADD);
+  return gs_op_axpby(g, 1.0f, a, 1.0f, b);
+}
+
+/* dy `fn` v for a gradient dy: a broadcast dy enters as its source where v alone has the
+ * result's shape, so the broadcast is never written out. */
+static struct gs_node *grad_binary(gs_graph *g, struct gs_node *dy, struct gs_node *v,
+                                   gs_binary fn) {
+  struct gs_node *src = gs_op_broadcast_src(dy);
+  if (src && gs_shape_eq(&v->desc.shape, &dy->desc.shape)) dy = src;
+  return gs_op_binary(g, dy, v, fn);
+}
+
 static struct gs_node *unary_grad(gs_graph *g, struct gs_node *y, struct gs_node *dy) {
-  if (y->i[0] == GS_UN_AFFINE) return gs_op_unary(g, dy, GS_UN_AFFINE, y->f[0], 0.0f);
+  if (y->i[0] == GS_UN_AFFINE) return gs_op_grad_scale(g, dy, y->f[0]);
   struct gs_node *v = unary_bwd_operand(y);
+  /* A broadcast dy meets the derivatives that are one product or quotient as a BINARY. */
+  struct gs_node *src = gs_op_broadcast_src(dy);
+  if (src && y->i[0] == GS_UN_SQUARE)
+    return gs_op_binary(g, v, gs_op_grad_scale(g, src, 2.0f), GS_BIN_MUL);
+  if (src && y->i[0] == GS_UN_EXP) return grad_binary(g, dy, v, GS_BIN_MUL);
+  if (src && y->i[0] == GS_UN_LOG) return grad_binary(g, dy, v, GS_BIN_DIV);
   struct gs_node *in[3] = {v, v, dy};
   struct gs_node *dx = gs_op_node(g, GS_OP_UNARY_BWD, y->desc.shape, in, 3);
   if (!dx) return NULL;
@@ -192,25 +236,29 @@ static int binary_grad(gs_graph *g, struct gs_node *y, struct gs_node *dy, const
     db = dy;
     break;
   case GS_BIN_SUB:
-    da = dy;
-    db = want[1] ? gs_op_unary(g, dy, GS_UN_AFFINE, -1.0f, 0.0f) : NULL;
-    break;
+    /* b's gradient is negated after its reduction to b's shape (reduction is linear). */
+    if (want[0]) dx[0] = gs_op_reduce_to(g, dy, a->desc.shape);
+    if (want[1]) dx[1] = gs_op_grad_scale(g, gs_op_reduce_to(g, dy, b->desc.shape), -1.0f);
+    return gs_graph_status(g) == GS_OK;
   case GS_BIN_MUL:
-    da = want[0] ? gs_op_binary(g, dy, b, GS_BIN_MUL) : NULL;
-    db = want[1] ? gs_op_binary(g, dy, a, GS_BIN_MUL) : NULL;
+    da = want[0] ? grad_binary(g, dy, b, GS_BIN_MUL) : NULL;
+    db = want[1] ? grad_binary(g, dy, a, GS_BIN_MUL) : NULL;
     break;
   case GS_BIN_DIV:
-    /* d(a/b)/db = -(a/b)/b, written with the forward output y. */
-    da = gs_op_binary(g, dy, b, GS_BIN_DIV);
-    if (want[1]) db = gs_op_unary(g, gs_op_binary(g, da, y, GS_BIN_MUL), GS_UN_AFFINE, -1.0f, 0);
-    break;
+    /* d(a/b)/db = -(a/b)/b, written with the forward output y; negated after the reduction. */
+    da = grad_binary(g, dy, b, GS_BIN_DIV);
+    if (want[0]) dx[0] = gs_op_reduce_to(g, da, a->desc.shape);
+    if (want[1])
+      dx[1] = gs_op_grad_scale(
+          g, gs_op_reduce_to(g, gs_op_binary(g, da, y, GS_BIN_MUL), b->desc.shape), -1.0f);
+    return gs_graph_status(g) == GS_OK;
   case GS_BIN_MAX:
   case GS_BIN_MIN: {
     /* Ties send the gradient to b. */
     struct gs_node *m =
         y->i[0] == GS_BIN_MAX ? gs_op_binary(g, a, b, GS_BIN_GT) : gs_op_binary(g, b, a, GS_BIN_GT);
-    da = want[0] ? gs_op_binary(g, dy, m, GS_BIN_MUL) : NULL;
-    db = want[1] ? gs_op_binary(g, dy, gs_op_unary(g, m, GS_UN_AFFINE, -1.0f, 1.0f), GS_BIN_MUL)
+    da = want[0] ? grad_binary(g, dy, m, GS_BIN_MUL) : NULL;
+    db = want[1] ? grad_binary(g, dy, gs_op_unary(g, m, GS_UN_AFFINE, -1.0f, 1.0f), GS_BIN_MUL)
                  : NULL;
     break;
   }
@@ -227,8 +275,8 @@ int gs_grad_elementwise(gs_graph *g, struct gs_node *y, struct gs_node *dy, cons
   case GS_OP_UNARY: dx[0] = unary_grad(g, y, dy); break;
   case GS_OP_BINARY: return binary_grad(g, y, dy, want, dx);
   case GS_OP_AXPBY:
-    if (want[0]) dx[0] = gs_op_unary(g, dy, GS_UN_AFFINE, y->f[0], 0.0f);
-    if (want[1]) dx[1] = gs_op_unary(g, dy, GS_UN_AFFINE, y->f[1], 0.0f);
+    if (want[0]) dx[0] = gs_op_grad_scale(g, dy, y->f[0]);
+    if (want[1]) dx[1] = gs_op_grad_scale(g, dy, y->f[1]);
     break;
   default: break;
   }

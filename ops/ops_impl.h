@@ -36,13 +36,31 @@ struct gs_node *gs_op_axpby(gs_graph *g, float a, struct gs_node *x, float b, st
 struct gs_node *gs_op_reduce_mask(gs_graph *g, struct gs_node *x, unsigned mask, gs_reduce kind);
 /* x (same rank as `shape`, every dim 1 or equal) broadcast to `shape`. */
 struct gs_node *gs_op_expand_same_rank(gs_graph *g, struct gs_node *x, gs_shape shape);
-/* dy summed over the axes where `shape` was broadcast (numpy rules), then reshaped to `shape`. */
-struct gs_node *gs_op_reduce_to(gs_graph *g, struct gs_node *dy, gs_shape shape);
 /* sum(a*b) as a [1] tensor; a and b have equal shapes. */
 struct gs_node *gs_op_dot(gs_graph *g, struct gs_node *a, struct gs_node *b);
 /* A concat of zeros and x along axis so that x sits at `start` in a tensor of shape `full`. */
 struct gs_node *gs_op_pad_into(gs_graph *g, struct gs_node *x, gs_shape full, int axis,
                                int64_t start);
+
+/* Gradient builders: equal in value to the plain ones, with fewer full-size passes over memory.
+ * A gradient that is a broadcast (an EXPAND node a rule made, e.g. a mean's) stays one while it
+ * flows on, and its consumers read the small source where they broadcast anyway; a reduction of
+ * a scaled or broadcast gradient reduces the small operand. The full-size nodes they look past
+ * may go unused: compile launches only what a program's outputs need. Only rules and autodiff
+ * call them, since a node looked past must be one nobody differentiates with respect to. */
+/* x's source when x is an EXPAND node, else NULL. */
+struct gs_node *gs_op_broadcast_src(struct gs_node *x);
+/* x's operand when x is a scale (UNARY AFFINE with no shift), else NULL. */
+struct gs_node *gs_op_scale_src(struct gs_node *x);
+/* s*dy: a broadcast dy is scaled before it is broadcast, and a scale of a scale is folded. */
+struct gs_node *gs_op_grad_scale(gs_graph *g, struct gs_node *dy, float s);
+/* a + b of equal shapes (two contributions to one gradient): a broadcast term is added from its
+ * source by a broadcasting BINARY, two broadcast terms are added small and then broadcast. */
+struct gs_node *gs_op_grad_add(gs_graph *g, struct gs_node *a, struct gs_node *b);
+/* dy summed over the axes where `shape` was broadcast (numpy rules), then reshaped to `shape`. */
+struct gs_node *gs_op_reduce_to(gs_graph *g, struct gs_node *dy, gs_shape shape);
+/* dy summed over a mask of axes (as gs_op_reduce_mask with GS_RED_SUM). */
+struct gs_node *gs_op_grad_sum(gs_graph *g, struct gs_node *dy, unsigned mask);
 
 /* One all-reduce (mean or sum over ranks) of the flat concatenation of xs: [total elements]. Used
  * for gradient buckets; unlike gs_all_reduce it adds the node in a world of one too (exported for

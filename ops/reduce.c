@@ -91,6 +91,30 @@ gs_tensor *gs_expand(gs_graph *g, gs_tensor *x, gs_shape shape) {
   return gs_op_expand_same_rank(g, gs_op_pad_rank(g, x, shape.rank), shape);
 }
 
+struct gs_node *gs_op_grad_sum(gs_graph *g, struct gs_node *dy, unsigned mask) {
+  if (!dy || !mask) return dy;
+  struct gs_node *src = gs_op_broadcast_src(dy);
+  if (src) {
+    /* A sum along a broadcast axis is a product with its length; the other reduced axes are
+     * summed in the source, and the axes broadcast but not reduced stay broadcast. */
+    const gs_shape *s = &dy->desc.shape;
+    gs_shape o = *s;
+    unsigned bcast = 0;
+    double len = 1.0;
+    for (int k = 0; k < s->rank; k++) {
+      if (src->desc.shape.dim[k] != s->dim[k]) {
+        bcast |= 1u << k;
+        if (mask >> k & 1u) len *= (double)s->dim[k];
+      }
+      if (mask >> k & 1u) o.dim[k] = 1;
+    }
+    struct gs_node *r = gs_op_grad_scale(g, gs_op_grad_sum(g, src, mask & ~bcast), (float)len);
+    return gs_op_expand_same_rank(g, r, o);
+  }
+  if (gs_op_scale_src(dy)) return gs_op_grad_scale(g, gs_op_grad_sum(g, dy->in[0], mask), dy->f[0]);
+  return gs_op_reduce_mask(g, dy, mask, GS_RED_SUM);
+}
+
 struct gs_node *gs_op_reduce_to(gs_graph *g, struct gs_node *dy, gs_shape shape) {
   if (!dy) return NULL;
   const gs_shape *s = &dy->desc.shape;
@@ -100,7 +124,7 @@ struct gs_node *gs_op_reduce_to(gs_graph *g, struct gs_node *dy, gs_shape shape)
     int64_t d = j >= 0 ? shape.dim[j] : 1;
     if (d == 1 && s->dim[k] != 1) mask |= 1u << k;
   }
-  return gs_op_alias(g, gs_op_reduce_mask(g, dy, mask, GS_RED_SUM), shape);
+  return gs_op_alias(g, gs_op_grad_sum(g, dy, mask), shape);
 }
 
 struct gs_node *gs_op_dot(gs_graph *g, struct gs_node *a, struct gs_node *b) {
@@ -128,18 +152,19 @@ int gs_grad_reduce(gs_graph *g, struct gs_node *y, struct gs_node *dy, const cha
       dx[0] = gs_op_expand_same_rank(g, dy, *sx);
     } else if (y->i[0] == GS_RED_MEAN) {
       float c = (float)((double)gs_shape_numel(&y->desc.shape) / (double)gs_shape_numel(sx));
-      dx[0] = gs_op_expand_same_rank(g, gs_op_unary(g, dy, GS_UN_AFFINE, c, 0.0f), *sx);
+      dx[0] = gs_op_expand_same_rank(g, gs_op_grad_scale(g, dy, c), *sx);
     } else {
-      /* Every maximum receives the gradient (ties are measure-zero for float data). */
-      struct gs_node *m = gs_op_binary(g, x, gs_op_expand_same_rank(g, y, *sx), GS_BIN_EQ);
-      dx[0] = gs_op_binary(g, gs_op_expand_same_rank(g, dy, *sx), m, GS_BIN_MUL);
+      /* Every maximum receives the gradient (ties are measure-zero for float data). y and dy
+       * broadcast in the BINARY launches rather than being expanded first. */
+      struct gs_node *m = gs_op_binary(g, x, y, GS_BIN_EQ);
+      dx[0] = gs_op_binary(g, dy, m, GS_BIN_MUL);
     }
     break;
   case GS_OP_EXPAND: {
     unsigned mask = 0;
     for (int k = 0; k < sx->rank; k++)
       if (sx->dim[k] != y->desc.shape.dim[k]) mask |= 1u << k;
-    dx[0] = gs_op_reduce_mask(g, dy, mask, GS_RED_SUM);
+    dx[0] = gs_op_grad_sum(g, dy, mask);
     break;
   }
   case GS_OP_DOT:

@@ -136,6 +136,29 @@ BUILD(softmax0) { return gs_softmax(g, x[0], 0); }
 BUILD(log_softmax) { return gs_log_softmax(g, x[0], -1); }
 BUILD(ce) { return gs_cross_entropy(g, x[0], ix[0]); }
 BUILD(kl_softmax) { return gs_kl_div(g, gs_log_softmax(g, x[0], 1), gs_log_softmax(g, x[1], 1)); }
+/* Gradients that reach an op as a broadcast (a mean's or a sum's), or meet another there. */
+BUILD(center) { return gs_sub(g, x[0], gs_mean(g, x[0], (const int[]){0, 2}, 2, 1)); }
+BUILD(mean_square) { return gs_mean(g, gs_square(g, x[0]), (const int[]){0, 2, 3}, 3, 1); }
+BUILD(mean_exp) { return gs_mean(g, gs_exp(g, x[0]), (const int[]){1}, 1, 0); }
+BUILD(sum_log) { return gs_sum(g, gs_log(g, x[0]), (const int[]){0}, 1, 1); }
+BUILD(mean_scale) { return gs_mean(g, gs_scale(g, x[0], 3.0f), (const int[]){1}, 1, 0); }
+BUILD(sum_axpby) { return gs_sum(g, gs_axpby(g, 0.5f, x[0], -2.0f, x[1]), (const int[]){0}, 1, 0); }
+BUILD(two_means) {
+  return gs_add(g, gs_mean(g, x[0], (const int[]){0}, 1, 1),
+                gs_mean(g, x[0], (const int[]){1}, 1, 1));
+}
+BUILD(mean_plus_sum) {
+  return gs_add(g, gs_mean(g, x[0], (const int[]){1}, 1, 1),
+                gs_sum(g, x[0], (const int[]){1}, 1, 1));
+}
+BUILD(sum0_add) { return gs_sum(g, gs_add(g, x[0], x[1]), (const int[]){0}, 1, 0); }
+BUILD(sum1_add) { return gs_sum(g, gs_add(g, x[0], x[1]), (const int[]){1}, 1, 0); }
+BUILD(sum0_sub) { return gs_sum(g, gs_sub(g, x[0], x[1]), (const int[]){0}, 1, 0); }
+BUILD(sum1_div) { return gs_sum(g, gs_div(g, x[0], x[1]), (const int[]){1}, 1, 0); }
+BUILD(sum0_mul) { return gs_sum(g, gs_mul(g, x[0], x[1]), (const int[]){0}, 1, 1); }
+BUILD(sum_expand) {
+  return gs_sum(g, gs_expand(g, x[0], GS_SHAPE(2, 3, 4)), (const int[]){0}, 1, 0);
+}
 BUILD(mlp) {
   /* A small network: several families at once, gradients meeting through shared operands. */
   gs_tensor *h = gs_tanh(g, gs_linear(g, x[0], x[1], NULL));
@@ -247,6 +270,20 @@ static const op_case cases[] = {
     {"cross_entropy", 1, {S(4, 5)}, {U}, 1, {S(4)}, {5}, .build = b_ce},
     {"kl_div of log_softmax", 2, {S(3, 5), S(3, 5)}, {U, U}, .build = b_kl_softmax},
     {"kl_div raw", 2, {S(3, 4), S(3, 4)}, {U, U}, .build = b_kl_div},
+    {"x - mean(x) axes 0,2", 1, {S(3, 2, 4)}, {U}, .build = b_center},
+    {"mean of square axes 0,2,3", 1, {S(2, 3, 2, 3)}, {U}, .build = b_mean_square},
+    {"mean of exp axis 1", 1, {S(3, 4)}, {U}, .build = b_mean_exp},
+    {"sum of log axis 0", 1, {S(3, 4)}, {P}, .build = b_sum_log},
+    {"mean of scale axis 1", 1, {S(3, 4)}, {U}, .build = b_mean_scale},
+    {"sum of axpby axis 0", 2, {S(3, 4), S(3, 4)}, {U, U}, .build = b_sum_axpby},
+    {"mean axis 0 + mean axis 1", 1, {S(3, 4)}, {U}, .build = b_two_means},
+    {"mean + sum axis 1", 1, {S(3, 4)}, {U}, .build = b_mean_plus_sum},
+    {"sum axis 0 of [3,4]+[4]", 2, {S(3, 4), S(4)}, {U, U}, .build = b_sum0_add},
+    {"sum axis 1 of [3,4]+[4]", 2, {S(3, 4), S(4)}, {U, U}, .build = b_sum1_add},
+    {"sum axis 0 of [3,4]-[4]", 2, {S(3, 4), S(4)}, {U, U}, .build = b_sum0_sub},
+    {"sum axis 1 of [3,4]/[3,1]", 2, {S(3, 4), S(3, 1)}, {U, P}, .build = b_sum1_div},
+    {"sum axis 0 of [3,4]*[3,4]", 2, {S(3, 4), S(3, 4)}, {U, U}, .build = b_sum0_mul},
+    {"sum axis 0 of expand", 1, {S(3, 1)}, {U}, .build = b_sum_expand},
     {"mlp composite", 2, {S(4, 3), S(5, 3)}, {U, U}, .build = b_mlp},
 };
 
