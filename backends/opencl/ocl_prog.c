@@ -767,11 +767,12 @@ static gs_status cols_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t moff,
 }
 
 /* Innermost dim kept and contiguous (K), the reduced dims outside it as one (Q, stride qs), A
- * outer kept indices. Few column blocks: the rows in parts side by side (scratch from scr_off),
- * then the parts' results; always two launches, whatever the batch. */
+ * outer kept indices. Few column blocks (fewer than a GPU needs, or than keep a CPU device's
+ * cores busy): the rows in parts side by side (scratch from scr_off), then the parts' results;
+ * always two launches, whatever the batch. */
 static gs_status reduce_cols(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t scr_off, size_t moff,
                              size_t A, size_t K, size_t Q, size_t qs, int kind, size_t divisor) {
-  if (A * ((K + 7) / 8) >= REDUCE_FEW_OUTPUTS)
+  if (A * ((K + 7) / 8) >= (cpu_device(dev) ? 8 : REDUCE_FEW_OUTPUTS))
     return cols_step(dev, p, y, x, moff, A, K, Q, qs, 1, kind, divisor);
   size_t parts = Q / 64;
   parts = parts < 1 ? 1 : parts > 64 ? 64 : parts;
