@@ -204,10 +204,12 @@ static void copy_cases(cf_list *L) {
     in(c, 0, a, CF_UNIFORM, -1, 1);
     out(c, o);
   }
-  static const int64_t pin[][4] = {{3, 5, 7}, {3, 5, 7}, {2, 3, 5, 7}, {11, 13}};
-  static const int pr[] = {3, 3, 4, 2};
-  static const int perm[][4] = {{2, 0, 1}, {1, 0, 2}, {3, 1, 0, 2}, {1, 0}};
-  for (int i = 0; i < 4; i++) {
+  /* The last two swap inner dims that are multiples of 8, which a backend may move in blocks. */
+  static const int64_t pin[][4] = {{3, 5, 7}, {3, 5, 7},   {2, 3, 5, 7},
+                                   {11, 13},  {2, 16, 24}, {8, 16}};
+  static const int pr[] = {3, 3, 4, 2, 3, 2};
+  static const int perm[][4] = {{2, 0, 1}, {1, 0, 2}, {3, 1, 0, 2}, {1, 0}, {0, 2, 1}, {1, 0}};
+  for (int i = 0; i < 6; i++) {
     gs_shape a = mkshape(pr[i], pin[i]), o = a;
     for (int k = 0; k < a.rank; k++) o.dim[k] = a.dim[perm[i][k]];
     cf_case *c = add(L, GS_OP_PERMUTE, B_EXACT, "%s perm %d%d%d%d", shp(&a, s0), perm[i][0],
