@@ -19,6 +19,7 @@ typedef enum ocl_kname {
   K_COPY_3D,
   K_COPY_ND,
   K_COPY_V8,
+  K_TRANSPOSE8,
   K_REDUCE,
   K_REDUCE_ROWS,
   K_REDUCE_COLS,

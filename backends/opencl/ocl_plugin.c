@@ -55,6 +55,7 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_COPY_3D] = "gs_copy_3d",
     [K_COPY_ND] = "gs_copy_nd",
     [K_COPY_V8] = "gs_copy_v8",
+    [K_TRANSPOSE8] = "gs_transpose8",
     [K_REDUCE] = "gs_reduce",
     [K_REDUCE_ROWS] = "gs_reduce_rows",
     [K_REDUCE_COLS] = "gs_reduce_cols",

@@ -285,15 +285,23 @@ static gs_status copy_opd(gs_bdev *dev, gs_bprog *p, opd dst, opd src, const gs_
   /* 8 elements per work-item where both sides are contiguous along the innermost dim (the
    * source may also repeat one element along it). */
   const int *ms = p->meta + moff + 1 + MAXR, *md = ms + MAXR;
+  size_t e0 = ext[0], e1 = ext[1];
   int v8 = rank == 3 && md[2] == 1 && (ms[2] == 0 || ms[2] == 1);
-  ocl_kname kn = v8 ? K_COPY_V8 : rank == 3 ? K_COPY_3D : K_COPY_ND;
-  if ((st = kstep3(dev, p, kn, v8 ? (ext[0] + 7) / 8 : ext[0], ext[1], ext[2], &s, &a)) != GS_OK)
-    return st;
+  /* The two inner dims swapped between dense layouts, moved in 8x8 blocks: gs_transpose8 turns
+   * a source matrix [rows][cols] into [cols][rows], whichever side the walk is dense on. */
+  int wide = e0 % 8 == 0 && e1 % 8 == 0 && rank == 3;
+  int to_t = wide && ms[2] == 1 && ms[1] == (int)e0 && md[1] == 1 && md[2] == (int)e1;
+  int from_t = wide && md[2] == 1 && md[1] == (int)e0 && ms[1] == 1 && ms[2] == (int)e1;
+  if (from_t) e0 = ext[1], e1 = ext[0]; /* the source's cols and rows */
+  ocl_kname kn = v8 ? K_COPY_V8 : to_t || from_t ? K_TRANSPOSE8 : rank == 3 ? K_COPY_3D : K_COPY_ND;
+  size_t r0 = kn == K_COPY_V8 || kn == K_TRANSPOSE8 ? (e0 + 7) / 8 : e0;
+  size_t r1 = kn == K_TRANSPOSE8 ? e1 / 8 : e1;
+  if ((st = kstep3(dev, p, kn, r0, r1, ext[2], &s, &a)) != GS_OK) return st;
   a_opd(&a, s, dst);
   a_opd(&a, s, src);
   a_meta(&a, s, moff);
-  a_int(&a, (int64_t)ext[0]);
-  a_int(&a, (int64_t)ext[1]);
+  a_int(&a, (int64_t)e0);
+  a_int(&a, (int64_t)e1);
   return ab_done(&a, kn);
 }
 

@@ -145,6 +145,31 @@ __kernel void gs_copy_v8(__global uint *dst, int dso, __global const uint *src, 
     for (int j = 0; i0 + j < d0; j++) dst[od + j] = src[os + j * ss[2]];
 }
 
+/* gs_copy_3d that swaps the two inner dims of dense tensors: each [d1][d0] matrix of the source
+ * (rows of d0 words, both multiples of 8) becomes [d0][d1], as 8x8 blocks read and written 8
+ * words at a time, where the scalar form reads or writes one word per work-item at a stride.
+ * Range (d0 / 8, d1 / 8, d2); meta's strides give the outer dim's offsets. */
+#define GS_COL8(k) (uint8)(r0.s##k, r1.s##k, r2.s##k, r3.s##k, r4.s##k, r5.s##k, r6.s##k, r7.s##k)
+__kernel void gs_transpose8(__global uint *dst, int dso, __global const uint *src, int so,
+                            __global const int *meta, int mo, int d0, int d1) {
+  int i0 = get_global_id(0) * 8, i1 = get_global_id(1) * 8, i2 = get_global_id(2);
+  if (i0 >= d0 || i1 >= d1) return;
+  __global const int *ss = meta + mo + 1 + GS_MAXR, *ds = ss + GS_MAXR;
+  __global const uint *s = src + so + i2 * ss[0] + i1 * d0 + i0;
+  __global uint *d = dst + dso + i2 * ds[0] + i0 * d1 + i1;
+  uint8 r0 = vload8(0, s), r1 = vload8(0, s + d0), r2 = vload8(0, s + 2 * d0),
+        r3 = vload8(0, s + 3 * d0), r4 = vload8(0, s + 4 * d0), r5 = vload8(0, s + 5 * d0),
+        r6 = vload8(0, s + 6 * d0), r7 = vload8(0, s + 7 * d0);
+  vstore8(GS_COL8(0), 0, d);
+  vstore8(GS_COL8(1), 0, d + d1);
+  vstore8(GS_COL8(2), 0, d + 2 * d1);
+  vstore8(GS_COL8(3), 0, d + 3 * d1);
+  vstore8(GS_COL8(4), 0, d + 4 * d1);
+  vstore8(GS_COL8(5), 0, d + 5 * d1);
+  vstore8(GS_COL8(6), 0, d + 6 * d1);
+  vstore8(GS_COL8(7), 0, d + 7 * d1);
+}
+
 __kernel void gs_copy_nd(__global uint *dst, int dso, __global const uint *src, int so,
                          __global const int *meta, int mo, int d0, int d1) {
   int i0 = get_global_id(0), i1 = get_global_id(1), i2 = get_global_id(2);
