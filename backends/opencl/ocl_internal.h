@@ -35,6 +35,7 @@ typedef enum ocl_kname {
   K_COL2IM_3X3S1,
   K_IM2COL_3X3_V8,
   K_COL2IM_3X3_V8,
+  K_IM2COL_ROWS_3X3_V8,
   K_SUM_PARTS,
   K_GEMM,
   K_MAXPOOL,

@@ -71,6 +71,7 @@ const char *const ocl_kernel_names[K_COUNT] = {
     [K_COL2IM_3X3S1] = "gs_col2im_3x3s1",
     [K_IM2COL_3X3_V8] = "gs_im2col_3x3_v8",
     [K_COL2IM_3X3_V8] = "gs_col2im_3x3_v8",
+    [K_IM2COL_ROWS_3X3_V8] = "gs_im2col_rows_3x3_v8",
     [K_SUM_PARTS] = "gs_sum_parts",
     [K_GEMM] = "gs_gemm",
     [K_MAXPOOL] = "gs_maxpool",

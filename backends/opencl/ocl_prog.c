@@ -436,13 +436,16 @@ static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, siz
   ocl_kname use = kn == K_IM2COL        ? (v8   ? K_IM2COL_3X3_V8
                                            : k3 ? K_IM2COL_3X3
                                                 : kn)
-                  : kn == K_IM2COL_ROWS ? (k3 ? K_IM2COL_ROWS_3X3 : kn)
+                  : kn == K_IM2COL_ROWS ? (v8   ? K_IM2COL_ROWS_3X3_V8
+                                           : k3 ? K_IM2COL_ROWS_3X3
+                                                : kn)
                                         : (v8         ? K_COL2IM_3X3_V8
                                            : k3 && s1 ? K_COL2IM_3X3S1
                                                       : kn);
   size_t per = v8 ? 8 : 1;
   gs_status st = kn == K_IM2COL   ? kstep3(dev, p, use, OW / per, OH, nimg * C, &s, &a)
                  : kn == K_COL2IM ? kstep3(dev, p, use, W / per, H, nimg * C, &s, &a)
+                 : v8             ? kstep3(dev, p, use, OW / 8, OH, nimg, &s, &a)
                                   : kstep3(dev, p, use, C, OW, nimg * OH, &s, &a);
   if (st != GS_OK) return st;
   if (kn != K_COL2IM) {

@@ -141,6 +141,43 @@ __kernel void gs_im2col_3x3_v8(__global float *col, int colo, __global const flo
   }
 }
 
+/* gs_im2col_rows_3x3 likewise, range (W / 8, H, nimg): a work-item takes 8 pixels of a row
+ * and every channel in turn, so each pixel's row of colT is written front to back. The
+ * one-pixel-per-channel form gathered its reads and scattered its writes across work-items. */
+__kernel void gs_im2col_rows_3x3_v8(__global float *col, int colo, __global const float *x, int xo,
+                                    __global const int *meta, int mo) {
+  __global const int *m = meta + mo;
+  int C = m[0], H = m[1], W = m[2];
+  int w = get_global_id(0) * 8, h = get_global_id(1), n = get_global_id(2);
+  if (w >= W || h >= H) return;
+  int len = C * 9;
+  __global float *dst = col + colo + ((n * H + h) * W + w) * len;
+  for (int c = 0; c < C; c++) {
+    __global const float *src = x + xo + (n * C + c) * H * W;
+    float a[3][10]; /* the window rows, with a neighbour either side */
+    for (int kh = 0; kh < 3; kh++) {
+      int sh = h + kh - 1;
+      float8 v = 0.0f;
+      float l = 0.0f, r = 0.0f;
+      if (sh >= 0 && sh < H) {
+        __global const float *row = src + sh * W + w;
+        v = vload8(0, row);
+        if (w > 0) l = row[-1];
+        if (w + 8 < W) r = row[8];
+      }
+      a[kh][0] = l;
+      vstore8(v, 0, &a[kh][1]);
+      a[kh][9] = r;
+    }
+    for (int j = 0; j < 8; j++) {
+      __global float *d = dst + j * len + c * 9;
+      d[0] = a[0][j], d[1] = a[0][j + 1], d[2] = a[0][j + 2];
+      d[3] = a[1][j], d[4] = a[1][j + 1], d[5] = a[1][j + 2];
+      d[6] = a[2][j], d[7] = a[2][j + 1], d[8] = a[2][j + 2];
+    }
+  }
+}
+
 /* gs_col2im_3x3s1 likewise, summing in the same order (output row, then column, ascending). */
 __kernel void gs_col2im_3x3_v8(__global float *dx, int dxo, __global const float *col, int colo,
                                __global const int *meta, int mo) {
