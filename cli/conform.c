@@ -13,7 +13,7 @@
 static const char *const conform_help =
     "usage: gessl conform --backend SPEC|all [--json FILE] [--ops LIST] [--seed N] [--runs N]\n"
     "\n"
-    "Runs every primitive op of the backend ABI (forward and backward ops, about 200 cases:\n"
+    "Runs every primitive op of the backend ABI (forward and backward ops, about 300 cases:\n"
     "odd and prime shapes, broadcasting, strides and padding, in-place updates, multi-launch\n"
     "programs) on a device and on the CPU reference, and compares them: NMSE within a per-op\n"
     "bound, NaN/Inf only where the reference has them, guard zones around every output\n"
