@@ -113,6 +113,18 @@ __kernel void gs_col2im_3x3s1(__global float *dx, int dxo, __global const float 
  * element-wise kernels do: CPU devices do not turn one-float work-items into wide accesses. A
  * window column is then a source row vector shifted by one either way, its two neighbours
  * loaded apart (zero past the edges). */
+/* Row sh of an H x W channel at columns w .. w + 7, with its neighbours w - 1 in *l and w + 8 in
+ * *r: zero past the edges, all zero for a row outside the channel (the padding). */
+inline float8 gs_row8(__global const float *src, int sh, int w, int H, int W, float *l, float *r) {
+  *l = 0.0f;
+  *r = 0.0f;
+  if (sh < 0 || sh >= H) return (float8)(0.0f);
+  __global const float *row = src + sh * W + w;
+  if (w > 0) *l = row[-1];
+  if (w + 8 < W) *r = row[8];
+  return vload8(0, row);
+}
+
 #define GS_SHL(v, r) (float8)((v).s1, (v).s2, (v).s3, (v).s4, (v).s5, (v).s6, (v).s7, (r))
 #define GS_SHR(l, v) (float8)((l), (v).s0, (v).s1, (v).s2, (v).s3, (v).s4, (v).s5, (v).s6)
 
@@ -126,15 +138,8 @@ __kernel void gs_im2col_3x3_v8(__global float *col, int colo, __global const flo
   __global float *dst = col + colo + nc * 9 * npix + h * W + w;
   __global const float *src = x + xo + nc * npix;
   for (int kh = 0; kh < 3; kh++) {
-    int sh = h + kh - 1;
-    float8 c = 0.0f;
-    float l = 0.0f, r = 0.0f;
-    if (sh >= 0 && sh < H) {
-      __global const float *row = src + sh * W + w;
-      c = vload8(0, row);
-      if (w > 0) l = row[-1];
-      if (w + 8 < W) r = row[8];
-    }
+    float l, r;
+    float8 c = gs_row8(src, h + kh - 1, w, H, W, &l, &r);
     vstore8(GS_SHR(l, c), 0, dst + kh * 3 * npix);
     vstore8(c, 0, dst + (kh * 3 + 1) * npix);
     vstore8(GS_SHL(c, r), 0, dst + (kh * 3 + 2) * npix);
@@ -155,20 +160,8 @@ __kernel void gs_im2col_rows_3x3_v8(__global float *col, int colo, __global cons
   for (int c = 0; c < C; c++) {
     __global const float *src = x + xo + (n * C + c) * H * W;
     float a[3][10]; /* the window rows, with a neighbour either side */
-    for (int kh = 0; kh < 3; kh++) {
-      int sh = h + kh - 1;
-      float8 v = 0.0f;
-      float l = 0.0f, r = 0.0f;
-      if (sh >= 0 && sh < H) {
-        __global const float *row = src + sh * W + w;
-        v = vload8(0, row);
-        if (w > 0) l = row[-1];
-        if (w + 8 < W) r = row[8];
-      }
-      a[kh][0] = l;
-      vstore8(v, 0, &a[kh][1]);
-      a[kh][9] = r;
-    }
+    for (int kh = 0; kh < 3; kh++)
+      vstore8(gs_row8(src, h + kh - 1, w, H, W, &a[kh][0], &a[kh][9]), 0, &a[kh][1]);
     for (int j = 0; j < 8; j++) {
       __global float *d = dst + j * len + c * 9;
       d[0] = a[0][j], d[1] = a[0][j + 1], d[2] = a[0][j + 2];
