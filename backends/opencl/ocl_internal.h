@@ -86,6 +86,7 @@ struct gs_bdev {
   int source_builds; /* programs compiled from source since open (0 on a cache hit) */
   int profile;       /* GESSL_PROFILE: each step is timed (and so waited for) */
   int use_clblast;   /* GEMMs through CLBlast (GPUs) rather than the gs_gemm kernel */
+  int cpu;           /* a CPU device: one lane streams a run of memory best (reductions) */
   gs_bcounters cnt;
   int lost;          /* a wait timed out: later waits fail at once, close leaves it alone */
   double lost_after; /* ... that timeout, in seconds */

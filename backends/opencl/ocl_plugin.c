@@ -157,7 +157,8 @@ static gs_status ocl_open(gs_backend *be, int index, gs_bdev **out) {
   clGetDeviceInfo(r.device, CL_DEVICE_TYPE, sizeof dtype, &dtype, NULL);
   char pname[128] = "";
   clGetPlatformInfo(r.platform, CL_PLATFORM_NAME, sizeof pname, pname, NULL);
-  int pocl_cpu = (dtype & CL_DEVICE_TYPE_CPU) && strstr(pname, "Portable Computing Language");
+  dev->cpu = (dtype & CL_DEVICE_TYPE_CPU) != 0;
+  int pocl_cpu = dev->cpu && strstr(pname, "Portable Computing Language");
   const char *gemm = getenv("GESSL_OPENCL_GEMM");
   dev->use_clblast = gemm && *gemm ? strcmp(gemm, "clblast") == 0 : !pocl_cpu;
   dev->local_mem = (size_t)lmem;

@@ -445,7 +445,7 @@ static gs_status conv_fold(gs_bdev *dev, gs_bprog *p, ocl_kname kn, opd img, siz
   size_t per = v8 ? 8 : 1;
   gs_status st = kn == K_IM2COL   ? kstep3(dev, p, use, OW / per, OH, nimg * C, &s, &a)
                  : kn == K_COL2IM ? kstep3(dev, p, use, W / per, H, nimg * C, &s, &a)
-                 : v8             ? kstep3(dev, p, use, OW / 8, OH, nimg, &s, &a)
+                 : v8             ? kstep3(dev, p, use, OW / per, OH, nimg, &s, &a)
                                   : kstep3(dev, p, use, C, OW, nimg * OH, &s, &a);
   if (st != GS_OK) return st;
   if (kn != K_COL2IM) {
@@ -674,14 +674,6 @@ static gs_status reduce_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t mof
   return ab_done(&a, K_REDUCE);
 }
 
-/* The kernels of the common layouts (gs_reduce_rows, gs_reduce_cols) spread their work
- * differently on CPU devices, where one lane streams a run of memory best, and elsewhere. */
-static int cpu_device(gs_bdev *dev) {
-  cl_device_type t = CL_DEVICE_TYPE_GPU;
-  clGetDeviceInfo(dev->device, CL_DEVICE_TYPE, sizeof t, &t, NULL);
-  return (t & CL_DEVICE_TYPE_CPU) != 0;
-}
-
 /* A kept index space (rank, dims[6], strides[6]) in the shape table; rank 0 is the single index 0.
  */
 static gs_status kept_meta(gs_bprog *p, int rank, const int *dims, const int *st, size_t *moff) {
@@ -701,7 +693,7 @@ static gs_status rows_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t nv, s
   /* S lanes per virtual row, G virtual rows per work-group: on CPU devices one lane per row
    * and enough groups for every core; elsewhere lanes over the row's blocks of 8 floats. */
   size_t units = ((C < I ? C : I) + 7) / 8, S = 1, G = 1;
-  if (cpu_device(dev)) {
+  if (dev->cpu) {
     while (G * 2 <= 64 && (nv + 2 * G - 1) / (2 * G) >= 8) G *= 2;
   } else {
     while (S * 2 <= units && S * 2 <= 256) S *= 2;
@@ -783,7 +775,7 @@ static gs_status cols_step(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t moff,
  * always two launches, whatever the batch. */
 static gs_status reduce_cols(gs_bdev *dev, gs_bprog *p, opd y, opd x, size_t scr_off, size_t moff,
                              size_t A, size_t K, size_t Q, size_t qs, int kind, size_t divisor) {
-  if (A * ((K + 7) / 8) >= (cpu_device(dev) ? 8 : REDUCE_FEW_OUTPUTS))
+  if (A * ((K + 7) / 8) >= (dev->cpu ? 8 : REDUCE_FEW_OUTPUTS))
     return cols_step(dev, p, y, x, moff, A, K, Q, qs, 1, kind, divisor);
   size_t parts = Q / 64;
   parts = parts < 1 ? 1 : parts > 64 ? 64 : parts;
